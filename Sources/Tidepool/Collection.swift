@@ -1,0 +1,628 @@
+import Foundation
+import Logging
+import TidepoolKernels
+
+/// Where a document's current version lives.
+struct RowRef: Equatable {
+    var container: UInt64
+    var row: UInt32
+}
+
+/// Memtables get container ids with the top bit set; segments use their segment id.
+let memtableIDBit: UInt64 = 1 << 63
+
+/// A named set of documents with a fixed dimension and metric.
+///
+/// All methods are thread-safe. Writes are logged (group commit) before they are
+/// applied, searches run on a snapshot and never wait for a flush or compaction.
+public final class Collection: @unchecked Sendable {
+    public let name: String
+    public let dimension: Int
+    public let metric: Metric
+    public let config: CollectionConfig
+
+    let storage: LocalStorage
+    let folder: String
+    let logger: Logger
+    unowned let database: Database
+    let distance: DistanceFunction
+    /// Set once recovery has replayed the old log.
+    private(set) var wal: WriteAheadLog!
+    let memtableRows: Int
+    let buildThreads: Int
+
+    // State guarded by `state`.
+    private let state = NSCondition()
+    private var active: MemTable
+    private var frozen: [MemTable] = []
+    private var segments: [Segment] = []
+    private var idMap: [DocumentID: RowRef] = [:]
+    private var memtablesByID: [UInt64: MemTable] = [:]
+    private var segmentsByID: [UInt64: Segment] = [:]
+    private var visibleSeq: UInt64 = 0
+    private var flushedSeq: UInt64 = 0
+    private var nextSegmentID: UInt64 = 1
+    private var nextMemtableID: UInt64 = 1
+    private var closed = false
+    private var backgroundError: TidepoolError?
+
+    /// Flushes and compactions run here, one at a time.
+    private let background: DispatchQueue
+    private static let maxFrozen = 2
+
+    init(database: Database, entry: Manifest.CollectionEntry, storage: LocalStorage, options: DatabaseOptions) throws {
+        self.database = database
+        name = entry.name
+        dimension = entry.dimension
+        metric = entry.metric
+        config = entry.config
+        self.storage = storage
+        folder = "collections/" + entry.name
+        logger = options.logger
+        distance = DistanceFunction(metric: entry.metric, dimension: entry.dimension)
+        memtableRows = max(256, entry.config.memtableBytes / (entry.dimension * 4))
+        buildThreads = options.buildThreads
+        background = DispatchQueue(label: "tidepool.background.\(entry.name)")
+        flushedSeq = entry.flushedSeq
+        nextSegmentID = entry.nextSegmentID
+        active = MemTable(containerID: memtableIDBit | 0, dimension: entry.dimension, capacity: memtableRows)
+        memtablesByID[active.containerID] = active
+
+        // Segments, with their persisted tombstones.
+        for s in entry.segments {
+            let seg = try Segment(id: s.id, name: folder + "/segments/" + s.file, storage: storage,
+                                  dimension: dimension, metric: metric, verifyChecksums: options.verifyChecksumsOnOpen)
+            guard seg.rowCount == s.rows else {
+                throw TidepoolError.corrupt(file: seg.path, offset: 0, reason: "segment has \(seg.rowCount) rows, manifest says \(s.rows)")
+            }
+            for r in s.deleted {
+                guard Int(r) < seg.rowCount else {
+                    throw TidepoolError.corrupt(file: storage.path(LocalStorage.manifestName), offset: 0,
+                                                reason: "collection '\(name)': tombstone row \(r) beyond segment \(s.file)'s \(seg.rowCount) rows")
+                }
+                seg.tombstones.mark(Int(r), seq: 1)
+            }
+            segments.append(seg)
+            segmentsByID[seg.id] = seg
+        }
+        idMap.reserveCapacity(entry.segments.reduce(0) { $0 + $1.rows })
+        for seg in segments {
+            for r in 0..<seg.rowCount where seg.tombstones.seq(r) == 0 {
+                let id = try seg.documentID(r)
+                if let old = idMap[id], let oldSeg = segmentsByID[old.container] {
+                    // Cannot happen in a sound database; keep the newer segment's copy.
+                    oldSeg.tombstones.mark(Int(old.row), seq: 1)
+                }
+                idMap[id] = RowRef(container: seg.id, row: UInt32(r))
+            }
+        }
+        visibleSeq = flushedSeq
+
+        // Replay the log past the last flush.
+        let replayed = try WriteAheadLog.replay(storage: storage, folder: folder + "/wal", dimension: dimension,
+                                               afterSeq: flushedSeq, logger: logger) { seq, op in
+            applyLocked(op, seq: seq)
+        }
+        wal = try WriteAheadLog(storage: storage, folder: folder + "/wal", dimension: dimension, collection: name,
+                                policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: replayed)
+        wal.apply = { [unowned self] batch in self.applyBatch(batch) }
+        wal.deleteFiles(upTo: flushedSeq)
+        removeOrphanSegments(entry: entry)
+        if !frozen.isEmpty { scheduleFlush() }
+    }
+
+    private func removeOrphanSegments(entry: Manifest.CollectionEntry) {
+        let live = Set(entry.segments.map(\.file))
+        for f in (try? storage.list(folder + "/segments")) ?? [] where !live.contains(f) {
+            logger.info("removing orphan segment file \(folder)/segments/\(f)")
+            try? storage.delete(folder + "/segments/" + f)
+        }
+    }
+
+    // MARK: Writing
+
+    /// Inserts or replaces documents. Returns when the batch is as durable as the
+    /// database's sync policy promises; the whole batch is validated first, so a bad
+    /// document (wrong dimension, NaN or infinity, zero vector under cosine) changes nothing.
+    public func upsert(_ documents: [Document]) throws {
+        if documents.isEmpty { return }
+        guard documents.count <= 1_000_000 else {
+            throw TidepoolError.invalidArgument("collection '\(name)': batch of \(documents.count) documents exceeds 1,000,000")
+        }
+        var docs = documents
+        for i in docs.indices {
+            try validate(&docs[i])
+        }
+        try waitForFlushRoom()
+        try wal.commit(.upsert(docs))
+    }
+
+    /// Inserts or replaces one document.
+    public func upsert(_ document: Document) throws { try upsert([document]) }
+
+    /// Deletes documents by id; ids that do not exist are ignored. Returns how many existed.
+    @discardableResult
+    public func delete(ids: [DocumentID]) throws -> Int {
+        if ids.isEmpty { return 0 }
+        for id in ids {
+            try RecordCodec.validate(Document(id: id, vector: []), collection: name)
+        }
+        let existing = state.withLock { ids.reduce(0) { $0 + (idMap[$1] == nil ? 0 : 1) } }
+        try wal.commit(.delete(ids))
+        return existing
+    }
+
+    private func validate(_ doc: inout Document) throws {
+        guard doc.vector.count == dimension else {
+            throw TidepoolError.dimensionMismatch(collection: name, expected: dimension, got: doc.vector.count)
+        }
+        try RecordCodec.validate(doc, collection: name)
+        var norm: Float = 0
+        for (i, x) in doc.vector.enumerated() {
+            guard x.isFinite else {
+                throw TidepoolError.invalidArgument("collection '\(name)': document \(doc.id) has a non-finite value (\(x)) at index \(i)")
+            }
+            norm += x * x
+        }
+        if metric == .cosine {
+            guard norm > 0, norm.isFinite else {
+                throw TidepoolError.invalidArgument("collection '\(name)': document \(doc.id) has a zero vector, which has no cosine")
+            }
+            let inv = 1 / norm.squareRoot()
+            for i in doc.vector.indices { doc.vector[i] *= inv }
+        }
+    }
+
+    /// Backpressure: writers wait while too many frozen memtables await flushing.
+    private func waitForFlushRoom() throws {
+        state.lock()
+        defer { state.unlock() }
+        while frozen.count >= Collection.maxFrozen && backgroundError == nil && !closed {
+            state.wait()
+        }
+        if let e = backgroundError { throw e }
+        if closed { throw TidepoolError.closed("collection '\(name)' is closed") }
+    }
+
+    /// Called by the WAL leader with a durable batch, in sequence order.
+    private func applyBatch(_ batch: [WriteAheadLog.Pending]) {
+        state.lock()
+        let frozenBefore = frozen.count
+        for p in batch { applyLocked(p.op, seq: p.seq) }
+        let needsFlush = frozen.count > frozenBefore
+        state.unlock()
+        if needsFlush { scheduleFlush() }
+    }
+
+    /// Applies one operation to memory. Caller holds `state` (or is the only thread, during recovery).
+    private func applyLocked(_ op: WALOperation, seq: UInt64) {
+        switch op {
+        case .upsert(let docs):
+            if active.room < docs.count { freezeActive(minCapacity: docs.count) }
+            for d in docs {
+                let row = active.append(d, seq: seq)
+                if let old = idMap[d.id] { markDead(old, seq: seq) }
+                idMap[d.id] = RowRef(container: active.containerID, row: UInt32(row))
+            }
+        case .delete(let ids):
+            for id in ids {
+                if let old = idMap.removeValue(forKey: id) { markDead(old, seq: seq) }
+            }
+        }
+        visibleSeq = seq
+    }
+
+    private func markDead(_ ref: RowRef, seq: UInt64) {
+        if ref.container & memtableIDBit != 0 {
+            memtablesByID[ref.container]?.tombstones.mark(Int(ref.row), seq: seq)
+        } else {
+            segmentsByID[ref.container]?.tombstones.mark(Int(ref.row), seq: seq)
+        }
+    }
+
+    private func freezeActive(minCapacity: Int = 0) {
+        active.lastSeq = visibleSeq
+        frozen.append(active)
+        let id = memtableIDBit | nextMemtableID
+        nextMemtableID += 1
+        active = MemTable(containerID: id, dimension: dimension, capacity: max(memtableRows, minCapacity))
+        memtablesByID[id] = active
+        wal?.requestRotation()
+    }
+
+    // MARK: Flush and compaction
+
+    /// Writes everything in memory to a segment and waits for it (and any earlier flush) to finish.
+    public func flush() throws {
+        state.lock()
+        // Deletes alone also advance the sequence; flushing persists them as tombstones.
+        if active.count > 0 || visibleSeq > (frozen.last?.lastSeq ?? flushedSeq) { freezeActive() }
+        state.unlock()
+        scheduleFlush()
+        background.sync {}
+        if let e = state.withLock({ backgroundError }) { throw e }
+    }
+
+    /// Merges all segments into one, dropping deleted rows and rebuilding the graph; waits for it.
+    public func compact() throws {
+        try flush()
+        var err: Error?
+        background.sync {
+            do { try self.compactNow() } catch { err = error }
+        }
+        if let err { throw err }
+    }
+
+    private func scheduleFlush() {
+        background.async { [weak self] in
+            guard let self else { return }
+            do {
+                while let m = self.state.withLock({ self.frozen.first }) {
+                    try self.flushNow(m)
+                }
+                if self.state.withLock({ self.segments.count > self.config.maxSegments }) {
+                    try self.compactNow()
+                }
+            } catch {
+                let e = error as? TidepoolError ?? .io(path: self.folder, operation: "flush", errno: EIO)
+                self.logger.error("collection '\(self.name)': background flush failed: \(e)")
+                self.state.withLock { self.backgroundError = e }
+                self.state.broadcast()
+            }
+        }
+    }
+
+    /// Persists the oldest frozen memtable as a segment. Runs on `background` only.
+    private func flushNow(_ m: MemTable) throws {
+        let cutoff = m.lastSeq
+        // Rows replaced or deleted by operations up to `cutoff` are dropped for good.
+        var keep: [Int] = []
+        keep.reserveCapacity(m.count)
+        for r in 0..<m.count {
+            let t = m.tombstones.seq(r)
+            if t == 0 || t > cutoff { keep.append(r) }
+        }
+        var newSegment: Segment?
+        if !keep.isEmpty {
+            let segID = state.withLock { () -> UInt64 in defer { nextSegmentID += 1 }; return nextSegmentID }
+            let contiguous = keep.count == m.count
+            let buffer: UnsafeMutablePointer<Float> = contiguous ? m.vectors : .allocate(capacity: keep.count * dimension)
+            defer { if !contiguous { buffer.deallocate() } }
+            if !contiguous {
+                for (i, r) in keep.enumerated() { (buffer + i * dimension).update(from: m.vector(r), count: dimension) }
+            }
+            let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
+                                           ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
+            newSegment = try writeSegment(contents, id: segID)
+        }
+        // Publish: manifest first (durable), then memory.
+        let current = state.withLock { segments }
+        let all = current + (newSegment.map { [$0] } ?? [])
+        try database.persist(collection: manifestEntry(segments: all, flushedSeq: cutoff))
+        state.lock()
+        if let seg = newSegment {
+            for (i, r) in keep.enumerated() {
+                let t = m.tombstones.seq(r)
+                if t != 0 { seg.tombstones.mark(i, seq: t) }
+                let id = m.ids[r]
+                if idMap[id] == RowRef(container: m.containerID, row: UInt32(r)) {
+                    idMap[id] = RowRef(container: seg.id, row: UInt32(i))
+                }
+            }
+            segments.append(seg)
+            segmentsByID[seg.id] = seg
+        }
+        frozen.removeFirst()
+        memtablesByID[m.containerID] = nil
+        flushedSeq = cutoff
+        state.unlock()
+        state.broadcast()
+        wal.deleteFiles(upTo: cutoff)
+    }
+
+    private func writeSegment(_ contents: SegmentContents, id: UInt64) throws -> Segment {
+        let file = SegmentFormat.fileName(id: id)
+        let name = folder + "/segments/" + file
+        if contents.rowCount >= config.minRowsForGraph && contents.rowCount > 1 {
+            let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
+                                      metric: metric, parameters: config.hnsw, seed: 100 &+ id)
+            builder.build(threads: buildThreads)
+            _ = try SegmentWriter.write(contents, graph: builder.finish(), to: name, storage: storage)
+        } else {
+            _ = try SegmentWriter.write(contents, graph: nil, to: name, storage: storage)
+        }
+        return try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false)
+    }
+
+    /// Merges every segment into one. Runs on `background` only.
+    private func compactNow() throws {
+        let (olds, cutoff) = state.withLock { (segments, flushedSeq) }
+        guard olds.count > 1 || olds.contains(where: { $0.tombstones.deadCount(at: cutoff) > 0 }) else { return }
+        // Rows whose deletion is already persisted (at or below the flushed sequence) are dropped;
+        // later deletions are carried over as tombstones, as the WAL still holds them.
+        var sources: [(Segment, Int)] = []
+        for s in olds {
+            for r in 0..<s.rowCount {
+                let t = s.tombstones.seq(r)
+                if t == 0 || t > cutoff { sources.append((s, r)) }
+            }
+        }
+        var newSegment: Segment?
+        if !sources.isEmpty {
+            let segID = state.withLock { () -> UInt64 in defer { nextSegmentID += 1 }; return nextSegmentID }
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sources.count * dimension)
+            defer { buffer.deallocate() }
+            var ids: [DocumentID] = []
+            var attrs: [[String: AttributeValue]] = []
+            ids.reserveCapacity(sources.count)
+            attrs.reserveCapacity(sources.count)
+            for (i, (s, r)) in sources.enumerated() {
+                (buffer + i * dimension).update(from: s.vector(r), count: dimension)
+                ids.append(try s.documentID(r))
+                attrs.append(try s.attributes(r))
+            }
+            let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: sources.count, vectors: buffer,
+                                           ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0)
+            newSegment = try writeSegment(contents, id: segID)
+        }
+        try database.persist(collection: manifestEntry(segments: newSegment.map { [$0] } ?? [], flushedSeq: cutoff))
+        state.lock()
+        let oldIDs = Set(olds.map(\.id))
+        if let seg = newSegment {
+            for (i, (s, r)) in sources.enumerated() {
+                let t = s.tombstones.seq(r)
+                if t != 0 { seg.tombstones.mark(i, seq: t) }
+            }
+            // Remap ids that still point into the merged segments.
+            for (i, (s, r)) in sources.enumerated() where s.tombstones.seq(r) == 0 {
+                if let id = try? seg.documentID(i) { idMap[id] = RowRef(container: seg.id, row: UInt32(i)) }
+            }
+            segmentsByID[seg.id] = seg
+        }
+        segments.removeAll { oldIDs.contains($0.id) }
+        if let seg = newSegment { segments.insert(seg, at: 0) }
+        for id in oldIDs { segmentsByID[id] = nil }
+        state.unlock()
+        // Open snapshots keep their mappings; unlinking a mapped file is safe.
+        for s in olds { try? storage.delete(s.name) }
+    }
+
+    private func manifestEntry(segments segs: [Segment], flushedSeq: UInt64) -> Manifest.CollectionEntry {
+        Manifest.CollectionEntry(
+            name: name, dimension: dimension, metric: metric, config: config, flushedSeq: flushedSeq,
+            nextSegmentID: state.withLock { nextSegmentID },
+            segments: segs.map {
+                Manifest.SegmentEntry(id: $0.id, file: SegmentFormat.fileName(id: $0.id), rows: $0.rowCount,
+                                      bytes: $0.byteCount, deleted: $0.tombstones.deletedRows(upTo: flushedSeq))
+            })
+    }
+
+    func close() throws {
+        background.sync {}
+        state.withLock { closed = true }
+        state.broadcast()
+        try wal.close()
+    }
+
+    func syncWAL() { wal.syncIfDirty() }
+
+    // MARK: Reading
+
+    /// A consistent view for one read: everything applied up to `visibleSeq`.
+    struct Snapshot {
+        let visibleSeq: UInt64
+        let segments: [Segment]
+        let memtables: [(MemTable, Int)]
+    }
+
+    func snapshot() -> Snapshot {
+        state.withLock {
+            Snapshot(visibleSeq: visibleSeq, segments: segments,
+                     memtables: (frozen + [active]).map { ($0, $0.count) })
+        }
+    }
+
+    /// The number of live documents.
+    public var count: Int { state.withLock { idMap.count } }
+
+    /// Returns the documents that exist among `ids`, in the order asked (missing ids are skipped).
+    public func get(ids: [DocumentID]) throws -> [Document] {
+        var found: [(DocumentID, AnyObject, Int)] = []
+        state.withLock {
+            for id in ids {
+                guard let ref = idMap[id] else { continue }
+                if ref.container & memtableIDBit != 0 {
+                    if let m = memtablesByID[ref.container] { found.append((id, m, Int(ref.row))) }
+                } else if let s = segmentsByID[ref.container] {
+                    found.append((id, s, Int(ref.row)))
+                }
+            }
+        }
+        return try found.map { id, container, row in
+            if let m = container as? MemTable {
+                return Document(id: id, vector: Array(UnsafeBufferPointer(start: m.vector(row), count: dimension)),
+                                attributes: m.attributes[row])
+            }
+            let s = container as! Segment
+            return Document(id: id, vector: s.vectorArray(row), attributes: try s.attributes(row))
+        }
+    }
+
+    /// The `k` nearest live documents to `vector`, closest first.
+    ///
+    /// Uses each segment's HNSW graph (beam width `options.ef`, default the collection's `efSearch`),
+    /// and scans small segments and the in-memory tier exactly; `options.exact` scans everything.
+    public func search(vector: [Float], k: Int, options: SearchOptions = SearchOptions()) throws -> [SearchHit] {
+        guard k >= 1 && k <= 10_000 else { throw TidepoolError.invalidArgument("k must be in 1...10000, got \(k)") }
+        if let ef = options.ef, ef < 1 || ef > 100_000 {
+            throw TidepoolError.invalidArgument("ef must be in 1...100000, got \(ef)")
+        }
+        var q = Document(id: .uint(0), vector: vector)
+        try validate(&q)
+        let snap = snapshot()
+        let top = q.vector.withUnsafeBufferPointer { qp in
+            searchSnapshot(snap, query: qp.baseAddress!, k: k, options: options)
+        }
+        return try resolve(top, snap: snap, options: options)
+    }
+
+    /// Container index in the snapshot (segments first, then memtables) and row, packed.
+    @inline(__always) private func key(_ container: Int, _ row: UInt32) -> UInt64 { UInt64(container) << 32 | UInt64(row) }
+
+    func searchSnapshot(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions) -> TopK {
+        let ef = max(options.ef ?? config.hnsw.efSearch, k)
+        // Work units: graph searches, and flat scans split into row ranges.
+        var work: [(container: Int, start: Int, end: Int, graph: Bool)] = []
+        let chunk = 16_384
+        for (ci, s) in snap.segments.enumerated() {
+            if !options.exact, s.graph != nil {
+                work.append((ci, 0, s.rowCount, true))
+            } else {
+                var a = 0
+                while a < s.rowCount { work.append((ci, a, min(a + chunk, s.rowCount), false)); a += chunk }
+            }
+        }
+        for (mi, (_, n)) in snap.memtables.enumerated() {
+            var a = 0
+            while a < n { work.append((snap.segments.count + mi, a, min(a + chunk, n), false)); a += chunk }
+        }
+        let units = work
+        let flatRows = units.reduce(0) { $0 + ($1.graph ? 0 : $1.end - $1.start) }
+        let threads = min(options.maxThreads, flatRows >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1, units.count)
+
+        func run(_ range: StrideTo<Int>, into top: inout TopK, scratch: SearchScratch) {
+            for u in range.map({ units[$0] }) {
+                if u.container < snap.segments.count {
+                    let s = snap.segments[u.container]
+                    let dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
+                    if u.graph, let g = s.graph {
+                        _ = g.search(query: query, vectors: s.vectors, distance: distance, k: k, ef: ef, dead: dead,
+                                     scratch: scratch) { d, row in top.push(d, key(u.container, row)) }
+                    } else {
+                        scan(query, s.vectors, start: u.start, end: u.end, container: u.container, dead: dead,
+                             visible: nil, into: &top, scratch: scratch)
+                    }
+                } else {
+                    let (m, _) = snap.memtables[u.container - snap.segments.count]
+                    scan(query, UnsafePointer(m.vectors), start: u.start, end: u.end, container: u.container,
+                         dead: DeadFilter(m.tombstones, visibleSeq: snap.visibleSeq),
+                         visible: (m.seqs, snap.visibleSeq), into: &top, scratch: scratch)
+                }
+            }
+        }
+
+        if threads <= 1 {
+            var top = TopK(k: k)
+            ScratchPool.shared.withScratch { run(stride(from: 0, to: units.count, by: 1), into: &top, scratch: $0) }
+            return top
+        }
+        let partials = Locked<[TopK]>([])
+        // The closure only reads the snapshot and query, which outlive the call.
+        nonisolated(unsafe) let runUnits = run
+        let unitCount = units.count
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var top = TopK(k: k)
+            ScratchPool.shared.withScratch { runUnits(stride(from: t, to: unitCount, by: threads), &top, $0) }
+            partials.withLock { $0.append(top) }
+        }
+        var merged = TopK(k: k)
+        for p in partials.withLock({ $0 }) { for it in p.items { merged.push(it.dist, it.key) } }
+        return merged
+    }
+
+    /// Exact scan of rows `start..<end` of a vector block, in batches through the SIMD batch kernel.
+    private func scan(_ q: UnsafePointer<Float>, _ vectors: UnsafePointer<Float>, start: Int, end: Int, container: Int,
+                      dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?, into top: inout TopK,
+                      scratch: SearchScratch) {
+        let buf = scratch.distanceBuffer
+        var a = start
+        while a < end {
+            let n = min(SearchScratch.distanceBufferCapacity, end - a)
+            distance.batch(q, vectors + a * dimension, count: n, into: buf)
+            var threshold = top.threshold
+            for i in 0..<n where buf[i] < threshold {
+                let row = UInt32(a + i)
+                if dead.isDead(row) { continue }
+                if let (seqs, vis) = visible, seqs[a + i] > vis { continue }
+                top.push(buf[i], key(container, row))
+                threshold = top.threshold
+            }
+            a += n
+        }
+    }
+
+    private func resolve(_ top: TopK, snap: Snapshot, options: SearchOptions) throws -> [SearchHit] {
+        try top.sorted().map { item in
+            let c = Int(item.key >> 32), row = Int(item.key & 0xFFFF_FFFF)
+            let dist = reportedDistance(item.dist, metric: metric)
+            if c < snap.segments.count {
+                let s = snap.segments[c]
+                return SearchHit(id: try s.documentID(row), distance: dist,
+                                 attributes: options.includeAttributes ? try s.attributes(row) : nil,
+                                 vector: options.includeVectors ? s.vectorArray(row) : nil)
+            }
+            let (m, _) = snap.memtables[c - snap.segments.count]
+            return SearchHit(id: m.ids[row], distance: dist,
+                             attributes: options.includeAttributes ? m.attributes[row] : nil,
+                             vector: options.includeVectors ? Array(UnsafeBufferPointer(start: m.vector(row), count: dimension)) : nil)
+        }
+    }
+
+    // MARK: Introspection
+
+    /// A description of the collection's storage.
+    public func info() -> CollectionInfo {
+        let snap = snapshot()
+        let segs = snap.segments.map {
+            CollectionInfo.SegmentInfo(id: $0.id, rows: $0.rowCount, deletedRows: $0.tombstones.deadCount(at: snap.visibleSeq),
+                                       bytes: $0.byteCount, hasGraph: $0.graph != nil)
+        }
+        let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
+        return CollectionInfo(name: name, dimension: dimension, metric: metric, count: count, segments: segs,
+                              memtableRows: snap.memtables.reduce(0) { $0 + $1.1 }, walBytes: walBytes,
+                              flushedSeq: state.withLock { flushedSeq }, lastSeq: snap.visibleSeq)
+    }
+
+    /// Checks invariants beyond checksums: every live id maps to one live row and back.
+    func checkInvariants() throws -> [String] {
+        var problems: [String] = []
+        let snap = snapshot()
+        var seen = Set<DocumentID>()
+        for s in snap.segments {
+            try s.verifyChecksums()
+            for r in 0..<s.rowCount {
+                let t = s.tombstones.seq(r)
+                if t != 0 && t <= snap.visibleSeq { continue }
+                let id = try s.documentID(r)
+                if !seen.insert(id).inserted { problems.append("collection '\(name)': id \(id) is live in two rows") }
+            }
+        }
+        for (m, n) in snap.memtables {
+            for r in 0..<n where m.tombstones.seq(r) == 0 {
+                if !seen.insert(m.ids[r]).inserted { problems.append("collection '\(name)': id \(m.ids[r]) is live in two rows") }
+            }
+        }
+        if seen.count != count { problems.append("collection '\(name)': \(seen.count) live rows but \(count) ids") }
+        return problems
+    }
+}
+
+/// A description of a collection's storage, for `inspect`.
+public struct CollectionInfo: Sendable, Codable {
+    public struct SegmentInfo: Sendable, Codable {
+        public var id: UInt64
+        public var rows: Int
+        public var deletedRows: Int
+        public var bytes: Int
+        public var hasGraph: Bool
+    }
+    public var name: String
+    public var dimension: Int
+    public var metric: Metric
+    public var count: Int
+    public var segments: [SegmentInfo]
+    public var memtableRows: Int
+    public var walBytes: Int
+    public var flushedSeq: UInt64
+    public var lastSeq: UInt64
+}

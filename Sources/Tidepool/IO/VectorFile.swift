@@ -1,0 +1,135 @@
+import Foundation
+
+/// A dense row-major matrix of float32 vectors read from a file.
+public struct VectorMatrix: Sendable {
+    public let rows: Int
+    public let dimension: Int
+    public var values: [Float]
+
+    public init(rows: Int, dimension: Int, values: [Float]) {
+        self.rows = rows
+        self.dimension = dimension
+        self.values = values
+    }
+
+    /// Row `i` as a new array.
+    public func row(_ i: Int) -> [Float] { Array(values[(i * dimension)..<((i + 1) * dimension)]) }
+
+    /// The first `n` rows.
+    public func prefix(_ n: Int) -> VectorMatrix {
+        let n = min(n, rows)
+        return VectorMatrix(rows: n, dimension: dimension, values: Array(values[0..<(n * dimension)]))
+    }
+}
+
+/// Readers for the vector formats users bring: texmex `.fvecs`/`.ivecs` and NumPy `.npy`.
+public enum VectorFile {
+    /// Reads `.fvecs` (per row: int32 d, then d float32) or a 2-D float32 `.npy`, by extension.
+    public static func readVectors(_ path: String) throws -> VectorMatrix {
+        if path.hasSuffix(".npy") { return try readNpy(path) }
+        return try readFvecs(path)
+    }
+
+    static func load(_ path: String) throws -> Data {
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw TidepoolError.io(path: path, operation: "read", errno: ENOENT)
+        }
+        return d
+    }
+
+    public static func readFvecs(_ path: String) throws -> VectorMatrix {
+        let data = try load(path)
+        return try data.withUnsafeBytes { raw in
+            guard raw.count >= 4 else { throw TidepoolError.corrupt(file: path, offset: 0, reason: "empty .fvecs file") }
+            let d = Int(Int32(littleEndian: raw.loadUnaligned(as: Int32.self)))
+            guard d > 0 && d <= 65_536 else { throw TidepoolError.corrupt(file: path, offset: 0, reason: "bad dimension \(d)") }
+            let stride = 4 + 4 * d
+            guard raw.count % stride == 0 else {
+                throw TidepoolError.corrupt(file: path, offset: raw.count - raw.count % stride, reason: "file size is not a multiple of the row size \(stride)")
+            }
+            let n = raw.count / stride
+            var values = [Float](repeating: 0, count: n * d)
+            try values.withUnsafeMutableBytes { out in
+                for i in 0..<n {
+                    let rd = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * stride, as: Int32.self))
+                    guard rd == d else { throw TidepoolError.corrupt(file: path, offset: i * stride, reason: "row \(i) has dimension \(rd), expected \(d)") }
+                    out.baseAddress!.advanced(by: i * d * 4).copyMemory(from: raw.baseAddress! + i * stride + 4, byteCount: d * 4)
+                }
+            }
+            return VectorMatrix(rows: n, dimension: d, values: values)
+        }
+    }
+
+    /// Reads `.ivecs` (per row: int32 k, then k int32), e.g. ground-truth neighbour ids.
+    public static func readIvecs(_ path: String) throws -> [[Int32]] {
+        let data = try load(path)
+        return try data.withUnsafeBytes { raw in
+            var rows: [[Int32]] = []
+            var off = 0
+            while off < raw.count {
+                guard off + 4 <= raw.count else { throw TidepoolError.corrupt(file: path, offset: off, reason: "truncated row header") }
+                let k = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: off, as: Int32.self)))
+                guard k >= 0, off + 4 + 4 * k <= raw.count else { throw TidepoolError.corrupt(file: path, offset: off, reason: "truncated row of \(k)") }
+                rows.append((0..<k).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: off + 4 + 4 * $0, as: Int32.self)) })
+                off += 4 + 4 * k
+            }
+            return rows
+        }
+    }
+
+    /// Reads a C-order, little-endian float32 2-D `.npy` (format versions 1–3).
+    public static func readNpy(_ path: String) throws -> VectorMatrix {
+        let data = try load(path)
+        return try data.withUnsafeBytes { raw in
+            let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+            guard raw.count >= 10, Array(raw[0..<6]) == magic else { throw TidepoolError.corrupt(file: path, offset: 0, reason: "not a .npy file") }
+            let major = raw[6]
+            let headerLen: Int, start: Int
+            if major == 1 {
+                headerLen = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
+                start = 10
+            } else {
+                guard raw.count >= 12 else { throw TidepoolError.corrupt(file: path, offset: 8, reason: "truncated header") }
+                headerLen = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+                start = 12
+            }
+            guard start + headerLen <= raw.count, let header = String(bytes: raw[start..<(start + headerLen)], encoding: .utf8) else {
+                throw TidepoolError.corrupt(file: path, offset: start, reason: "unreadable header")
+            }
+            guard header.contains("'<f4'") || header.contains("'float32'") else {
+                throw TidepoolError.invalidArgument("\(path): only little-endian float32 .npy is supported (header: \(header))")
+            }
+            guard header.contains("'fortran_order': False") else {
+                throw TidepoolError.invalidArgument("\(path): Fortran-order arrays are not supported")
+            }
+            guard let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
+                throw TidepoolError.corrupt(file: path, offset: start, reason: "no shape in header")
+            }
+            let dims = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard dims.count == 2, dims[0] >= 0, dims[1] > 0 else {
+                throw TidepoolError.invalidArgument("\(path): expected a 2-D array, got shape \(dims)")
+            }
+            let body = start + headerLen
+            guard raw.count - body >= dims[0] * dims[1] * 4 else {
+                throw TidepoolError.corrupt(file: path, offset: body, reason: "data shorter than shape \(dims)")
+            }
+            var values = [Float](repeating: 0, count: dims[0] * dims[1])
+            values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + dims[0] * dims[1] * 4)])) }
+            return VectorMatrix(rows: dims[0], dimension: dims[1], values: values)
+        }
+    }
+
+    /// Writes `.fvecs`.
+    public static func writeFvecs(_ m: VectorMatrix, to path: String) throws {
+        var w = ByteWriter(capacity: m.rows * (m.dimension * 4 + 4))
+        m.values.withUnsafeBufferPointer { v in
+            for i in 0..<m.rows {
+                w.u32(UInt32(m.dimension))
+                w.floats(UnsafeBufferPointer(rebasing: v[(i * m.dimension)..<((i + 1) * m.dimension)]))
+            }
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(w.bytes)) else {
+            throw TidepoolError.io(path: path, operation: "write", errno: errno)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Atomics
+
+/// Per-row deletion sequence numbers of one container (segment or memtable):
+/// 0 means live; otherwise the sequence number of the operation that deleted or
+/// replaced the row. A reader holding a snapshot at sequence `s` treats a row as
+/// dead only if its deletion sequence is non-zero and at most `s`, so a search
+/// sees one consistent moment even while writers delete.
+final class Tombstones: @unchecked Sendable {
+    let count: Int
+    let storage: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
+
+    init(count: Int) {
+        self.count = count
+        storage = .allocate(capacity: max(1, count))
+        storage.initialize(repeating: UnsafeAtomic<UInt64>.Storage(0), count: max(1, count))
+    }
+
+    deinit { storage.deallocate() }
+
+    @inline(__always)
+    func seq(_ row: Int) -> UInt64 {
+        UnsafeAtomic<UInt64>(at: storage + row).load(ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func mark(_ row: Int, seq: UInt64) {
+        UnsafeAtomic<UInt64>(at: storage + row).store(seq, ordering: .relaxed)
+    }
+
+    /// Rows deleted at or before `seq`, ascending.
+    func deletedRows(upTo seq: UInt64) -> [UInt32] {
+        var out: [UInt32] = []
+        for r in 0..<count {
+            let s = self.seq(r)
+            if s != 0 && s <= seq { out.append(UInt32(r)) }
+        }
+        return out
+    }
+
+    func deadCount(at seq: UInt64) -> Int {
+        var n = 0
+        for r in 0..<count {
+            let s = self.seq(r)
+            if s != 0 && s <= seq { n += 1 }
+        }
+        return n
+    }
+}
+
+/// A container's tombstones as seen by one snapshot.
+struct DeadFilter {
+    let tombstones: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
+    let visibleSeq: UInt64
+
+    init(_ t: Tombstones, visibleSeq: UInt64) {
+        tombstones = t.storage
+        self.visibleSeq = visibleSeq
+    }
+
+    @inline(__always)
+    func isDead(_ row: UInt32) -> Bool {
+        let s = UnsafeAtomic<UInt64>(at: tombstones + Int(row)).load(ordering: .relaxed)
+        return s != 0 && s <= visibleSeq
+    }
+}

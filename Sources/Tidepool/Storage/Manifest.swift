@@ -1,0 +1,69 @@
+import Foundation
+
+/// The database's table of contents: collections, their settings, their live
+/// segments with tombstones, and how far the WAL has been flushed. Replaced
+/// atomically as a whole (`StorageBackend.swapManifest`).
+///
+/// File: magic "TPMANIF1", u32 version, u32 payload length, u32 CRC32C(payload), u32 reserved, JSON payload.
+struct Manifest: Codable, Equatable {
+    struct SegmentEntry: Codable, Equatable {
+        var id: UInt64
+        var file: String
+        var rows: Int
+        var bytes: Int
+        /// Rows deleted or replaced up to `flushedSeq`, ascending.
+        var deleted: [UInt32]
+    }
+
+    struct CollectionEntry: Codable, Equatable {
+        var name: String
+        var dimension: Int
+        var metric: Metric
+        var config: CollectionConfig
+        /// Every operation with a sequence number at or below this is in `segments`.
+        var flushedSeq: UInt64
+        var nextSegmentID: UInt64
+        var segments: [SegmentEntry]
+    }
+
+    var generation: UInt64 = 0
+    var collections: [CollectionEntry] = []
+
+    static let magic: [UInt8] = Array("TPMANIF1".utf8)
+    static let version: UInt32 = 1
+
+    func encoded() throws -> [UInt8] {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let payload = [UInt8](try enc.encode(self))
+        var w = ByteWriter(capacity: payload.count + 24)
+        w.raw(Manifest.magic)
+        w.u32(Manifest.version)
+        w.u32(UInt32(payload.count))
+        w.u32(crc32c(payload))
+        w.u32(0)
+        w.raw(payload)
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8], file: String) throws -> Manifest {
+        try bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw, file: file)
+            guard raw.count >= 24 else { throw r.fail("manifest too short (\(raw.count) bytes)") }
+            guard Array(try r.bytes(8, "magic")) == magic else { throw TidepoolError.corrupt(file: file, offset: 0, reason: "bad manifest magic") }
+            let v = try r.u32()
+            guard v == version else { throw TidepoolError.corrupt(file: file, offset: 8, reason: "unsupported manifest version \(v)") }
+            let len = Int(try r.u32())
+            let crc = try r.u32()
+            _ = try r.u32()
+            guard len == r.remaining else { throw TidepoolError.corrupt(file: file, offset: 12, reason: "manifest length \(len) but \(r.remaining) bytes follow") }
+            let payload = try r.bytes(len, "payload")
+            guard crc32c(payload) == crc else { throw TidepoolError.corrupt(file: file, offset: 24, reason: "manifest checksum mismatch") }
+            do {
+                return try JSONDecoder().decode(Manifest.self, from: Data(payload))
+            } catch {
+                throw TidepoolError.corrupt(file: file, offset: 24, reason: "manifest JSON does not decode: \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Binary encoding of ids and attribute maps, shared by the WAL and segments.
+enum RecordCodec {
+    static let maxIDBytes = 1024
+    static let maxKeyBytes = 256
+
+    static func encode(_ id: DocumentID, into w: inout ByteWriter) {
+        switch id {
+        case .uint(let v): w.u8(0); w.u64(v)
+        case .string(let s): w.u8(1); w.string(s)
+        }
+    }
+
+    static func decodeID(_ r: inout ByteReader) throws -> DocumentID {
+        switch try r.u8("id tag") {
+        case 0: return .uint(try r.u64("id"))
+        case 1: return .string(try r.string("id"))
+        case let t: throw r.fail("unknown id tag \(t)")
+        }
+    }
+
+    static func encode(_ attrs: [String: AttributeValue], into w: inout ByteWriter) {
+        w.u32(UInt32(attrs.count))
+        // Sorted keys: identical documents encode to identical bytes.
+        for key in attrs.keys.sorted() {
+            w.string(key)
+            switch attrs[key]! {
+            case .string(let s): w.u8(0); w.string(s)
+            case .int(let v): w.u8(1); w.i64(v)
+            case .float(let v): w.u8(2); w.f64(v)
+            case .bool(let b): w.u8(3); w.u8(b ? 1 : 0)
+            case .stringArray(let a): w.u8(4); w.u32(UInt32(a.count)); for s in a { w.string(s) }
+            case .null: w.u8(5)
+            }
+        }
+    }
+
+    static func decodeAttributes(_ r: inout ByteReader) throws -> [String: AttributeValue] {
+        let n = Int(try r.u32("attribute count"))
+        guard n <= r.remaining else { throw r.fail("attribute count \(n) exceeds the record") }
+        var out: [String: AttributeValue] = [:]
+        out.reserveCapacity(n)
+        for _ in 0..<n {
+            let key = try r.string("attribute name")
+            switch try r.u8("attribute tag") {
+            case 0: out[key] = .string(try r.string("attribute value"))
+            case 1: out[key] = .int(try r.i64())
+            case 2: out[key] = .float(try r.f64())
+            case 3: out[key] = .bool(try r.u8() != 0)
+            case 4:
+                let c = Int(try r.u32("array length"))
+                guard c <= r.remaining else { throw r.fail("array length \(c) exceeds the record") }
+                var a: [String] = []
+                a.reserveCapacity(c)
+                for _ in 0..<c { a.append(try r.string("array element")) }
+                out[key] = .stringArray(a)
+            case 5: out[key] = .null
+            case let t: throw r.fail("unknown attribute tag \(t)")
+            }
+        }
+        return out
+    }
+
+    /// Checks an id and attributes for limits a reader would refuse.
+    static func validate(_ doc: Document, collection: String) throws {
+        if case .string(let s) = doc.id {
+            if s.isEmpty || s.utf8.count > maxIDBytes {
+                throw TidepoolError.invalidArgument(
+                    "collection '\(collection)': string id must be 1...\(maxIDBytes) UTF-8 bytes")
+            }
+        }
+        for (k, v) in doc.attributes {
+            if k.isEmpty || k.utf8.count > maxKeyBytes {
+                throw TidepoolError.invalidArgument(
+                    "collection '\(collection)': attribute name must be 1...\(maxKeyBytes) bytes, got '\(k.prefix(40))'")
+            }
+            if case .float(let f) = v, !f.isFinite {
+                throw TidepoolError.invalidArgument(
+                    "collection '\(collection)': attribute '\(k)' of document \(doc.id) is not finite")
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+
+/// An immutable, memory-mapped segment: vectors, ids, attributes and an optional
+/// HNSW graph, searched in place. Opening validates the header, footer, section
+/// table and record offsets (and, by default, every section checksum), so damage
+/// is an error naming the file and offset rather than a crash or a wrong answer.
+final class Segment: @unchecked Sendable {
+    let id: UInt64
+    let name: String
+    let file: MappedFile
+    let dimension: Int
+    let metric: Metric
+    let rowCount: Int
+    let maxSeq: UInt64
+    let vectors: UnsafePointer<Float>
+    let graph: HNSWGraphView?
+    let tombstones: Tombstones
+    private let idOffsets: UnsafeRawPointer
+    private let idBase: UnsafeRawPointer
+    private let attrOffsets: UnsafeRawPointer
+    private let attrBase: UnsafeRawPointer
+    private let sections: [(kind: UInt32, offset: Int, length: Int, crc: UInt32)]
+
+    var path: String { file.name }
+    var byteCount: Int { file.bytes.count }
+
+    init(id: UInt64, name: String, storage: StorageBackend, dimension: Int, metric: Metric, verifyChecksums: Bool) throws {
+        self.id = id
+        self.name = name
+        file = try storage.map(name)
+        let bytes = file.bytes
+        let path = file.name
+        func corrupt(_ offset: Int, _ reason: String) -> TidepoolError { .corrupt(file: path, offset: offset, reason: reason) }
+
+        guard bytes.count >= SegmentFormat.headerSize + SegmentFormat.footerSize else {
+            throw corrupt(bytes.count, "segment file too short (\(bytes.count) bytes)")
+        }
+        var h = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[0..<64]), file: path)
+        guard Array(try h.bytes(8, "magic")) == SegmentFormat.magic else { throw corrupt(0, "bad segment magic") }
+        let storedHeaderCRC = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 60, as: UInt32.self))
+        guard crc32c(UnsafeRawBufferPointer(rebasing: bytes[0..<60])) == storedHeaderCRC else {
+            throw corrupt(60, "segment header checksum mismatch")
+        }
+        let version = try h.u32()
+        guard version == SegmentFormat.version else { throw corrupt(8, "unsupported segment version \(version)") }
+        let dim = Int(try h.u32())
+        guard dim == dimension else { throw corrupt(12, "segment dimension \(dim) differs from the collection's \(dimension)") }
+        let metricCode = try h.u8()
+        guard let m = Metric(code: metricCode), m == metric else { throw corrupt(16, "segment metric \(metricCode) differs from the collection's") }
+        _ = try h.bytes(3, "reserved")
+        _ = try h.u32()
+        let rows = try h.u64()
+        maxSeq = try h.u64()
+        self.dimension = dim
+        self.metric = m
+
+        let fo = bytes.count - SegmentFormat.footerSize
+        var f = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[fo...]), file: path, fileOffset: fo)
+        let tableOffset = Int(try f.u64())
+        let sectionCount = Int(try f.u32())
+        let tableCRC = try f.u32()
+        let footerRows = try f.u64()
+        guard Array(try f.bytes(8, "footer magic")) == SegmentFormat.footerMagic else {
+            throw corrupt(fo + 24, "bad segment footer magic (file truncated?)")
+        }
+        guard footerRows == rows, rows < UInt64(Int32.max) else { throw corrupt(fo + 16, "footer row count \(footerRows) differs from header \(rows)") }
+        rowCount = Int(rows)
+        guard sectionCount <= 16, tableOffset >= 64, tableOffset + sectionCount * 32 == fo else {
+            throw corrupt(fo, "bad section table position \(tableOffset) / count \(sectionCount)")
+        }
+        let tableBytes = UnsafeRawBufferPointer(rebasing: bytes[tableOffset..<fo])
+        guard crc32c(tableBytes) == tableCRC else { throw corrupt(tableOffset, "section table checksum mismatch") }
+        var t = ByteReader(tableBytes, file: path, fileOffset: tableOffset)
+        var secs: [(UInt32, Int, Int, UInt32)] = []
+        for _ in 0..<sectionCount {
+            let entryAt = tableOffset + t.position
+            let kind = try t.u32(); _ = try t.u32()
+            let off = Int(try t.u64()), len = Int(try t.u64())
+            let crc = try t.u32(); _ = try t.u32()
+            guard off >= 64, off % 64 == 0, len >= 0, off + len <= tableOffset else {
+                throw corrupt(entryAt, "section \(kind) range \(off)+\(len) is outside the file body")
+            }
+            secs.append((kind, off, len, crc))
+        }
+        let parsed = secs.map { (kind: $0.0, offset: $0.1, length: $0.2, crc: $0.3) }
+        func find(_ k: SegmentFormat.Kind) -> (kind: UInt32, offset: Int, length: Int, crc: UInt32)? {
+            parsed.first { $0.kind == k.rawValue }
+        }
+        guard let vec = find(.vectors), let ids = find(.ids), let attrs = find(.attributes) else {
+            throw corrupt(tableOffset, "segment lacks a vectors, ids or attributes section")
+        }
+        let rowCount = Int(rows)
+        guard vec.length == rowCount * dim * 4 else {
+            throw corrupt(vec.offset, "vector section holds \(vec.length) bytes, expected \(rowCount * dim * 4)")
+        }
+        let base = bytes.baseAddress!
+        vectors = (base + vec.offset).assumingMemoryBound(to: Float.self)
+
+        func checkOffsets(_ s: (kind: UInt32, offset: Int, length: Int, crc: UInt32), _ what: String) throws -> UnsafeRawPointer {
+            let tableLen = (rowCount + 1) * 8
+            guard s.length >= tableLen else { throw corrupt(s.offset, "\(what) section shorter than its offset table") }
+            let p = base + s.offset
+            var prev = UInt64(tableLen)
+            for i in 0...rowCount {
+                let o = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+                if o < prev || o > UInt64(s.length) || (i == 0 && o != UInt64(tableLen)) {
+                    throw corrupt(s.offset + i * 8, "\(what) offset \(o) out of order or out of range")
+                }
+                prev = o
+            }
+            return p
+        }
+        idOffsets = try checkOffsets(ids, "id")
+        idBase = idOffsets
+        attrOffsets = try checkOffsets(attrs, "attribute")
+        attrBase = attrOffsets
+
+        if verifyChecksums { try Segment.verify(sections: parsed, bytes: bytes, path: path) }
+
+        if let g = find(.hnsw) {
+            graph = try HNSWGraphView(bytes: UnsafeRawBufferPointer(start: base + g.offset, count: g.length),
+                                      file: path, fileOffset: g.offset, expectedCount: Int(rows))
+        } else {
+            graph = nil
+        }
+        sections = parsed
+        tombstones = Tombstones(count: Int(rows))
+    }
+
+    private static func verify(sections: [(kind: UInt32, offset: Int, length: Int, crc: UInt32)],
+                               bytes: UnsafeRawBufferPointer, path: String) throws {
+        for s in sections {
+            let b = UnsafeRawBufferPointer(rebasing: bytes[s.offset..<(s.offset + s.length)])
+            if crc32c(b) != s.crc {
+                throw TidepoolError.corrupt(file: path, offset: s.offset, reason: "checksum mismatch in section \(s.kind) (\(s.length) bytes)")
+            }
+        }
+    }
+
+    /// Recomputes every section checksum.
+    func verifyChecksums() throws { try Segment.verify(sections: sections, bytes: file.bytes, path: path) }
+
+    @inline(__always) func vector(_ row: Int) -> UnsafePointer<Float> { vectors + row * dimension }
+
+    private func record(_ table: UnsafeRawPointer, _ row: Int, section: SegmentFormat.Kind) -> ByteReader {
+        let a = Int(UInt64(littleEndian: table.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)))
+        let b = Int(UInt64(littleEndian: table.loadUnaligned(fromByteOffset: row * 8 + 8, as: UInt64.self)))
+        let sectionOffset = sections.first { $0.kind == section.rawValue }!.offset
+        return ByteReader(UnsafeRawBufferPointer(start: table + a, count: b - a), file: path, fileOffset: sectionOffset + a)
+    }
+
+    func documentID(_ row: Int) throws -> DocumentID {
+        var r = record(idOffsets, row, section: .ids)
+        return try RecordCodec.decodeID(&r)
+    }
+
+    func attributes(_ row: Int) throws -> [String: AttributeValue] {
+        var r = record(attrOffsets, row, section: .attributes)
+        if r.remaining == 0 { return [:] }
+        return try RecordCodec.decodeAttributes(&r)
+    }
+
+    func vectorArray(_ row: Int) -> [Float] { Array(UnsafeBufferPointer(start: vector(row), count: dimension)) }
+}

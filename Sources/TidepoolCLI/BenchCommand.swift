@@ -1,0 +1,298 @@
+import ArgumentParser
+import Foundation
+import Tidepool
+
+/// Measures Tidepool the way `shared/bench/peers.py` measures its peers, and writes the same JSON schema.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark ingest, index build, reopen, and the recall/QPS trade-off against ground truth.",
+        discussion: """
+        Imports the base through the public API into a fresh temporary database (WAL with `batched` sync), \
+        flushes it into one HNSW segment, reopens it, then sweeps ef single-threaded, one query at a time. \
+        Writes the JSON schema of peers.py with entries `tidepool-hnsw` and `tidepool-flat`.
+        """)
+
+    @Option(help: "Base vectors (.fvecs or .npy).") var base: String
+    @Option(help: "Query vectors.") var query: String
+    @Option(help: "Ground truth (.ivecs), best first.") var gt: String
+    @Option(help: "l2, cosine or ip.") var metric: String = "cosine"
+    @Option(help: "Neighbours per query; recall is recall@k.") var k: Int = 10
+    @Option(help: "Write the report here.") var json: String?
+    @Option(help: "HNSW M.") var m: Int = 16
+    @Option(help: "HNSW efConstruction.") var efConstruction: Int = 200
+    @Option(help: "Threads for the index build and the batched run.") var threads: Int = 2
+    @Option(help: "Repeat the sweep this many times and keep each setting's fastest pass.") var rounds: Int = 3
+    @Option(help: "Comma-separated ef values.") var efs: String = "10,16,24,32,48,64,96,128,192,256,384,512"
+    @Option(help: "Use only the first N queries.") var maxQueries: Int?
+    @Option(help: "Queries for the exact-search measurement (0 to skip).") var flatQueries: Int = 200
+    @Option(help: "Directory for the temporary database (default: the system's).") var workDir: String?
+    @Option(help: "Dataset name in the report.") var dataset: String?
+
+    func run() throws {
+        let metricValue = try parseMetric(metric)
+        try runReportingErrors { try measure(metricValue) }
+    }
+
+    private func measure(_ metricValue: Metric) throws {
+        let baseM = try VectorFile.readVectors(base)
+        var queries = try VectorFile.readVectors(query)
+        var truth = try VectorFile.readIvecs(gt)
+        if let mq = maxQueries { queries = queries.prefix(mq); truth = Array(truth.prefix(mq)) }
+        guard truth.count >= queries.rows, truth.allSatisfy({ $0.count >= k }) else {
+            throw ValidationError("ground truth has fewer rows than queries or fewer than k columns")
+        }
+        let n = baseM.rows, dim = baseM.dimension, nq = queries.rows
+        let dir = (workDir ?? NSTemporaryDirectory()) + "/tidepool-bench-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let queryRows = (0..<nq).map { queries.row($0) }
+        let truthSets = truth.map { Set($0.prefix(k).map { UInt64($0) }) }
+
+        // 1. Ingest through the public API; one segment holds the whole base.
+        let config = CollectionConfig(hnsw: HNSWParameters(m: m, efConstruction: efConstruction, efSearch: 64),
+                                      memtableBytes: max(64 << 20, (n + 1) * dim * 4))
+        let load0 = busyCPUSeconds()
+        let wall0 = monotonicSeconds()
+        var db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
+        var coll = try db.createCollection("bench", dimension: dim, metric: metricValue, config: config)
+        let t0 = monotonicSeconds()
+        var i = 0
+        while i < n {
+            let end = min(i + 1000, n)
+            try coll.upsert((i..<end).map { Document(id: .uint(UInt64($0)), vector: baseM.row($0)) })
+            i = end
+        }
+        let ingestS = monotonicSeconds() - t0
+        note(String(format: "ingest: %d vectors in %.2f s = %.0f vectors/s", n, ingestS, Double(n) / ingestS))
+        let t1 = monotonicSeconds()
+        try coll.flush()
+        let buildS = monotonicSeconds() - t1
+        note(String(format: "index build (flush to one HNSW segment, %d threads): %.2f s", threads, buildS))
+        let indexBytes = coll.info().segments.reduce(0) { $0 + $1.bytes }
+        try db.close()
+
+        // 2. Reopen: time to the first result, and resident growth.
+        releaseFreeHeapMemory()
+        let rss0 = currentResidentBytes()
+        let t2 = monotonicSeconds()
+        db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
+        coll = try db.collection("bench")
+        _ = try coll.search(vector: queryRows[0], k: k, options: SearchOptions(maxThreads: 1))
+        let openMS = (monotonicSeconds() - t2) * 1000
+        note(String(format: "reopen to first result: %.1f ms", openMS))
+
+        // 3. The ef sweep, one query per call, one thread.
+        let efValues = efs.split(separator: ",").compactMap { Int($0) }.filter { $0 >= k }
+        var best: [Int: (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int)] = [:]
+        var batchParam: Int?
+        var batchQPS = 0.0, batch1QPS = 0.0, batchRecall = 0.0
+        for round in 0..<rounds {
+            for ef in efValues {
+                let r = try sweepSetting(coll, queryRows, truthSets, ef: ef)
+                let prev = best[ef]
+                if prev == nil || r.qps > prev!.qps {
+                    best[ef] = (r.recall, r.qps, r.p50, r.p99, r.passes + (prev?.passes ?? 0))
+                } else {
+                    best[ef]!.passes += r.passes
+                }
+                note(String(format: "round %d ef=%d recall=%.4f qps=%.0f p50=%.1fus", round + 1, ef, r.recall, r.qps, r.p50))
+            }
+            if round == 0 { batchParam = efValues.first { best[$0]!.recall >= 0.95 } }
+            if let ef = batchParam {
+                let (q2, rec) = try batchRun(coll, queryRows, truthSets, ef: ef, threads: threads)
+                let (q1, _) = try batchRun(coll, queryRows, truthSets, ef: ef, threads: 1)
+                batchQPS = max(batchQPS, q2); batch1QPS = max(batch1QPS, q1); batchRecall = rec
+                note(String(format: "round %d batch at ef=%d: %.0f qps with %d threads, %.0f with 1", round + 1, ef, q2, threads, q1))
+            }
+        }
+        let residentBytes = currentResidentBytes() - rss0
+        let hnswSweep: [[String: Any]] = efValues.map { ef in
+            let b = best[ef]!
+            return ["param": ef, "recall": round5(b.recall), "qps": round1(b.qps), "p50_us": round1(b.p50),
+                    "p99_us": round1(b.p99), "passes": b.passes]
+        }
+        func qpsAt(_ t: Double) -> Any {
+            let v = efValues.compactMap { best[$0]!.recall >= t ? best[$0]!.qps : nil }.max()
+            return v.map { round1($0) } ?? NSNull()
+        }
+        let wall = monotonicSeconds() - wall0
+        let otherLoad = max(0, (busyCPUSeconds() - load0 - ownCPUSeconds()) / max(wall, 1e-9))
+        var hnsw: [String: Any] = [
+            "name": "tidepool-hnsw",
+            "params": ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": "f32"],
+            "build_s": round3(buildS), "build_vps": round1(Double(n) / buildS), "build_threads": threads,
+            "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk (vectors, ids, graph)",
+            "rss_growth_bytes": residentBytes, "rss_peak_growth_bytes": NSNull(),
+            "knob": "ef", "sweep": hnswSweep,
+            "qps_at_recall_0.90": qpsAt(0.90), "qps_at_recall_0.95": qpsAt(0.95), "qps_at_recall_0.99": qpsAt(0.99),
+            "batch_param": batchParam.map { $0 as Any } ?? NSNull(), "batch_threads": threads,
+            "batch_recall": batchParam == nil ? NSNull() : round5(batchRecall) as Any,
+            "batch_qps_at_0.95": batchParam == nil ? NSNull() : round1(batchQPS) as Any,
+            "batch1_qps_at_0.95": batchParam == nil ? NSNull() : round1(batch1QPS) as Any,
+            "other_cpu_load": round3(otherLoad),
+            "ingest_vps": round1(Double(n) / ingestS), "open_to_first_result_ms": round1(openMS),
+            "resident_bytes": residentBytes,
+        ]
+        hnsw["ingest_s"] = round3(ingestS)
+
+        // 4. Exact search, one query per call, one thread.
+        var peers: [[String: Any]] = [hnsw]
+        if flatQueries > 0 {
+            let fq = min(flatQueries, nq)
+            var lat: [Double] = []
+            var hits = 0
+            let tf = monotonicSeconds()
+            for q in 0..<fq {
+                let s = monotonicSeconds()
+                let r = try coll.search(vector: queryRows[q], k: k, options: SearchOptions(exact: true, maxThreads: 1))
+                lat.append((monotonicSeconds() - s) * 1e6)
+                hits += r.filter { if case .uint(let v) = $0.id { return truthSets[q].contains(v) }; return false }.count
+            }
+            let flatQPS = Double(fq) / (monotonicSeconds() - tf)
+            lat.sort()
+            let recall = Double(hits) / Double(fq * k)
+            note(String(format: "exact: recall=%.4f qps=%.1f over %d queries", recall, flatQPS, fq))
+            peers.append([
+                "name": "tidepool-flat", "params": ["metric": metricValue.rawValue, "exact": true],
+                "build_s": round3(ingestS), "build_vps": round1(Double(n) / ingestS), "build_threads": 1,
+                "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk",
+                "rss_growth_bytes": residentBytes, "rss_peak_growth_bytes": NSNull(), "knob": NSNull(),
+                "sweep": [["param": NSNull(), "recall": round5(recall), "qps": round1(flatQPS),
+                           "p50_us": round1(percentile(lat, 50)), "p99_us": round1(percentile(lat, 99)), "passes": 1]],
+                "qps_at_recall_0.90": recall >= 0.9 ? round1(flatQPS) : NSNull(),
+                "qps_at_recall_0.95": recall >= 0.95 ? round1(flatQPS) : NSNull(),
+                "qps_at_recall_0.99": recall >= 0.99 ? round1(flatQPS) : NSNull(),
+                "batch_param": NSNull(), "batch_threads": threads, "batch_recall": NSNull(),
+                "batch_qps_at_0.95": NSNull(), "batch1_qps_at_0.95": NSNull(), "other_cpu_load": round3(otherLoad),
+                "ingest_vps": round1(Double(n) / ingestS), "open_to_first_result_ms": round1(openMS),
+                "resident_bytes": residentBytes, "queries_measured": fq,
+            ])
+        }
+        try db.close()
+
+        let report: [String: Any] = [
+            "dataset": dataset ?? URL(fileURLWithPath: base).deletingLastPathComponent().lastPathComponent,
+            "n": n, "dim": dim, "nq": nq, "metric": metricValue == .innerProduct ? "ip" : metricValue.rawValue, "k": k,
+            "threads": threads, "build_threads": threads, "rounds": rounds, "ground_truth": "file \(gt)",
+            "versions": ["tidepool": "0.1.0", "kernels": simdKernelName],
+            "cpu": cpuModel(), "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
+            "loadavg_start": loadAverage(), "loadavg_end": loadAverage(), "peers": peers,
+        ]
+        let text = jsonLine(report)
+        if let json {
+            try text.write(toFile: json, atomically: true, encoding: .utf8)
+            note("wrote \(json)")
+        } else {
+            emit(text)
+        }
+        for p in peers {
+            note("\(p["name"]!): qps@0.95=\(p["qps_at_recall_0.95"]!) batch(\(threads) threads)=\(p["batch_qps_at_0.95"]!) batch1=\(p["batch1_qps_at_0.95"]!) build_s=\(p["build_s"]!) ingest_vps=\(p["ingest_vps"]!) open_ms=\(p["open_to_first_result_ms"]!) resident=\(p["resident_bytes"]!)")
+        }
+    }
+
+    /// One setting: 100 warm-up queries, then timed passes over all queries until 1 s is spent (1–5 passes).
+    private func sweepSetting(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int) throws
+        -> (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int) {
+        let opts = SearchOptions(ef: ef, maxThreads: 1)
+        for q in 0..<min(100, queries.count) { _ = try coll.search(vector: queries[q], k: k, options: opts) }
+        var bestQPS = 0.0, bestLat: [Double] = [], recall = 0.0
+        var spent = 0.0, passes = 0
+        var lat = [Double](repeating: 0, count: queries.count)
+        while passes < 5 && (passes < 1 || spent < 1.0) {
+            var hits = 0
+            let t0 = monotonicSeconds()
+            for (qi, q) in queries.enumerated() {
+                let s = monotonicSeconds()
+                let r = try coll.search(vector: q, k: k, options: opts)
+                lat[qi] = (monotonicSeconds() - s) * 1e6
+                for h in r { if case .uint(let v) = h.id, truth[qi].contains(v) { hits += 1 } }
+            }
+            let dt = monotonicSeconds() - t0
+            spent += dt
+            passes += 1
+            recall = Double(hits) / Double(queries.count * k)
+            let qps = Double(queries.count) / dt
+            if qps > bestQPS { bestQPS = qps; bestLat = lat }
+        }
+        bestLat.sort()
+        return (recall, bestQPS, percentile(bestLat, 50), percentile(bestLat, 99), passes)
+    }
+
+    /// All queries split across `threads` threads, repeated until 1 s is spent (2–5 runs); the fastest run.
+    private func batchRun(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int, threads: Int) throws
+        -> (qps: Double, recall: Double) {
+        let opts = SearchOptions(ef: ef, maxThreads: 1)
+        var bestQPS = 0.0, recall = 0.0, spent = 0.0, runs = 0
+        let hitsBox = LockedInt()
+        while runs < 5 && (runs < 2 || spent < 1.0) {
+            hitsBox.set(0)
+            let t0 = monotonicSeconds()
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                var hits = 0
+                for qi in stride(from: t, to: queries.count, by: threads) {
+                    if let r = try? coll.search(vector: queries[qi], k: k, options: opts) {
+                        for h in r { if case .uint(let v) = h.id, truth[qi].contains(v) { hits += 1 } }
+                    }
+                }
+                hitsBox.add(hits)
+            }
+            let dt = monotonicSeconds() - t0
+            spent += dt
+            runs += 1
+            bestQPS = max(bestQPS, Double(queries.count) / dt)
+            recall = Double(hitsBox.get()) / Double(queries.count * k)
+        }
+        return (bestQPS, recall)
+    }
+}
+
+final class LockedInt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func set(_ v: Int) { lock.withLock { value = v } }
+    func add(_ v: Int) { lock.withLock { value += v } }
+    func get() -> Int { lock.withLock { value } }
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    // Linear interpolation, as numpy.percentile does by default.
+    let x = Double(sorted.count - 1) * p / 100
+    let lo = Int(x.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (x - Double(lo))
+}
+
+func round1(_ x: Double) -> Double { (x * 10).rounded() / 10 }
+func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+func round5(_ x: Double) -> Double { (x * 100_000).rounded() / 100_000 }
+
+func cpuModel() -> String {
+    guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+    for line in s.split(separator: "\n") where line.hasPrefix("model name") {
+        return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    }
+    return "unknown"
+}
+
+func loadAverage() -> Double {
+    var l = [Double](repeating: 0, count: 3)
+    return getloadavg(&l, 3) > 0 ? l[0] : 0
+}
+
+/// CPU seconds the whole machine has been busy since boot (from /proc/stat), as peers.py counts them.
+func busyCPUSeconds() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let first = s.split(separator: "\n").first else { return 0 }
+    let f = first.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard f.count >= 8 else { return 0 }
+    let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
+    return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+func ownCPUSeconds() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Tidepool
+
+/// A deterministic writer for crash tests: random upserts and deletes under `always` sync,
+/// with a tiny memtable so flushes and compactions happen all the time. Before each
+/// operation it prints `BEGIN op kind ids`, and after it returns `ACK op`, so a test that
+/// kills it with SIGKILL knows exactly which writes were acknowledged.
+struct CrashWriterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "crash-writer", shouldDisplay: false)
+
+    @Option var data: String
+    @Option var seed: UInt64 = 1
+    @Option var firstOp: Int = 0
+    @Option var ops: Int = 1_000_000
+    @Option var dimension: Int = 8
+    @Option var idSpace: Int = 400
+
+    func run() throws {
+        try runReportingErrors {
+            let db = try Database(path: data, options: DatabaseOptions(syncPolicy: .always, buildThreads: 2))
+            let coll: Collection
+            if db.collectionNames.contains("crash") {
+                coll = try db.collection("crash")
+            } else {
+                coll = try db.createCollection("crash", dimension: dimension, metric: .l2, config: CollectionConfig(
+                    hnsw: HNSWParameters(m: 8, efConstruction: 32, efSearch: 32),
+                    memtableBytes: 4096 * 4, minRowsForGraph: 64, maxSegments: 3))
+            }
+            var rng = SplitMix64(seed: seed)
+            for op in firstOp..<(firstOp + ops) {
+                let roll = rng.next() % 10
+                let n = Int(rng.next() % 8) + 1
+                let ids = (0..<n).map { _ in UInt64(rng.next() % UInt64(idSpace)) }
+                if roll < 7 {
+                    emit("BEGIN \(op) U " + ids.map(String.init).joined(separator: ","))
+                    try coll.upsert(ids.map { Document(id: .uint($0), vector: CrashWriterCommand.vector(id: $0, op: op, dimension: dimension),
+                                                        attributes: ["op": .int(Int64(op))]) })
+                } else {
+                    emit("BEGIN \(op) D " + ids.map(String.init).joined(separator: ","))
+                    try coll.delete(ids: ids.map { .uint($0) })
+                }
+                emit("ACK \(op)")
+                if roll == 9 && rng.next() % 20 == 0 { try coll.compact() }
+            }
+            try db.close()
+        }
+    }
+
+    /// The vector written for `id` by operation `op`: tests recompute it to check content.
+    static func vector(id: UInt64, op: Int, dimension: Int) -> [Float] {
+        var r = SplitMix64(seed: id &* 1_000_003 &+ UInt64(op))
+        return (0..<dimension).map { _ in Float(Int(r.next() % 2001) - 1000) / 100 }
+    }
+}

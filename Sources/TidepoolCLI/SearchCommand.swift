@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Tidepool
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search", abstract: "Search a collection with the vectors of a query file.")
+
+    @Option(help: "Data directory.") var data: String
+    @Option(help: "Collection name.") var collection: String
+    @Option(help: "Queries (.fvecs or .npy).") var queryFile: String
+    @Option(help: "Neighbours per query.") var k: Int = 10
+    @Option(help: "HNSW beam width (default: the collection's).") var ef: Int?
+    @Flag(help: "Exact (brute-force) search.") var exact = false
+    @Flag(help: "One JSON object per query per line: {\"ids\":[…],\"distances\":[…]}.") var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            let queries = try VectorFile.readVectors(queryFile)
+            let db = try Database(path: data)
+            defer { try? db.close() }
+            let coll = try db.collection(collection)
+            for i in 0..<queries.rows {
+                let hits = try coll.search(vector: queries.row(i), k: k, options: SearchOptions(ef: ef, exact: exact))
+                if json {
+                    emit(jsonLine(["ids": hits.map { jsonID($0.id) }, "distances": hits.map { Double($0.distance) }]))
+                } else {
+                    emit("query \(i): " + hits.map { "\($0.id):\(String(format: "%.6f", $0.distance))" }.joined(separator: " "))
+                }
+            }
+        }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Describe the collections of a data directory.")
+
+    @Option(help: "Data directory.") var data: String
+    @Flag(help: "One JSON object with a `collections` array.") var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            guard FileManager.default.fileExists(atPath: data + "/MANIFEST") else {
+                throw TidepoolError.invalidArgument("no database at '\(data)' (missing MANIFEST)")
+            }
+            let db = try Database(path: data)
+            defer { try? db.close() }
+            let infos = try db.collectionNames.map { try db.collection($0).info() }
+            if json {
+                let items: [[String: Any]] = infos.map { c in
+                    [
+                        "name": c.name, "count": c.count, "dimension": c.dimension, "metric": c.metric.rawValue,
+                        "segments": c.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows,
+                                                      "bytes": $0.bytes, "hnsw": $0.hasGraph] as [String: Any] },
+                        "deleted_rows": c.segments.reduce(0) { $0 + $1.deletedRows },
+                        "memtable_rows": c.memtableRows, "wal_bytes": c.walBytes,
+                        "bytes_on_disk": c.segments.reduce(0) { $0 + $1.bytes } + c.walBytes,
+                    ]
+                }
+                emit(jsonLine(["collections": items]))
+            } else {
+                for c in infos {
+                    let bytes = c.segments.reduce(0) { $0 + $1.bytes } + c.walBytes
+                    emit("\(c.name): \(c.count) documents, dimension \(c.dimension), metric \(c.metric.rawValue), "
+                         + "\(c.segments.count) segments, \(c.segments.reduce(0) { $0 + $1.deletedRows }) deleted rows, "
+                         + "\(c.memtableRows) rows in memory, \(bytes) bytes on disk (WAL \(c.walBytes))")
+                    for s in c.segments {
+                        emit("  segment \(s.id): \(s.rows) rows, \(s.deletedRows) deleted, \(s.bytes) bytes\(s.hasGraph ? ", HNSW" : ", flat")")
+                    }
+                }
+                if infos.isEmpty { emit("no collections") }
+            }
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Check every checksum and invariant; exit status 0 when sound.")
+
+    @Option(help: "Data directory.") var data: String
+
+    func run() throws {
+        let problems = Database.verify(path: data)
+        if problems.isEmpty {
+            emit("ok: \(data) is sound")
+            return
+        }
+        for p in problems { emit("problem: \(p)") }
+        throw ExitCode(1)
+    }
+}

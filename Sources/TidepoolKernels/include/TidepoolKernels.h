@@ -1,0 +1,55 @@
+// TidepoolKernels: SIMD distance kernels and CRC32C with runtime CPU dispatch.
+//
+// Every kernel has a scalar reference (`*_scalar`) that the tests compare the
+// SIMD variants against. `tp_kernels()` returns the table chosen for this CPU
+// once; callers cache the function pointers so the hot path is one indirect call.
+#ifndef TIDEPOOL_KERNELS_H
+#define TIDEPOOL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// One vector against one vector.
+typedef float (*tp_pair_fn)(const float *a, const float *b, size_t n);
+/// One query against `count` contiguous vectors of `dim` floats; writes `count` results.
+typedef void (*tp_batch_fn)(const float *q, const float *base, size_t count, size_t dim, float *out);
+
+typedef struct tp_kernel_table {
+    tp_pair_fn dot;        // sum a[i]*b[i]
+    tp_pair_fn l2sq;       // sum (a[i]-b[i])^2
+    tp_batch_fn dot_batch;
+    tp_batch_fn l2sq_batch;
+    const char *name;      // "scalar", "avx2-fma", "avx512f", "neon"
+} tp_kernel_table;
+
+/// The best kernel table for the running CPU (chosen once, thread-safe).
+const tp_kernel_table *tp_kernels(void);
+/// The table for a named variant, or NULL when the CPU cannot run it. For tests and benchmarks.
+const tp_kernel_table *tp_kernels_named(const char *name);
+
+// Scalar references.
+float tp_dot_scalar(const float *a, const float *b, size_t n);
+float tp_l2sq_scalar(const float *a, const float *b, size_t n);
+
+/// CRC32C (Castagnoli), hardware-accelerated where available. Start with crc = 0.
+uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len);
+/// Software CRC32C reference.
+uint32_t tp_crc32c_scalar(uint32_t crc, const void *data, size_t len);
+
+/// Returns freed heap pages to the OS (glibc `malloc_trim`); a no-op elsewhere.
+void tp_release_free_heap(void);
+
+static inline void tp_prefetch(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif
