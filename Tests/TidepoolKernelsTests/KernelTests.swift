@@ -1,0 +1,98 @@
+import TidepoolKernels
+import XCTest
+
+final class KernelTests: XCTestCase {
+    /// Every variant this CPU can run.
+    var variants: [UnsafePointer<tp_kernel_table>] {
+        ["scalar", "avx2-fma", "avx512f", "neon"].compactMap { tp_kernels_named($0) }
+    }
+
+    struct LCG {
+        var s: UInt64
+        mutating func next() -> Float {
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: s >> 11) % 2_000_001 - 1_000_000) / 1_000_000
+        }
+    }
+
+    func reference(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> (dot: Double, l2: Double, mag: Double) {
+        var dot = 0.0, l2 = 0.0, mag = 0.0
+        for i in 0..<n {
+            dot += Double(a[i]) * Double(b[i])
+            let d = Double(a[i]) - Double(b[i])
+            l2 += d * d
+            mag += abs(Double(a[i]) * Double(b[i]))
+        }
+        return (dot, l2, mag)
+    }
+
+    func testDispatchPicksAVariantTheCPUCanRun() {
+        let name = String(cString: tp_kernels().pointee.name)
+        XCTAssertNotNil(tp_kernels_named(name), "dispatch chose \(name), which tp_kernels_named refuses")
+        XCTAssertTrue(variants.count >= 1)
+    }
+
+    func testPairKernelsMatchReferenceOnOddLengthsAndUnalignedInputs() {
+        var rng = LCG(s: 42)
+        let maxN = 1537
+        // Extra slack so inputs can start at any float offset (unaligned for SIMD).
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: maxN + 8)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: maxN + 8)
+        defer { a.deallocate(); b.deallocate() }
+        for i in 0..<(maxN + 8) { a[i] = rng.next(); b[i] = rng.next() }
+        let lengths = Array(1...130) + Array(stride(from: 131, through: maxN, by: 17)) + [383, 384, 385, 1535, 1536, 1537]
+        for t in variants {
+            let name = String(cString: t.pointee.name)
+            for n in lengths {
+                for offset in [0, 1, 3] {
+                    let pa = a + offset, pb = b + (offset * 2) % 5
+                    let r = reference(pa, pb, n)
+                    let dot = Double(t.pointee.dot(pa, pb, n))
+                    let l2 = Double(t.pointee.l2sq(pa, pb, n))
+                    XCTAssertEqual(dot, r.dot, accuracy: 1e-5 * max(1, r.mag), "\(name) dot n=\(n) offset=\(offset)")
+                    XCTAssertEqual(l2, r.l2, accuracy: 1e-5 * max(1, r.l2), "\(name) l2sq n=\(n) offset=\(offset)")
+                }
+            }
+        }
+    }
+
+    func testBatchKernelsEqualPairKernels() {
+        var rng = LCG(s: 7)
+        for dim in [1, 7, 16, 100, 384, 1537] {
+            let count = 37
+            let q = (0..<dim).map { _ in rng.next() }
+            let base = (0..<(dim * count)).map { _ in rng.next() }
+            for t in variants {
+                var out = [Float](repeating: 0, count: count)
+                var out2 = [Float](repeating: 0, count: count)
+                base.withUnsafeBufferPointer { bp in
+                    q.withUnsafeBufferPointer { qp in
+                        t.pointee.dot_batch(qp.baseAddress!, bp.baseAddress!, count, dim, &out)
+                        t.pointee.l2sq_batch(qp.baseAddress!, bp.baseAddress!, count, dim, &out2)
+                        for r in 0..<count {
+                            XCTAssertEqual(out[r], t.pointee.dot(qp.baseAddress!, bp.baseAddress! + r * dim, dim))
+                            XCTAssertEqual(out2[r], t.pointee.l2sq(qp.baseAddress!, bp.baseAddress! + r * dim, dim))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testCRC32CKnownValueAndHardwareMatchesSoftware() {
+        let check = Array("123456789".utf8)
+        XCTAssertEqual(tp_crc32c(0, check, check.count), 0xE306_9283)
+        XCTAssertEqual(tp_crc32c_scalar(0, check, check.count), 0xE306_9283)
+        var rng = LCG(s: 9)
+        for n in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099] {
+            let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: Int(rng.next() * 1000)) }
+            XCTAssertEqual(tp_crc32c(0, bytes, n), tp_crc32c_scalar(0, bytes, n), "length \(n)")
+            // Incremental equals one-shot.
+            let half = n / 2
+            let inc = bytes.withUnsafeBytes { p in
+                tp_crc32c(tp_crc32c(0, p.baseAddress, half), p.baseAddress.map { $0 + half }, n - half)
+            }
+            XCTAssertEqual(inc, tp_crc32c(0, bytes, n), "incremental length \(n)")
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+@testable import Tidepool
+import XCTest
+
+final class StorageTests: XCTestCase {
+    let logger = Logger(label: "test")
+
+    func testTopKKeepsTheSmallestAndHeapsOrder() {
+        var rng = SplitMix64(seed: 11)
+        for trial in 0..<50 {
+            let n = Int(rng.next() % 500) + 1, k = Int(rng.next() % 20) + 1
+            let values = (0..<n).map { _ in Float(rng.next() % 1000) / 7 }
+            var top = TopK(k: k)
+            for (i, v) in values.enumerated() { top.push(v, UInt64(i)) }
+            let expected = values.enumerated().sorted { $0.element != $1.element ? $0.element < $1.element : $0.offset < $1.offset }.prefix(k)
+            XCTAssertEqual(top.sorted().map(\.dist), expected.map(\.element), "trial \(trial)")
+        }
+        let store = UnsafeMutablePointer<Neighbor>.allocate(capacity: 300)
+        defer { store.deallocate() }
+        var minHeap = MinHeap(storage: store, capacity: 300)
+        let vals = (0..<300).map { _ in Float(rng.next() % 10_000) }
+        for (i, v) in vals.enumerated() { minHeap.push(Neighbor(dist: v, id: UInt32(i))) }
+        var popped: [Float] = []
+        while !minHeap.isEmpty { popped.append(minHeap.pop().dist) }
+        XCTAssertEqual(popped, vals.sorted())
+    }
+
+    func testWALRoundTripAndGroupCommitOrder() throws {
+        let dir = TempDir()
+        let storage = try LocalStorage(root: dir.path)
+        let wal = try WriteAheadLog(storage: storage, folder: "wal", dimension: 3, collection: "c", policy: .always,
+                                    syncInterval: 0.05, lastSeq: 0)
+        let applied = Locked<[UInt64]>([])
+        wal.apply = { batch in applied.withLock { $0 += batch.map(\.seq) } }
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            for i in 0..<25 {
+                _ = try? wal.commit(.upsert([Document(id: .uint(UInt64(t * 100 + i)), vector: [Float(t), Float(i), 1],
+                                                      attributes: ["t": .int(Int64(t))])]))
+            }
+        }
+        try wal.commit(.delete([.string("gone")]))
+        try wal.close()
+        // Applied in sequence order, each exactly once.
+        XCTAssertEqual(applied.withLock { $0 }, Array(1...201))
+        var seen: [UInt64] = []
+        var docs = 0, deletes = 0
+        let last = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 3, afterSeq: 0, logger: logger) { seq, op in
+            seen.append(seq)
+            switch op {
+            case .upsert(let d): docs += d.count; XCTAssertEqual(d[0].attributes["t"], .int(Int64(d[0].vector[0])))
+            case .delete(let ids): deletes += ids.count; XCTAssertEqual(ids, [.string("gone")])
+            }
+        }
+        XCTAssertEqual(last, 201)
+        XCTAssertEqual(seen, Array(1...201))
+        XCTAssertEqual(docs, 200)
+        XCTAssertEqual(deletes, 1)
+        // Replay after a flushed sequence skips what is already in segments.
+        var after: [UInt64] = []
+        _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 3, afterSeq: 150, logger: logger) { s, _ in after.append(s) }
+        XCTAssertEqual(after, Array(151...201))
+    }
+
+    private func writeLog(_ dir: TempDir, ops: Int) throws -> (LocalStorage, String) {
+        let storage = try LocalStorage(root: dir.path)
+        let wal = try WriteAheadLog(storage: storage, folder: "wal", dimension: 2, collection: "c", policy: .none,
+                                    syncInterval: 1, lastSeq: 0)
+        for i in 0..<ops { try wal.commit(.upsert([Document(id: .uint(UInt64(i)), vector: [1, Float(i)])])) }
+        try wal.close()
+        return (storage, try storage.list("wal")[0])
+    }
+
+    func testTornTailIsTruncatedAndPrefixKept() throws {
+        for cut in [1, 5, 9, 20] {
+            let dir = TempDir()
+            let (storage, file) = try writeLog(dir, ops: 10)
+            let size = try storage.size(of: "wal/" + file)
+            try storage.truncate("wal/" + file, to: size - cut)
+            var seqs: [UInt64] = []
+            _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in seqs.append(s) }
+            XCTAssertEqual(seqs, Array(1...9), "cut \(cut)")
+            XCTAssertLessThan(try storage.size(of: "wal/" + file), size - cut + 1)
+        }
+    }
+
+    func testCorruptFrameInLastFileCutsTailButInEarlierFileIsAnError() throws {
+        let dir = TempDir()
+        let (storage, file) = try writeLog(dir, ops: 10)
+        let path = storage.path("wal/" + file)
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        let frameSize = (bytes.count - WALFormat.headerSize) / 10
+        bytes[WALFormat.headerSize + frameSize * 6 + 20] ^= 0x40      // inside frame 7's body
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        var seqs: [UInt64] = []
+        _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in seqs.append(s) }
+        XCTAssertEqual(seqs, Array(1...6))
+
+        // Same damage in a file that is followed by another: acknowledged data would be lost, so refuse.
+        let dir2 = TempDir()
+        let (storage2, file2) = try writeLog(dir2, ops: 10)
+        let path2 = storage2.path("wal/" + file2)
+        var b2 = [UInt8](FileManager.default.contents(atPath: path2)!)
+        b2[WALFormat.headerSize + frameSize * 6 + 20] ^= 0x40
+        FileManager.default.createFile(atPath: path2, contents: Data(b2))
+        FileManager.default.createFile(atPath: storage2.path("wal/" + WALFormat.fileName(firstSeq: 11)),
+                                       contents: Data(WALFormat.header(dimension: 2, firstSeq: 11)))
+        XCTAssertThrowsError(try WriteAheadLog.replay(storage: storage2, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { _, _ in }) { e in
+            guard case .corrupt(let f, let off, _) = e as? TidepoolError else { return XCTFail("\(e)") }
+            XCTAssertEqual(f, path2)
+            XCTAssertEqual(off, WALFormat.headerSize + frameSize * 6)
+        }
+    }
+
+    func testSegmentRoundTrip() throws {
+        let dir = TempDir()
+        let storage = try LocalStorage(root: dir.path)
+        let n = 700, dim = 10
+        let vectors = randomVectors(n, dim, seed: 4).flatMap { $0 }
+        let ids: [DocumentID] = (0..<n).map { $0 % 3 == 0 ? .string("doc-\($0)") : .uint(UInt64($0) * 1_000_000_007) }
+        let attrs: [[String: AttributeValue]] = (0..<n).map { $0 % 2 == 0 ? [:] : ["k": .int(Int64($0)), "s": .stringArray(["x\($0)"])] }
+        try vectors.withUnsafeBufferPointer { vp in
+            let contents = SegmentContents(dimension: dim, metric: .l2, rowCount: n, vectors: vp.baseAddress!, ids: ids,
+                                           attributes: attrs, maxSeq: 42)
+            let builder = HNSWBuilder(vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2, parameters: HNSWParameters(m: 8, efConstruction: 40))
+            builder.build(threads: 2)
+            _ = try SegmentWriter.write(contents, graph: builder.finish(), to: "s.tps", storage: storage)
+        }
+        let seg = try Segment(id: 1, name: "s.tps", storage: storage, dimension: dim, metric: .l2, verifyChecksums: true)
+        XCTAssertEqual(seg.rowCount, n)
+        XCTAssertEqual(seg.maxSeq, 42)
+        XCTAssertNotNil(seg.graph)
+        for r in [0, 1, 2, 3, 350, 699] {
+            XCTAssertEqual(try seg.documentID(r), ids[r])
+            XCTAssertEqual(try seg.attributes(r), attrs[r])
+            XCTAssertEqual(seg.vectorArray(r), Array(vectors[(r * dim)..<((r + 1) * dim)]))
+            XCTAssertEqual(Int(bitPattern: seg.vector(r)) % 4, 0)
+        }
+        XCTAssertEqual(Int(bitPattern: seg.vectors) % 64, 0, "vector block is 64-byte aligned")
+        XCTAssertThrowsError(try Segment(id: 1, name: "s.tps", storage: storage, dimension: 11, metric: .l2, verifyChecksums: true))
+    }
+
+    func testManifestRoundTripAndDamageDetected() throws {
+        var m = Manifest()
+        m.generation = 7
+        m.collections = [Manifest.CollectionEntry(name: "a", dimension: 3, metric: .cosine, config: CollectionConfig(), flushedSeq: 9,
+                                                  nextSegmentID: 4, segments: [.init(id: 3, file: "000000000003.tps", rows: 10, bytes: 999, deleted: [1, 5])])]
+        let bytes = try m.encoded()
+        XCTAssertEqual(try Manifest.decode(bytes, file: "M"), m)
+        for i in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 40)) {
+            var b = bytes
+            b[i] ^= 0x01
+            XCTAssertThrowsError(try Manifest.decode(b, file: "M"), "flip at \(i)") { e in
+                guard case .corrupt(let f, _, _) = e as? TidepoolError else { return XCTFail("\(e)") }
+                XCTAssertEqual(f, "M")
+            }
+        }
+        XCTAssertThrowsError(try Manifest.decode(Array(bytes.prefix(bytes.count - 3)), file: "M"))
+    }
+
+    func testManifestSwapIsAtomicAgainstLeftoverTemp() throws {
+        let dir = TempDir()
+        let storage = try LocalStorage(root: dir.path)
+        var m = Manifest()
+        m.generation = 1
+        try storage.swapManifest(try m.encoded())
+        // A crash while writing the next one leaves only a partial temp file: the old manifest stands.
+        FileManager.default.createFile(atPath: storage.path("MANIFEST.tmp"), contents: Data([1, 2, 3]))
+        XCTAssertEqual(try Manifest.decode(try storage.readManifest()!, file: "MANIFEST").generation, 1)
+        m.generation = 2
+        try storage.swapManifest(try m.encoded())
+        XCTAssertEqual(try Manifest.decode(try storage.readManifest()!, file: "MANIFEST").generation, 2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: storage.path("MANIFEST.tmp")))
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+@testable import Tidepool
+import XCTest
+
+/// A fresh directory under the system's temporary folder, removed by `cleanup`.
+final class TempDir {
+    let path: String
+    init(_ name: String = #function) {
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        path = NSTemporaryDirectory() + "tidepool-test-\(safe)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.removeItem(atPath: path)
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Deterministic random vectors.
+func randomVectors(_ n: Int, _ dim: Int, seed: UInt64) -> [[Float]] {
+    var rng = SplitMix64(seed: seed)
+    return (0..<n).map { _ in (0..<dim).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) * 2 - 1 } }
+}
+
+/// Clustered vectors, closer to real embeddings than uniform noise.
+func clusteredVectors(_ n: Int, _ dim: Int, clusters: Int, seed: UInt64) -> [[Float]] {
+    var rng = SplitMix64(seed: seed)
+    func gauss() -> Float {
+        let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(rng.next() >> 11) / Double(1 << 53)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+    }
+    let centres = (0..<clusters).map { _ in (0..<dim).map { _ in gauss() } }
+    return (0..<n).map { _ in
+        let c = centres[Int(rng.next() % UInt64(clusters))]
+        return c.map { $0 + 0.35 * gauss() }
+    }
+}
+
+/// Brute-force reference distance in Double, for the engine's metric semantics (smaller is closer).
+func referenceDistance(_ a: [Float], _ b: [Float], _ metric: Metric) -> Double {
+    switch metric {
+    case .l2: return zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+    case .innerProduct: return -zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    case .cosine:
+        let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        return 1 - zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } / (na * nb)
+    }
+}
+
+/// Exact top-k ids by brute force, independent of the engine.
+func bruteForce(_ base: [[Float]], _ q: [Float], k: Int, metric: Metric) -> [Int] {
+    base.indices.map { ($0, referenceDistance(base[$0], q, metric)) }
+        .sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.prefix(k).map(\.0)
+}
+
+/// Path of the `tidepool` executable built beside the test bundle.
+func tidepoolBinary() throws -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    if dir.lastPathComponent == "MacOS" { dir = dir.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    let path = dir.appendingPathComponent("tidepool").path
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw XCTSkip("the tidepool executable is not built at \(path); run `swift build` first")
+    }
+    return path
+}
+
+/// Runs the CLI to completion and returns (status, stdout, stderr).
+@discardableResult
+func runTidepool(_ args: [String]) throws -> (Int32, String, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try tidepoolBinary())
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+let sharedDataset = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/pypi-minilm-100k").path
