@@ -315,8 +315,10 @@ public final class Collection: @unchecked Sendable {
         frozen.removeFirst()
         memtablesByID[m.containerID] = nil
         flushedSeq = cutoff
+        let caughtUp = frozen.isEmpty
         state.unlock()
         state.broadcast()
+        if caughtUp { wal.rotateIfIdle() }
         wal.deleteFiles(upTo: cutoff)
     }
 

@@ -4,7 +4,8 @@ import XCTest
 final class KernelTests: XCTestCase {
     /// Every variant this CPU can run.
     var variants: [UnsafePointer<tp_kernel_table>] {
-        ["scalar", "avx2-fma", "avx512f", "neon"].compactMap { tp_kernels_named($0) }
+        let names: [String] = ["scalar", "avx2-fma", "avx512f", "neon"]
+        return names.compactMap { tp_kernels_named($0) }
     }
 
     struct LCG {

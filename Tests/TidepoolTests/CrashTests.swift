@@ -87,5 +87,11 @@ final class CrashTests: XCTestCase {
             try db.close()
         }
         XCTAssertGreaterThan(totalAcked, 200, "the writer should have made progress across kills")
+        // The kills must have hit a database that flushes and compacts, not just a log.
+        let db = try Database(path: dir.path)
+        let info = try db.collection("crash").info()
+        XCTAssertFalse(info.segments.isEmpty, "no flush happened")
+        XCTAssertGreaterThan(info.segments.map(\.id).max() ?? 0, UInt64(info.segments.count) + 2, "no compaction happened")
+        try db.close()
     }
 }

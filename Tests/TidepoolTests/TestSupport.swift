@@ -48,8 +48,10 @@ func referenceDistance(_ a: [Float], _ b: [Float], _ metric: Metric) -> Double {
 
 /// Exact top-k ids by brute force, independent of the engine.
 func bruteForce(_ base: [[Float]], _ q: [Float], k: Int, metric: Metric) -> [Int] {
-    base.indices.map { ($0, referenceDistance(base[$0], q, metric)) }
-        .sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.prefix(k).map(\.0)
+    var scored: [(index: Int, dist: Double)] = []
+    for i in base.indices { scored.append((i, referenceDistance(base[i], q, metric))) }
+    scored.sort { a, b in a.dist != b.dist ? a.dist < b.dist : a.index < b.index }
+    return scored.prefix(k).map { $0.index }
 }
 
 /// Path of the `tidepool` executable built beside the test bundle.

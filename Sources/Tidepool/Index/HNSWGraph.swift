@@ -51,8 +51,8 @@ struct HNSWGraphView: @unchecked Sendable {
         m0 = Int(try r.u32())
         maxLevel = Int(try r.u32())
         entryPoint = try r.u32()
-        count = Int(try r.u64())
-        upperWords = Int(try r.u64())
+        count = try r.size("HNSW node count")
+        upperWords = try r.size("HNSW upper words")
         guard m >= 1 && m <= 1024 && m0 >= m && m0 <= 2048, maxLevel <= 64 else { throw r.fail("implausible HNSW parameters m=\(m) m0=\(m0) maxLevel=\(maxLevel)") }
         guard count == expectedCount else { throw r.fail("HNSW node count \(count) differs from row count \(expectedCount)") }
         guard count == 0 || Int(entryPoint) < count else { throw r.fail("HNSW entry point \(entryPoint) out of range") }

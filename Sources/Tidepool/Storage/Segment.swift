@@ -56,7 +56,7 @@ final class Segment: @unchecked Sendable {
 
         let fo = bytes.count - SegmentFormat.footerSize
         var f = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[fo...]), file: path, fileOffset: fo)
-        let tableOffset = Int(try f.u64())
+        let tableOffset = try f.size("section table offset")
         let sectionCount = Int(try f.u32())
         let tableCRC = try f.u32()
         let footerRows = try f.u64()
@@ -75,7 +75,7 @@ final class Segment: @unchecked Sendable {
         for _ in 0..<sectionCount {
             let entryAt = tableOffset + t.position
             let kind = try t.u32(); _ = try t.u32()
-            let off = Int(try t.u64()), len = Int(try t.u64())
+            let off = try t.size("section offset"), len = try t.size("section length")
             let crc = try t.u32(); _ = try t.u32()
             guard off >= 64, off % 64 == 0, len >= 0, off + len <= tableOffset else {
                 throw corrupt(entryAt, "section \(kind) range \(off)+\(len) is outside the file body")

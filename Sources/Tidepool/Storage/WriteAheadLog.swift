@@ -141,6 +141,23 @@ final class WriteAheadLog: @unchecked Sendable {
         fileLock.unlock()
     }
 
+    /// Starts a new log file now if no write is in progress, so that a fully flushed file can
+    /// be deleted without waiting for the next write.
+    func rotateIfIdle() {
+        cond.lock()
+        defer { cond.unlock() }
+        guard !leaderActive, pending.isEmpty, !closed, failure == nil else { return }
+        fileLock.lock()
+        defer { fileLock.unlock() }
+        do {
+            try log?.sync()
+            try startFile(firstSeq: nextSeq)
+            rotateRequested = false
+        } catch {
+            // The current file stays in use; it will be rotated before the next batch.
+        }
+    }
+
     /// For the `batched` policy: fsyncs if anything was written since the last sync.
     func syncIfDirty(force: Bool = false) {
         fileLock.lock()
@@ -239,7 +256,8 @@ final class WriteAheadLog: @unchecked Sendable {
                             var br = ByteReader(body, file: storage.path(name), fileOffset: frameStart + 8)
                             seq = try br.u64()
                             let type = try br.u8()
-                            op = try WALFormat.decodePayload(type: type, &br, dimension: dimension)
+                            // Frames already in segments are skipped without decoding.
+                            if seq > afterSeq { op = try WALFormat.decodePayload(type: type, &br, dimension: dimension) }
                         }
                     }
                 }

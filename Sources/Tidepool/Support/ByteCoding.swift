@@ -79,6 +79,15 @@ struct ByteReader {
         defer { position += 8 }
         return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
     }
+    /// A u64 used as a size or offset: values beyond 2^48 are damage, not data.
+    mutating func size(_ what: String) throws -> Int {
+        let v = try u64(what)
+        guard v < (1 << 48) else {
+            position -= 8
+            throw fail("\(what) \(v) is implausibly large")
+        }
+        return Int(v)
+    }
     mutating func i64(_ what: String = "i64") throws -> Int64 { Int64(bitPattern: try u64(what)) }
     mutating func f64(_ what: String = "f64") throws -> Double { Double(bitPattern: try u64(what)) }
     mutating func bytes(_ n: Int, _ what: String) throws -> UnsafeRawBufferPointer {
