@@ -24,7 +24,8 @@ public final class Collection: @unchecked Sendable {
     let storage: LocalStorage
     let folder: String
     let logger: Logger
-    unowned let database: Database
+    /// Weak: a collection outliving its database gets a `closed` error, not a crash.
+    weak var database: Database?
     let distance: DistanceFunction
     /// Set once recovery has replayed the old log.
     private(set) var wal: WriteAheadLog!
@@ -48,7 +49,9 @@ public final class Collection: @unchecked Sendable {
 
     /// Flushes and compactions run here, one at a time.
     private let background: DispatchQueue
-    private static let maxFrozen = 2
+    /// Frozen memtables allowed to await flushing before writers wait (bounds memory at about
+    /// `(maxFrozen + 1) × memtableBytes`); graph builds are slower than ingest, so allow a few.
+    private static let maxFrozen = 4
 
     init(database: Database, entry: Manifest.CollectionEntry, storage: LocalStorage, options: DatabaseOptions) throws {
         self.database = database
@@ -298,7 +301,7 @@ public final class Collection: @unchecked Sendable {
         // Publish: manifest first (durable), then memory.
         let current = state.withLock { segments }
         let all = current + (newSegment.map { [$0] } ?? [])
-        try database.persist(collection: manifestEntry(segments: all, flushedSeq: cutoff))
+        try owner().persist(collection: manifestEntry(segments: all, flushedSeq: cutoff))
         state.lock()
         if let seg = newSegment {
             for (i, r) in keep.enumerated() {
@@ -320,6 +323,11 @@ public final class Collection: @unchecked Sendable {
         state.broadcast()
         if caughtUp { wal.rotateIfIdle() }
         wal.deleteFiles(upTo: cutoff)
+    }
+
+    private func owner() throws -> Database {
+        guard let database else { throw TidepoolError.closed("collection '\(name)': its database was released") }
+        return database
     }
 
     private func writeSegment(_ contents: SegmentContents, id: UInt64) throws -> Segment {
@@ -367,7 +375,7 @@ public final class Collection: @unchecked Sendable {
                                            ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0)
             newSegment = try writeSegment(contents, id: segID)
         }
-        try database.persist(collection: manifestEntry(segments: newSegment.map { [$0] } ?? [], flushedSeq: cutoff))
+        try owner().persist(collection: manifestEntry(segments: newSegment.map { [$0] } ?? [], flushedSeq: cutoff))
         state.lock()
         let oldIDs = Set(olds.map(\.id))
         if let seg = newSegment {
@@ -429,24 +437,26 @@ public final class Collection: @unchecked Sendable {
 
     /// Returns the documents that exist among `ids`, in the order asked (missing ids are skipped).
     public func get(ids: [DocumentID]) throws -> [Document] {
-        var found: [(DocumentID, AnyObject, Int)] = []
+        enum Place { case memtable(MemTable, Int), segment(Segment, Int) }
+        var found: [(DocumentID, Place)] = []
         state.withLock {
             for id in ids {
                 guard let ref = idMap[id] else { continue }
                 if ref.container & memtableIDBit != 0 {
-                    if let m = memtablesByID[ref.container] { found.append((id, m, Int(ref.row))) }
+                    if let m = memtablesByID[ref.container] { found.append((id, .memtable(m, Int(ref.row)))) }
                 } else if let s = segmentsByID[ref.container] {
-                    found.append((id, s, Int(ref.row)))
+                    found.append((id, .segment(s, Int(ref.row))))
                 }
             }
         }
-        return try found.map { id, container, row in
-            if let m = container as? MemTable {
+        return try found.map { id, place in
+            switch place {
+            case .memtable(let m, let row):
                 return Document(id: id, vector: Array(UnsafeBufferPointer(start: m.vector(row), count: dimension)),
                                 attributes: m.attributes[row])
+            case .segment(let s, let row):
+                return Document(id: id, vector: s.vectorArray(row), attributes: try s.attributes(row))
             }
-            let s = container as! Segment
-            return Document(id: id, vector: s.vectorArray(row), attributes: try s.attributes(row))
         }
     }
 

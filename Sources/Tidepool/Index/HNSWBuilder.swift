@@ -324,14 +324,20 @@ final class HNSWBuilder: @unchecked Sendable {
             let n = Int(list[0])
             for j in 0...n { copy[j] = list[j] }
             unlock(c.id)
-            for j in 0..<n {
-                let e = copy[1 + j]
-                if visited[Int(e)] != gen { tp_prefetch(vectors + Int(e) * dim) }
-            }
+            // Gather unvisited neighbours (prefetching their first lines), then compute with the
+            // whole next vector prefetched, as the query-time search does.
+            var fresh = 0
             for j in 0..<n {
                 let e = copy[1 + j]
                 if visited[Int(e)] == gen { continue }
                 visited[Int(e)] = gen
+                copy[1 + fresh] = e
+                fresh += 1
+                tp_prefetch(vectors + Int(e) * dim)
+            }
+            for j in 0..<fresh {
+                let e = copy[1 + j]
+                if j + 1 < fresh { tp_prefetch_range(vectors + Int(copy[2 + j]) * dim, dim * 4) }
                 let d = distance(query, vectors + Int(e) * dim)
                 if results.count < ef || d < lowerBound {
                     candidates.push(Neighbor(dist: d, id: e))

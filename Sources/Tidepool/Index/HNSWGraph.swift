@@ -149,15 +149,21 @@ struct HNSWGraphView: @unchecked Sendable {
             candidates.pop()
             let list = level0 + Int(c.id) * (m0 + 1)
             let n = Int(list[0])
-            // Prefetch the neighbours' vectors before computing any distance.
-            for j in 0..<n {
-                let e = list[1 + j]
-                if visited[Int(e)] != gen { tp_prefetch(vectors + Int(e) * dim) }
-            }
+            // Gather the unvisited neighbours, prefetching the first line of each ...
+            let fresh = scratch.neighborBuffer
+            var m = 0
             for j in 0..<n {
                 let e = list[1 + j]
                 if visited[Int(e)] == gen { continue }
                 visited[Int(e)] = gen
+                fresh[m] = e
+                m += 1
+                tp_prefetch(vectors + Int(e) * dim)
+            }
+            // ... then compute, pulling in the whole next vector while this one computes.
+            for t in 0..<m {
+                let e = fresh[t]
+                if t + 1 < m { tp_prefetch_range(vectors + Int(fresh[t + 1]) * dim, dim * 4) }
                 let d = distance(query, vectors + Int(e) * dim)
                 computed += 1
                 if results.count < ef || d < lowerBound {

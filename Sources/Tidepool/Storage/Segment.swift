@@ -19,6 +19,8 @@ final class Segment: @unchecked Sendable {
     private let idBase: UnsafeRawPointer
     private let attrOffsets: UnsafeRawPointer
     private let attrBase: UnsafeRawPointer
+    private let idSectionOffset: Int
+    private let attrSectionOffset: Int
     private let sections: [(kind: UInt32, offset: Int, length: Int, crc: UInt32)]
 
     var path: String { file.name }
@@ -110,6 +112,8 @@ final class Segment: @unchecked Sendable {
             }
             return p
         }
+        idSectionOffset = ids.offset
+        attrSectionOffset = attrs.offset
         idOffsets = try checkOffsets(ids, "id")
         idBase = idOffsets
         attrOffsets = try checkOffsets(attrs, "attribute")
@@ -142,20 +146,19 @@ final class Segment: @unchecked Sendable {
 
     @inline(__always) func vector(_ row: Int) -> UnsafePointer<Float> { vectors + row * dimension }
 
-    private func record(_ table: UnsafeRawPointer, _ row: Int, section: SegmentFormat.Kind) -> ByteReader {
+    private func record(_ table: UnsafeRawPointer, _ row: Int, sectionOffset: Int) -> ByteReader {
         let a = Int(UInt64(littleEndian: table.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)))
         let b = Int(UInt64(littleEndian: table.loadUnaligned(fromByteOffset: row * 8 + 8, as: UInt64.self)))
-        let sectionOffset = sections.first { $0.kind == section.rawValue }!.offset
         return ByteReader(UnsafeRawBufferPointer(start: table + a, count: b - a), file: path, fileOffset: sectionOffset + a)
     }
 
     func documentID(_ row: Int) throws -> DocumentID {
-        var r = record(idOffsets, row, section: .ids)
+        var r = record(idOffsets, row, sectionOffset: idSectionOffset)
         return try RecordCodec.decodeID(&r)
     }
 
     func attributes(_ row: Int) throws -> [String: AttributeValue] {
-        var r = record(attrOffsets, row, section: .attributes)
+        var r = record(attrOffsets, row, sectionOffset: attrSectionOffset)
         if r.remaining == 0 { return [:] }
         return try RecordCodec.decodeAttributes(&r)
     }

@@ -49,6 +49,14 @@ static inline void tp_prefetch(const void *p) {
 #endif
 }
 
+/// Prefetches every cache line of `bytes` bytes starting at `p`.
+static inline void tp_prefetch_range(const void *p, size_t bytes) {
+#if defined(__GNUC__) || defined(__clang__)
+    const char *c = (const char *)p;
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif
