@@ -176,6 +176,26 @@ public final class Collection: @unchecked Sendable {
         }
     }
 
+    /// Checks a query vector (dimension, finite values) and normalizes it for cosine.
+    private func validatedQuery(_ vector: [Float]) throws -> Document {
+        guard vector.count == dimension else {
+            throw TidepoolError.dimensionMismatch(collection: name, expected: dimension, got: vector.count)
+        }
+        if let i = vector.firstIndex(where: { !$0.isFinite }) {
+            throw TidepoolError.invalidArgument("collection '\(name)': query vector has a non-finite value (\(vector[i])) at index \(i)")
+        }
+        var q = Document(id: .uint(0), vector: vector)
+        if metric == .cosine {
+            let norm = vector.reduce(Float(0)) { $0 + $1 * $1 }
+            guard norm > 0, norm.isFinite else {
+                throw TidepoolError.invalidArgument("collection '\(name)': query vector is zero, which has no cosine")
+            }
+            let inv = 1 / norm.squareRoot()
+            for i in q.vector.indices { q.vector[i] *= inv }
+        }
+        return q
+    }
+
     /// Backpressure: writers wait while too many frozen memtables await flushing.
     private func waitForFlushRoom() throws {
         state.lock()
@@ -263,9 +283,7 @@ public final class Collection: @unchecked Sendable {
                 while let m = self.state.withLock({ self.frozen.first }) {
                     try self.flushNow(m)
                 }
-                if self.state.withLock({ self.segments.count > self.config.maxSegments }) {
-                    try self.compactNow()
-                }
+                if self.needsCompaction() { try self.compactNow() }
             } catch {
                 let e = error as? TidepoolError ?? .io(path: self.folder, operation: "flush", errno: EIO)
                 self.logger.error("collection '\(self.name)': background flush failed: \(e)")
@@ -273,6 +291,13 @@ public final class Collection: @unchecked Sendable {
                 self.state.broadcast()
             }
         }
+    }
+
+    /// Too many segments, or a segment whose persisted deletions exceed a fifth of its rows.
+    private func needsCompaction() -> Bool {
+        let (segs, cutoff) = state.withLock { (segments, flushedSeq) }
+        if segs.count > config.maxSegments { return true }
+        return segs.contains { $0.tombstones.deadCount(at: cutoff) * 5 > $0.rowCount }
     }
 
     /// Persists the oldest frozen memtable as a segment. Runs on `background` only.
@@ -469,8 +494,7 @@ public final class Collection: @unchecked Sendable {
         if let ef = options.ef, ef < 1 || ef > 100_000 {
             throw TidepoolError.invalidArgument("ef must be in 1...100000, got \(ef)")
         }
-        var q = Document(id: .uint(0), vector: vector)
-        try validate(&q)
+        let q = try validatedQuery(vector)
         let snap = snapshot()
         let top = q.vector.withUnsafeBufferPointer { qp in
             searchSnapshot(snap, query: qp.baseAddress!, k: k, options: options)

@@ -66,14 +66,7 @@ struct BenchCommand: ParsableCommand {
             note("reusing the database in \(dir): ingest and build figures are not measured")
         } else {
             coll = try db.createCollection("bench", dimension: dim, metric: metricValue, config: config)
-            let t0 = monotonicSeconds()
-            var i = 0
-            while i < n {
-                let end = min(i + 1000, n)
-                try coll.upsert((i..<end).map { Document(id: .uint(UInt64($0)), vector: baseM.row($0)) })
-                i = end
-            }
-            ingestS = monotonicSeconds() - t0
+            ingestS = try ingest(baseM, into: coll)
             note(String(format: "ingest: %d vectors in %.2f s = %.0f vectors/s", n, ingestS, Double(n) / ingestS))
             let t1 = monotonicSeconds()
             try coll.flush()
@@ -93,13 +86,7 @@ struct BenchCommand: ParsableCommand {
         let bgColl = try bgDB.createCollection("bench", dimension: dim, metric: metricValue,
                                                config: CollectionConfig(hnsw: config.hnsw))
         let tb = monotonicSeconds()
-        var i = 0
-        while i < n {
-            let end = min(i + 1000, n)
-            try bgColl.upsert((i..<end).map { Document(id: .uint(UInt64($0)), vector: baseM.row($0)) })
-            i = end
-        }
-        bgIngestS = monotonicSeconds() - tb
+        bgIngestS = try ingest(baseM, into: bgColl)
         try bgColl.flush()
         bgTotalS = monotonicSeconds() - tb
         let bgSegments = bgColl.info().segments.count
@@ -231,6 +218,18 @@ struct BenchCommand: ParsableCommand {
         for p in peers {
             note("\(p["name"]!): qps@0.95=\(p["qps_at_recall_0.95"]!) batch(\(threads) threads)=\(p["batch_qps_at_0.95"]!) batch1=\(p["batch1_qps_at_0.95"]!) build_s=\(p["build_s"]!) ingest_vps=\(p["ingest_vps"]!) open_ms=\(p["open_to_first_result_ms"]!) resident=\(p["resident_bytes"]!)")
         }
+    }
+
+    /// Upserts every row in batches of 1,000 (ids are row numbers); returns the seconds taken.
+    private func ingest(_ base: VectorMatrix, into coll: Collection) throws -> Double {
+        let t0 = monotonicSeconds()
+        var i = 0
+        while i < base.rows {
+            let end = min(i + 1000, base.rows)
+            try coll.upsert((i..<end).map { Document(id: .uint(UInt64($0)), vector: base.row($0)) })
+            i = end
+        }
+        return monotonicSeconds() - t0
     }
 
     /// One setting: 100 warm-up queries, then timed passes over all queries until 1 s is spent (1–5 passes).

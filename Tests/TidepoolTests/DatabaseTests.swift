@@ -89,6 +89,8 @@ final class DatabaseTests: XCTestCase {
         }
         XCTAssertEqual(c.count, 1)
         XCTAssertThrowsError(try c.search(vector: [1, 2], k: 1))
+        XCTAssertThrowsError(try c.search(vector: [0, 0, 0], k: 1)) { XCTAssertTrue("\($0)".contains("query vector is zero"), "\($0)") }
+        XCTAssertThrowsError(try c.search(vector: [1, .nan, 0], k: 1))
         XCTAssertThrowsError(try c.search(vector: [1, 2, 3], k: 0))
         XCTAssertThrowsError(try db.createCollection("v", dimension: 3, metric: .l2)) { XCTAssertEqual($0 as? TidepoolError, .collectionExists("v")) }
         XCTAssertThrowsError(try db.createCollection("../x", dimension: 3, metric: .l2))
@@ -150,6 +152,22 @@ final class DatabaseTests: XCTestCase {
         XCTAssertEqual(info.segments.count, 1)
         XCTAssertEqual(info.segments[0].rows, 2000)
         XCTAssertEqual(info.segments[0].deletedRows, 0)
+        try db.close()
+    }
+
+    func testHeavyDeletionTriggersBackgroundCompaction() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path)
+        let c = try db.createCollection("v", dimension: 4, metric: .l2, config: CollectionConfig(minRowsForGraph: 100))
+        try c.upsert(randomVectors(1000, 4, seed: 2).enumerated().map { Document(id: .uint(UInt64($0.offset)), vector: $0.element) })
+        try c.flush()
+        try c.delete(ids: (0..<300).map { .uint(UInt64($0)) })
+        try c.flush()                                   // persists the tombstones; 30% dead triggers compaction
+        let info = c.info()
+        XCTAssertEqual(info.segments.count, 1)
+        XCTAssertEqual(info.segments[0].rows, 700)
+        XCTAssertEqual(c.count, 700)
+        XCTAssertEqual(try c.search(vector: [0, 0, 0, 0], k: 1).count, 1)   // a zero query is valid under l2
         try db.close()
     }
 
