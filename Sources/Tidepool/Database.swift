@@ -124,13 +124,16 @@ public final class Database: @unchecked Sendable {
     public func dropCollection(_ name: String) throws {
         let c: Collection = try lock.withLock {
             guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
+            return c
+        }
+        // Close first: its background flush or compaction finishes before it leaves the manifest.
+        try c.close()
+        try lock.withLock {
             var next = manifest
             next.collections.removeAll { $0.name == name }
             try writeLocked(next)
             open[name] = nil
-            return c
         }
-        try c.close()
         storage.deleteFolder("collections/" + name)
     }
 

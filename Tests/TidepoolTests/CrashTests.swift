@@ -86,6 +86,7 @@ final class CrashTests: XCTestCase {
             for h in graphHits { if case .uint(let id) = h.id { XCTAssertNotNil(model[id]) } }
             try db.close()
         }
+        print("crash test: \(totalAcked) acknowledged operations across 16 kills")
         XCTAssertGreaterThan(totalAcked, 200, "the writer should have made progress across kills")
         // The kills must have hit a database that flushes and compacts, not just a log.
         let db = try Database(path: dir.path)
