@@ -46,6 +46,10 @@ public final class Collection: @unchecked Sendable {
     private var nextMemtableID: UInt64 = 1
     private var closed = false
     private var backgroundError: TidepoolError?
+    /// Attribute types; guarded by `schemaLock` (taken after `state` when both are needed).
+    private let schemaLock = NSLock()
+    private var schemaValue: AttributeSchema
+    var schema: AttributeSchema { schemaLock.withLock { schemaValue } }
 
     /// Flushes and compactions run here, one at a time.
     private let background: DispatchQueue
@@ -68,6 +72,7 @@ public final class Collection: @unchecked Sendable {
         background = DispatchQueue(label: "tidepool.background.\(entry.name)")
         flushedSeq = entry.flushedSeq
         nextSegmentID = entry.nextSegmentID
+        schemaValue = AttributeSchema(types: entry.schema ?? entry.config.attributeTypes ?? [:])
         active = MemTable(containerID: memtableIDBit | 0, dimension: entry.dimension, capacity: memtableRows)
         memtablesByID[active.containerID] = active
 
@@ -136,6 +141,7 @@ public final class Collection: @unchecked Sendable {
         for i in docs.indices {
             try validate(&docs[i])
         }
+        try checkAttributeTypes(&docs)
         try waitForFlushRoom()
         try wal.commit(.upsert(docs))
     }
@@ -173,6 +179,18 @@ public final class Collection: @unchecked Sendable {
             }
             let inv = 1 / norm.squareRoot()
             for i in doc.vector.indices { doc.vector[i] *= inv }
+        }
+    }
+
+    /// Checks every attribute against the schema and records new attributes' types. The whole
+    /// batch is checked before anything is logged, so a type clash changes nothing.
+    private func checkAttributeTypes(_ docs: inout [Document]) throws {
+        try schemaLock.withLock {
+            var pending: [String: AttributeType] = [:]
+            for i in docs.indices where !docs[i].attributes.isEmpty {
+                docs[i].attributes = try schemaValue.check(docs[i].attributes, pending: &pending, collection: name, id: docs[i].id)
+            }
+            for (k, t) in pending { schemaValue.types[k] = t }
         }
     }
 
@@ -222,6 +240,7 @@ public final class Collection: @unchecked Sendable {
         switch op {
         case .upsert(let docs):
             if active.room < docs.count { freezeActive(minCapacity: docs.count) }
+            inferTypes(docs)
             for d in docs {
                 let row = active.append(d, seq: seq)
                 if let old = idMap[d.id] { markDead(old, seq: seq) }
@@ -233,6 +252,17 @@ public final class Collection: @unchecked Sendable {
             }
         }
         visibleSeq = seq
+    }
+
+    /// Records the types of attributes first seen in replayed documents (live writes were checked already).
+    private func inferTypes(_ docs: [Document]) {
+        schemaLock.withLock {
+            for d in docs {
+                for (k, v) in d.attributes where schemaValue.types[k] == nil {
+                    if let t = AttributeType(of: v) { schemaValue.types[k] = t }
+                }
+            }
+        }
     }
 
     private func markDead(_ ref: RowRef, seq: UInt64) {
@@ -429,7 +459,7 @@ public final class Collection: @unchecked Sendable {
             segments: segs.map {
                 Manifest.SegmentEntry(id: $0.id, file: SegmentFormat.fileName(id: $0.id), rows: $0.rowCount,
                                       bytes: $0.byteCount, deleted: $0.tombstones.deletedRows(upTo: flushedSeq))
-            })
+            }, schema: schema.types)
     }
 
     func close() throws {
@@ -495,9 +525,11 @@ public final class Collection: @unchecked Sendable {
             throw TidepoolError.invalidArgument("ef must be in 1...100000, got \(ef)")
         }
         let q = try validatedQuery(vector)
+        var options = options
+        options.filter = try options.filter?.validated(against: schema, collection: name)
         let snap = snapshot()
-        let top = q.vector.withUnsafeBufferPointer { qp in
-            searchSnapshot(snap, query: qp.baseAddress!, k: k, options: options)
+        let top = try q.vector.withUnsafeBufferPointer { qp in
+            try searchSnapshot(snap, query: qp.baseAddress!, k: k, options: options)
         }
         return try resolve(top, snap: snap, options: options)
     }
@@ -505,44 +537,78 @@ public final class Collection: @unchecked Sendable {
     /// Container index in the snapshot (segments first, then memtables) and row, packed.
     @inline(__always) private func key(_ container: Int, _ row: UInt32) -> UInt64 { UInt64(container) << 32 | UInt64(row) }
 
-    func searchSnapshot(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions) -> TopK {
+    enum UnitKind { case graph, flat, flatAllowed }
+
+    /// Searches a snapshot. Per container the planner picks: the HNSW graph (skipping
+    /// disallowed and dead rows while still routing through them), or an exact scan of all
+    /// rows, or an exact scan of just the rows a filter allows when they are few.
+    func searchSnapshot(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions) throws -> TopK {
         let ef = max(options.ef ?? config.hnsw.efSearch, k)
+        let allowed = try options.filter.map { try allowedRows(snap, $0) }
         // Work units: graph searches, and flat scans split into row ranges.
-        var work: [(container: Int, start: Int, end: Int, graph: Bool)] = []
+        var work: [(container: Int, start: Int, end: Int, kind: UnitKind)] = []
         let chunk = 16_384
+        func flatUnits(_ c: Int, _ rows: Int, _ kind: UnitKind) {
+            var a = 0
+            while a < rows { work.append((c, a, min(a + chunk, rows), kind)); a += chunk }
+        }
         for (ci, s) in snap.segments.enumerated() {
-            if !options.exact, s.graph != nil {
-                work.append((ci, 0, s.rowCount, true))
+            if let allowed {
+                let n = allowed[ci].cardinality
+                if n == 0 { continue }
+                // Exact scan costs about n distances; a filtered graph search about
+                // 32·ef / selectivity. Scan when n² < 32·ef·rows (measured in docs/FILTERS.md).
+                if !options.exact, s.graph != nil, n * n >= 32 * ef * s.rowCount {
+                    work.append((ci, 0, s.rowCount, .graph))
+                } else {
+                    flatUnits(ci, s.rowCount, .flatAllowed)
+                }
+            } else if !options.exact, s.graph != nil {
+                work.append((ci, 0, s.rowCount, .graph))
             } else {
-                var a = 0
-                while a < s.rowCount { work.append((ci, a, min(a + chunk, s.rowCount), false)); a += chunk }
+                flatUnits(ci, s.rowCount, .flat)
             }
         }
         for (mi, (_, n)) in snap.memtables.enumerated() {
-            var a = 0
-            while a < n { work.append((snap.segments.count + mi, a, min(a + chunk, n), false)); a += chunk }
+            flatUnits(snap.segments.count + mi, n, allowed == nil ? .flat : .flatAllowed)
         }
         let units = work
-        let flatRows = units.reduce(0) { $0 + ($1.graph ? 0 : $1.end - $1.start) }
+        let flatRows = units.reduce(0) { $0 + ($1.kind == .graph ? 0 : $1.end - $1.start) }
         let threads = min(options.maxThreads, flatRows >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1, units.count)
 
         func run(_ range: StrideTo<Int>, into top: inout TopK, scratch: SearchScratch) {
             for u in range.map({ units[$0] }) {
+                let vectors: UnsafePointer<Float>, dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?
                 if u.container < snap.segments.count {
                     let s = snap.segments[u.container]
-                    let dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
-                    if u.graph, let g = s.graph {
-                        _ = g.search(query: query, vectors: s.vectors, distance: distance, k: k, ef: ef, dead: dead,
-                                     scratch: scratch) { d, row in top.push(d, key(u.container, row)) }
-                    } else {
-                        scan(query, s.vectors, start: u.start, end: u.end, container: u.container, dead: dead,
-                             visible: nil, into: &top, scratch: scratch)
+                    vectors = s.vectors
+                    dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
+                    visible = nil
+                    if u.kind == .graph, let g = s.graph {
+                        if let allowed {
+                            allowed[u.container].words.withUnsafeBufferPointer { w in
+                                _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
+                                             admit: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!),
+                                             scratch: scratch) { d, row in top.push(d, key(u.container, row)) }
+                            }
+                        } else {
+                            _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
+                                         admit: AdmitLive(dead: dead), scratch: scratch) { d, row in top.push(d, key(u.container, row)) }
+                        }
+                        continue
                     }
                 } else {
                     let (m, _) = snap.memtables[u.container - snap.segments.count]
-                    scan(query, UnsafePointer(m.vectors), start: u.start, end: u.end, container: u.container,
-                         dead: DeadFilter(m.tombstones, visibleSeq: snap.visibleSeq),
-                         visible: (m.seqs, snap.visibleSeq), into: &top, scratch: scratch)
+                    vectors = UnsafePointer(m.vectors)
+                    dead = DeadFilter(m.tombstones, visibleSeq: snap.visibleSeq)
+                    visible = (m.seqs, snap.visibleSeq)
+                }
+                if u.kind == .flatAllowed, let allowed {
+                    scanAllowed(query, vectors, allowed[u.container], start: u.start, end: u.end, container: u.container,
+                                dead: dead, visible: visible, into: &top)
+                } else {
+                    scan(query, vectors, start: u.start, end: u.end, container: u.container, dead: dead,
+                         visible: visible, into: &top, scratch: scratch)
                 }
             }
         }
@@ -564,6 +630,45 @@ public final class Collection: @unchecked Sendable {
         var merged = TopK(k: k)
         for p in partials.withLock({ $0 }) { for it in p.items { merged.push(it.dist, it.key) } }
         return merged
+    }
+
+    /// Per container of the snapshot (segments, then memtables), the rows `filter` admits.
+    func allowedRows(_ snap: Snapshot, _ filter: Filter) throws -> [Bitmap] {
+        var out: [Bitmap] = []
+        out.reserveCapacity(snap.segments.count + snap.memtables.count)
+        for s in snap.segments { out.append(try s.attributeIndex().evaluate(filter)) }
+        for (m, n) in snap.memtables {
+            var b = Bitmap(count: n)
+            for r in 0..<n where filter.matches(m.attributes[r]) { b.insert(r) }
+            out.append(b)
+        }
+        return out
+    }
+
+    /// Exact scan of the allowed rows in `start..<end`.
+    private func scanAllowed(_ q: UnsafePointer<Float>, _ vectors: UnsafePointer<Float>, _ allowed: Bitmap, start: Int, end: Int,
+                             container: Int, dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
+                             into top: inout TopK) {
+        var threshold = top.threshold
+        allowed.words.withUnsafeBufferPointer { words in
+            var wi = start >> 6
+            while wi < words.count && wi << 6 < end {
+                var w = words[wi]
+                while w != 0 {
+                    let row = wi << 6 | w.trailingZeroBitCount
+                    w &= w - 1
+                    if row < start || row >= end { continue }
+                    if dead.isDead(UInt32(row)) { continue }
+                    if let (seqs, vis) = visible, seqs[row] > vis { continue }
+                    let d = distance(q, vectors + row * dimension)
+                    if d < threshold {
+                        top.push(d, key(container, UInt32(row)))
+                        threshold = top.threshold
+                    }
+                }
+                wi += 1
+            }
+        }
     }
 
     /// Exact scan of rows `start..<end` of a vector block, in batches through the SIMD batch kernel.

@@ -98,7 +98,8 @@ public final class Database: @unchecked Sendable {
         guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
         guard open[name] == nil else { throw TidepoolError.collectionExists(name) }
         let entry = Manifest.CollectionEntry(name: name, dimension: dimension, metric: metric, config: config,
-                                             flushedSeq: 0, nextSegmentID: 1, segments: [])
+                                             flushedSeq: 0, nextSegmentID: 1, segments: [],
+                                             schema: config.attributeTypes ?? [:])
         storage.deleteFolder("collections/" + name)
         var next = manifest
         next.collections.append(entry)

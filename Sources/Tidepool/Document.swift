@@ -26,6 +26,18 @@ public enum DocumentID: Hashable, Sendable, CustomStringConvertible, Codable {
     }
 }
 
+extension DocumentID: Comparable {
+    /// Integers first, in numeric order, then strings in code point order: the order of `scan`.
+    public static func < (a: DocumentID, b: DocumentID) -> Bool {
+        switch (a, b) {
+        case (.uint(let x), .uint(let y)): return x < y
+        case (.uint, .string): return true
+        case (.string, .uint): return false
+        case (.string(let x), .string(let y)): return utf8Less(x, y)
+        }
+    }
+}
+
 extension DocumentID: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
     public init(integerLiteral value: UInt64) { self = .uint(value) }
     public init(stringLiteral value: String) { self = .string(value) }
@@ -107,9 +119,14 @@ public struct SearchOptions: Sendable {
     public var includeVectors: Bool
     /// Most threads one search may use (exact scans of large collections split across cores).
     public var maxThreads: Int
+    /// Only documents matching this filter are returned: the true filtered top-k, within
+    /// the index's recall, whatever the filter's selectivity.
+    public var filter: Filter?
 
     public init(ef: Int? = nil, exact: Bool = false, includeAttributes: Bool = false,
-                includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                filter: Filter? = nil) {
+        self.filter = filter
         self.ef = ef
         self.exact = exact
         self.includeAttributes = includeAttributes
@@ -165,9 +182,12 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
     public var minRowsForGraph: Int
     /// Background compaction merges all segments once there are more than this many.
     public var maxSegments: Int
+    /// Attribute types declared up front; others are inferred from the first value written.
+    public var attributeTypes: [String: AttributeType]?
 
     public init(hnsw: HNSWParameters = .init(), memtableBytes: Int = 64 << 20, minRowsForGraph: Int = 4096,
-                maxSegments: Int = 8) {
+                maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil) {
+        self.attributeTypes = attributeTypes
         self.hnsw = hnsw
         self.memtableBytes = memtableBytes
         self.minRowsForGraph = minRowsForGraph

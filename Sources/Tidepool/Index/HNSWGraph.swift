@@ -103,9 +103,9 @@ struct HNSWGraphView: @unchecked Sendable {
 
     /// Finds up to `k` nearest live rows to `query`; returns them in `out` (unsorted).
     /// `vectors` is the row-major vector block the graph was built over.
-    func search(query: UnsafePointer<Float>, vectors: UnsafePointer<Float>, distance: DistanceFunction,
-                k: Int, ef: Int, dead: DeadFilter?, scratch: SearchScratch,
-                emit: (Float, UInt32) -> Void) -> Int {
+    func search<A: RowAdmission>(query: UnsafePointer<Float>, vectors: UnsafePointer<Float>, distance: DistanceFunction,
+                                 k: Int, ef: Int, admit: A, scratch: SearchScratch,
+                                 emit: (Float, UInt32) -> Void) -> Int {
         guard count > 0 else { return 0 }
         let dim = distance.dimension
         let ef = max(ef, k)
@@ -140,7 +140,7 @@ struct HNSWGraphView: @unchecked Sendable {
         var results = MaxHeap(storage: scratch.heapB, capacity: scratch.heapCapacity)
         candidates.push(Neighbor(dist: curDist, id: cur))
         visited[Int(cur)] = gen
-        if dead?.isDead(cur) != true { results.push(Neighbor(dist: curDist, id: cur)) }
+        if admit.admits(cur) { results.push(Neighbor(dist: curDist, id: cur)) }
         var lowerBound: Float = results.isEmpty ? .infinity : curDist
 
         while !candidates.isEmpty {
@@ -168,7 +168,7 @@ struct HNSWGraphView: @unchecked Sendable {
                 computed += 1
                 if results.count < ef || d < lowerBound {
                     candidates.push(Neighbor(dist: d, id: e))
-                    if dead?.isDead(e) != true {
+                    if admit.admits(e) {
                         if results.count < ef {
                             results.push(Neighbor(dist: d, id: e))
                         } else {

@@ -63,3 +63,23 @@ struct DeadFilter {
         return s != 0 && s <= visibleSeq
     }
 }
+
+/// Which rows a search may return; the graph is still traversed through the others.
+protocol RowAdmission {
+    func admits(_ row: UInt32) -> Bool
+}
+
+/// Live rows.
+struct AdmitLive: RowAdmission {
+    let dead: DeadFilter
+    @inline(__always) func admits(_ row: UInt32) -> Bool { !dead.isDead(row) }
+}
+
+/// Live rows that a filter allows (its bitmap's words).
+struct AdmitLiveAllowed: RowAdmission {
+    let dead: DeadFilter
+    let allowed: UnsafePointer<UInt64>
+    @inline(__always) func admits(_ row: UInt32) -> Bool {
+        allowed[Int(row >> 6)] & (1 << UInt64(row & 63)) != 0 && !dead.isDead(row)
+    }
+}

@@ -24,6 +24,8 @@ struct Manifest: Codable, Equatable {
         var flushedSeq: UInt64
         var nextSegmentID: UInt64
         var segments: [SegmentEntry]
+        /// Attribute types inferred or declared so far.
+        var schema: [String: AttributeType]?
     }
 
     var generation: UInt64 = 0

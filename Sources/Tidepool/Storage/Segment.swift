@@ -23,7 +23,20 @@ final class Segment: @unchecked Sendable {
     private let attrSectionOffset: Int
     private let sections: [(kind: UInt32, offset: Int, length: Int, crc: UInt32)]
 
+    private let indexLock = NSLock()
+    private var attributeIndexCache: AttributeIndex?
+
     var path: String { file.name }
+
+    /// The segment's attribute indexes, built from its attribute records on first use.
+    func attributeIndex() throws -> AttributeIndex {
+        indexLock.lock()
+        defer { indexLock.unlock() }
+        if let a = attributeIndexCache { return a }
+        let a = try AttributeIndex(rows: rowCount) { try attributes($0) }
+        attributeIndexCache = a
+        return a
+    }
     var byteCount: Int { file.bytes.count }
 
     init(id: UInt64, name: String, storage: StorageBackend, dimension: Int, metric: Metric, verifyChecksums: Bool) throws {

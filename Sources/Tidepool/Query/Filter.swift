@@ -1,0 +1,226 @@
+import Foundation
+
+/// A condition on attributes, usable as a Swift value or parsed from JSON.
+///
+/// Missing and `null` attributes are the same thing: they match `eq(field, .null)`, `ne` and `notIn`
+/// of any other value, and `not(exists(field))`, and nothing else. On a string-array attribute,
+/// `eq`/`in` match when any element matches, and `contains` tests one element.
+/// String comparisons (`lt`… and `prefix`) are by Unicode code points, so ISO dates like
+/// `"2024-01"` order as dates.
+public indirect enum Filter: Sendable, Equatable {
+    case and([Filter])
+    case or([Filter])
+    case not(Filter)
+    case eq(String, AttributeValue)
+    case ne(String, AttributeValue)
+    case `in`(String, [AttributeValue])
+    case notIn(String, [AttributeValue])
+    case lt(String, AttributeValue)
+    case lte(String, AttributeValue)
+    case gt(String, AttributeValue)
+    case gte(String, AttributeValue)
+    case exists(String)
+    case contains(String, String)
+    case prefix(String, String)
+
+    // MARK: Reference semantics
+
+    /// Whether a document with these attributes matches. This is the definition the indexes
+    /// must agree with; the memtable is filtered with it directly.
+    public func matches(_ attrs: [String: AttributeValue]) -> Bool {
+        switch self {
+        case .and(let fs): return fs.allSatisfy { $0.matches(attrs) }
+        case .or(let fs): return fs.contains { $0.matches(attrs) }
+        case .not(let f): return !f.matches(attrs)
+        case .eq(let k, let v): return Filter.equal(attrs[k] ?? .null, v)
+        case .ne(let k, let v): return !Filter.equal(attrs[k] ?? .null, v)
+        case .in(let k, let vs): return vs.contains { Filter.equal(attrs[k] ?? .null, $0) }
+        case .notIn(let k, let vs): return !vs.contains { Filter.equal(attrs[k] ?? .null, $0) }
+        case .lt(let k, let v): return Filter.compare(attrs[k], v).map { $0 < 0 } ?? false
+        case .lte(let k, let v): return Filter.compare(attrs[k], v).map { $0 <= 0 } ?? false
+        case .gt(let k, let v): return Filter.compare(attrs[k], v).map { $0 > 0 } ?? false
+        case .gte(let k, let v): return Filter.compare(attrs[k], v).map { $0 >= 0 } ?? false
+        case .exists(let k): if let v = attrs[k], v != .null { return true } else { return false }
+        case .contains(let k, let s): if case .stringArray(let a)? = attrs[k] { return a.contains(s) } else { return false }
+        case .prefix(let k, let p): if case .string(let s)? = attrs[k] { return Filter.codePointsHavePrefix(s, p) } else { return false }
+        }
+    }
+
+    static func equal(_ stored: AttributeValue, _ v: AttributeValue) -> Bool {
+        switch (stored, v) {
+        case (.stringArray(let a), .string(let s)): return a.contains(s)
+        case (.float(let a), .int(let b)): return a == Double(b)
+        default: return stored == v
+        }
+    }
+
+    /// -1, 0, 1; nil when not comparable (missing, null, or another type).
+    static func compare(_ stored: AttributeValue?, _ v: AttributeValue) -> Int? {
+        switch (stored, v) {
+        case (.int(let a)?, .int(let b)): return a < b ? -1 : (a == b ? 0 : 1)
+        case (.float(let a)?, .float(let b)): return a < b ? -1 : (a == b ? 0 : 1)
+        case (.float(let a)?, .int(let b)): let d = Double(b); return a < d ? -1 : (a == d ? 0 : 1)
+        case (.string(let a)?, .string(let b)): return codePointCompare(a, b)
+        default: return nil
+        }
+    }
+
+    /// Code point order (UTF-8 byte order), the order the string columns sort in.
+    static func codePointCompare(_ a: String, _ b: String) -> Int {
+        utf8Less(a, b) ? -1 : (a.utf8.elementsEqual(b.utf8) ? 0 : 1)
+    }
+
+    static func codePointsHavePrefix(_ s: String, _ p: String) -> Bool { s.utf8.starts(with: p.utf8) }
+
+    // MARK: Validation
+
+    /// Checks names and types against a collection's schema; unknown attributes and type
+    /// mismatches are errors, not silent empty results. Returns the filter with integer
+    /// operands on float attributes converted.
+    func validated(against schema: AttributeSchema, collection: String) throws -> Filter {
+        func type(_ k: String) throws -> AttributeType {
+            guard let t = schema.types[k] else {
+                let known = schema.types.keys.sorted().joined(separator: ", ")
+                throw TidepoolError.invalidArgument("collection '\(collection)': filter names unknown attribute '\(k)' (known: \(known.isEmpty ? "none" : known))")
+            }
+            return t
+        }
+        func operand(_ k: String, _ v: AttributeValue, allowNull: Bool, ordered: Bool = false) throws -> AttributeValue {
+            let t = try type(k)
+            if v == .null {
+                if allowNull { return v }
+                throw TidepoolError.invalidArgument("collection '\(collection)': filter compares '\(k)' with null")
+            }
+            let vt = AttributeType(of: v)!
+            switch (t, vt) {
+            case (.float, .int): if case .int(let i) = v { return .float(Double(i)) }
+            case (.stringArray, .string) where !ordered: return v
+            case _ where t == vt && (!ordered || t == .int || t == .float || t == .string): return v
+            default: break
+            }
+            throw TidepoolError.invalidArgument("collection '\(collection)': filter on '\(k)' (\(t.rawValue)) uses a \(vt.rawValue) value" + (ordered ? " in an ordering comparison" : ""))
+        }
+        switch self {
+        case .and(let fs): return .and(try fs.map { try $0.validated(against: schema, collection: collection) })
+        case .or(let fs): return .or(try fs.map { try $0.validated(against: schema, collection: collection) })
+        case .not(let f): return .not(try f.validated(against: schema, collection: collection))
+        case .eq(let k, let v): return .eq(k, try operand(k, v, allowNull: true))
+        case .ne(let k, let v): return .ne(k, try operand(k, v, allowNull: true))
+        case .in(let k, let vs): return .in(k, try vs.map { try operand(k, $0, allowNull: true) })
+        case .notIn(let k, let vs): return .notIn(k, try vs.map { try operand(k, $0, allowNull: true) })
+        case .lt(let k, let v): return .lt(k, try operand(k, v, allowNull: false, ordered: true))
+        case .lte(let k, let v): return .lte(k, try operand(k, v, allowNull: false, ordered: true))
+        case .gt(let k, let v): return .gt(k, try operand(k, v, allowNull: false, ordered: true))
+        case .gte(let k, let v): return .gte(k, try operand(k, v, allowNull: false, ordered: true))
+        case .exists(let k): _ = try type(k); return self
+        case .contains(let k, _):
+            guard try type(k) == .stringArray else { throw TidepoolError.invalidArgument("collection '\(collection)': 'contains' needs a string-array attribute, '\(k)' is not") }
+            return self
+        case .prefix(let k, _):
+            guard try type(k) == .string else { throw TidepoolError.invalidArgument("collection '\(collection)': 'prefix' needs a string attribute, '\(k)' is not") }
+            return self
+        }
+    }
+
+    // MARK: JSON
+
+    /// Parses the JSON filter syntax (docs/FILTERS.md):
+    ///
+    ///     {"and": [F, …]}   {"or": [F, …]}   {"not": F}
+    ///     {"FIELD": VALUE}                       equality
+    ///     {"FIELD": {"OP": VALUE}}               OP: eq ne in notIn lt lte gt gte exists contains prefix
+    ///
+    /// An object with several keys is the conjunction of them.
+    public init(json: Data) throws {
+        let value: JSONValue
+        do { value = try JSONDecoder().decode(JSONValue.self, from: json) } catch {
+            throw TidepoolError.invalidArgument("filter is not valid JSON: \(error)")
+        }
+        self = try Filter.parse(value, path: "filter")
+    }
+
+    /// Parses the JSON filter syntax from a string.
+    public init(json: String) throws { try self.init(json: Data(json.utf8)) }
+
+    static func parse(_ json: JSONValue, path: String) throws -> Filter {
+        guard case .object(let obj) = json, !obj.isEmpty else {
+            throw TidepoolError.invalidArgument("\(path): expected a non-empty JSON object")
+        }
+        var parts: [Filter] = []
+        for key in obj.keys.sorted() {
+            let value = obj[key]!
+            let here = "\(path).\(key)"
+            switch key {
+            case "and", "or":
+                guard case .array(let list) = value, !list.isEmpty else { throw TidepoolError.invalidArgument("\(here): expected a non-empty array") }
+                let fs = try list.enumerated().map { try parse($0.element, path: "\(here)[\($0.offset)]") }
+                parts.append(key == "and" ? .and(fs) : .or(fs))
+            case "not":
+                parts.append(.not(try parse(value, path: here)))
+            default:
+                if case .object(let ops) = value {
+                    guard !ops.isEmpty else { throw TidepoolError.invalidArgument("\(here): expected an operator") }
+                    for op in ops.keys.sorted() { parts.append(try parseOp(field: key, op: op, ops[op]!, path: "\(here).\(op)")) }
+                } else {
+                    parts.append(.eq(key, try attributeValue(value, path: here)))
+                }
+            }
+        }
+        return parts.count == 1 ? parts[0] : .and(parts)
+    }
+
+    static func parseOp(field: String, op: String, _ v: JSONValue, path: String) throws -> Filter {
+        switch op {
+        case "eq": return .eq(field, try attributeValue(v, path: path))
+        case "ne": return .ne(field, try attributeValue(v, path: path))
+        case "in", "notIn", "not_in":
+            guard case .array(let list) = v else { throw TidepoolError.invalidArgument("\(path): expected an array") }
+            let vs = try list.map { try attributeValue($0, path: path) }
+            return op == "in" ? .in(field, vs) : .notIn(field, vs)
+        case "lt": return .lt(field, try attributeValue(v, path: path))
+        case "lte": return .lte(field, try attributeValue(v, path: path))
+        case "gt": return .gt(field, try attributeValue(v, path: path))
+        case "gte": return .gte(field, try attributeValue(v, path: path))
+        case "exists":
+            guard case .bool(let b) = v else { throw TidepoolError.invalidArgument("\(path): expected true or false") }
+            return b ? .exists(field) : .not(.exists(field))
+        case "contains", "prefix":
+            guard case .string(let s) = v else { throw TidepoolError.invalidArgument("\(path): expected a string") }
+            return op == "contains" ? .contains(field, s) : .prefix(field, s)
+        default:
+            throw TidepoolError.invalidArgument("\(path): unknown operator '\(op)'")
+        }
+    }
+
+    static func attributeValue(_ v: JSONValue, path: String) throws -> AttributeValue {
+        switch v {
+        case .null: return .null
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .double(let d): return .float(d)
+        case .string(let s): return .string(s)
+        case .array(let a):
+            return .stringArray(try a.map {
+                guard case .string(let s) = $0 else { throw TidepoolError.invalidArgument("\(path): arrays hold strings only") }
+                return s
+            })
+        case .object: throw TidepoolError.invalidArgument("\(path): unexpected object")
+        }
+    }
+}
+
+/// A parsed JSON value that keeps integers exact and booleans distinct from numbers.
+public enum JSONValue: Decodable, Sendable, Equatable {
+    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+}
