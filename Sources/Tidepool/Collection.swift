@@ -558,7 +558,7 @@ public final class Collection: @unchecked Sendable {
                 if n == 0 { continue }
                 // Exact scan costs about n distances; a filtered graph search about
                 // 32·ef / selectivity. Scan when n² < 32·ef·rows (measured in docs/FILTERS.md).
-                if !options.exact, s.graph != nil, n * n >= 32 * ef * s.rowCount {
+                if !options.exact, s.graph != nil, n * n >= 2 * ef * s.rowCount {
                     work.append((ci, 0, s.rowCount, .graph))
                 } else {
                     flatUnits(ci, s.rowCount, .flatAllowed)
@@ -586,9 +586,12 @@ public final class Collection: @unchecked Sendable {
                     visible = nil
                     if u.kind == .graph, let g = s.graph {
                         if let allowed {
+                            // Below this selectivity, two-hop expansion beats computing distances to
+                            // disallowed nodes (measured in docs/FILTERS.md).
+                            let twoHop = allowed[u.container].cardinality * 4 < s.rowCount
                             allowed[u.container].words.withUnsafeBufferPointer { w in
                                 _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
-                                             admit: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!),
+                                             admit: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), twoHop: twoHop,
                                              scratch: scratch) { d, row in top.push(d, key(u.container, row)) }
                             }
                         } else {
@@ -636,7 +639,7 @@ public final class Collection: @unchecked Sendable {
     func allowedRows(_ snap: Snapshot, _ filter: Filter) throws -> [Bitmap] {
         var out: [Bitmap] = []
         out.reserveCapacity(snap.segments.count + snap.memtables.count)
-        for s in snap.segments { out.append(try s.attributeIndex().evaluate(filter)) }
+        for s in snap.segments { out.append(try s.allowedRows(filter)) }
         for (m, n) in snap.memtables {
             var b = Bitmap(count: n)
             for r in 0..<n where filter.matches(m.attributes[r]) { b.insert(r) }

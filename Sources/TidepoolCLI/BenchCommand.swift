@@ -2,10 +2,19 @@ import ArgumentParser
 import Foundation
 import Tidepool
 
-/// Measures Tidepool the way `shared/bench/peers.py` measures its peers, and writes the same JSON schema.
+/// `tidepool bench`: the vector benchmark by default, `tidepool bench filtered` for filters.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
+        abstract: "Benchmarks: vectors (default; the peers.py schema) and filtered search.",
+        subcommands: [BenchVectorsCommand.self, BenchFilteredCommand.self],
+        defaultSubcommand: BenchVectorsCommand.self)
+}
+
+/// Measures Tidepool the way `shared/bench/peers.py` measures its peers, and writes the same JSON schema.
+struct BenchVectorsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vectors",
         abstract: "Benchmark ingest, index build, reopen, and the recall/QPS trade-off against ground truth.",
         discussion: """
         Imports the base through the public API into a fresh temporary database (WAL with `batched` sync), \

@@ -104,7 +104,7 @@ struct HNSWGraphView: @unchecked Sendable {
     /// Finds up to `k` nearest live rows to `query`; returns them in `out` (unsorted).
     /// `vectors` is the row-major vector block the graph was built over.
     func search<A: RowAdmission>(query: UnsafePointer<Float>, vectors: UnsafePointer<Float>, distance: DistanceFunction,
-                                 k: Int, ef: Int, admit: A, scratch: SearchScratch,
+                                 k: Int, ef: Int, admit: A, twoHop: Bool = false, scratch: SearchScratch,
                                  emit: (Float, UInt32) -> Void) -> Int {
         guard count > 0 else { return 0 }
         let dim = distance.dimension
@@ -152,13 +152,40 @@ struct HNSWGraphView: @unchecked Sendable {
             // Gather the unvisited neighbours, prefetching the first line of each ...
             let fresh = scratch.neighborBuffer
             var m = 0
-            for j in 0..<n {
-                let e = list[1 + j]
-                if visited[Int(e)] == gen { continue }
-                visited[Int(e)] = gen
-                fresh[m] = e
-                m += 1
-                tp_prefetch(vectors + Int(e) * dim)
+            if twoHop {
+                // Filtered (ACORN-style): a disallowed neighbour costs no distance; its own
+                // neighbours are gathered instead, so the walk stays among allowed nodes.
+                let cap = SearchScratch.neighborBufferCapacity
+                // Pull in the link lists of the disallowed neighbours first, so their misses overlap.
+                for j in 0..<n {
+                    let e = list[1 + j]
+                    if visited[Int(e)] != gen && !admit.allowed(e) { tp_prefetch_range(level0 + Int(e) * (m0 + 1), (m0 + 1) * 4) }
+                }
+                for j in 0..<n {
+                    let e = list[1 + j]
+                    if visited[Int(e)] == gen { continue }
+                    visited[Int(e)] = gen
+                    if admit.allowed(e) {
+                        if m < cap { fresh[m] = e; m += 1; tp_prefetch(vectors + Int(e) * dim) }
+                        continue
+                    }
+                    let hop = level0 + Int(e) * (m0 + 1)
+                    for j2 in 0..<Int(hop[0]) {
+                        let e2 = hop[1 + j2]
+                        if visited[Int(e2)] == gen || !admit.allowed(e2) { continue }
+                        visited[Int(e2)] = gen
+                        if m < cap { fresh[m] = e2; m += 1; tp_prefetch(vectors + Int(e2) * dim) }
+                    }
+                }
+            } else {
+                for j in 0..<n {
+                    let e = list[1 + j]
+                    if visited[Int(e)] == gen { continue }
+                    visited[Int(e)] = gen
+                    fresh[m] = e
+                    m += 1
+                    tp_prefetch(vectors + Int(e) * dim)
+                }
             }
             // ... then compute, pulling in the whole next vector while this one computes.
             for t in 0..<m {

@@ -11,7 +11,7 @@ final class SearchScratch {
     private(set) var heapCapacity: Int
     private(set) var candidateCapacity: Int
     let neighborBuffer: UnsafeMutablePointer<UInt32>
-    static let neighborBufferCapacity = 1024
+    static let neighborBufferCapacity = 4096
     let distanceBuffer: UnsafeMutablePointer<Float>
     static let distanceBufferCapacity = 1024
 

@@ -66,13 +66,17 @@ struct DeadFilter {
 
 /// Which rows a search may return; the graph is still traversed through the others.
 protocol RowAdmission {
+    /// Live and allowed: may be returned.
     func admits(_ row: UInt32) -> Bool
+    /// Allowed by the filter (dead or alive): worth computing a distance for in two-hop mode.
+    func allowed(_ row: UInt32) -> Bool
 }
 
 /// Live rows.
 struct AdmitLive: RowAdmission {
     let dead: DeadFilter
     @inline(__always) func admits(_ row: UInt32) -> Bool { !dead.isDead(row) }
+    @inline(__always) func allowed(_ row: UInt32) -> Bool { true }
 }
 
 /// Live rows that a filter allows (its bitmap's words).
@@ -82,4 +86,5 @@ struct AdmitLiveAllowed: RowAdmission {
     @inline(__always) func admits(_ row: UInt32) -> Bool {
         allowed[Int(row >> 6)] & (1 << UInt64(row & 63)) != 0 && !dead.isDead(row)
     }
+    @inline(__always) func allowed(_ row: UInt32) -> Bool { allowed[Int(row >> 6)] & (1 << UInt64(row & 63)) != 0 }
 }

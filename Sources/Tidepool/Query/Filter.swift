@@ -7,7 +7,7 @@ import Foundation
 /// `eq`/`in` match when any element matches, and `contains` tests one element.
 /// String comparisons (`lt`… and `prefix`) are by Unicode code points, so ISO dates like
 /// `"2024-01"` order as dates.
-public indirect enum Filter: Sendable, Equatable {
+public indirect enum Filter: Sendable, Hashable {
     case and([Filter])
     case or([Filter])
     case not(Filter)

@@ -25,6 +25,18 @@ final class Segment: @unchecked Sendable {
 
     private let indexLock = NSLock()
     private var attributeIndexCache: AttributeIndex?
+    private var bitmapCache: [Filter: Bitmap] = [:]
+
+    /// The rows `filter` (validated) allows, cached: applications repeat their filters.
+    func allowedRows(_ filter: Filter) throws -> Bitmap {
+        if let b = indexLock.withLock({ bitmapCache[filter] }) { return b }
+        let b = try attributeIndex().evaluate(filter)
+        indexLock.withLock {
+            if bitmapCache.count >= 64 { bitmapCache.removeAll() }
+            bitmapCache[filter] = b
+        }
+        return b
+    }
 
     var path: String { file.name }
 
