@@ -195,7 +195,7 @@ public final class Collection: @unchecked Sendable {
     }
 
     /// Checks a query vector (dimension, finite values) and normalizes it for cosine.
-    private func validatedQuery(_ vector: [Float]) throws -> Document {
+    func validatedQuery(_ vector: [Float]) throws -> Document {
         guard vector.count == dimension else {
             throw TidepoolError.dimensionMismatch(collection: name, expected: dimension, got: vector.count)
         }
@@ -242,7 +242,7 @@ public final class Collection: @unchecked Sendable {
             if active.room < docs.count { freezeActive(minCapacity: docs.count) }
             inferTypes(docs)
             for d in docs {
-                let row = active.append(d, seq: seq)
+                let row = active.append(d, seq: seq, terms: config.text?.terms(d.attributes) ?? [])
                 if let old = idMap[d.id] { markDead(old, seq: seq) }
                 idMap[d.id] = RowRef(container: active.containerID, row: UInt32(row))
             }
@@ -392,11 +392,16 @@ public final class Collection: @unchecked Sendable {
             let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
                                       metric: metric, parameters: config.hnsw, seed: 100 &+ id)
             builder.build(threads: buildThreads)
-            _ = try SegmentWriter.write(contents, graph: builder.finish(), to: name, storage: storage)
+            _ = try SegmentWriter.write(contents, graph: builder.finish(), text: textSection(contents), to: name, storage: storage)
         } else {
-            _ = try SegmentWriter.write(contents, graph: nil, to: name, storage: storage)
+            _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
         }
         return try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false)
+    }
+
+    private func textSection(_ c: SegmentContents) -> [UInt8]? {
+        guard let text = config.text else { return nil }
+        return TextIndexFormat.build(rows: c.rowCount) { text.terms(c.attributes[$0]) }
     }
 
     /// Merges every segment into one. Runs on `background` only.
@@ -695,7 +700,7 @@ public final class Collection: @unchecked Sendable {
         }
     }
 
-    private func resolve(_ top: TopK, snap: Snapshot, options: SearchOptions) throws -> [SearchHit] {
+    func resolve(_ top: TopK, snap: Snapshot, options: SearchOptions) throws -> [SearchHit] {
         try top.sorted().map { item in
             let c = Int(item.key >> 32), row = Int(item.key & 0xFFFF_FFFF)
             let dist = reportedDistance(item.dist, metric: metric)

@@ -184,10 +184,13 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
     public var maxSegments: Int
     /// Attribute types declared up front; others are inferred from the first value written.
     public var attributeTypes: [String: AttributeType]?
+    /// Full-text (BM25) index over string attributes; nil for none.
+    public var text: TextIndexConfig?
 
     public init(hnsw: HNSWParameters = .init(), memtableBytes: Int = 64 << 20, minRowsForGraph: Int = 4096,
-                maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil) {
+                maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil, text: TextIndexConfig? = nil) {
         self.attributeTypes = attributeTypes
+        self.text = text
         self.hnsw = hnsw
         self.memtableBytes = memtableBytes
         self.minRowsForGraph = minRowsForGraph
@@ -199,5 +202,14 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
         guard memtableBytes >= 4096 else { throw TidepoolError.invalidArgument("memtableBytes must be at least 4096") }
         guard minRowsForGraph >= 0 else { throw TidepoolError.invalidArgument("minRowsForGraph must be >= 0") }
         guard maxSegments >= 1 else { throw TidepoolError.invalidArgument("maxSegments must be >= 1") }
+        if let text {
+            guard !text.fields.isEmpty else { throw TidepoolError.invalidArgument("text index needs at least one field") }
+            guard text.bm25.k1 >= 0, (0...1).contains(text.bm25.b) else { throw TidepoolError.invalidArgument("BM25 needs k1 >= 0 and b in 0...1") }
+            for f in text.fields {
+                if let t = attributeTypes?[f], t != .string && t != .stringArray {
+                    throw TidepoolError.invalidArgument("text field '\(f)' is declared \(t.rawValue), not string")
+                }
+            }
+        }
     }
 }

@@ -11,8 +11,10 @@ final class CorruptionTests: XCTestCase {
     /// A database with one flushed segment (with a graph), tombstones, and a WAL tail.
     func makeDatabase(_ dir: TempDir) throws {
         let db = try Database(path: dir.path)
-        let c = try db.createCollection("c", dimension: dim, metric: .l2, config: CollectionConfig(minRowsForGraph: 100))
-        try c.upsert((0..<1000).map { Document(id: .uint(UInt64($0)), vector: vectors[$0], attributes: ["i": .int(Int64($0))]) })
+        let c = try db.createCollection("c", dimension: dim, metric: .l2, config: CollectionConfig(
+            minRowsForGraph: 100, text: TextIndexConfig(fields: ["t"])))
+        try c.upsert((0..<1000).map { Document(id: .uint(UInt64($0)), vector: vectors[$0],
+                                               attributes: ["i": .int(Int64($0)), "t": .string("word\($0 % 50) common")]) })
         try c.delete(ids: [3, 4, 5])
         try c.flush()
         for start in stride(from: 1000, to: 1200, by: 20) {
@@ -36,6 +38,11 @@ final class CorruptionTests: XCTestCase {
             if !expectLoss { XCTAssertEqual(docs.count, 1197, "\(context): documents silently lost") }
             let hits = try c.search(vector: vectors[10], k: 5)
             XCTAssertFalse(hits.isEmpty)
+            // Text results name only live documents whose text has the word.
+            for h in try c.textSearch("word7", k: 50) {
+                guard case .uint(let id) = h.id else { return XCTFail() }
+                XCTAssertEqual(id % 50, 7, "\(context): wrong text hit \(id)")
+            }
         } catch let e as TidepoolError {
             guard case .corrupt(let f, _, let reason) = e else { return XCTFail("\(context): unexpected error \(e)") }
             XCTAssertTrue(f.hasSuffix(file), "\(context): error names \(f), not \(file) (\(reason))")

@@ -10,6 +10,8 @@ final class MemTable: @unchecked Sendable {
     let ids: UnsafeMutablePointer<DocumentID>
     let attributes: UnsafeMutablePointer<[String: AttributeValue]>
     let seqs: UnsafeMutablePointer<UInt64>
+    /// Each row's analyzed text terms, when the collection has a text index.
+    let terms: UnsafeMutablePointer<[String]>
     let tombstones: Tombstones
     /// Rows appended so far (written under the collection's state lock).
     var count = 0
@@ -24,12 +26,15 @@ final class MemTable: @unchecked Sendable {
         ids = .allocate(capacity: self.capacity)
         attributes = .allocate(capacity: self.capacity)
         seqs = .allocate(capacity: self.capacity)
+        terms = .allocate(capacity: self.capacity)
         tombstones = Tombstones(count: self.capacity)
     }
 
     deinit {
         ids.deinitialize(count: count)
         attributes.deinitialize(count: count)
+        terms.deinitialize(count: count)
+        terms.deallocate()
         vectors.deallocate()
         ids.deallocate()
         attributes.deallocate()
@@ -39,11 +44,12 @@ final class MemTable: @unchecked Sendable {
     var room: Int { capacity - count }
 
     /// Appends one row; returns its index. The caller checked `room`.
-    func append(_ doc: Document, seq: UInt64) -> Int {
+    func append(_ doc: Document, seq: UInt64, terms rowTerms: [String]) -> Int {
         let row = count
         doc.vector.withUnsafeBufferPointer { (vectors + row * dimension).update(from: $0.baseAddress!, count: dimension) }
         (ids + row).initialize(to: doc.id)
         (attributes + row).initialize(to: doc.attributes)
+        (terms + row).initialize(to: rowTerms)
         seqs[row] = seq
         count += 1
         return row

@@ -14,6 +14,7 @@ final class Segment: @unchecked Sendable {
     let maxSeq: UInt64
     let vectors: UnsafePointer<Float>
     let graph: HNSWGraphView?
+    let text: TextIndexView?
     let tombstones: Tombstones
     private let idOffsets: UnsafeRawPointer
     private let idBase: UnsafeRawPointer
@@ -151,6 +152,12 @@ final class Segment: @unchecked Sendable {
                                       file: path, fileOffset: g.offset, expectedCount: Int(rows))
         } else {
             graph = nil
+        }
+        if let t = find(.text) {
+            text = try TextIndexView(bytes: UnsafeRawBufferPointer(start: base + t.offset, count: t.length),
+                                     file: path, fileOffset: t.offset, expectedRows: Int(rows))
+        } else {
+            text = nil
         }
         sections = parsed
         tombstones = Tombstones(count: Int(rows))

@@ -9,6 +9,7 @@ import Foundation
 ///         2 ids         u64 offsets[rows + 1] (relative to the section), then encoded ids
 ///         3 attributes  u64 offsets[rows + 1], then encoded attribute maps
 ///         4 hnsw        an `HNSWLayout` graph block (absent for small segments)
+///         5 text        a BM25 inverted index (`TextIndexFormat`; collections with a text index only)
 ///     section table: per section u32 kind, u32 reserved, u64 offset, u64 length, u32 CRC32C, u32 reserved
 ///     footer (32 bytes): u64 table offset, u32 section count, u32 CRC32C(table), u64 row count, magic "TPSEGEND"
 enum SegmentFormat {
@@ -20,7 +21,7 @@ enum SegmentFormat {
     static let tableEntrySize = 32
 
     enum Kind: UInt32 {
-        case vectors = 1, ids = 2, attributes = 3, hnsw = 4
+        case vectors = 1, ids = 2, attributes = 3, hnsw = 4, text = 5
     }
 
     static func fileName(id: UInt64) -> String {
@@ -43,7 +44,7 @@ struct SegmentContents {
 
 /// Streams a segment file through the storage interface, computing section checksums on the way.
 enum SegmentWriter {
-    static func write(_ c: SegmentContents, graph: UnsafeRawBufferPointer?, to name: String,
+    static func write(_ c: SegmentContents, graph: UnsafeRawBufferPointer?, text: [UInt8]? = nil, to name: String,
                       storage: StorageBackend) throws -> Int {
         let out = try storage.createImmutable(name)
         do {
@@ -87,6 +88,7 @@ enum SegmentWriter {
                 if !c.attributes[i].isEmpty { RecordCodec.encode(c.attributes[i], into: &w) }
             }) { try section(.attributes, $0) }
             if let graph { try section(.hnsw, [graph]) }
+            if let text { try text.withUnsafeBytes { try section(.text, [$0]) } }
 
             try pad()
             let tableOffset = position
