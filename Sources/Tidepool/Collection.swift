@@ -669,7 +669,7 @@ public final class Collection: @unchecked Sendable {
                     if dead.isDead(UInt32(row)) { continue }
                     if let (seqs, vis) = visible, seqs[row] > vis { continue }
                     let d = distance(q, vectors + row * dimension)
-                    if d < threshold {
+                    if d <= threshold {
                         top.push(d, key(container, UInt32(row)))
                         threshold = top.threshold
                     }
@@ -689,7 +689,7 @@ public final class Collection: @unchecked Sendable {
             let n = min(SearchScratch.distanceBufferCapacity, end - a)
             distance.batch(q, vectors + a * dimension, count: n, into: buf)
             var threshold = top.threshold
-            for i in 0..<n where buf[i] < threshold {
+            for i in 0..<n where buf[i] <= threshold {
                 let row = UInt32(a + i)
                 if dead.isDead(row) { continue }
                 if let (seqs, vis) = visible, seqs[a + i] > vis { continue }

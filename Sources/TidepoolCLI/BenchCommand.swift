@@ -6,8 +6,8 @@ import Tidepool
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks: vectors (default; the peers.py schema) and filtered search.",
-        subcommands: [BenchVectorsCommand.self, BenchFilteredCommand.self],
+        abstract: "Benchmarks: vectors (default; the peers.py schema), filtered search, and full-text/hybrid.",
+        subcommands: [BenchVectorsCommand.self, BenchFilteredCommand.self, BenchTextCommand.self],
         defaultSubcommand: BenchVectorsCommand.self)
 }
 

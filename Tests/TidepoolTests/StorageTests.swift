@@ -10,11 +10,13 @@ final class StorageTests: XCTestCase {
         var rng = SplitMix64(seed: 11)
         for trial in 0..<50 {
             let n = Int(rng.next() % 500) + 1, k = Int(rng.next() % 20) + 1
-            let values = (0..<n).map { _ in Float(rng.next() % 1000) / 7 }
+            let values = (0..<n).map { _ in Float(rng.next() % 50) / 7 }   // many ties
             var top = TopK(k: k)
             for (i, v) in values.enumerated() { top.push(v, UInt64(i)) }
             let expected = values.enumerated().sorted { $0.element != $1.element ? $0.element < $1.element : $0.offset < $1.offset }.prefix(k)
+            // Exactly the first k by (distance, key), ties included, whatever the arrival order.
             XCTAssertEqual(top.sorted().map(\.dist), expected.map(\.element), "trial \(trial)")
+            XCTAssertEqual(top.sorted().map(\.key), expected.map { UInt64($0.offset) }, "trial \(trial)")
         }
         let store = UnsafeMutablePointer<Neighbor>.allocate(capacity: 300)
         defer { store.deallocate() }

@@ -71,7 +71,8 @@ typealias MaxHeap = RawHeap<MaxOrder>
 typealias MinHeap = RawHeap<MinOrder>
 
 /// A bounded top-k collector over `(distance, key)` pairs, where the key is any
-/// 64-bit value (container and row packed). Keeps the k smallest distances.
+/// 64-bit value (container and row packed). Keeps exactly the first k in (distance, key)
+/// order, so ties are resolved the same way whatever order candidates arrive in.
 struct TopK {
     private(set) var items: [(dist: Float, key: UInt64)] = []
     let k: Int
@@ -81,8 +82,13 @@ struct TopK {
         items.reserveCapacity(k + 1)
     }
 
-    /// The distance a newcomer must beat once full.
+    /// The distance a newcomer must not exceed once full (equal distances compete by key).
     var threshold: Float { items.count < k ? .infinity : items[0].dist }
+
+    /// Whether `a` ranks after `b`.
+    @inline(__always) private static func after(_ a: (dist: Float, key: UInt64), _ b: (dist: Float, key: UInt64)) -> Bool {
+        a.dist != b.dist ? a.dist > b.dist : a.key > b.key
+    }
 
     mutating func push(_ dist: Float, _ key: UInt64) {
         if items.count < k {
@@ -90,19 +96,19 @@ struct TopK {
             var i = items.count - 1
             while i > 0 {
                 let p = (i - 1) >> 1
-                if items[p].dist >= items[i].dist { break }
+                if !TopK.after(items[i], items[p]) { break }
                 items.swapAt(p, i)
                 i = p
             }
-        } else if dist < items[0].dist {
+        } else if TopK.after(items[0], (dist, key)) {
             items[0] = (dist, key)
             var i = 0
             let n = items.count
             while true {
                 let l = 2 * i + 1, r = l + 1
                 var m = i
-                if l < n && items[l].dist > items[m].dist { m = l }
-                if r < n && items[r].dist > items[m].dist { m = r }
+                if l < n && TopK.after(items[l], items[m]) { m = l }
+                if r < n && TopK.after(items[r], items[m]) { m = r }
                 if m == i { break }
                 items.swapAt(i, m)
                 i = m

@@ -1,4 +1,4 @@
-/// Turns text into index terms: lowercase, split into runs of Unicode letters and digits
+/// Turns text into index terms: lowercase, split into runs of Unicode letters and numbers
 /// (everything else, `_` included, separates), optionally drop stop words and strip common
 /// English suffixes. Indexing and querying use the same analyzer, stored with the collection.
 public struct TextAnalyzer: Sendable, Codable, Equatable {
@@ -29,11 +29,19 @@ public struct TextAnalyzer: Sendable, Codable, Equatable {
             out.append(t)
         }
         for u in text.unicodeScalars {
-            let p = u.properties
-            if p.isAlphabetic || p.numericType != nil || p.generalCategory == .decimalNumber { current.append(u) } else { flush() }
+            if TextAnalyzer.isWordScalar(u) { current.append(u) } else { flush() }
         }
         flush()
         return out
+    }
+
+    /// Letters (general category L*) and numbers: the definition of Python's `str.isalnum`,
+    /// so that reference implementations can tokenize identically with `[^\W_]+`.
+    static func isWordScalar(_ u: Unicode.Scalar) -> Bool {
+        switch u.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
+        default: return u.properties.numericType != nil
+        }
     }
 
     static func stem(_ w: String) -> String {

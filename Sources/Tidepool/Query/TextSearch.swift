@@ -197,7 +197,7 @@ extension Collection {
                     let r = Int(r32)
                     guard Int(scratch.matched[r]) >= need, admitted(c, r, dead) else { continue }
                     let score = scratch.scores[r]
-                    if -score < top.threshold || top.items.count < k {
+                    if -score <= top.threshold {
                         if match == .phrase, !phraseOK(text.terms(try s.attributes(r))) { continue }
                         top.push(-score, UInt64(c) << 32 | UInt64(r))
                     }
