@@ -590,6 +590,7 @@ public final class Collection: @unchecked Sendable {
                     dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
                     visible = nil
                     if u.kind == .graph, let g = s.graph {
+                        var found = TopK(k: k)
                         if let allowed {
                             // Below this selectivity, two-hop expansion beats computing distances to
                             // disallowed nodes (measured in docs/FILTERS.md).
@@ -597,11 +598,25 @@ public final class Collection: @unchecked Sendable {
                             allowed[u.container].words.withUnsafeBufferPointer { w in
                                 _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
                                              admit: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), twoHop: twoHop,
-                                             scratch: scratch) { d, row in top.push(d, key(u.container, row)) }
+                                             scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
                             }
                         } else {
                             _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
-                                         admit: AdmitLive(dead: dead), scratch: scratch) { d, row in top.push(d, key(u.container, row)) }
+                                         admit: AdmitLive(dead: dead), scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
+                        }
+                        let candidates = allowed?[u.container].cardinality ?? s.rowCount
+                        if found.items.count < k && candidates > found.items.count {
+                            // The walk could not reach k admissible rows (a filter or deletions cut the
+                            // graph): scan this segment exactly, so k results come back while k exist.
+                            if let allowed {
+                                scanAllowed(query, vectors, allowed[u.container], start: 0, end: s.rowCount, container: u.container,
+                                            dead: dead, visible: nil, into: &top)
+                            } else {
+                                scan(query, vectors, start: 0, end: s.rowCount, container: u.container, dead: dead,
+                                     visible: nil, into: &top, scratch: scratch)
+                            }
+                        } else {
+                            for it in found.items { top.push(it.dist, it.key) }
                         }
                         continue
                     }

@@ -155,6 +155,27 @@ final class DatabaseTests: XCTestCase {
         try db.close()
     }
 
+    func testSearchReturnsKWhileKLiveDocumentsExist() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path)
+        let base = clusteredVectors(3000, 8, clusters: 12, seed: 4)
+        let c = try db.createCollection("v", dimension: 8, metric: .l2, config: CollectionConfig(minRowsForGraph: 100, maxSegments: 100))
+        try c.upsert(base.enumerated().map { Document(id: .uint(UInt64($0.offset)), vector: $0.element, attributes: ["g": .int(Int64($0.offset % 3))]) })
+        try c.flush()
+        // Leave 12 documents alive in a 3,000-node graph (tombstones stay until compaction).
+        let keep = Set((0..<12).map { UInt64($0 * 250) })
+        try c.delete(ids: (0..<3000).compactMap { keep.contains(UInt64($0)) ? nil : .uint(UInt64($0)) })
+        for q in randomVectors(10, 8, seed: 6) {
+            let hits = try c.search(vector: q, k: 10)
+            XCTAssertEqual(hits.count, 10)
+            XCTAssertTrue(hits.allSatisfy { if case .uint(let v) = $0.id { return keep.contains(v) }; return false })
+            // With a filter on top: live and g == 0 are ids 0, 750, 1500, 2250 (and 3000 - none).
+            let filtered = try c.search(vector: q, k: 10, options: SearchOptions(filter: .eq("g", .int(0))))
+            XCTAssertEqual(Set(filtered.map(\.id)), Set(keep.filter { $0 % 3 == 0 }.map { DocumentID.uint($0) }))
+        }
+        try db.close()
+    }
+
     func testHeavyDeletionTriggersBackgroundCompaction() throws {
         let dir = TempDir()
         let db = try Database(path: dir.path)
