@@ -25,7 +25,8 @@ struct CrashWriterCommand: ParsableCommand {
             } else {
                 coll = try db.createCollection("crash", dimension: dimension, metric: .l2, config: CollectionConfig(
                     hnsw: HNSWParameters(m: 8, efConstruction: 32, efSearch: 32),
-                    memtableBytes: 4096 * 4, minRowsForGraph: 64, maxSegments: 3))
+                    memtableBytes: 4096 * 4, minRowsForGraph: 64, maxSegments: 3,
+                    text: TextIndexConfig(fields: ["t"])))
             }
             var rng = SplitMix64(seed: seed)
             for op in firstOp..<(firstOp + ops) {
@@ -35,7 +36,7 @@ struct CrashWriterCommand: ParsableCommand {
                 if roll < 7 {
                     emit("BEGIN \(op) U " + ids.map(String.init).joined(separator: ","))
                     try coll.upsert(ids.map { Document(id: .uint($0), vector: CrashWriterCommand.vector(id: $0, op: op, dimension: dimension),
-                                                        attributes: ["op": .int(Int64(op))]) })
+                                                        attributes: ["op": .int(Int64(op)), "t": .string("w\($0 % 7) all")]) })
                 } else {
                     emit("BEGIN \(op) D " + ids.map(String.init).joined(separator: ","))
                     try coll.delete(ids: ids.map { .uint($0) })

@@ -82,6 +82,10 @@ final class CrashTests: XCTestCase {
             let hits = try c.search(vector: [0, 0, 0, 0, 0, 0, 0, 0], k: 1000, options: SearchOptions(exact: true))
             XCTAssertEqual(hits.count, live)
             for h in hits { if case .uint(let id) = h.id { XCTAssertNotNil(model[id], "deleted id \(id) returned by search") } }
+            // The text index (segments and replayed memtable) agrees: word w3 is on ids ≡ 3 (mod 7), live only.
+            let textHits = try c.textSearch("w3", k: 1000)
+            XCTAssertEqual(Set(textHits.map(\.id)), Set((0..<UInt64(CrashTests.idSpace)).filter { $0 % 7 == 3 && model[$0] != nil }.map { DocumentID.uint($0) }),
+                           "iteration \(iteration): text search disagrees with the acknowledged state")
             let graphHits = try c.search(vector: vector(id: 7, op: 7), k: 50)
             for h in graphHits { if case .uint(let id) = h.id { XCTAssertNotNil(model[id]) } }
             try db.close()
