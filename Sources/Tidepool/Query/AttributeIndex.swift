@@ -1,6 +1,8 @@
+import Foundation
+
 /// Per-segment attribute indexes: sorted columns for ranges, posting lists for values,
 /// presence bitmaps. A filter becomes a bitmap of allowed rows without decoding any
-/// attribute record. Built once per segment, on its first filtered query.
+/// attribute record per query. Each attribute's column is built once, on the first filter naming it.
 final class AttributeIndex: @unchecked Sendable {
     enum Column {
         case ints(values: [Int64], rows: [UInt32], present: Bitmap)
@@ -11,53 +13,72 @@ final class AttributeIndex: @unchecked Sendable {
     }
 
     let rows: Int
-    private(set) var columns: [String: Column] = [:]
+    private let read: (_ key: [UInt8], _ row: Int) throws -> AttributeValue?
+    private let lock = NSLock()
+    private var built: [String: Column?] = [:]
 
-    init(rows: Int, attributes: (Int) throws -> [String: AttributeValue]) rethrows {
+    /// `read` returns one attribute of one row; columns are built per attribute on first use,
+    /// so only attributes that filters name are ever indexed.
+    init(rows: Int, read: @escaping (_ key: [UInt8], _ row: Int) throws -> AttributeValue?) {
         self.rows = rows
-        var ints: [String: [(Int64, UInt32)]] = [:], floats: [String: [(Double, UInt32)]] = [:]
-        var strings: [String: [(String, UInt32)]] = [:], bools: [String: (Bitmap, Bitmap)] = [:]
-        var arrays: [String: [String: [UInt32]]] = [:], arrayPresent: [String: Bitmap] = [:]
+        self.read = read
+    }
+
+    /// Builds every column that `filter` names (before evaluation, which must not throw).
+    func prepare(_ filter: Filter) throws {
+        for k in filter.attributeNames where lock.withLock({ built[k] == nil }) {
+            let c = try buildColumn(k)
+            lock.withLock { built[k] = .some(c) }
+        }
+    }
+
+    private func column(_ k: String) -> Column? { lock.withLock { built[k] ?? nil } }
+
+    private func buildColumn(_ k: String) throws -> Column? {
+        let key = Array(k.utf8)
+        var ints: [(Int64, UInt32)] = [], floats: [(Double, UInt32)] = [], strings: [([UInt8], UInt32)] = []
+        var trues = Bitmap(count: rows), falses = Bitmap(count: rows), sawBool = false
+        var postings: [String: [UInt32]] = [:], arrayPresent = Bitmap(count: rows), sawArray = false
         for r in 0..<rows {
+            guard let v = try read(key, r) else { continue }
             let row = UInt32(r)
-            for (k, v) in try attributes(r) {
-                switch v {
-                case .int(let i): ints[k, default: []].append((i, row))
-                case .float(let d): floats[k, default: []].append((d, row))
-                case .string(let s): strings[k, default: []].append((s, row))
-                case .bool(let b):
-                    var pair = bools[k] ?? (Bitmap(count: rows), Bitmap(count: rows))
-                    if b { pair.0.insert(r) } else { pair.1.insert(r) }
-                    bools[k] = pair
-                case .stringArray(let a):
-                    for s in Set(a) { arrays[k, default: [:]][s, default: []].append(row) }
-                    arrayPresent[k, default: Bitmap(count: rows)].insert(r)
-                case .null: break
-                }
+            switch v {
+            case .int(let i): ints.append((i, row))
+            case .float(let d): floats.append((d, row))
+            case .string(let s): strings.append((Array(s.utf8), row))
+            case .bool(let b): sawBool = true; if b { trues.insert(r) } else { falses.insert(r) }
+            case .stringArray(let a):
+                sawArray = true
+                for s in Set(a) { postings[s, default: []].append(row) }
+                arrayPresent.insert(r)
+            case .null: break
             }
         }
-        for (k, list) in ints {
-            let s = list.sorted { $0.0 < $1.0 }
-            columns[k] = .ints(values: s.map(\.0), rows: s.map(\.1), present: Bitmap(count: rows, rows: s.map(\.1)))
+        // One type per attribute (the schema enforces it); the first kind found wins.
+        if !ints.isEmpty {
+            ints.sort { $0.0 < $1.0 }
+            return .ints(values: ints.map(\.0), rows: ints.map(\.1), present: Bitmap(count: rows, rows: ints.map(\.1)))
         }
-        for (k, list) in floats {
-            let s = list.sorted { $0.0 < $1.0 }
-            columns[k] = .floats(values: s.map(\.0), rows: s.map(\.1), present: Bitmap(count: rows, rows: s.map(\.1)))
+        if !floats.isEmpty {
+            floats.sort { $0.0 < $1.0 }
+            return .floats(values: floats.map(\.0), rows: floats.map(\.1), present: Bitmap(count: rows, rows: floats.map(\.1)))
         }
-        for (k, list) in strings {
-            let s = list.sorted { utf8Less($0.0, $1.0) }
-            var postings: [String: [UInt32]] = [:]
-            for (v, r) in s { postings[v, default: []].append(r) }
-            columns[k] = .strings(values: s.map(\.0), rows: s.map(\.1), postings: postings, present: Bitmap(count: rows, rows: s.map(\.1)))
+        if !strings.isEmpty {
+            strings.sort { $0.0.lexicographicallyPrecedes($1.0) }
+            let values = strings.map { String(decoding: $0.0, as: UTF8.self) }
+            var post: [String: [UInt32]] = [:]
+            for (v, (_, r)) in zip(values, strings) { post[v, default: []].append(r) }
+            return .strings(values: values, rows: strings.map(\.1), postings: post, present: Bitmap(count: rows, rows: strings.map(\.1)))
         }
-        for (k, pair) in bools { columns[k] = .bools(trues: pair.0, falses: pair.1) }
-        for (k, postings) in arrays { columns[k] = .arrays(postings: postings, present: arrayPresent[k]!) }
+        if sawBool { return .bools(trues: trues, falses: falses) }
+        if sawArray { return .arrays(postings: postings, present: arrayPresent) }
+        return nil
     }
 
     private func rowsBitmap(_ rows: some Sequence<UInt32>) -> Bitmap { Bitmap(count: self.rows, rows: rows) }
 
     private func present(_ k: String) -> Bitmap {
-        switch columns[k] {
+        switch column(k) {
         case .ints(_, _, let p)?, .floats(_, _, let p)?, .strings(_, _, _, let p)?, .arrays(_, let p)?: return p
         case .bools(let t, let f)?: var b = t; b.formUnion(f); return b
         case nil: return Bitmap(count: rows)
@@ -67,7 +88,7 @@ final class AttributeIndex: @unchecked Sendable {
     /// Rows matching `value` exactly (null: rows without the attribute).
     private func equal(_ k: String, _ value: AttributeValue) -> Bitmap {
         if value == .null { var b = present(k); b.invert(); return b }
-        switch (columns[k], value) {
+        switch (column(k), value) {
         case (.ints(let vs, let rs, _)?, .int(let i)): return rowsBitmap(rs[range(vs, i, i, true, true)])
         case (.floats(let vs, let rs, _)?, .float(let d)): return rowsBitmap(rs[range(vs, d, d, true, true)])
         case (.floats(let vs, let rs, _)?, .int(let i)): return rowsBitmap(rs[range(vs, Double(i), Double(i), true, true)])
@@ -98,7 +119,7 @@ final class AttributeIndex: @unchecked Sendable {
     }
 
     private func ordered(_ k: String, _ v: AttributeValue, lo: Bool, inclusive: Bool) -> Bitmap {
-        switch (columns[k], v) {
+        switch (column(k), v) {
         case (.ints(let vs, let rs, _)?, .int(let i)):
             return rowsBitmap(rs[lo ? range(vs, i, nil, inclusive, false) : range(vs, nil, i, false, inclusive)])
         case (.floats(let vs, let rs, _)?, .float(let d)):
@@ -139,10 +160,10 @@ final class AttributeIndex: @unchecked Sendable {
         case .gte(let k, let v): return ordered(k, v, lo: true, inclusive: true)
         case .exists(let k): return present(k)
         case .contains(let k, let s):
-            if case .arrays(let p, _)? = columns[k] { return rowsBitmap(p[s] ?? []) }
+            if case .arrays(let p, _)? = column(k) { return rowsBitmap(p[s] ?? []) }
             return Bitmap(count: rows)
         case .prefix(let k, let p):
-            guard case .strings(let vs, let rs, _, _)? = columns[k] else { return Bitmap(count: rows) }
+            guard case .strings(let vs, let rs, _, _)? = column(k) else { return Bitmap(count: rows) }
             var i = range(vs, p, nil, true, false, less: utf8Less).lowerBound
             var b = Bitmap(count: rows)
             while i < vs.count && vs[i].utf8.starts(with: p.utf8) { b.insert(Int(rs[i])); i += 1 }

@@ -72,6 +72,16 @@ public indirect enum Filter: Sendable, Hashable {
 
     static func codePointsHavePrefix(_ s: String, _ p: String) -> Bool { s.utf8.starts(with: p.utf8) }
 
+    /// The attribute names the filter mentions.
+    var attributeNames: Set<String> {
+        switch self {
+        case .and(let fs), .or(let fs): return fs.reduce(into: Set<String>()) { $0.formUnion($1.attributeNames) }
+        case .not(let f): return f.attributeNames
+        case .eq(let k, _), .ne(let k, _), .in(let k, _), .notIn(let k, _), .lt(let k, _), .lte(let k, _),
+             .gt(let k, _), .gte(let k, _), .exists(let k), .contains(let k, _), .prefix(let k, _): return [k]
+        }
+    }
+
     // MARK: Validation
 
     /// Checks names and types against a collection's schema; unknown attributes and type

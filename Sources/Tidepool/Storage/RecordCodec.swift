@@ -62,6 +62,36 @@ enum RecordCodec {
         return out
     }
 
+    /// The value of one attribute in an encoded attribute map, skipping the others without
+    /// decoding them; nil when absent.
+    static func decodeAttribute(_ r: inout ByteReader, key: [UInt8]) throws -> AttributeValue? {
+        if r.remaining == 0 { return nil }
+        let n = Int(try r.u32("attribute count"))
+        for _ in 0..<n {
+            let klen = Int(try r.u32("attribute name length"))
+            let name = try r.bytes(klen, "attribute name")
+            let match = name.elementsEqual(key)
+            let tag = try r.u8("attribute tag")
+            func skipString() throws { _ = try r.bytes(Int(try r.u32("string length")), "string") }
+            switch tag {
+            case 0:
+                if match { return .string(try r.string("attribute value")) }
+                try skipString()
+            case 1: let v = try r.i64(); if match { return .int(v) }
+            case 2: let v = try r.f64(); if match { return .float(v) }
+            case 3: let v = try r.u8(); if match { return .bool(v != 0) }
+            case 4:
+                let c = Int(try r.u32("array length"))
+                guard c <= r.remaining else { throw r.fail("array length \(c) exceeds the record") }
+                if match { return .stringArray(try (0..<c).map { _ in try r.string("array element") }) }
+                for _ in 0..<c { try skipString() }
+            case 5: if match { return .null }
+            case let t: throw r.fail("unknown attribute tag \(t)")
+            }
+        }
+        return nil
+    }
+
     /// Checks an id and attributes for limits a reader would refuse.
     static func validate(_ doc: Document, collection: String) throws {
         if case .string(let s) = doc.id {

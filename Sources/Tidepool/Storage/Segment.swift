@@ -31,7 +31,9 @@ final class Segment: @unchecked Sendable {
     /// The rows `filter` (validated) allows, cached: applications repeat their filters.
     func allowedRows(_ filter: Filter) throws -> Bitmap {
         if let b = indexLock.withLock({ bitmapCache[filter] }) { return b }
-        let b = try attributeIndex().evaluate(filter)
+        let index = try attributeIndex()
+        try index.prepare(filter)
+        let b = index.evaluate(filter)
         indexLock.withLock {
             if bitmapCache.count >= 64 { bitmapCache.removeAll() }
             bitmapCache[filter] = b
@@ -46,7 +48,7 @@ final class Segment: @unchecked Sendable {
         indexLock.lock()
         defer { indexLock.unlock() }
         if let a = attributeIndexCache { return a }
-        let a = try AttributeIndex(rows: rowCount) { try attributes($0) }
+        let a = AttributeIndex(rows: rowCount) { [unowned self] key, row in try self.attribute(row, key: key) }
         attributeIndexCache = a
         return a
     }
@@ -193,6 +195,12 @@ final class Segment: @unchecked Sendable {
         var r = record(attrOffsets, row, sectionOffset: attrSectionOffset)
         if r.remaining == 0 { return [:] }
         return try RecordCodec.decodeAttributes(&r)
+    }
+
+    /// One attribute of a row, read without decoding the rest of its record.
+    func attribute(_ row: Int, key: [UInt8]) throws -> AttributeValue? {
+        var r = record(attrOffsets, row, sectionOffset: attrSectionOffset)
+        return try RecordCodec.decodeAttribute(&r, key: key)
     }
 
     func vectorArray(_ row: Int) -> [Float] { Array(UnsafeBufferPointer(start: vector(row), count: dimension)) }
