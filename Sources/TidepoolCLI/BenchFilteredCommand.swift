@@ -121,29 +121,11 @@ struct BenchFilteredCommand: ParsableCommand {
         if let json { try text.write(toFile: json, atomically: true, encoding: .utf8) } else { emit(text) }
     }
 
-    /// Runs every query once as warm-up, then timed passes (at least 2, until 1 s) `rounds` times;
-    /// returns the fastest pass's QPS and latencies, and each query's ids.
+    /// Runs every query once as warm-up, then `fastestPass`; also returns each query's ids.
     private func timedQueries(_ qs: [[Float]], _ body: ([Float]) throws -> [SearchHit]) throws
         -> (qps: Double, p50: Double, p99: Double, answers: [[DocumentID]]) {
         var answers = try qs.map { try body($0).map(\.id) }
-        var best = 0.0, bestLat: [Double] = []
-        var lat = [Double](repeating: 0, count: qs.count)
-        for _ in 0..<rounds {
-            var spent = 0.0, passes = 0
-            while passes < 2 || (spent < 1 && passes < 5) {
-                let t0 = monotonicSeconds()
-                for (i, q) in qs.enumerated() {
-                    let s = monotonicSeconds()
-                    answers[i] = try body(q).map(\.id)
-                    lat[i] = (monotonicSeconds() - s) * 1e6
-                }
-                let dt = monotonicSeconds() - t0
-                spent += dt
-                passes += 1
-                if Double(qs.count) / dt > best { best = Double(qs.count) / dt; bestLat = lat }
-            }
-        }
-        bestLat.sort()
-        return (best, percentile(bestLat, 50), percentile(bestLat, 99), answers)
+        let t = try fastestPass(count: qs.count, rounds: rounds, maxPasses: 5) { answers[$0] = try body(qs[$0]).map(\.id) }
+        return (t.qps, t.p50, t.p99, answers)
     }
 }

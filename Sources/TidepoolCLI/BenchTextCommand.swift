@@ -67,25 +67,8 @@ struct BenchTextCommand: ParsableCommand {
         note(String(format: "flush with HNSW and text index: %.1f s", monotonicSeconds() - t0))
 
         func timed(_ body: (Int) throws -> Void) throws -> (qps: Double, p50: Double, p99: Double) {
-            for q in queries.indices { try body(q) }
-            var best = 0.0, bestLat: [Double] = []
-            var lat = [Double](repeating: 0, count: queries.count)
-            for _ in 0..<rounds {
-                var spent = 0.0, passes = 0
-                while passes < 2 || (spent < 1 && passes < 10) {
-                    let s0 = monotonicSeconds()
-                    for q in queries.indices {
-                        let s = monotonicSeconds()
-                        try body(q)
-                        lat[q] = (monotonicSeconds() - s) * 1e6
-                    }
-                    let dt = monotonicSeconds() - s0
-                    spent += dt; passes += 1
-                    if Double(queries.count) / dt > best { best = Double(queries.count) / dt; bestLat = lat }
-                }
-            }
-            bestLat.sort()
-            return (best, percentile(bestLat, 50), percentile(bestLat, 99))
+            for q in queries.indices { try body(q) }       // warm-up
+            return try fastestPass(count: queries.count, rounds: rounds, maxPasses: 10, body)
         }
         var tops: [[TextHit]] = Array(repeating: [], count: queries.count)
         let text = try timed { q in tops[q] = try coll.textSearch(queries[q].text, k: 10) }
