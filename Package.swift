@@ -8,12 +8,18 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Tidepool", targets: ["Tidepool"]),
+        .library(name: "TidepoolServer", targets: ["TidepoolServer"]),
         .executable(name: "tidepool", targets: ["TidepoolCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // SIMD distance kernels and CRC32C in C: per-function CPU targets
@@ -29,14 +35,31 @@ let package = Package(
         ),
         // The `tidepool` command. Its module is not named `tidepool`: that would collide with
         // `Tidepool` on case-insensitive file systems.
+        // The HTTP/JSON API over the engine.
+        .target(
+            name: "TidepoolServer",
+            dependencies: [
+                "Tidepool",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "TidepoolCLI",
             dependencies: [
                 "Tidepool",
+                "TidepoolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TidepoolKernelsTests", dependencies: ["TidepoolKernels"]),
         .testTarget(name: "TidepoolTests", dependencies: ["Tidepool"]),
+        .testTarget(name: "TidepoolServerTests", dependencies: [
+            "TidepoolServer",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ]
 )

@@ -3,11 +3,11 @@ import Foundation
 import Tidepool
 
 @main
-struct TidepoolCLI: ParsableCommand {
+struct TidepoolCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidepool",
         abstract: "Tidepool: an embeddable vector database.",
-        subcommands: [ImportCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
+        subcommands: [ServeCommand.self, ImportCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
                       BenchCommand.self, CrashWriterCommand.self])
 }
 

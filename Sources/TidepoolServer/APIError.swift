@@ -1,0 +1,50 @@
+import Foundation
+import Hummingbird
+import Tidepool
+
+/// An error answered as `{"error": {"code": "...", "message": "..."}}` with an HTTP status.
+/// Codes are stable; messages are for people.
+public struct APIError: Error, Sendable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    static func badRequest(_ m: String) -> APIError { APIError(.badRequest, "invalid_request", m) }
+
+    /// Maps an engine error to its HTTP form.
+    static func from(_ e: Error) -> APIError {
+        if let a = e as? APIError { return a }
+        guard let t = e as? TidepoolError else { return APIError(.internalServerError, "internal", "\(e)") }
+        switch t {
+        case .invalidArgument(let m): return APIError(.badRequest, "invalid_argument", m)
+        case .dimensionMismatch: return APIError(.badRequest, "dimension_mismatch", t.description)
+        case .collectionNotFound: return APIError(.notFound, "collection_not_found", t.description)
+        case .collectionExists: return APIError(.conflict, "collection_exists", t.description)
+        case .closed: return APIError(.serviceUnavailable, "unavailable", t.description)
+        case .locked, .corrupt, .io: return APIError(.internalServerError, "storage_error", t.description)
+        }
+    }
+
+    func response() -> Response {
+        let body = jsonBytes(["error": ["code": code, "message": message]])
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+func jsonBytes(_ object: Any) -> [UInt8] {
+    (try? [UInt8](JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))) ?? Array("{}".utf8)
+}
+
+func jsonResponse(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBytes(object))))
+}

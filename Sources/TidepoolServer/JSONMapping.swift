@@ -1,0 +1,193 @@
+import Foundation
+import Tidepool
+
+// Conversions between JSON request/response values and the engine's types.
+
+func checkKeys(_ o: [String: JSONValue], _ allowed: Set<String>, _ what: String) throws {
+    if let unknown = o.keys.sorted().first(where: { !allowed.contains($0) }) {
+        throw APIError(.badRequest, "unknown_field", "\(what) has an unknown field '\(unknown)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
+    }
+}
+
+func string(_ o: [String: JSONValue], _ key: String, default d: String? = nil) throws -> String {
+    switch o[key] {
+    case .string(let s)?: return s
+    case nil: if let d { return d }; throw APIError.badRequest("'\(key)' is required")
+    default: throw APIError.badRequest("'\(key)' must be a string")
+    }
+}
+
+func int(_ o: [String: JSONValue], _ key: String, default d: Int64? = nil) throws -> Int64 {
+    switch o[key] {
+    case .int(let i)?: return i
+    case nil: if let d { return d }; throw APIError.badRequest("'\(key)' is required")
+    default: throw APIError.badRequest("'\(key)' must be an integer")
+    }
+}
+
+func double(_ o: [String: JSONValue], _ key: String, default d: Double) throws -> Double {
+    switch o[key] {
+    case .double(let x)?: return x
+    case .int(let i)?: return Double(i)
+    case nil: return d
+    default: throw APIError.badRequest("'\(key)' must be a number")
+    }
+}
+
+func bool(_ o: [String: JSONValue], _ key: String, default d: Bool) throws -> Bool {
+    switch o[key] {
+    case .bool(let b)?: return b
+    case nil: return d
+    default: throw APIError.badRequest("'\(key)' must be true or false")
+    }
+}
+
+func stringList(_ v: JSONValue, _ what: String) throws -> [String] {
+    guard case .array(let a) = v else { throw APIError.badRequest("'\(what)' must be an array of strings") }
+    return try a.map { guard case .string(let s) = $0 else { throw APIError.badRequest("'\(what)' must be an array of strings") }; return s }
+}
+
+func metricValue(_ v: JSONValue) throws -> Metric {
+    guard case .string(let s) = v, let m = Metric(name: s) else { throw APIError.badRequest("'metric' must be l2, cosine or ip") }
+    return m
+}
+
+func documentID(_ v: JSONValue) throws -> DocumentID {
+    switch v {
+    case .int(let i) where i >= 0: return .uint(UInt64(i))
+    case .string(let s): return .string(s)
+    default: throw APIError.badRequest("ids are non-negative integers or strings")
+    }
+}
+
+func idJSON(_ id: DocumentID) -> Any {
+    switch id {
+    case .uint(let v): return v
+    case .string(let s): return s
+    }
+}
+
+func floatVector(_ v: JSONValue) throws -> [Float] {
+    guard case .array(let a) = v else { throw APIError.badRequest("a vector must be an array of numbers") }
+    return try a.map {
+        switch $0 {
+        case .double(let d): return Float(d)
+        case .int(let i): return Float(i)
+        default: throw APIError.badRequest("a vector must be an array of numbers")
+        }
+    }
+}
+
+/// Base64 of little-endian float32 values: the compact encoding for bulk upserts.
+func base64Vector(_ v: JSONValue) throws -> [Float] {
+    guard case .string(let s) = v, let data = Data(base64Encoded: s), data.count % 4 == 0 else {
+        throw APIError.badRequest("'vector_b64' must be base64 of little-endian float32 values")
+    }
+    return data.withUnsafeBytes { raw in (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+}
+
+func attributeValue(_ v: JSONValue, _ key: String) throws -> AttributeValue {
+    switch v {
+    case .null: return .null
+    case .bool(let b): return .bool(b)
+    case .int(let i): return .int(i)
+    case .double(let d): return .float(d)
+    case .string(let s): return .string(s)
+    case .array(let a):
+        return .stringArray(try a.map { guard case .string(let s) = $0 else { throw APIError.badRequest("attribute '\(key)': arrays hold strings only") }; return s })
+    case .object: throw APIError.badRequest("attribute '\(key)': nested objects are not supported")
+    }
+}
+
+func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] {
+    a.mapValues { v -> Any in
+        switch v {
+        case .string(let s): return s
+        case .int(let i): return i
+        case .float(let d): return d
+        case .bool(let b): return b
+        case .stringArray(let xs): return xs
+        case .null: return NSNull()
+        }
+    }
+}
+
+func document(_ v: JSONValue, at index: Int) throws -> Document {
+    guard case .object(let o) = v else { throw APIError.badRequest("documents[\(index)] must be an object") }
+    try checkKeys(o, ["id", "vector", "vector_b64", "attributes"], "documents[\(index)]")
+    guard let idv = o["id"] else { throw APIError.badRequest("documents[\(index)] has no 'id'") }
+    let vector: [Float]
+    switch (o["vector"], o["vector_b64"]) {
+    case (let v?, nil): vector = try floatVector(v)
+    case (nil, let v?): vector = try base64Vector(v)
+    default: throw APIError.badRequest("documents[\(index)] needs exactly one of 'vector' or 'vector_b64'")
+    }
+    var attrs: [String: AttributeValue] = [:]
+    if let a = o["attributes"] {
+        guard case .object(let ao) = a else { throw APIError.badRequest("documents[\(index)].attributes must be an object") }
+        for (k, x) in ao { attrs[k] = try attributeValue(x, k) }
+    }
+    return Document(id: try documentID(idv), vector: vector, attributes: attrs)
+}
+
+func encode(_ d: Document, vectors: Bool) -> [String: Any] {
+    var o: [String: Any] = ["id": idJSON(d.id), "attributes": attributesJSON(d.attributes)]
+    if vectors { o["vector"] = d.vector.map(Double.init) }
+    return o
+}
+
+func filter(_ v: JSONValue) throws -> Filter {
+    let data = try JSONEncoder().encode(EncodableJSON(v))
+    return try Filter(json: data)
+}
+
+/// Re-encodes a parsed JSON value (to hand a filter to `Filter(json:)`).
+struct EncodableJSON: Encodable {
+    let value: JSONValue
+    init(_ v: JSONValue) { value = v }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch value {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a.map(EncodableJSON.init))
+        case .object(let o): try c.encode(o.mapValues(EncodableJSON.init))
+        }
+    }
+}
+
+func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
+    guard let v else { return CollectionConfig() }
+    guard case .object(let o) = v else { throw APIError.badRequest("'config' must be an object") }
+    try checkKeys(o, ["m", "ef_construction", "ef_search", "text_fields", "memtable_bytes", "attribute_types"], "config")
+    var c = CollectionConfig(hnsw: HNSWParameters(m: Int(try int(o, "m", default: 16)), efConstruction: Int(try int(o, "ef_construction", default: 200)),
+                                                  efSearch: Int(try int(o, "ef_search", default: 64))),
+                             memtableBytes: Int(try int(o, "memtable_bytes", default: 64 << 20)))
+    if let tf = o["text_fields"] { c.text = TextIndexConfig(fields: try stringList(tf, "text_fields")) }
+    if case .object(let at)? = o["attribute_types"] {
+        c.attributeTypes = try at.mapValues {
+            guard case .string(let s) = $0, let t = AttributeType(rawValue: s) else {
+                throw APIError.badRequest("attribute types are string, int, float, bool or stringArray")
+            }
+            return t
+        }
+    }
+    return c
+}
+
+func describe(_ c: Tidepool.Collection) -> [String: Any] {
+    let info = c.info()
+    let o: [String: Any] = [
+        "name": info.name, "dimension": info.dimension, "metric": info.metric.rawValue, "count": info.count,
+        "segments": info.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph] as [String: Any] },
+        "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,
+        "memtable_rows": info.memtableRows,
+        "attribute_types": c.attributeTypes.mapValues(\.rawValue),
+        "config": ["m": c.config.hnsw.m, "ef_construction": c.config.hnsw.efConstruction, "ef_search": c.config.hnsw.efSearch,
+                   "text_fields": c.config.text?.fields ?? []] as [String: Any],
+    ]
+    return o
+}
