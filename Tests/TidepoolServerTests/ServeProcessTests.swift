@@ -1,0 +1,108 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+
+/// `tidepool serve` as a child process: SIGKILL loses no acknowledged write, SIGTERM drains and exits.
+final class ServeProcessTests: XCTestCase, @unchecked Sendable {
+    let key = "process-test-key-1"
+
+    func binary() throws -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("tidepool").path
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("tidepool is not built at \(path)") }
+        return path
+    }
+
+    func start(_ data: String, port: Int) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = ["serve", "--data", data, "--port", String(port)]
+        var env = ProcessInfo.processInfo.environment
+        env["TIDEPOOL_API_KEYS"] = "\(key):rw"
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        for _ in 0..<200 {
+            if let (s, _) = try? request(port, "GET", "/health", nil), s == 200 { return p }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.terminate()
+        throw XCTSkip("server did not come up on port \(port)")
+    }
+
+    /// A blocking HTTP call on loopback.
+    func request(_ port: Int, _ method: String, _ path: String, _ body: String?) throws -> (Int, [String: Any]) {
+        var r = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        r.httpMethod = method
+        r.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        r.httpBody = body.map { Data($0.utf8) }
+        r.timeoutInterval = 10
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: (Int, [String: Any])?
+        nonisolated(unsafe) var failure: Error?
+        URLSession.shared.dataTask(with: r) { data, response, error in
+            if let error { failure = error } else {
+                let obj = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
+                result = ((response as? HTTPURLResponse)?.statusCode ?? 0, obj)
+            }
+            done.signal()
+        }.resume()
+        done.wait()
+        if let failure { throw failure }
+        return result!
+    }
+
+    func testKillAndRestartKeepsAcknowledgedWritesAndTermDrains() throws {
+        let dir = NSTemporaryDirectory() + "tidepool-serve-proc-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = 21000 + Int(getpid() % 2000)
+        var server = try start(dir, port: port)
+        XCTAssertEqual(try request(port, "POST", "/v1/collections", #"{"name":"c","dimension":4,"metric":"l2"}"#).0, 201)
+        // Writers keep going while the server is killed; only 200s count as acknowledged.
+        let acked = Locked()
+        let writer = Thread {
+            for batch in 0..<10_000 {
+                let docs = (0..<10).map { i -> String in
+                    let id = batch * 10 + i
+                    return "{\"id\":\(id),\"vector\":[\(id),1,2,3]}"
+                }
+                guard let (s, _) = try? self.request(port, "POST", "/v1/collections/c/upsert", "{\"documents\":[\(docs.joined(separator: ","))]}"), s == 200 else { return }
+                acked.set(batch * 10 + 9)
+            }
+        }
+        writer.start()
+        Thread.sleep(forTimeInterval: 1.0)
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        Thread.sleep(forTimeInterval: 0.3)
+        let lastAcked = acked.get()
+        XCTAssertGreaterThan(lastAcked, 50, "the writer should have been acknowledged many times")
+
+        server = try start(dir, port: port)
+        let (s, info) = try request(port, "GET", "/v1/collections/c", nil)
+        XCTAssertEqual(s, 200)
+        XCTAssertGreaterThanOrEqual(info["count"] as? Int ?? 0, lastAcked + 1, "acknowledged documents lost")
+        let (_, got) = try request(port, "POST", "/v1/collections/c/get", "{\"ids\":[0,\(lastAcked)]}")
+        let docs = got["documents"] as? [[String: Any]] ?? []
+        XCTAssertEqual(docs.count, 2)
+        XCTAssertEqual(docs.last?["vector"] as? [Double], [Double(lastAcked), 1, 2, 3])
+
+        // SIGTERM: the server drains, closes the database and exits by itself.
+        kill(server.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while server.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(server.isRunning, "server did not exit after SIGTERM")
+        XCTAssertEqual(server.terminationStatus, 0)
+    }
+}
+
+final class Locked: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = -1
+    func set(_ v: Int) { lock.withLock { value = v } }
+    func get() -> Int { lock.withLock { value } }
+}
