@@ -1,0 +1,104 @@
+"""The Python client against a real `tidepool serve` (built by `swift build`)."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+from tidepool_client import Client, TidepoolError
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+KEY = "python-client-key"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    binary = os.environ.get("TIDEPOOL_BIN") or os.path.join(ROOT, ".build", "debug", "tidepool")
+    if not os.path.exists(binary):
+        pytest.fail(f"tidepool binary not found at {binary}; run swift build first")
+    data = tempfile.mkdtemp(prefix="tidepool-py-")
+    port = free_port()
+    env = dict(os.environ, TIDEPOOL_API_KEYS=f"{KEY}:rw,readonly-key-1:ro")
+    proc = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = Client(f"http://127.0.0.1:{port}", api_key=KEY)
+    for _ in range(200):
+        try:
+            if client.health():
+                break
+        except Exception:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("server did not start")
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def test_round_trip_with_numpy(server):
+    client = Client(f"http://127.0.0.1:{server}", api_key=KEY)
+    rng = np.random.default_rng(7)
+    vecs = rng.standard_normal((300, 16)).astype(np.float32)
+    docs = client.create_collection("np", dimension=16, metric="l2", text_fields=["body"])
+    attrs = [{"body": f"item {i} {'even' if i % 2 == 0 else 'odd'}", "n": i} for i in range(300)]
+    assert docs.upsert(ids=list(range(300)), vectors=vecs, attributes=attrs) == 300
+    assert docs.count == 300
+    hits = docs.query(vecs[42], k=5, include=["attributes"])
+    assert hits[0]["id"] == 42
+    assert hits[0]["distance"] == pytest.approx(0, abs=1e-4)
+    assert hits[0]["attributes"]["n"] == 42
+    exact = np.argsort(((vecs - vecs[7]) ** 2).sum(axis=1))[:10]
+    got = [h["id"] for h in docs.query(vecs[7], k=10, exact=True)]
+    assert got == list(exact)
+    batch = docs.query(vectors=vecs[:3], k=1)
+    assert [b[0]["id"] for b in batch] == [0, 1, 2]
+    filtered = docs.query(vecs[7], k=10, filter={"n": {"gte": 100}})
+    assert all(h["id"] >= 100 for h in filtered) and len(filtered) == 10
+    text = docs.query(text="even", k=400)
+    assert len(text) == 150
+    hybrid = docs.query(vecs[8], text="even", k=3)
+    assert hybrid[0]["id"] == 8 and hybrid[0]["text_rank"] is not None
+    got = docs.get([1, 2])
+    assert np.allclose(got[0]["vector"], vecs[1])
+    assert sum(1 for _ in docs.scan(page_size=64)) == 300
+    assert sum(1 for _ in docs.scan(filter={"n": {"lt": 10}})) == 10
+    assert docs.delete(filter={"n": {"lt": 10}}) == 10
+    assert docs.delete(ids=[10, 11, 9999]) == 2
+    assert docs.count == 288
+    client.delete_collection("np")
+    assert "np" not in [c["name"] for c in client.list_collections()]
+
+
+def test_errors(server):
+    client = Client(f"http://127.0.0.1:{server}", api_key=KEY)
+    docs = client.create_collection("err", dimension=3)
+    with pytest.raises(TidepoolError) as e:
+        docs.upsert(ids=[1], vectors=[[1.0, 2.0]])
+    assert e.value.status == 400 and e.value.code == "dimension_mismatch"
+    with pytest.raises(TidepoolError) as e:
+        client.collection("missing").query([1, 2, 3])
+    assert e.value.status == 404
+    with pytest.raises(TidepoolError) as e:
+        client.create_collection("err", dimension=3)
+    assert e.value.status == 409
+    with pytest.raises(TidepoolError) as e:
+        Client(f"http://127.0.0.1:{server}", api_key="readonly-key-1").collection("err").upsert([1], [[1, 2, 3]])
+    assert e.value.status == 403
+    with pytest.raises(TidepoolError) as e:
+        Client(f"http://127.0.0.1:{server}").list_collections()
+    assert e.value.status == 401
+    assert docs.upsert(ids=["a"], vectors=[[1, 2, 3]]) == 1
+    created = client.collection("auto").upsert(ids=[5], vectors=[[0.5, 0.5]], create={"metric": "ip"})
+    assert created == 1 and client.collection("auto").describe()["metric"] == "innerProduct"

@@ -1,0 +1,169 @@
+"""A small client for the Tidepool HTTP API (docs/HTTP.md).
+
+    from tidepool_client import Client
+    client = Client("http://127.0.0.1:8080", api_key="dev-secret-key")
+    docs = client.create_collection("docs", dimension=384, metric="cosine", text_fields=["body"])
+    docs.upsert(ids=[1, 2], vectors=np.random.rand(2, 384), attributes=[{"body": "a"}, {"body": "b"}])
+    hits = docs.query(vector, k=10, filter={"year": {"gte": 2024}}, include=["attributes"])
+"""
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+import requests
+
+__all__ = ["Client", "Collection", "TidepoolError"]
+
+DocumentID = Union[int, str]
+Vector = Any  # a sequence of floats or a 1-D numpy array
+
+
+class TidepoolError(Exception):
+    """An error answered by the server: HTTP status, stable code and message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+def _encode_vector(v: Vector) -> Dict[str, Any]:
+    """numpy arrays travel as base64 little-endian float32; lists as JSON numbers."""
+    try:
+        import numpy as np  # optional dependency
+        if isinstance(v, np.ndarray):
+            a = np.ascontiguousarray(v, dtype="<f4").reshape(-1)
+            return {"vector_b64": base64.b64encode(a.tobytes()).decode("ascii")}
+    except ImportError:
+        pass
+    values = [float(x) for x in v]
+    return {"vector_b64": base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")}
+
+
+def _vector_list(v: Vector) -> List[float]:
+    return [float(x) for x in v]
+
+
+class Client:
+    """A connection to one Tidepool server."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8080", api_key: Optional[str] = None, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def _call(self, method: str, path: str, body: Optional[dict] = None) -> Dict[str, Any]:
+        r = self.session.request(method, self.url + path, json=body, timeout=self.timeout)
+        try:
+            data = r.json()
+        except ValueError:
+            data = {}
+        if r.status_code >= 400:
+            err = data.get("error", {}) if isinstance(data, dict) else {}
+            raise TidepoolError(r.status_code, err.get("code", "http_error"), err.get("message", r.text))
+        return data
+
+    def health(self) -> bool:
+        return self._call("GET", "/health").get("status") == "ok"
+
+    def list_collections(self) -> List[Dict[str, Any]]:
+        return self._call("GET", "/v1/collections")["collections"]
+
+    def create_collection(self, name: str, dimension: int, metric: str = "cosine", **config: Any) -> "Collection":
+        """config: m, ef_construction, ef_search, text_fields, memtable_bytes, attribute_types."""
+        body: Dict[str, Any] = {"name": name, "dimension": dimension, "metric": metric}
+        if config:
+            body["config"] = config
+        self._call("POST", "/v1/collections", body)
+        return Collection(self, name)
+
+    def collection(self, name: str) -> "Collection":
+        return Collection(self, name)
+
+    def delete_collection(self, name: str) -> None:
+        self._call("DELETE", f"/v1/collections/{name}")
+
+
+class Collection:
+    """One collection on the server."""
+
+    def __init__(self, client: Client, name: str):
+        self.client, self.name = client, name
+        self._path = f"/v1/collections/{name}"
+
+    def describe(self) -> Dict[str, Any]:
+        return self.client._call("GET", self._path)
+
+    @property
+    def count(self) -> int:
+        return int(self.describe()["count"])
+
+    def upsert(self, ids: Sequence[DocumentID], vectors: Any, attributes: Optional[Sequence[Optional[dict]]] = None,
+               create: Optional[dict] = None) -> int:
+        """Inserts or replaces documents; `vectors` is a 2-D numpy array or a list of vectors."""
+        if len(ids) != len(vectors):
+            raise ValueError("ids and vectors differ in length")
+        if attributes is not None and len(attributes) != len(ids):
+            raise ValueError("ids and attributes differ in length")
+        docs = []
+        for i, (doc_id, vec) in enumerate(zip(ids, vectors)):
+            d: Dict[str, Any] = {"id": doc_id if isinstance(doc_id, str) else int(doc_id), **_encode_vector(vec)}
+            if attributes is not None and attributes[i]:
+                d["attributes"] = attributes[i]
+            docs.append(d)
+        body: Dict[str, Any] = {"documents": docs}
+        if create is not None:
+            body["create"] = create
+        return int(self.client._call("POST", self._path + "/upsert", body)["upserted"])
+
+    def query(self, vector: Optional[Vector] = None, k: int = 10, *, vectors: Any = None, ef: Optional[int] = None,
+              exact: bool = False, filter: Optional[dict] = None, include: Optional[Iterable[str]] = None,
+              text: Optional[str] = None, text_match: Optional[str] = None, fusion: Optional[str] = None) -> Any:
+        """Vector, text (BM25) or hybrid (both) search. With `vectors` (a batch), returns one list per vector."""
+        body: Dict[str, Any] = {"k": k}
+        if vector is not None:
+            body["vector"] = _vector_list(vector)
+        if vectors is not None:
+            body["vectors"] = [_vector_list(v) for v in vectors]
+        if ef is not None:
+            body["ef"] = ef
+        if exact:
+            body["exact"] = True
+        if filter is not None:
+            body["filter"] = filter
+        if include:
+            body["include"] = list(include)
+        if text is not None:
+            body["text"] = text
+        if text_match is not None:
+            body["text_match"] = text_match
+        if fusion is not None:
+            body["fusion"] = fusion
+        return self.client._call("POST", self._path + "/query", body)["results"]
+
+    def delete(self, ids: Optional[Sequence[DocumentID]] = None, filter: Optional[dict] = None) -> int:
+        if (ids is None) == (filter is None):
+            raise ValueError("give exactly one of ids or filter")
+        body = {"ids": list(ids)} if ids is not None else {"filter": filter}
+        return int(self.client._call("POST", self._path + "/delete", body)["deleted"])
+
+    def get(self, ids: Sequence[DocumentID], include_vectors: bool = True) -> List[Dict[str, Any]]:
+        return self.client._call("POST", self._path + "/get", {"ids": list(ids), "include_vectors": include_vectors})["documents"]
+
+    def scan(self, filter: Optional[dict] = None, page_size: int = 1000, include_vectors: bool = False) -> Iterator[Dict[str, Any]]:
+        """Every matching document in id order, following the server's cursor page by page."""
+        after: Optional[DocumentID] = None
+        while True:
+            body: Dict[str, Any] = {"limit": page_size, "include_vectors": include_vectors}
+            if filter is not None:
+                body["filter"] = filter
+            if after is not None:
+                body["after"] = after
+            page = self.client._call("POST", self._path + "/scan", body)
+            yield from page["documents"]
+            after = page.get("next")
+            if after is None:
+                return
