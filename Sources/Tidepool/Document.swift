@@ -197,13 +197,19 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
         self.maxSegments = maxSegments
     }
 
-    func validate() throws {
+    /// Checks every setting; the errors name the bad one.
+    public func validate() throws {
         try hnsw.validate()
-        guard memtableBytes >= 4096 else { throw TidepoolError.invalidArgument("memtableBytes must be at least 4096") }
+        // The memtable reserves this much address space up front: bound it.
+        guard (4096...(1 << 32)).contains(memtableBytes) else {
+            throw TidepoolError.invalidArgument("memtableBytes must be in 4096...4294967296, got \(memtableBytes)")
+        }
         guard minRowsForGraph >= 0 else { throw TidepoolError.invalidArgument("minRowsForGraph must be >= 0") }
         guard maxSegments >= 1 else { throw TidepoolError.invalidArgument("maxSegments must be >= 1") }
         if let text {
-            guard !text.fields.isEmpty else { throw TidepoolError.invalidArgument("text index needs at least one field") }
+            guard !text.fields.isEmpty, text.fields.allSatisfy({ !$0.isEmpty }) else {
+                throw TidepoolError.invalidArgument("text index needs at least one field, and field names are not empty")
+            }
             guard text.bm25.k1 >= 0, (0...1).contains(text.bm25.b) else { throw TidepoolError.invalidArgument("BM25 needs k1 >= 0 and b in 0...1") }
             for f in text.fields {
                 if let t = attributeTypes?[f], t != .string && t != .stringArray {

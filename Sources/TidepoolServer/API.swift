@@ -42,13 +42,18 @@ struct API: Sendable {
             return try await run(context, write: true, collection: name) { _ in
                 guard case .array(let items)? = body["documents"] else { throw APIError.badRequest("'documents' must be an array") }
                 let docs = try items.enumerated().map { try document($0.element, at: $0.offset) }
-                let coll: Tidepool.Collection
-                if let create = body["create"], !database.collectionNames.contains(name) {
-                    guard case .object(let c) = create else { throw APIError.badRequest("'create' must be an object") }
+                var create: (Metric, CollectionConfig)?
+                if let raw = body["create"] {
+                    guard case .object(let c) = raw else { throw APIError.badRequest("'create' must be an object") }
                     try checkKeys(c, ["metric", "config"], "create")
-                    guard let first = docs.first else { throw APIError.badRequest("cannot create a collection from an empty batch") }
-                    coll = try database.createCollection(name, dimension: first.vector.count, metric: try metricValue(c["metric"] ?? .string("cosine")),
-                                                         config: try collectionConfig(c["config"]))
+                    let config = try collectionConfig(c["config"])
+                    try config.validate()
+                    create = (try metricValue(c["metric"] ?? .string("cosine")), config)
+                }
+                if docs.isEmpty { return ["upserted": 0] }
+                let coll: Tidepool.Collection
+                if let (metric, config) = create, !database.collectionNames.contains(name) {
+                    coll = try database.createCollection(name, dimension: docs[0].vector.count, metric: metric, config: config)
                 } else {
                     coll = try database.collection(name)
                 }

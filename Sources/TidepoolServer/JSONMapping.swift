@@ -55,8 +55,8 @@ func metricValue(_ v: JSONValue) throws -> Metric {
 func documentID(_ v: JSONValue) throws -> DocumentID {
     switch v {
     case .int(let i) where i >= 0: return .uint(UInt64(i))
-    case .string(let s): return .string(s)
-    default: throw APIError.badRequest("ids are non-negative integers or strings")
+    case .string(let s) where !s.isEmpty && s.utf8.count <= 1024: return .string(s)
+    default: throw APIError.badRequest("ids are non-negative integers or strings of 1 to 1024 bytes")
     }
 }
 
@@ -167,7 +167,8 @@ func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
                                                   efSearch: Int(try int(o, "ef_search", default: 64))),
                              memtableBytes: Int(try int(o, "memtable_bytes", default: 64 << 20)))
     if let tf = o["text_fields"] { c.text = TextIndexConfig(fields: try stringList(tf, "text_fields")) }
-    if case .object(let at)? = o["attribute_types"] {
+    if let raw = o["attribute_types"] {
+        guard case .object(let at) = raw else { throw APIError.badRequest("'attribute_types' must be an object") }
         c.attributeTypes = try at.mapValues {
             guard case .string(let s) = $0, let t = AttributeType(rawValue: s) else {
                 throw APIError.badRequest("attribute types are string, int, float, bool or stringArray")

@@ -95,6 +95,8 @@ final class DatabaseTests: XCTestCase {
         XCTAssertThrowsError(try db.createCollection("v", dimension: 3, metric: .l2)) { XCTAssertEqual($0 as? TidepoolError, .collectionExists("v")) }
         XCTAssertThrowsError(try db.createCollection("../x", dimension: 3, metric: .l2))
         XCTAssertThrowsError(try db.createCollection("y", dimension: 0, metric: .l2))
+        // A huge memtable would reserve terabytes up front: refused, not a crash.
+        XCTAssertThrowsError(try db.createCollection("z", dimension: 30_000, metric: .l2, config: CollectionConfig(memtableBytes: 17_509_050_862_106)))
         XCTAssertThrowsError(try db.collection("nope")) { XCTAssertEqual($0 as? TidepoolError, .collectionNotFound("nope")) }
         try db.close()
         // Nothing of the refused batches reached the log.
