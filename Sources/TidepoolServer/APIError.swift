@@ -39,9 +39,7 @@ public struct APIError: Error, Sendable {
     }
 }
 
-func jsonBytes(_ object: Any) -> [UInt8] {
-    (try? [UInt8](JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))) ?? Array("{}".utf8)
-}
+func jsonBytes(_ object: Any) -> [UInt8] { JSONWriter.encode(object) }
 
 func jsonResponse(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
     var headers = HTTPFields()

@@ -115,7 +115,8 @@ public func makeTidepoolApplication(database: Database, configuration: ServerCon
     _ = TidepoolMetrics.registry
     let state = ServerState()
     let router = Router(context: TidepoolRequestContext.self)
-    router.middlewares.add(LogRequestsMiddleware(.info))
+    // Every request is logged with its id at debug level (`--log-level debug`); errors at info.
+    router.middlewares.add(LogRequestsMiddleware(.debug))
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(GuardMiddleware(keys: configuration.keys, inFlight: ManagedAtomic(0),
                                            maxInFlight: configuration.maxInFlight, state: state))

@@ -1,0 +1,67 @@
+import Foundation
+
+/// Writes response JSON straight into bytes. Foundation's `JSONSerialization` bridges every
+/// dictionary and number through Objective-C-style boxes and cost as much CPU per query as the
+/// vector search itself; this handles the few types the API produces. Keys are sorted.
+enum JSONWriter {
+    static func encode(_ value: Any) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        write(value, &out)
+        return out
+    }
+
+    static func write(_ value: Any, _ out: inout [UInt8]) {
+        switch value {
+        case let s as String: writeString(s, &out)
+        case let b as Bool: out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
+        case let d as Double: writeNumber(d, &out)
+        case let i as Int: out.append(contentsOf: Array(String(i).utf8))
+        case let u as UInt64: out.append(contentsOf: Array(String(u).utf8))
+        case let i as Int64: out.append(contentsOf: Array(String(i).utf8))
+        case let f as Float: writeNumber(Double(f), &out)
+        case let o as [String: Any]:
+            out.append(UInt8(ascii: "{"))
+            for (n, key) in o.keys.sorted().enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(key, &out)
+                out.append(UInt8(ascii: ":"))
+                write(o[key]!, &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case let a as [Double]:
+            out.append(UInt8(ascii: "["))
+            for (n, x) in a.enumerated() { if n > 0 { out.append(UInt8(ascii: ",")) }; writeNumber(x, &out) }
+            out.append(UInt8(ascii: "]"))
+        case let a as [Any]:
+            out.append(UInt8(ascii: "["))
+            for (n, x) in a.enumerated() { if n > 0 { out.append(UInt8(ascii: ",")) }; write(x, &out) }
+            out.append(UInt8(ascii: "]"))
+        default:
+            out.append(contentsOf: Array("null".utf8))   // NSNull and anything without a JSON form
+        }
+    }
+
+    static func writeNumber(_ d: Double, _ out: inout [UInt8]) {
+        guard d.isFinite else { out.append(contentsOf: Array("null".utf8)); return }
+        if d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: Array(String(Int64(d)).utf8)); return }
+        out.append(contentsOf: Array(d.description.utf8))   // shortest round-trip form
+    }
+
+    static func writeString(_ s: String, _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
+            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: Array(String(format: "\\u%04x", b).utf8))
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
