@@ -50,7 +50,7 @@ func jsonID(_ id: DocumentID) -> Any {
 }
 
 func jsonLine(_ object: Any) -> String {
-    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
     return String(decoding: data, as: UTF8.self)
 }
 

@@ -92,7 +92,6 @@ struct GuardMiddleware: RouterMiddleware {
 /// Flags shared by the routes and the shutdown service.
 final class ServerState: Sendable {
     let shuttingDown = ManagedAtomic<Bool>(false)
-    let started = Date()
 }
 
 /// Closes the database after the HTTP server has drained, on SIGTERM/SIGINT.
