@@ -15,12 +15,12 @@ final class ServeProcessTests: XCTestCase, @unchecked Sendable {
         return path
     }
 
-    func start(_ data: String, port: Int) throws -> Process {
+    func start(_ data: String, port: Int, arguments: [String]? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try binary())
-        p.arguments = ["serve", "--data", data, "--port", String(port)]
+        p.arguments = arguments ?? ["serve", "--data", data, "--port", String(port)]
         var env = ProcessInfo.processInfo.environment
-        env["TIDEPOOL_API_KEYS"] = "\(key):rw"
+        env["TIDEPOOL_API_KEYS"] = arguments == nil ? "\(key):rw" : nil
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
@@ -97,6 +97,23 @@ final class ServeProcessTests: XCTestCase, @unchecked Sendable {
         while server.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         XCTAssertFalse(server.isRunning, "server did not exit after SIGTERM")
         XCTAssertEqual(server.terminationStatus, 0)
+    }
+}
+
+extension ServeProcessTests {
+    func testConfigurationFileSuppliesPortDataAndKeys() throws {
+        let dir = NSTemporaryDirectory() + "tidepool-serve-config-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = 23000 + Int(getpid() % 2000)
+        let config = dir + "/tidepool.json"
+        try #"{"data": "\#(dir)/data", "port": \#(port), "sync": "batched", "api_keys": ["\#(key):rw"]}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try start(dir, port: port, arguments: ["serve", "--config", config])
+        defer { server.terminate(); server.waitUntilExit() }
+        XCTAssertEqual(try request(port, "POST", "/v1/collections", #"{"name":"c","dimension":2}"#).0, 201)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/data/MANIFEST"))
     }
 }
 
