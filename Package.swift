@@ -31,6 +31,8 @@ let package = Package(
                 "TidepoolKernels",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
+                // The metrics API only; it records nothing unless a process bootstraps a backend.
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // The `tidepool` command. Its module is not named `tidepool`: that would collide with

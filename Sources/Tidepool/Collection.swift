@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import TidepoolKernels
 
 /// Where a document's current version lives.
@@ -301,7 +302,7 @@ public final class Collection: @unchecked Sendable {
         try flush()
         var err: Error?
         background.sync {
-            do { try self.compactNow() } catch { err = error }
+            do { try self.timed("tidepool_compaction_duration") { try self.compactNow() } } catch { err = error }
         }
         if let err { throw err }
     }
@@ -311,9 +312,9 @@ public final class Collection: @unchecked Sendable {
             guard let self else { return }
             do {
                 while let m = self.state.withLock({ self.frozen.first }) {
-                    try self.flushNow(m)
+                    try self.timed("tidepool_flush_duration") { try self.flushNow(m) }
                 }
-                if self.needsCompaction() { try self.compactNow() }
+                if self.needsCompaction() { try self.timed("tidepool_compaction_duration") { try self.compactNow() } }
             } catch {
                 let e = error as? TidepoolError ?? .io(path: self.folder, operation: "flush", errno: EIO)
                 self.logger.error("collection '\(self.name)': background flush failed: \(e)")
@@ -321,6 +322,13 @@ public final class Collection: @unchecked Sendable {
                 self.state.broadcast()
             }
         }
+    }
+
+    /// Records how long a flush or compaction took (swift-metrics timer, per collection).
+    private func timed(_ label: String, _ body: () throws -> Void) rethrows {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        Timer(label: label, dimensions: [("collection", name)]).recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
     }
 
     /// Too many segments, or a segment whose persisted deletions exceed a fifth of its rows.

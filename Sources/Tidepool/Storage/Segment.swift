@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 
 /// An immutable, memory-mapped segment: vectors, ids, attributes and an optional
 /// HNSW graph, searched in place. Opening validates the header, footer, section
@@ -30,7 +31,11 @@ final class Segment: @unchecked Sendable {
 
     /// The rows `filter` (validated) allows, cached: applications repeat their filters.
     func allowedRows(_ filter: Filter) throws -> Bitmap {
-        if let b = indexLock.withLock({ bitmapCache[filter] }) { return b }
+        if let b = indexLock.withLock({ bitmapCache[filter] }) {
+            Counter(label: "tidepool_filter_cache_hits").increment()
+            return b
+        }
+        Counter(label: "tidepool_filter_cache_misses").increment()
         let index = try attributeIndex()
         try index.prepare(filter)
         let b = index.evaluate(filter)
