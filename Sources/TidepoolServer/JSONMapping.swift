@@ -86,19 +86,6 @@ func base64Vector(_ v: JSONValue) throws -> [Float] {
     return data.withUnsafeBytes { raw in (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
 }
 
-func attributeValue(_ v: JSONValue, _ key: String) throws -> AttributeValue {
-    switch v {
-    case .null: return .null
-    case .bool(let b): return .bool(b)
-    case .int(let i): return .int(i)
-    case .double(let d): return .float(d)
-    case .string(let s): return .string(s)
-    case .array(let a):
-        return .stringArray(try a.map { guard case .string(let s) = $0 else { throw APIError.badRequest("attribute '\(key)': arrays hold strings only") }; return s })
-    case .object: throw APIError.badRequest("attribute '\(key)': nested objects are not supported")
-    }
-}
-
 func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] {
     a.mapValues { v -> Any in
         switch v {
@@ -125,7 +112,7 @@ func document(_ v: JSONValue, at index: Int) throws -> Document {
     var attrs: [String: AttributeValue] = [:]
     if let a = o["attributes"] {
         guard case .object(let ao) = a else { throw APIError.badRequest("documents[\(index)].attributes must be an object") }
-        for (k, x) in ao { attrs[k] = try attributeValue(x, k) }
+        for (k, x) in ao { attrs[k] = try AttributeValue(json: x, path: "documents[\(index)].attributes.\(k)") }
     }
     return Document(id: try documentID(idv), vector: vector, attributes: attrs)
 }

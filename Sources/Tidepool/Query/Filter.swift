@@ -172,7 +172,7 @@ public indirect enum Filter: Sendable, Hashable {
                     guard !ops.isEmpty else { throw TidepoolError.invalidArgument("\(here): expected an operator") }
                     for op in ops.keys.sorted() { parts.append(try parseOp(field: key, op: op, ops[op]!, path: "\(here).\(op)")) }
                 } else {
-                    parts.append(.eq(key, try attributeValue(value, path: here)))
+                    parts.append(.eq(key, try AttributeValue(json: value, path: here)))
                 }
             }
         }
@@ -181,16 +181,16 @@ public indirect enum Filter: Sendable, Hashable {
 
     static func parseOp(field: String, op: String, _ v: JSONValue, path: String) throws -> Filter {
         switch op {
-        case "eq": return .eq(field, try attributeValue(v, path: path))
-        case "ne": return .ne(field, try attributeValue(v, path: path))
+        case "eq": return .eq(field, try AttributeValue(json: v, path: path))
+        case "ne": return .ne(field, try AttributeValue(json: v, path: path))
         case "in", "notIn", "not_in":
             guard case .array(let list) = v else { throw TidepoolError.invalidArgument("\(path): expected an array") }
-            let vs = try list.map { try attributeValue($0, path: path) }
+            let vs = try list.map { try AttributeValue(json: $0, path: path) }
             return op == "in" ? .in(field, vs) : .notIn(field, vs)
-        case "lt": return .lt(field, try attributeValue(v, path: path))
-        case "lte": return .lte(field, try attributeValue(v, path: path))
-        case "gt": return .gt(field, try attributeValue(v, path: path))
-        case "gte": return .gte(field, try attributeValue(v, path: path))
+        case "lt": return .lt(field, try AttributeValue(json: v, path: path))
+        case "lte": return .lte(field, try AttributeValue(json: v, path: path))
+        case "gt": return .gt(field, try AttributeValue(json: v, path: path))
+        case "gte": return .gte(field, try AttributeValue(json: v, path: path))
         case "exists":
             guard case .bool(let b) = v else { throw TidepoolError.invalidArgument("\(path): expected true or false") }
             return b ? .exists(field) : .not(.exists(field))
@@ -202,19 +202,24 @@ public indirect enum Filter: Sendable, Hashable {
         }
     }
 
-    static func attributeValue(_ v: JSONValue, path: String) throws -> AttributeValue {
+}
+
+extension AttributeValue {
+    /// The attribute value a JSON value stands for: strings, integers, floats, booleans, null,
+    /// and arrays of strings. `path` names the value in error messages.
+    public init(json v: JSONValue, path: String) throws {
         switch v {
-        case .null: return .null
-        case .bool(let b): return .bool(b)
-        case .int(let i): return .int(i)
-        case .double(let d): return .float(d)
-        case .string(let s): return .string(s)
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = .int(i)
+        case .double(let d): self = .float(d)
+        case .string(let s): self = .string(s)
         case .array(let a):
-            return .stringArray(try a.map {
+            self = .stringArray(try a.map {
                 guard case .string(let s) = $0 else { throw TidepoolError.invalidArgument("\(path): arrays hold strings only") }
                 return s
             })
-        case .object: throw TidepoolError.invalidArgument("\(path): unexpected object")
+        case .object: throw TidepoolError.invalidArgument("\(path): nested objects are not supported")
         }
     }
 }
