@@ -558,6 +558,7 @@ public final class Collection: @unchecked Sendable {
     func searchSnapshot(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions) throws -> TopK {
         let ef = max(options.ef ?? config.hnsw.efSearch, k)
         let allowed = try options.filter.map { try allowedRows(snap, $0) }
+        let allowedCounts = allowed?.map(\.cardinality)   // counted once per query
         // Work units: graph searches, and flat scans split into row ranges.
         var work: [(container: Int, start: Int, end: Int, kind: UnitKind)] = []
         let chunk = 16_384
@@ -566,8 +567,8 @@ public final class Collection: @unchecked Sendable {
             while a < rows { work.append((c, a, min(a + chunk, rows), kind)); a += chunk }
         }
         for (ci, s) in snap.segments.enumerated() {
-            if let allowed {
-                let n = allowed[ci].cardinality
+            if let allowedCounts {
+                let n = allowedCounts[ci]
                 if n == 0 { continue }
                 // Exact scan costs about n distances; a filtered graph search about
                 // 32·ef / selectivity. Scan when n² < 32·ef·rows (measured in docs/FILTERS.md).
@@ -602,7 +603,7 @@ public final class Collection: @unchecked Sendable {
                         if let allowed {
                             // Below this selectivity, two-hop expansion beats computing distances to
                             // disallowed nodes (measured in docs/FILTERS.md).
-                            let twoHop = allowed[u.container].cardinality * 4 < s.rowCount
+                            let twoHop = (allowedCounts?[u.container] ?? s.rowCount) * 4 < s.rowCount
                             allowed[u.container].words.withUnsafeBufferPointer { w in
                                 _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
                                              admit: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), twoHop: twoHop,
@@ -612,7 +613,7 @@ public final class Collection: @unchecked Sendable {
                             _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
                                          admit: AdmitLive(dead: dead), scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
                         }
-                        let candidates = allowed?[u.container].cardinality ?? s.rowCount
+                        let candidates = allowedCounts?[u.container] ?? s.rowCount
                         if found.items.count < k && candidates > found.items.count {
                             // The walk could not reach k admissible rows (a filter or deletions cut the
                             // graph): scan this segment exactly, so k results come back while k exist.
