@@ -54,6 +54,14 @@ public final class Collection: @unchecked Sendable {
 
     /// Flushes and compactions run here, one at a time.
     private let background: DispatchQueue
+    /// Indexes the active memtable's new rows into its graph, one batch at a time.
+    private let indexer: DispatchQueue
+    /// An indexer task is queued or running (guarded by `state`).
+    private var indexerScheduled = false
+    /// Rows the indexer inserts before publishing them (and before looking for a newer memtable).
+    private static let indexBatch = 1_024
+    /// Below this many indexed rows a memtable is scanned exactly: the walk would not save enough.
+    static let memtableGraphMinRows = 2_048
     /// Frozen memtables allowed to await flushing before writers wait (bounds memory at about
     /// `(maxFrozen + 1) × memtableBytes`); graph builds are slower than ingest, so allow a few.
     private static let maxFrozen = 4
@@ -71,10 +79,12 @@ public final class Collection: @unchecked Sendable {
         memtableRows = max(256, entry.config.memtableBytes / (entry.dimension * 4))
         buildThreads = options.buildThreads
         background = DispatchQueue(label: "tidepool.background.\(entry.name)")
+        indexer = DispatchQueue(label: "tidepool.indexer.\(entry.name)", qos: .utility)
         flushedSeq = entry.flushedSeq
         nextSegmentID = entry.nextSegmentID
         schemaValue = AttributeSchema(types: entry.schema ?? entry.config.attributeTypes ?? [:])
-        active = MemTable(containerID: memtableIDBit | 0, dimension: entry.dimension, capacity: memtableRows)
+        active = Collection.makeMemTable(id: memtableIDBit | 0, capacity: memtableRows, dimension: entry.dimension,
+                                         metric: entry.metric, config: entry.config)
         memtablesByID[active.containerID] = active
 
         // Segments, with their persisted tombstones.
@@ -118,6 +128,7 @@ public final class Collection: @unchecked Sendable {
         wal.deleteFiles(upTo: flushedSeq)
         removeOrphanSegments(entry: entry)
         if !frozen.isEmpty { scheduleFlush() }
+        state.withLock { scheduleIndexingLocked() }
     }
 
     private func removeOrphanSegments(entry: Manifest.CollectionEntry) {
@@ -232,6 +243,7 @@ public final class Collection: @unchecked Sendable {
         let frozenBefore = frozen.count
         for p in batch { applyLocked(p.op, seq: p.seq) }
         let needsFlush = frozen.count > frozenBefore
+        scheduleIndexingLocked()
         state.unlock()
         if needsFlush { scheduleFlush() }
     }
@@ -274,12 +286,47 @@ public final class Collection: @unchecked Sendable {
         }
     }
 
+    /// A memtable, with a graph to index into when it can hold enough rows to need one.
+    private static func makeMemTable(id: UInt64, capacity: Int, dimension: Int, metric: Metric,
+                                     config: CollectionConfig) -> MemTable {
+        let graphed = capacity >= max(config.minRowsForGraph, Collection.memtableGraphMinRows)
+        return MemTable(containerID: id, dimension: dimension, capacity: capacity, metric: metric,
+                        hnsw: graphed ? config.hnsw : nil, seed: 100 &+ (id & ~memtableIDBit))
+    }
+
+    /// Queues the indexer if the active memtable has rows not yet in its graph. Caller holds `state`.
+    private func scheduleIndexingLocked() {
+        // Fewer rows are scanned exactly anyway; the graph (sized for the memtable) waits for them.
+        guard !indexerScheduled, !closed, active.hasGraph, active.count >= Collection.memtableGraphMinRows,
+              active.count > active.indexedCount else { return }
+        indexerScheduled = true
+        indexer.async { [weak self] in self?.indexPending() }
+    }
+
+    /// Inserts the active memtable's new rows into its graph, a batch at a time, until caught up.
+    /// A memtable frozen meanwhile is finished by its flush instead.
+    private func indexPending() {
+        while true {
+            let next: (MemTable, Int)? = state.withLock {
+                let m = active
+                guard !closed, m.hasGraph, m.count > m.indexedCount else {
+                    indexerScheduled = false
+                    return nil
+                }
+                return (m, min(m.count, m.indexedCount + Collection.indexBatch))
+            }
+            guard let (m, upTo) = next else { return }
+            m.index(upTo: upTo, threads: 1)
+        }
+    }
+
     private func freezeActive(minCapacity: Int = 0) {
         active.lastSeq = visibleSeq
         frozen.append(active)
         let id = memtableIDBit | nextMemtableID
         nextMemtableID += 1
-        active = MemTable(containerID: id, dimension: dimension, capacity: max(memtableRows, minCapacity))
+        active = Collection.makeMemTable(id: id, capacity: max(memtableRows, minCapacity), dimension: dimension,
+                                         metric: metric, config: config)
         memtablesByID[id] = active
         wal?.requestRotation()
     }
@@ -348,6 +395,14 @@ public final class Collection: @unchecked Sendable {
             let t = m.tombstones.seq(r)
             if t == 0 || t > cutoff { keep.append(r) }
         }
+        // With few deletions, the memtable's own graph becomes the segment's: all rows are
+        // written, the dead ones as persisted tombstones (compaction drops them later).
+        let reuseGraph = m.hasGraph && m.count >= config.minRowsForGraph && !keep.isEmpty
+            && (m.count - keep.count) * 10 <= m.count
+        if reuseGraph {
+            m.index(upTo: m.count, threads: buildThreads)
+            keep = Array(0..<m.count)
+        }
         var newSegment: Segment?
         if !keep.isEmpty {
             let segID = state.withLock { () -> UInt64 in defer { nextSegmentID += 1 }; return nextSegmentID }
@@ -359,7 +414,13 @@ public final class Collection: @unchecked Sendable {
             }
             let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
                                            ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
-            newSegment = try writeSegment(contents, id: segID)
+            let seg = try writeSegment(contents, id: segID, graph: reuseGraph ? m.graph?.finished(rows: m.count) : nil)
+            // Deletions persisted by this flush go into the manifest with it.
+            for (i, r) in keep.enumerated() {
+                let t = m.tombstones.seq(r)
+                if t != 0 && t <= cutoff { seg.tombstones.mark(i, seq: t) }
+            }
+            newSegment = seg
         }
         // Publish: manifest first (durable), then memory.
         let current = state.withLock { segments }
@@ -393,10 +454,15 @@ public final class Collection: @unchecked Sendable {
         return database
     }
 
-    private func writeSegment(_ contents: SegmentContents, id: UInt64) throws -> Segment {
+    /// Writes a segment file and opens it; builds its graph unless one is given (a memtable's).
+    private func writeSegment(_ contents: SegmentContents, id: UInt64, graph: [UInt8]? = nil) throws -> Segment {
         let file = SegmentFormat.fileName(id: id)
         let name = folder + "/segments/" + file
-        if contents.rowCount >= config.minRowsForGraph && contents.rowCount > 1 {
+        if let graph {
+            _ = try graph.withUnsafeBytes {
+                try SegmentWriter.write(contents, graph: $0, text: textSection(contents), to: name, storage: storage)
+            }
+        } else if contents.rowCount >= config.minRowsForGraph && contents.rowCount > 1 {
             let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
                                       metric: metric, parameters: config.hnsw, seed: 100 &+ id)
             builder.build(threads: buildThreads)
@@ -479,6 +545,7 @@ public final class Collection: @unchecked Sendable {
         background.sync {}
         state.withLock { closed = true }
         state.broadcast()
+        indexer.sync {}
         try wal.close()
     }
 
@@ -491,12 +558,15 @@ public final class Collection: @unchecked Sendable {
         let visibleSeq: UInt64
         let segments: [Segment]
         let memtables: [(MemTable, Int)]
+        /// Per memtable, the rows findable through its graph (at most its row count here).
+        let memIndexed: [Int]
     }
 
     func snapshot() -> Snapshot {
         state.withLock {
-            Snapshot(visibleSeq: visibleSeq, segments: segments,
-                     memtables: (frozen + [active]).map { ($0, $0.count) })
+            let mems = frozen + [active]
+            return Snapshot(visibleSeq: visibleSeq, segments: segments, memtables: mems.map { ($0, $0.count) },
+                            memIndexed: mems.map { min($0.indexedCount, $0.count) })
         }
     }
 
@@ -562,8 +632,8 @@ public final class Collection: @unchecked Sendable {
         // Work units: graph searches, and flat scans split into row ranges.
         var work: [(container: Int, start: Int, end: Int, kind: UnitKind)] = []
         let chunk = 16_384
-        func flatUnits(_ c: Int, _ rows: Int, _ kind: UnitKind) {
-            var a = 0
+        func flatUnits(_ c: Int, _ rows: Int, _ kind: UnitKind, from: Int = 0) {
+            var a = from
             while a < rows { work.append((c, a, min(a + chunk, rows), kind)); a += chunk }
         }
         for (ci, s) in snap.segments.enumerated() {
@@ -584,11 +654,59 @@ public final class Collection: @unchecked Sendable {
             }
         }
         for (mi, (_, n)) in snap.memtables.enumerated() {
-            flatUnits(snap.segments.count + mi, n, allowed == nil ? .flat : .flatAllowed)
+            // The graph covers rows below `indexed`; newer rows are scanned.
+            let c = snap.segments.count + mi
+            let indexed = options.exact ? 0 : snap.memIndexed[mi]
+            let flatKind: UnitKind = allowed == nil ? .flat : .flatAllowed
+            if let allowedCounts, allowedCounts[c] == 0 { continue }
+            let walk = indexed >= Collection.memtableGraphMinRows
+                && (allowedCounts.map { $0[c] * $0[c] >= 2 * ef * n } ?? true)
+            if walk {
+                work.append((c, 0, indexed, .graph))
+                flatUnits(c, n, flatKind, from: indexed)
+            } else {
+                flatUnits(c, n, flatKind)
+            }
         }
         let units = work
         let flatRows = units.reduce(0) { $0 + ($1.kind == .graph ? 0 : $1.end - $1.start) }
         let threads = min(options.maxThreads, flatRows >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1, units.count)
+
+        /// One graph walk over rows `0..<u.end` of a container; falls back to an exact scan of
+        /// them when the walk cannot reach k admissible rows (a filter or deletions cut the graph).
+        func walk<G: HNSWLinks>(_ g: G, entry: (UInt32, Int), nodes: Int, _ u: (container: Int, start: Int, end: Int, kind: UnitKind),
+                                vectors: UnsafePointer<Float>, dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
+                                into top: inout TopK, scratch: SearchScratch) {
+            var found = TopK(k: k)
+            let limit = UInt32(u.end)
+            if let allowed {
+                // Below this selectivity, two-hop expansion beats computing distances to
+                // disallowed nodes (measured in docs/FILTERS.md).
+                let twoHop = (allowedCounts?[u.container] ?? u.end) * 4 < u.end
+                allowed[u.container].words.withUnsafeBufferPointer { w in
+                    _ = hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
+                                   distance: distance, k: k, ef: ef,
+                                   admit: AdmitBelow(inner: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), limit: limit),
+                                   twoHop: twoHop, scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
+                }
+            } else {
+                _ = hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
+                               distance: distance, k: k, ef: ef, admit: AdmitBelow(inner: AdmitLive(dead: dead), limit: limit),
+                               twoHop: false, scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
+            }
+            let candidates = allowedCounts?[u.container] ?? u.end
+            if found.items.count < k && candidates > found.items.count {
+                if let allowed {
+                    scanAllowed(query, vectors, allowed[u.container], start: 0, end: u.end, container: u.container,
+                                dead: dead, visible: visible, into: &top)
+                } else {
+                    scan(query, vectors, start: 0, end: u.end, container: u.container, dead: dead,
+                         visible: visible, into: &top, scratch: scratch)
+                }
+            } else {
+                for it in found.items { top.push(it.dist, it.key) }
+            }
+        }
 
         func run(_ range: StrideTo<Int>, into top: inout TopK, scratch: SearchScratch) {
             for u in range.map({ units[$0] }) {
@@ -599,34 +717,8 @@ public final class Collection: @unchecked Sendable {
                     dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
                     visible = nil
                     if u.kind == .graph, let g = s.graph {
-                        var found = TopK(k: k)
-                        if let allowed {
-                            // Below this selectivity, two-hop expansion beats computing distances to
-                            // disallowed nodes (measured in docs/FILTERS.md).
-                            let twoHop = (allowedCounts?[u.container] ?? s.rowCount) * 4 < s.rowCount
-                            allowed[u.container].words.withUnsafeBufferPointer { w in
-                                _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
-                                             admit: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), twoHop: twoHop,
-                                             scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
-                            }
-                        } else {
-                            _ = g.search(query: query, vectors: vectors, distance: distance, k: k, ef: ef,
-                                         admit: AdmitLive(dead: dead), scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
-                        }
-                        let candidates = allowedCounts?[u.container] ?? s.rowCount
-                        if found.items.count < k && candidates > found.items.count {
-                            // The walk could not reach k admissible rows (a filter or deletions cut the
-                            // graph): scan this segment exactly, so k results come back while k exist.
-                            if let allowed {
-                                scanAllowed(query, vectors, allowed[u.container], start: 0, end: s.rowCount, container: u.container,
-                                            dead: dead, visible: nil, into: &top)
-                            } else {
-                                scan(query, vectors, start: 0, end: s.rowCount, container: u.container, dead: dead,
-                                     visible: nil, into: &top, scratch: scratch)
-                            }
-                        } else {
-                            for it in found.items { top.push(it.dist, it.key) }
-                        }
+                        walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, dead: dead,
+                             visible: nil, into: &top, scratch: scratch)
                         continue
                     }
                 } else {
@@ -634,6 +726,13 @@ public final class Collection: @unchecked Sendable {
                     vectors = UnsafePointer(m.vectors)
                     dead = DeadFilter(m.tombstones, visibleSeq: snap.visibleSeq)
                     visible = (m.seqs, snap.visibleSeq)
+                    if u.kind == .graph, let g = m.graph {
+                        // The graph is still growing: rows at or past `u.end` may be linked already,
+                        // and are walked through but never returned (the scan covers them).
+                        walk(g, entry: g.entry(), nodes: g.count, u, vectors: vectors, dead: dead,
+                             visible: visible, into: &top, scratch: scratch)
+                        continue
+                    }
                 }
                 if u.kind == .flatAllowed, let allowed {
                     scanAllowed(query, vectors, allowed[u.container], start: u.start, end: u.end, container: u.container,
@@ -752,7 +851,8 @@ public final class Collection: @unchecked Sendable {
         }
         let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
         return CollectionInfo(name: name, dimension: dimension, metric: metric, count: count, segments: segs,
-                              memtableRows: snap.memtables.reduce(0) { $0 + $1.1 }, walBytes: walBytes,
+                              memtableRows: snap.memtables.reduce(0) { $0 + $1.1 },
+                              memtableIndexedRows: snap.memIndexed.reduce(0, +), walBytes: walBytes,
                               flushedSeq: state.withLock { flushedSeq }, lastSeq: snap.visibleSeq)
     }
 
@@ -795,6 +895,8 @@ public struct CollectionInfo: Sendable, Codable {
     public var count: Int
     public var segments: [SegmentInfo]
     public var memtableRows: Int
+    /// In-memory rows already in their memtable's graph (the rest are scanned exactly).
+    public var memtableIndexedRows: Int
     public var walBytes: Int
     public var flushedSeq: UInt64
     public var lastSeq: UInt64

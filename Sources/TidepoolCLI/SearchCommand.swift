@@ -54,7 +54,7 @@ struct InspectCommand: ParsableCommand {
                         "segments": c.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows,
                                                       "bytes": $0.bytes, "hnsw": $0.hasGraph] as [String: Any] },
                         "deleted_rows": c.segments.reduce(0) { $0 + $1.deletedRows },
-                        "memtable_rows": c.memtableRows, "wal_bytes": c.walBytes,
+                        "memtable_rows": c.memtableRows, "memtable_indexed_rows": c.memtableIndexedRows, "wal_bytes": c.walBytes,
                         "bytes_on_disk": c.segments.reduce(0) { $0 + $1.bytes } + c.walBytes,
                     ]
                 }
@@ -64,7 +64,7 @@ struct InspectCommand: ParsableCommand {
                     let bytes = c.segments.reduce(0) { $0 + $1.bytes } + c.walBytes
                     emit("\(c.name): \(c.count) documents, dimension \(c.dimension), metric \(c.metric.rawValue), "
                          + "\(c.segments.count) segments, \(c.segments.reduce(0) { $0 + $1.deletedRows }) deleted rows, "
-                         + "\(c.memtableRows) rows in memory, \(bytes) bytes on disk (WAL \(c.walBytes))")
+                         + "\(c.memtableRows) rows in memory (\(c.memtableIndexedRows) indexed), \(bytes) bytes on disk (WAL \(c.walBytes))")
                     for s in c.segments {
                         emit("  segment \(s.id): \(s.rows) rows, \(s.deletedRows) deleted, \(s.bytes) bytes\(s.hasGraph ? ", HNSW" : ", flat")")
                     }

@@ -209,6 +209,7 @@ struct API: Sendable {
             Gauge(label: "tidepool_segments", dimensions: dims).record(info.segments.count)
             Gauge(label: "tidepool_wal_bytes", dimensions: dims).record(info.walBytes)
             Gauge(label: "tidepool_memtable_rows", dimensions: dims).record(info.memtableRows)
+            Gauge(label: "tidepool_memtable_indexed_rows", dimensions: dims).record(info.memtableIndexedRows)
             Gauge(label: "tidepool_deleted_rows", dimensions: dims).record(info.segments.reduce(0) { $0 + $1.deletedRows })
         }
     }

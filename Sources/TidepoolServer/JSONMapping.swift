@@ -173,6 +173,7 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
         "segments": info.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph] as [String: Any] },
         "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,
         "memtable_rows": info.memtableRows,
+        "memtable_indexed_rows": info.memtableIndexedRows,
         "attribute_types": c.attributeTypes.mapValues(\.rawValue),
         "config": ["m": c.config.hnsw.m, "ef_construction": c.config.hnsw.efConstruction, "ef_search": c.config.hnsw.efSearch,
                    "text_fields": c.config.text?.fields ?? []] as [String: Any],

@@ -20,7 +20,7 @@ final class HNSWBuilder: @unchecked Sendable {
     let block: UnsafeMutableRawPointer
     private let levels: UnsafeMutablePointer<UInt8>
     private let upperOffsets: UnsafeMutablePointer<UInt32>
-    private let level0: UnsafeMutablePointer<UInt32>
+    fileprivate let level0: UnsafeMutablePointer<UInt32>
     private let upper: UnsafeMutablePointer<UInt32>
     private let locks: UnsafeMutablePointer<UnsafeAtomic<UInt8>.Storage>
     private let globalLock = NSLock()
@@ -49,8 +49,10 @@ final class HNSWBuilder: @unchecked Sendable {
             upperWords += l * (parameters.m + 1)
         }
         layout = HNSWLayout(m: m, m0: m0, count: count, upperWords: upperWords)
-        block = UnsafeMutableRawPointer.allocate(byteCount: max(layout.totalBytes, 64), alignment: 64)
-        block.initializeMemory(as: UInt8.self, repeating: 0, count: max(layout.totalBytes, 64))
+        // calloc: a memtable's graph is sized for its capacity, and pages of rows never
+        // inserted are never touched.
+        guard let zeroed = calloc(1, max(layout.totalBytes, 64)) else { fatalError("out of memory for an HNSW graph of \(count) nodes") }
+        block = zeroed
         levels = (block + layout.levelsOffset).assumingMemoryBound(to: UInt8.self)
         upperOffsets = (block + layout.upperOffsetsOffset).assumingMemoryBound(to: UInt32.self)
         level0 = (block + layout.level0Offset).assumingMemoryBound(to: UInt32.self)
@@ -65,25 +67,24 @@ final class HNSWBuilder: @unchecked Sendable {
                 upperOffsets[i] = HNSWLayout.none
             }
         }
-        locks = .allocate(capacity: max(count, 1))
-        locks.initialize(repeating: UnsafeAtomic<UInt8>.Storage(0), count: max(count, 1))
+        locks = calloc(max(count, 1), 1)!.bindMemory(to: UnsafeAtomic<UInt8>.Storage.self, capacity: max(count, 1))
     }
 
     deinit {
-        block.deallocate()
-        locks.deallocate()
+        free(block)
+        free(locks)
     }
 
     @inline(__always) private func vec(_ i: UInt32) -> UnsafePointer<Float> { vectors + Int(i) * dimension }
 
     @inline(__always)
-    private func links(_ node: UInt32, _ level: Int) -> UnsafeMutablePointer<UInt32> {
+    fileprivate func links(_ node: UInt32, _ level: Int) -> UnsafeMutablePointer<UInt32> {
         if level == 0 { return level0 + Int(node) * (m0 + 1) }
         return upper + Int(upperOffsets[Int(node)]) + (level - 1) * (m + 1)
     }
 
     @inline(__always)
-    private func lock(_ node: UInt32) {
+    fileprivate func lock(_ node: UInt32) {
         let a = UnsafeAtomic<UInt8>(at: locks + Int(node))
         var spins = 0
         while !a.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
@@ -93,7 +94,7 @@ final class HNSWBuilder: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func unlock(_ node: UInt32) {
+    fileprivate func unlock(_ node: UInt32) {
         UnsafeAtomic<UInt8>(at: locks + Int(node)).store(0, ordering: .releasing)
     }
 
@@ -112,6 +113,80 @@ final class HNSWBuilder: @unchecked Sendable {
                 for i in start..<min(start + 64, count) { insert(UInt32(i), ctx) }
             }
         }
+    }
+
+    // MARK: Incremental building (the in-memory tier's graph)
+    //
+    // The builder is sized for a memtable's capacity; rows are inserted as they arrive, in
+    // ascending batches, while searches read the graph through `HNSWLinks` under each node's lock.
+
+    private var contexts: [InsertContext] = []
+
+    /// Inserts rows `range` (ascending; rows below `range` already inserted) on `threads` threads.
+    /// Callers serialize calls; searches may run concurrently.
+    func insert(rows range: Range<Int>, threads: Int) {
+        guard !range.isEmpty else { return }
+        var start = range.lowerBound
+        if start == 0 {
+            // Row 0 is the first entry point and needs no links.
+            globalLock.withLock {
+                entryPoint = 0
+                maxLevel = Int(levels[0])
+            }
+            start = 1
+        }
+        guard start < range.upperBound else { return }
+        let workers = max(1, min(threads, (range.upperBound - start) / 256 + 1))
+        while contexts.count < workers { contexts.append(InsertContext(capacity: count, ef: efConstruction, m0: m0)) }
+        if workers == 1 {
+            for i in start..<range.upperBound { insert(UInt32(i), contexts[0]) }
+            return
+        }
+        let nextNode = ManagedAtomic<Int>(start)
+        let end = range.upperBound
+        // Each worker uses its own context; the array is not mutated while they run.
+        nonisolated(unsafe) let ctxs = contexts
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            while true {
+                let a = nextNode.loadThenWrappingIncrement(by: 32, ordering: .relaxed)
+                if a >= end { break }
+                for i in a..<min(a + 32, end) { insert(UInt32(i), ctxs[w]) }
+            }
+        }
+    }
+
+    /// The current entry point and top level, for a search running while rows are inserted.
+    func entry() -> (UInt32, Int) { globalLock.withLock { (entryPoint, maxLevel) } }
+
+    /// The graph over the first `rows` rows (all of them inserted), in the stored layout,
+    /// for writing a segment. Nodes are laid out in row order, so it is a prefix of the block.
+    func finished(rows: Int) -> [UInt8] {
+        precondition(rows <= count)
+        var upperWords = 0
+        for i in 0..<rows { upperWords += Int(levels[i]) * (m + 1) }
+        let out = HNSWLayout(m: m, m0: m0, count: rows, upperWords: upperWords)
+        var bytes = [UInt8](repeating: 0, count: out.totalBytes)
+        let (ep, top) = entry()
+        bytes.withUnsafeMutableBytes { dst in
+            let d = dst.baseAddress!
+            var w = ByteWriter(capacity: 64)
+            w.raw(HNSWLayout.magic)
+            w.u32(UInt32(m))
+            w.u32(UInt32(m0))
+            w.u32(UInt32(rows == 0 ? 0 : top))
+            w.u32(rows == 0 ? 0 : ep)
+            w.u64(UInt64(rows))
+            w.u64(UInt64(upperWords))
+            w.pad(toMultipleOf: 64)
+            w.bytes.withUnsafeBytes { d.copyMemory(from: $0.baseAddress!, byteCount: 64) }
+            (d + out.levelsOffset).copyMemory(from: levels, byteCount: rows)
+            (d + out.upperOffsetsOffset).copyMemory(from: upperOffsets, byteCount: 4 * rows)
+            (d + out.level0Offset).copyMemory(from: level0, byteCount: 4 * rows * (m0 + 1))
+            (d + out.upperOffset).copyMemory(from: upper, byteCount: 4 * upperWords)
+            // Nodes at or past `rows` were never inserted, so no list links to them; unused
+            // upper offsets of this prefix stay as assigned.
+        }
+        return bytes
     }
 
     /// Fills the header; the block is then ready to be written or searched.
@@ -144,8 +219,7 @@ final class HNSWBuilder: @unchecked Sendable {
         let pruneSelected: UnsafeMutablePointer<Neighbor>
 
         init(capacity: Int, ef: Int, m0: Int) {
-            visited = .allocate(capacity: capacity)
-            visited.initialize(repeating: 0, count: capacity)
+            visited = calloc(max(capacity, 1), 4)!.bindMemory(to: UInt32.self, capacity: max(capacity, 1))
             candidates = .allocate(capacity: capacity + 1)
             resultCapacity = ef + m0 + 2
             results = .allocate(capacity: resultCapacity)
@@ -157,7 +231,7 @@ final class HNSWBuilder: @unchecked Sendable {
         }
 
         deinit {
-            visited.deallocate()
+            free(visited)
             candidates.deallocate()
             results.deallocate()
             sorted.deallocate()
@@ -365,4 +439,15 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+extension HNSWBuilder: HNSWLinks {
+    @inline(__always)
+    func withLinks<R>(_ node: UInt32, level: Int, _ body: (UnsafePointer<UInt32>) -> R) -> R {
+        lock(node)
+        defer { unlock(node) }
+        return body(UnsafePointer(links(node, level)))
+    }
+
+    @inline(__always) func level0List(_ node: UInt32) -> UnsafeRawPointer { UnsafeRawPointer(level0 + Int(node) * (m0 + 1)) }
 }

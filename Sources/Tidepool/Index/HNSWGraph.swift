@@ -103,81 +103,127 @@ struct HNSWGraphView: @unchecked Sendable {
 
     /// Finds up to `k` nearest live rows to `query`; returns them in `out` (unsorted).
     /// `vectors` is the row-major vector block the graph was built over.
+    @inline(__always)
     func search<A: RowAdmission>(query: UnsafePointer<Float>, vectors: UnsafePointer<Float>, distance: DistanceFunction,
                                  k: Int, ef: Int, admit: A, twoHop: Bool = false, scratch: SearchScratch,
                                  emit: (Float, UInt32) -> Void) -> Int {
-        guard count > 0 else { return 0 }
-        let dim = distance.dimension
-        let ef = max(ef, k)
-        let gen = scratch.begin(nodes: count, heap: ef + 1)
-        let visited = scratch.visited
+        hnswSearch(self, entryPoint: entryPoint, maxLevel: maxLevel, count: count, query: query, vectors: vectors,
+                   distance: distance, k: k, ef: ef, admit: admit, twoHop: twoHop, scratch: scratch, emit: emit)
+    }
+}
 
-        var cur = entryPoint
-        var curDist = distance(query, vectors + Int(cur) * dim)
-        var computed = 1
-        if maxLevel > 0 {
-            for level in stride(from: maxLevel, to: 0, by: -1) {
-                var changed = true
-                while changed {
-                    changed = false
-                    let list = links(cur, level: level)
+extension HNSWGraphView: HNSWLinks {
+    @inline(__always)
+    func withLinks<R>(_ node: UInt32, level: Int, _ body: (UnsafePointer<UInt32>) -> R) -> R {
+        body(links(node, level: level))
+    }
+    @inline(__always) func level0List(_ node: UInt32) -> UnsafeRawPointer { UnsafeRawPointer(level0 + Int(node) * (m0 + 1)) }
+}
+
+/// Where a search reads link lists: a finished graph, read in place without locks, or a
+/// graph still being built (the in-memory tier's), whose lists are read under each node's lock.
+protocol HNSWLinks {
+    var m0: Int { get }
+    /// Runs `body` over `node`'s list at `level` (count, then neighbours). `body` must not read another list.
+    func withLinks<R>(_ node: UInt32, level: Int, _ body: (UnsafePointer<UInt32>) -> R) -> R
+    /// The address of `node`'s level-0 list, for prefetching only.
+    func level0List(_ node: UInt32) -> UnsafeRawPointer
+}
+
+/// HNSW search over any link source (Malkov & Yashunin, algorithm 5), skipping rows `admit`
+/// refuses while still routing through them; with `twoHop`, ACORN-style filtered expansion.
+/// Emits up to `k` (distance, row) pairs, unsorted; returns the number of distances computed.
+@inline(__always)
+func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLevel: Int, count: Int,
+                                               query: UnsafePointer<Float>, vectors: UnsafePointer<Float>,
+                                               distance: DistanceFunction, k: Int, ef: Int, admit: A, twoHop: Bool,
+                                               scratch: SearchScratch, emit: (Float, UInt32) -> Void) -> Int {
+    guard count > 0 else { return 0 }
+    let dim = distance.dimension
+    let ef = max(ef, k)
+    let gen = scratch.begin(nodes: count, heap: ef + 1)
+    let visited = scratch.visited
+
+    var cur = entryPoint
+    var curDist = distance(query, vectors + Int(cur) * dim)
+    var computed = 1
+    if maxLevel > 0 {
+        let copy = scratch.linkBuffer
+        for level in stride(from: maxLevel, to: 0, by: -1) {
+            var changed = true
+            while changed {
+                changed = false
+                let n = g.withLinks(cur, level: level) { list in
                     let n = Int(list[0])
-                    for j in 0..<n {
-                        let cand = list[1 + j]
-                        let d = distance(query, vectors + Int(cand) * dim)
-                        computed += 1
-                        if d < curDist {
-                            curDist = d
-                            cur = cand
-                            changed = true
-                        }
+                    for j in 0..<n { copy[j] = list[1 + j] }
+                    return n
+                }
+                for j in 0..<n {
+                    let cand = copy[j]
+                    let d = distance(query, vectors + Int(cand) * dim)
+                    computed += 1
+                    if d < curDist {
+                        curDist = d
+                        cur = cand
+                        changed = true
                     }
                 }
             }
         }
+    }
 
-        var candidates = MinHeap(storage: scratch.heapA, capacity: scratch.candidateCapacity)
-        var results = MaxHeap(storage: scratch.heapB, capacity: scratch.heapCapacity)
-        candidates.push(Neighbor(dist: curDist, id: cur))
-        visited[Int(cur)] = gen
-        if admit.admits(cur) { results.push(Neighbor(dist: curDist, id: cur)) }
-        var lowerBound: Float = results.isEmpty ? .infinity : curDist
+    var candidates = MinHeap(storage: scratch.heapA, capacity: scratch.candidateCapacity)
+    var results = MaxHeap(storage: scratch.heapB, capacity: scratch.heapCapacity)
+    candidates.push(Neighbor(dist: curDist, id: cur))
+    visited[Int(cur)] = gen
+    if admit.admits(cur) { results.push(Neighbor(dist: curDist, id: cur)) }
+    var lowerBound: Float = results.isEmpty ? .infinity : curDist
+    let fresh = scratch.neighborBuffer
+    let cap = SearchScratch.neighborBufferCapacity
+    let hopList = scratch.linkBuffer
 
-        while !candidates.isEmpty {
-            let c = candidates.top
-            if c.dist > lowerBound && results.count == ef { break }
-            candidates.pop()
-            let list = level0 + Int(c.id) * (m0 + 1)
-            let n = Int(list[0])
-            // Gather the unvisited neighbours, prefetching the first line of each ...
-            let fresh = scratch.neighborBuffer
-            var m = 0
-            if twoHop {
-                // Filtered (ACORN-style): a disallowed neighbour costs no distance; its own
-                // neighbours are gathered instead, so the walk stays among allowed nodes.
-                let cap = SearchScratch.neighborBufferCapacity
-                // Pull in the link lists of the disallowed neighbours first, so their misses overlap.
-                for j in 0..<n {
-                    let e = list[1 + j]
-                    if visited[Int(e)] != gen && !admit.allowed(e) { tp_prefetch_range(level0 + Int(e) * (m0 + 1), (m0 + 1) * 4) }
+    while !candidates.isEmpty {
+        let c = candidates.top
+        if c.dist > lowerBound && results.count == ef { break }
+        candidates.pop()
+        // Gather the unvisited neighbours, prefetching the first line of each ...
+        var m = 0
+        if twoHop {
+            // Filtered (ACORN-style): a disallowed neighbour costs no distance; its own
+            // neighbours are gathered instead, so the walk stays among allowed nodes.
+            let n = g.withLinks(c.id, level: 0) { list in
+                let n = Int(list[0])
+                for j in 0..<n { hopList[j] = list[1 + j] }
+                return n
+            }
+            // Pull in the link lists of the disallowed neighbours first, so their misses overlap.
+            for j in 0..<n {
+                let e = hopList[j]
+                if visited[Int(e)] != gen && !admit.allowed(e) { tp_prefetch_range(g.level0List(e), (g.m0 + 1) * 4) }
+            }
+            for j in 0..<n {
+                let e = hopList[j]
+                if visited[Int(e)] == gen { continue }
+                visited[Int(e)] = gen
+                if admit.allowed(e) {
+                    if m < cap { fresh[m] = e; m += 1; tp_prefetch(vectors + Int(e) * dim) }
+                    continue
                 }
-                for j in 0..<n {
-                    let e = list[1 + j]
-                    if visited[Int(e)] == gen { continue }
-                    visited[Int(e)] = gen
-                    if admit.allowed(e) {
-                        if m < cap { fresh[m] = e; m += 1; tp_prefetch(vectors + Int(e) * dim) }
-                        continue
-                    }
-                    let hop = level0 + Int(e) * (m0 + 1)
+                m = g.withLinks(e, level: 0) { hop in
+                    var m = m
                     for j2 in 0..<Int(hop[0]) {
                         let e2 = hop[1 + j2]
                         if visited[Int(e2)] == gen || !admit.allowed(e2) { continue }
                         visited[Int(e2)] = gen
                         if m < cap { fresh[m] = e2; m += 1; tp_prefetch(vectors + Int(e2) * dim) }
                     }
+                    return m
                 }
-            } else {
+            }
+        } else {
+            m = g.withLinks(c.id, level: 0) { list in
+                let n = Int(list[0])
+                var m = 0
                 for j in 0..<n {
                     let e = list[1 + j]
                     if visited[Int(e)] == gen { continue }
@@ -186,28 +232,29 @@ struct HNSWGraphView: @unchecked Sendable {
                     m += 1
                     tp_prefetch(vectors + Int(e) * dim)
                 }
-            }
-            // ... then compute, pulling in the whole next vector while this one computes.
-            for t in 0..<m {
-                let e = fresh[t]
-                if t + 1 < m { tp_prefetch_range(vectors + Int(fresh[t + 1]) * dim, dim * 4) }
-                let d = distance(query, vectors + Int(e) * dim)
-                computed += 1
-                if results.count < ef || d < lowerBound {
-                    candidates.push(Neighbor(dist: d, id: e))
-                    if admit.admits(e) {
-                        if results.count < ef {
-                            results.push(Neighbor(dist: d, id: e))
-                        } else {
-                            results.replaceTop(Neighbor(dist: d, id: e))
-                        }
-                    }
-                    if !results.isEmpty { lowerBound = results.top.dist }
-                }
+                return m
             }
         }
-        while results.count > k { results.pop() }
-        for i in 0..<results.count { emit(results.storage[i].dist, results.storage[i].id) }
-        return computed
+        // ... then compute, pulling in the whole next vector while this one computes.
+        for t in 0..<m {
+            let e = fresh[t]
+            if t + 1 < m { tp_prefetch_range(vectors + Int(fresh[t + 1]) * dim, dim * 4) }
+            let d = distance(query, vectors + Int(e) * dim)
+            computed += 1
+            if results.count < ef || d < lowerBound {
+                candidates.push(Neighbor(dist: d, id: e))
+                if admit.admits(e) {
+                    if results.count < ef {
+                        results.push(Neighbor(dist: d, id: e))
+                    } else {
+                        results.replaceTop(Neighbor(dist: d, id: e))
+                    }
+                }
+                if !results.isEmpty { lowerBound = results.top.dist }
+            }
+        }
     }
+    while results.count > k { results.pop() }
+    for i in 0..<results.count { emit(results.storage[i].dist, results.storage[i].id) }
+    return computed
 }

@@ -14,6 +14,8 @@ final class SearchScratch {
     static let neighborBufferCapacity = 4096
     let distanceBuffer: UnsafeMutablePointer<Float>
     static let distanceBufferCapacity = 1024
+    /// A copy of one link list (at most 2,048 neighbours, the largest m0 a graph may have).
+    let linkBuffer: UnsafeMutablePointer<UInt32>
 
     init() {
         visitedCapacity = 0
@@ -24,6 +26,7 @@ final class SearchScratch {
         heapB = UnsafeMutablePointer<Neighbor>.allocate(capacity: 1)
         neighborBuffer = UnsafeMutablePointer<UInt32>.allocate(capacity: SearchScratch.neighborBufferCapacity)
         distanceBuffer = UnsafeMutablePointer<Float>.allocate(capacity: SearchScratch.distanceBufferCapacity)
+        linkBuffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 2_049)
     }
 
     deinit {
@@ -32,6 +35,7 @@ final class SearchScratch {
         heapB.deallocate()
         neighborBuffer.deallocate()
         distanceBuffer.deallocate()
+        linkBuffer.deallocate()
     }
 
     /// Prepares for a search over `nodes` nodes with a result heap of `heap` entries

@@ -88,3 +88,12 @@ struct AdmitLiveAllowed: RowAdmission {
     }
     @inline(__always) func allowed(_ row: UInt32) -> Bool { allowed[Int(row >> 6)] & (1 << UInt64(row & 63)) != 0 }
 }
+
+/// Another admission, restricted to rows below `limit`: a memtable graph that is still being
+/// built may link rows a snapshot does not see yet, or rows its exact scan already covers.
+struct AdmitBelow<Inner: RowAdmission>: RowAdmission {
+    let inner: Inner
+    let limit: UInt32
+    @inline(__always) func admits(_ row: UInt32) -> Bool { row < limit && inner.admits(row) }
+    @inline(__always) func allowed(_ row: UInt32) -> Bool { row < limit && inner.allowed(row) }
+}

@@ -1,7 +1,13 @@
+import Atomics
+import Foundation
+
 /// The mutable in-memory tier: rows appended in sequence order into storage
 /// allocated once at full capacity, so readers holding a snapshot can scan
 /// rows `0..<count` while the writer appends beyond them (publication happens
-/// under the collection's state lock). Searched exactly; flushed to a segment.
+/// under the collection's state lock). Rows are indexed into an HNSW graph in the
+/// background as they arrive (`graph`, rows below `indexedCount`), so a search walks the
+/// graph over those and scans only the newest rows exactly; a flush writes that graph as
+/// the segment's, instead of building one.
 final class MemTable: @unchecked Sendable {
     let containerID: UInt64
     let dimension: Int
@@ -17,8 +23,25 @@ final class MemTable: @unchecked Sendable {
     var count = 0
     /// Set when frozen: every operation up to this sequence number was applied here or earlier.
     var lastSeq: UInt64 = 0
+    /// HNSW parameters when this memtable is big enough to get a graph.
+    let hnsw: HNSWParameters?
+    let metric: Metric
+    let seed: UInt64
+    /// Created by the first `index` call, so memtables that never fill pay nothing for it.
+    private let lazyGraph = ManagedAtomicLazyReference<HNSWBuilder>()
+    /// The graph being built over the rows (nil until indexing starts, and for small memtables).
+    var graph: HNSWBuilder? { lazyGraph.load() }
+    /// Whether rows will be indexed into a graph.
+    var hasGraph: Bool { hnsw != nil }
+    private let indexed = ManagedAtomic<Int>(0)
+    /// Serializes `index(upTo:threads:)`: the background indexer and a flush finishing the job.
+    private let indexing = NSLock()
 
-    init(containerID: UInt64, dimension: Int, capacity: Int) {
+    /// Rows `0..<indexedCount` are in `graph` and findable through it.
+    var indexedCount: Int { indexed.load(ordering: .acquiring) }
+
+    init(containerID: UInt64, dimension: Int, capacity: Int, metric: Metric = .l2, hnsw: HNSWParameters? = nil,
+         seed: UInt64 = 100) {
         self.containerID = containerID
         self.dimension = dimension
         self.capacity = max(capacity, 1)
@@ -28,6 +51,23 @@ final class MemTable: @unchecked Sendable {
         seqs = .allocate(capacity: self.capacity)
         terms = .allocate(capacity: self.capacity)
         tombstones = Tombstones(count: self.capacity)
+        self.hnsw = hnsw
+        self.metric = metric
+        self.seed = seed
+    }
+
+    /// Inserts rows up to `rows` (already appended) into the graph. Rows are inserted in order,
+    /// so `indexedCount` only grows, and each published row's links are complete.
+    func index(upTo rows: Int, threads: Int) {
+        guard let hnsw else { return }
+        indexing.withLock {
+            let graph = lazyGraph.load() ?? lazyGraph.storeIfNilThenLoad(
+                HNSWBuilder(vectors: vectors, count: capacity, dimension: dimension, metric: metric, parameters: hnsw, seed: seed))
+            let from = indexed.load(ordering: .relaxed)
+            guard rows > from else { return }
+            graph.insert(rows: from..<rows, threads: threads)
+            indexed.store(rows, ordering: .releasing)
+        }
     }
 
     deinit {
