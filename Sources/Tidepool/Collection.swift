@@ -307,16 +307,19 @@ public final class Collection: @unchecked Sendable {
     /// A memtable frozen meanwhile is finished by its flush instead.
     private func indexPending() {
         while true {
-            let next: (MemTable, Int)? = state.withLock {
+            let next: (MemTable, Int, Int)? = state.withLock {
                 let m = active
                 guard !closed, m.hasGraph, m.count > m.indexedCount else {
                     indexerScheduled = false
                     return nil
                 }
-                return (m, min(m.count, m.indexedCount + Collection.indexBatch))
+                // A large backlog (a bulk write) gets every core, as a flush's build would.
+                let backlog = m.count - m.indexedCount
+                let batch = backlog > 4 * Collection.indexBatch ? 4 * Collection.indexBatch : Collection.indexBatch
+                return (m, min(m.count, m.indexedCount + batch), backlog > 4 * Collection.indexBatch ? buildThreads : 1)
             }
-            guard let (m, upTo) = next else { return }
-            m.index(upTo: upTo, threads: 1)
+            guard let (m, upTo, threads) = next else { return }
+            m.index(upTo: upTo, threads: threads)
         }
     }
 
