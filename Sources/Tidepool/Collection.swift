@@ -606,6 +606,13 @@ public final class Collection: @unchecked Sendable {
     /// Uses each segment's HNSW graph (beam width `options.ef`, default the collection's `efSearch`),
     /// and scans small segments and the in-memory tier exactly; `options.exact` scans everything.
     public func search(vector: [Float], k: Int, options: SearchOptions = SearchOptions()) throws -> [SearchHit] {
+        try searchWithCost(vector: vector, k: k, options: options).hits
+    }
+
+    /// As ``search(vector:k:options:)``, and reports what the search cost (containers searched,
+    /// graph walks, rows scanned, distances computed, time).
+    public func searchWithCost(vector: [Float], k: Int, options: SearchOptions = SearchOptions()) throws -> SearchResults {
+        let start = DispatchTime.now().uptimeNanoseconds
         guard k >= 1 && k <= 10_000 else { throw TidepoolError.invalidArgument("k must be in 1...10000, got \(k)") }
         if let ef = options.ef, ef < 1 || ef > 100_000 {
             throw TidepoolError.invalidArgument("ef must be in 1...100000, got \(ef)")
@@ -614,10 +621,13 @@ public final class Collection: @unchecked Sendable {
         var options = options
         options.filter = try options.filter?.validated(against: schema, collection: name)
         let snap = snapshot()
+        var cost = SearchCost()
         let top = try q.vector.withUnsafeBufferPointer { qp in
-            try searchSnapshot(snap, query: qp.baseAddress!, k: k, options: options)
+            try searchSnapshot(snap, query: qp.baseAddress!, k: k, options: options, cost: &cost)
         }
-        return try resolve(top, snap: snap, options: options)
+        let hits = try resolve(top, snap: snap, options: options)
+        cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+        return SearchResults(hits: hits, cost: cost)
     }
 
     /// Container index in the snapshot (segments first, then memtables) and row, packed.
@@ -628,7 +638,8 @@ public final class Collection: @unchecked Sendable {
     /// Searches a snapshot. Per container the planner picks: the HNSW graph (skipping
     /// disallowed and dead rows while still routing through them), or an exact scan of all
     /// rows, or an exact scan of just the rows a filter allows when they are few.
-    func searchSnapshot(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions) throws -> TopK {
+    func searchSnapshot(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions,
+                        cost: inout SearchCost) throws -> TopK {
         let ef = max(options.ef ?? config.hnsw.efSearch, k)
         let allowed = try options.filter.map { try allowedRows(snap, $0) }
         let allowedCounts = allowed?.map(\.cardinality)   // counted once per query
@@ -672,6 +683,7 @@ public final class Collection: @unchecked Sendable {
             }
         }
         let units = work
+        cost.containers += Set(units.map(\.container)).count
         let flatRows = units.reduce(0) { $0 + ($1.kind == .graph ? 0 : $1.end - $1.start) }
         let threads = min(options.maxThreads, flatRows >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1, units.count)
 
@@ -679,26 +691,29 @@ public final class Collection: @unchecked Sendable {
         /// them when the walk cannot reach k admissible rows (a filter or deletions cut the graph).
         func walk<G: HNSWLinks>(_ g: G, entry: (UInt32, Int), nodes: Int, _ u: (container: Int, start: Int, end: Int, kind: UnitKind),
                                 vectors: UnsafePointer<Float>, dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
-                                into top: inout TopK, scratch: SearchScratch) {
+                                into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
             var found = TopK(k: k)
+            cost.graphSearches += 1
             let limit = UInt32(u.end)
             if let allowed {
                 // Below this selectivity, two-hop expansion beats computing distances to
                 // disallowed nodes (measured in docs/FILTERS.md).
                 let twoHop = (allowedCounts?[u.container] ?? u.end) * 4 < u.end
-                allowed[u.container].words.withUnsafeBufferPointer { w in
-                    _ = hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
+                cost.distances += allowed[u.container].words.withUnsafeBufferPointer { w in
+                    hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
                                    distance: distance, k: k, ef: ef,
                                    admit: AdmitBelow(inner: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), limit: limit),
                                    twoHop: twoHop, scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
                 }
             } else {
-                _ = hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
+                cost.distances += hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
                                distance: distance, k: k, ef: ef, admit: AdmitBelow(inner: AdmitLive(dead: dead), limit: limit),
                                twoHop: false, scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
             }
             let candidates = allowedCounts?[u.container] ?? u.end
             if found.items.count < k && candidates > found.items.count {
+                cost.rowsScanned += u.end
+                cost.distances += allowedCounts?[u.container] ?? u.end
                 if let allowed {
                     scanAllowed(query, vectors, allowed[u.container], start: 0, end: u.end, container: u.container,
                                 dead: dead, visible: visible, into: &top)
@@ -711,7 +726,7 @@ public final class Collection: @unchecked Sendable {
             }
         }
 
-        func run(_ range: StrideTo<Int>, into top: inout TopK, scratch: SearchScratch) {
+        func run(_ range: StrideTo<Int>, into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
             for u in range.map({ units[$0] }) {
                 let vectors: UnsafePointer<Float>, dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?
                 if u.container < snap.segments.count {
@@ -721,7 +736,7 @@ public final class Collection: @unchecked Sendable {
                     visible = nil
                     if u.kind == .graph, let g = s.graph {
                         walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, dead: dead,
-                             visible: nil, into: &top, scratch: scratch)
+                             visible: nil, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }
                 } else {
@@ -733,14 +748,17 @@ public final class Collection: @unchecked Sendable {
                         // The graph is still growing: rows at or past `u.end` may be linked already,
                         // and are walked through but never returned (the scan covers them).
                         walk(g, entry: g.entry(), nodes: g.count, u, vectors: vectors, dead: dead,
-                             visible: visible, into: &top, scratch: scratch)
+                             visible: visible, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }
                 }
+                cost.rowsScanned += u.end - u.start
                 if u.kind == .flatAllowed, let allowed {
+                    cost.distances += allowed[u.container].count(in: u.start..<u.end)
                     scanAllowed(query, vectors, allowed[u.container], start: u.start, end: u.end, container: u.container,
                                 dead: dead, visible: visible, into: &top)
                 } else {
+                    cost.distances += u.end - u.start
                     scan(query, vectors, start: u.start, end: u.end, container: u.container, dead: dead,
                          visible: visible, into: &top, scratch: scratch)
                 }
@@ -749,20 +767,24 @@ public final class Collection: @unchecked Sendable {
 
         if threads <= 1 {
             var top = TopK(k: k)
-            ScratchPool.shared.withScratch { run(stride(from: 0, to: units.count, by: 1), into: &top, scratch: $0) }
+            ScratchPool.shared.withScratch { run(stride(from: 0, to: units.count, by: 1), into: &top, cost: &cost, scratch: $0) }
             return top
         }
-        let partials = Locked<[TopK]>([])
+        let partials = Locked<[(TopK, SearchCost)]>([])
         // The closure only reads the snapshot and query, which outlive the call.
         nonisolated(unsafe) let runUnits = run
         let unitCount = units.count
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var top = TopK(k: k)
-            ScratchPool.shared.withScratch { runUnits(stride(from: t, to: unitCount, by: threads), &top, $0) }
-            partials.withLock { $0.append(top) }
+            var partCost = SearchCost()
+            ScratchPool.shared.withScratch { runUnits(stride(from: t, to: unitCount, by: threads), &top, &partCost, $0) }
+            partials.withLock { $0.append((top, partCost)) }
         }
         var merged = TopK(k: k)
-        for p in partials.withLock({ $0 }) { for it in p.items { merged.push(it.dist, it.key) } }
+        for (p, c) in partials.withLock({ $0 }) {
+            for it in p.items { merged.push(it.dist, it.key) }
+            cost.add(c)
+        }
         return merged
     }
 

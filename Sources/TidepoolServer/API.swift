@@ -156,6 +156,7 @@ struct API: Sendable {
         guard vectors.count <= 1024 else { throw APIError.badRequest("at most 1024 vectors per request") }
         let batch = b["vectors"] != nil
         var results: [[[String: Any]]] = []
+        var textCost = SearchCost()
         if let text {
             guard vectors.count <= 1 else { throw APIError.badRequest("text and hybrid queries take one vector at most") }
             if let v = vectors.first {
@@ -165,9 +166,10 @@ struct API: Sendable {
                 case "weighted": fusion = .weighted(vectorWeight: try double(b, "vector_weight", default: 0.5))
                 default: throw APIError.badRequest("'fusion' must be rrf or weighted")
                 }
-                let hits = try coll.hybridSearch(vector: v, text: text, k: k, options: HybridOptions(
+                let (hits, cost) = try coll.hybridSearchWithCost(vector: v, text: text, k: k, options: HybridOptions(
                     fusion: fusion, candidates: Int(try int(b, "candidates", default: 100)), ef: ef, filter: f, match: match,
                     includeAttributes: include.contains("attributes")))
+                textCost = cost
                 results.append(hits.map { h in
                     var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
                     o["vector_rank"] = h.vectorRank.map { $0 as Any } ?? NSNull()
@@ -178,7 +180,9 @@ struct API: Sendable {
                     return o
                 })
             } else {
-                let hits = try coll.textSearch(text, k: k, options: TextSearchOptions(match: match, filter: f, includeAttributes: include.contains("attributes")))
+                let (hits, cost) = try coll.textSearchWithCost(text, k: k, options: TextSearchOptions(
+                    match: match, filter: f, includeAttributes: include.contains("attributes")))
+                textCost = cost
                 results.append(hits.map { h in
                     var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
                     if let a = h.attributes { o["attributes"] = attributesJSON(a) }
@@ -189,16 +193,16 @@ struct API: Sendable {
             guard !vectors.isEmpty else { throw APIError.badRequest("give 'vector', 'vector_b64', 'vectors' or 'text'") }
             let options = SearchOptions(ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
                                         includeVectors: include.contains("vectors"), maxThreads: 1, filter: f)
+            var lists: [RawJSON] = []
+            var cost = SearchCost()
             for v in vectors {
-                results.append(try coll.search(vector: v, k: k, options: options).map { h in
-                    var o: [String: Any] = ["id": idJSON(h.id), "distance": Double(h.distance)]
-                    if let a = h.attributes { o["attributes"] = attributesJSON(a) }
-                    if let vec = h.vector { o["vector"] = vec.map(Double.init) }
-                    return o
-                })
+                let r = try coll.searchWithCost(vector: v, k: k, options: options)
+                lists.append(.hits(r.hits))
+                cost.add(r.cost)
             }
+            return ["results": batch ? lists : lists[0], "cost": costJSON(cost)]
         }
-        return batch ? ["results": results] : ["results": results.first ?? []]
+        return ["results": results.first ?? [], "cost": costJSON(textCost)]
     }
 
     func recordGauges() {

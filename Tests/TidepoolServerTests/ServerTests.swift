@@ -70,10 +70,17 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(hit?["id"] as? Int, 3)
             XCTAssertEqual((hit?["attributes"] as? [String: Any])?["body"] as? String, "blue sky")
             XCTAssertEqual(hit?["vector"] as? [Double], [0, 0, 1])
+            // Three rows in the in-memory tier: one container, scanned exactly.
+            let cost = o["cost"] as? [String: Any]
+            XCTAssertEqual(cost?["containers"] as? Int, 1, "\(o)")
+            XCTAssertEqual(cost?["rows_scanned"] as? Int, 3)
+            XCTAssertEqual(cost?["distances"] as? Int, 3)
+            XCTAssertEqual(cost?["graph_searches"] as? Int, 0)
             (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"vectors":[[1,0,0],[0,1,0]],"k":1,"filter":{"n":{"lte":2}}}"#)
             XCTAssertEqual(((o["results"] as? [[[String: Any]]])?.map { $0.first?["id"] as? AnyHashable }), [1, "two"])
             (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"text":"apple","k":5,"filter":{"n":{"gte":2}}}"#)
             XCTAssertEqual((o["results"] as? [[String: Any]])?.map { $0["id"] as? String }, ["two"])
+            XCTAssertEqual((o["cost"] as? [String: Any])?["rows_scanned"] as? Int, 3, "\(o)")
             (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"vector":[1,0,0],"text":"apple","k":2}"#)
             XCTAssertEqual((o["results"] as? [[String: Any]])?.first?["text_rank"] as? Int, 1)
 

@@ -66,6 +66,18 @@ final class MemTableIndexTests: XCTestCase {
         let truth = queries.map { bruteForce(base, $0, k: 10, metric: .l2) }
         let fromGraph = try queries.map { try c.search(vector: $0, k: 10).map(\.id) }
         XCTAssertGreaterThanOrEqual(recall(fromGraph, truth, k: 10), 0.95, "recall@10 through the memtable graph")
+        // The cost report tells a graph walk from a scan.
+        let walked = try c.searchWithCost(vector: queries[0], k: 10).cost
+        XCTAssertEqual(walked.containers, 1)
+        XCTAssertEqual(walked.graphSearches, 1)
+        XCTAssertEqual(walked.rowsScanned, 0)
+        XCTAssertGreaterThan(walked.distances, 10)
+        XCTAssertLessThan(walked.distances, n / 2, "a graph walk computes a fraction of the distances")
+        let scanned = try c.searchWithCost(vector: queries[0], k: 10, options: SearchOptions(exact: true)).cost
+        XCTAssertEqual(scanned.graphSearches, 0)
+        XCTAssertEqual(scanned.rowsScanned, n)
+        XCTAssertEqual(scanned.distances, n)
+        XCTAssertGreaterThan(scanned.nanoseconds, 0)
 
         // Delete 5% (under the reuse threshold), flush: the graph is the segment's, dead rows are tombstones.
         let deleted = Set((0..<n).filter { $0 % 20 == 3 })

@@ -33,7 +33,11 @@ struct DistanceFunction: @unchecked Sendable {
 /// Converts an internal distance to the one reported to users.
 @inline(__always)
 func reportedDistance(_ value: Float, metric: Metric) -> Float {
-    metric == .cosine ? 1 + value : value
+    switch metric {
+    case .cosine: return max(0, 1 + value)   // rounding can take 1 - cos a hair below zero
+    case .l2: return max(0, value)
+    default: return value
+    }
 }
 
 /// The SIMD kernel variant chosen for this CPU ("avx512f", "avx2-fma", "neon" or "scalar").

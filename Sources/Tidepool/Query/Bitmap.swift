@@ -23,6 +23,19 @@ struct Bitmap: Equatable, Sendable {
     @inline(__always) func contains(_ row: Int) -> Bool { words[row >> 6] & (1 << UInt64(row & 63)) != 0 }
 
     var cardinality: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+    /// Set rows within `range`.
+    func count(in range: Range<Int>) -> Int {
+        guard !range.isEmpty else { return 0 }
+        var n = 0
+        let first = range.lowerBound >> 6, last = (range.upperBound - 1) >> 6
+        for wi in first...min(last, words.count - 1) {
+            var w = words[wi]
+            if wi == first { w &= ~0 << UInt64(range.lowerBound & 63) }
+            if wi == last, range.upperBound & 63 != 0 { w &= (1 << UInt64(range.upperBound & 63)) - 1 }
+            n += w.nonzeroBitCount
+        }
+        return n
+    }
 
     mutating func formIntersection(_ o: Bitmap) { for i in words.indices { words[i] &= o.words[i] } }
     mutating func formUnion(_ o: Bitmap) { for i in words.indices { words[i] |= o.words[i] } }

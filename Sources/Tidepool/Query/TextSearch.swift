@@ -109,18 +109,27 @@ final class TextScratchPool: @unchecked Sendable {
 extension Collection {
     /// The best `k` documents for a text query by BM25 over the collection's text fields.
     public func textSearch(_ query: String, k: Int, options: TextSearchOptions = TextSearchOptions()) throws -> [TextHit] {
+        try textSearchWithCost(query, k: k, options: options).hits
+    }
+
+    /// As ``textSearch(_:k:options:)``, and reports what the search cost (postings read, time).
+    public func textSearchWithCost(_ query: String, k: Int, options: TextSearchOptions = TextSearchOptions()) throws -> (hits: [TextHit], cost: SearchCost) {
+        let start = DispatchTime.now().uptimeNanoseconds
         guard let textConfig = config.text else {
             throw TidepoolError.invalidArgument("collection '\(name)' has no text index (CollectionConfig.text)")
         }
         guard (1...10_000).contains(k) else { throw TidepoolError.invalidArgument("k must be in 1...10000, got \(k)") }
         let filter = try options.filter?.validated(against: schema, collection: name)
         let snap = snapshot()
-        let top = try bm25(snap, query: query, k: k, config: textConfig, match: options.match, filter: filter)
-        return try top.sorted().map { item in
+        var cost = SearchCost()
+        let top = try bm25(snap, query: query, k: k, config: textConfig, match: options.match, filter: filter, cost: &cost)
+        let hits = try top.sorted().map { item in
             let c = Int(item.key >> 32), row = Int(item.key & 0xFFFF_FFFF)
             let (id, attrs) = try self.row(snap, c, row, attributes: options.includeAttributes)
             return TextHit(id: id, score: Double(-item.dist), attributes: attrs)
         }
+        cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+        return (hits, cost)
     }
 
     func row(_ snap: Snapshot, _ c: Int, _ r: Int, attributes: Bool) throws -> (DocumentID, [String: AttributeValue]?) {
@@ -134,7 +143,8 @@ extension Collection {
 
     /// BM25 over a snapshot: global statistics summed over every container, then per-container
     /// scoring through the postings (segments) or the rows' stored terms (memtables).
-    func bm25(_ snap: Snapshot, query: String, k: Int, config text: TextIndexConfig, match: TextMatch, filter: Filter?) throws -> TopK {
+    func bm25(_ snap: Snapshot, query: String, k: Int, config text: TextIndexConfig, match: TextMatch, filter: Filter?,
+              cost: inout SearchCost) throws -> TopK {
         let queryTerms = text.analyzer.terms(query)
         var unique: [String] = []
         for t in queryTerms where !unique.contains(t) { unique.append(t) }
@@ -178,12 +188,16 @@ extension Collection {
             return false
         }
 
+        cost.containers += snap.segments.count + snap.memtables.count
+        var postings = 0
+        defer { cost.postings += postings }
         try TextScratchPool.shared.with { scratch in
             for (c, s) in snap.segments.enumerated() {
                 guard let ti = s.text else { continue }
                 scratch.prepare(rows: ti.rows)
                 for (i, t) in unique.enumerated() {
                     let (p, count) = ti.postings(of: t)
+                    postings += count
                     for j in 0..<count {
                         let r = Int(p[2 * j]), tf = Float(p[2 * j + 1])
                         let dl = Float(ti.lengths[r])
@@ -208,6 +222,7 @@ extension Collection {
         for (mi, (m, count)) in snap.memtables.enumerated() {
             let c = snap.segments.count + mi
             let dead = DeadFilter(m.tombstones, visibleSeq: snap.visibleSeq)
+            cost.rowsScanned += count
             for r in 0..<count where m.seqs[r] <= snap.visibleSeq && admitted(c, r, dead) {
                 let ts = m.terms[r]
                 var score: Float = 0, hits = 0
@@ -229,6 +244,13 @@ extension Collection {
     /// One query ranked by both vector distance and BM25, fused (reciprocal rank fusion by
     /// default); filters apply to both rankings, and each hit reports its component scores.
     public func hybridSearch(vector: [Float], text query: String, k: Int, options: HybridOptions = HybridOptions()) throws -> [HybridHit] {
+        try hybridSearchWithCost(vector: vector, text: query, k: k, options: options).hits
+    }
+
+    /// As ``hybridSearch(vector:text:k:options:)``, and reports what both rankings cost.
+    public func hybridSearchWithCost(vector: [Float], text query: String, k: Int,
+                                     options: HybridOptions = HybridOptions()) throws -> (hits: [HybridHit], cost: SearchCost) {
+        let start = DispatchTime.now().uptimeNanoseconds
         guard let textConfig = config.text else {
             throw TidepoolError.invalidArgument("collection '\(name)' has no text index (CollectionConfig.text)")
         }
@@ -242,10 +264,15 @@ extension Collection {
         let filter = try options.filter?.validated(against: schema, collection: name)
         let snap = snapshot()
         let depth = max(k, options.candidates)
+        var cost = SearchCost()
         let vtop = try q.vector.withUnsafeBufferPointer {
-            try searchSnapshot(snap, query: $0.baseAddress!, k: depth, options: SearchOptions(ef: options.ef, filter: filter))
+            try searchSnapshot(snap, query: $0.baseAddress!, k: depth, options: SearchOptions(ef: options.ef, filter: filter), cost: &cost)
         }.sorted()
-        let ttop = try bm25(snap, query: query, k: depth, config: textConfig, match: options.match, filter: filter).sorted()
+        var textCost = SearchCost()
+        let ttop = try bm25(snap, query: query, k: depth, config: textConfig, match: options.match, filter: filter, cost: &textCost).sorted()
+        let vectorContainers = cost.containers
+        cost.add(textCost)
+        cost.containers = max(vectorContainers, textCost.containers)   // both rankings read one snapshot
 
         struct Entry { var v: (rank: Int, dist: Float)?; var t: (rank: Int, score: Double)? }
         var entries: [UInt64: Entry] = [:]
@@ -269,11 +296,13 @@ extension Collection {
             return (key, score, e)
         }
         fused.sort { $0.score != $1.score ? $0.score > $1.score : $0.key < $1.key }
-        return try fused.prefix(k).map { f in
+        let hits = try fused.prefix(k).map { f in
             let (id, attrs) = try row(snap, Int(f.key >> 32), Int(f.key & 0xFFFF_FFFF), attributes: options.includeAttributes)
             return HybridHit(id: id, score: f.score, vectorRank: f.e.v?.rank,
                              vectorDistance: f.e.v.map { reportedDistance($0.dist, metric: metric) },
                              textRank: f.e.t?.rank, textScore: f.e.t?.score, attributes: attrs)
         }
+        cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+        return (hits, cost)
     }
 }
