@@ -6,7 +6,7 @@
 Steps, all against one server process (release build, `--sync batched`):
   1. imports and compacts the dataset's base vectors into --data unless a collection is there;
   2. starts the server and times start -> /ready;
-  3. recall@10 of the server's answers (ef 64) on all 1,000 queries against the exact ground truth;
+  3. recall@10 of the server's answers (at --ef, 64 by default) on all 1,000 queries against the exact ground truth;
   4. sustained queries: wrk -t1 -c8 for --duration seconds, 200 real queries as vector_b64;
   5. upsert throughput: 40,000 new vectors in batches of 1,000 from 2 clients;
   6. mixed load: wrk with 10% single-document upserts for --duration seconds (right after step 5,
@@ -91,8 +91,8 @@ end
 """
 
 
-def wrk_script(queries, upsert_every, first_upsert_id):
-    bodies = ",\n".join("  [[" + json.dumps({"vector_b64": b64(q), "k": 10, "ef": 64}) + "]]" for q in queries)
+def wrk_script(queries, upsert_every, first_upsert_id, ef=64):
+    bodies = ",\n".join("  [[" + json.dumps({"vector_b64": b64(q), "k": 10, "ef": ef}) + "]]" for q in queries)
     vecs = ",\n".join(f'  "{b64(q)}"' for q in queries)
     return f"""bodies = {{
 {bodies}
@@ -136,6 +136,7 @@ def main():
     ap.add_argument("--port", type=int, default=8097)
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--ef", type=int, default=64, help="HNSW beam width of every query")
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args()
 
@@ -157,12 +158,12 @@ def main():
     hits = 0
     for i in range(len(queries)):
         r = requests.post(url + "/v1/collections/pypi/query", headers=HDR,
-                          json={"vector_b64": b64(queries[i]), "k": 10, "ef": 64}).json()
+                          json={"vector_b64": b64(queries[i]), "k": 10, "ef": a.ef}).json()
         hits += len({h["id"] for h in r["results"]} & set(int(x) for x in gt[i][:10]))
     figures["recall_at_10"] = hits / (10 * len(queries))
-    print(f"recall@10 at ef 64 over HTTP: {figures['recall_at_10']:.3f}")
+    print(f"recall@10 at ef {a.ef} over HTTP: {figures['recall_at_10']:.3f}")
 
-    s = run_wrk(url, wrk_script(queries[:200], 0, 0), a.duration, a.connections)
+    s = run_wrk(url, wrk_script(queries[:200], 0, 0, a.ef), a.duration, a.connections)
     figures["sustained"] = s
     print(f"sustained {a.duration} s: {s['qps']:.0f} QPS, p50 {s['p50_us'] / 1000:.2f} ms, p99 {s['p99_us'] / 1000:.2f} ms, "
           f"errors {s['socket_errors'] + s['non2xx']}")
@@ -200,7 +201,7 @@ def main():
     figures["indexing_caught_up_s"] = time.monotonic() - t0
     print(f"in-memory rows indexed {figures['indexing_caught_up_s']:.1f} s after the last upsert")
 
-    m = run_wrk(url, wrk_script(queries[:200], 10, 3_000_000), a.duration, a.connections)
+    m = run_wrk(url, wrk_script(queries[:200], 10, 3_000_000, a.ef), a.duration, a.connections)
     figures["mixed"] = m
     print(f"mixed {a.duration} s (10% upserts): {m['qps']:.0f} requests/s, p50 {m['p50_us'] / 1000:.2f} ms, "
           f"p99 {m['p99_us'] / 1000:.2f} ms, queries ok {m['queries_ok']}, upserts ok {m['upserts_ok']}, "

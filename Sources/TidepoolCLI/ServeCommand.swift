@@ -25,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes, 413 beyond (default 64 MiB).") var maxBodyBytes: Int?
     @Option(help: "Requests in flight before answering 429 (default 256).") var maxInFlight: Int?
     @Option(help: "Durability of writes: always (default), batched or none.") var sync: String?
+    @Option(help: "Log level: trace, debug (every request with its id), info (default), notice, warning, error.")
+    var logLevel: String?
 
     /// The optional configuration file's settings.
     struct FileSettings: Decodable {
@@ -62,8 +64,11 @@ struct ServeCommand: AsyncParsableCommand {
         do { keys = try APIKeyring(spec: spec) } catch { throw ValidationError("\(error)") }
         if keys.keys.isEmpty { note("warning: no API keys configured (TIDEPOOL_API_KEYS or --api-keys-file): only /health and /ready will answer") }
         let policy = try parseSync(sync)
-        var logger = Logger(label: "tidepool")
-        logger.logLevel = .info
+        guard let level = Logger.Level(rawValue: logLevel ?? "info") else {
+            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+        }
+        LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "tidepool")
         let started = monotonicSeconds()
         let db: Database
         do { db = try Database(path: data, options: DatabaseOptions(syncPolicy: policy, logger: logger)) } catch let e as TidepoolError {

@@ -131,8 +131,8 @@ struct API: Sendable {
             throw APIError(.contentTooLarge, "body_too_large", "request body is larger than \(maxBody) bytes")
         }
         let value: JSONValue
-        do { value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer)) } catch {
-            throw APIError(.badRequest, "malformed_json", "request body is not valid JSON")
+        do { value = try buffer.withUnsafeReadableBytes { raw throws(JSONParser.Failure) in try JSONParser.parse(raw) } } catch {
+            throw APIError(.badRequest, "malformed_json", "request body is not valid JSON (\(error))")
         }
         guard case .object(let o) = value else { throw APIError.badRequest("request body must be a JSON object") }
         try checkKeys(o, allowed, "request")
