@@ -463,17 +463,24 @@ public final class Collection: @unchecked Sendable {
         let name = folder + "/segments/" + file
         if let graph {
             _ = try graph.withUnsafeBytes {
-                try SegmentWriter.write(contents, graph: $0, text: textSection(contents), to: name, storage: storage)
+                try SegmentWriter.write(contents, graph: $0, text: textSection(contents), sq8: sq8Section(contents), to: name, storage: storage)
             }
         } else if contents.rowCount >= config.minRowsForGraph && contents.rowCount > 1 {
             let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
                                       metric: metric, parameters: config.hnsw, seed: 100 &+ id)
             builder.build(threads: buildThreads)
-            _ = try SegmentWriter.write(contents, graph: builder.finish(), text: textSection(contents), to: name, storage: storage)
+            _ = try SegmentWriter.write(contents, graph: builder.finish(), text: textSection(contents), sq8: sq8Section(contents),
+                                        to: name, storage: storage)
         } else {
             _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
         }
         return try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false)
+    }
+
+    /// SQ8 codes for a graph segment, when the collection asks for them.
+    private func sq8Section(_ c: SegmentContents) -> [UInt8]? {
+        guard config.quantization == .sq8 else { return nil }
+        return ScalarQuantizer.section(c.vectors, count: c.rowCount, dimension: dimension)
     }
 
     private func textSection(_ c: SegmentContents) -> [UInt8]? {
@@ -617,6 +624,9 @@ public final class Collection: @unchecked Sendable {
         if let ef = options.ef, ef < 1 || ef > 100_000 {
             throw TidepoolError.invalidArgument("ef must be in 1...100000, got \(ef)")
         }
+        if let r = options.rerank, r < 1 || r > 100_000 {
+            throw TidepoolError.invalidArgument("rerank must be in 1...100000, got \(r)")
+        }
         let q = try validatedQuery(vector)
         var options = options
         options.filter = try options.filter?.validated(against: schema, collection: name)
@@ -690,25 +700,48 @@ public final class Collection: @unchecked Sendable {
         /// One graph walk over rows `0..<u.end` of a container; falls back to an exact scan of
         /// them when the walk cannot reach k admissible rows (a filter or deletions cut the graph).
         func walk<G: HNSWLinks>(_ g: G, entry: (UInt32, Int), nodes: Int, _ u: (container: Int, start: Int, end: Int, kind: UnitKind),
-                                vectors: UnsafePointer<Float>, dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
+                                vectors: UnsafePointer<Float>, sq8: SQ8View?, dead: DeadFilter,
+                                visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
                                 into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
             var found = TopK(k: k)
             cost.graphSearches += 1
             let limit = UInt32(u.end)
-            if let allowed {
-                // Below this selectivity, two-hop expansion beats computing distances to
-                // disallowed nodes (measured in docs/FILTERS.md).
-                let twoHop = (allowedCounts?[u.container] ?? u.end) * 4 < u.end
-                cost.distances += allowed[u.container].words.withUnsafeBufferPointer { w in
-                    hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
-                                   distance: distance, k: k, ef: ef,
+            /// One graph search with distances from `rows`, emitting its best `depth` rows.
+            func graphSearch<D: RowDistance>(_ rows: D, depth: Int, _ emit: (Float, UInt32) -> Void) -> Int {
+                if let allowed {
+                    // Below this selectivity, two-hop expansion beats computing distances to
+                    // disallowed nodes (measured in docs/FILTERS.md).
+                    let twoHop = (allowedCounts?[u.container] ?? u.end) * 4 < u.end
+                    return allowed[u.container].words.withUnsafeBufferPointer { w in
+                        hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, distance: rows, k: depth, ef: ef,
                                    admit: AdmitBelow(inner: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), limit: limit),
-                                   twoHop: twoHop, scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
+                                   twoHop: twoHop, scratch: scratch, emit: emit)
+                    }
                 }
+                return hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, distance: rows, k: depth, ef: ef,
+                                  admit: AdmitBelow(inner: AdmitLive(dead: dead), limit: limit), twoHop: false,
+                                  scratch: scratch, emit: emit)
+            }
+            if let sq8 {
+                // Walk over the codes, then re-score the best candidates with the f32 vectors.
+                let depth = max(options.rerank ?? ef, k)
+                let prepared = SQ8Query(query: query, quantizer: sq8.quantizer, metric: metric)
+                let candidates = scratch.rerankBuffer(depth)
+                var n = 0
+                cost.quantizedDistances += graphSearch(SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels()),
+                                                       depth: depth) { _, row in
+                    if n < depth { candidates[n] = row; n += 1 }
+                }
+                for i in 0..<n { tp_prefetch_range(vectors + Int(candidates[i]) * dimension, dimension * 4) }
+                for i in 0..<n {
+                    let row = candidates[i]
+                    found.push(distance(query, vectors + Int(row) * dimension), key(u.container, row))
+                }
+                cost.distances += n
             } else {
-                cost.distances += hnswSearch(g, entryPoint: entry.0, maxLevel: entry.1, count: nodes, query: query, vectors: vectors,
-                               distance: distance, k: k, ef: ef, admit: AdmitBelow(inner: AdmitLive(dead: dead), limit: limit),
-                               twoHop: false, scratch: scratch) { d, row in found.push(d, key(u.container, row)) }
+                cost.distances += graphSearch(F32RowDistance(query: query, vectors: vectors, distance: distance), depth: k) { d, row in
+                    found.push(d, key(u.container, row))
+                }
             }
             let candidates = allowedCounts?[u.container] ?? u.end
             if found.items.count < k && candidates > found.items.count {
@@ -735,7 +768,7 @@ public final class Collection: @unchecked Sendable {
                     dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
                     visible = nil
                     if u.kind == .graph, let g = s.graph {
-                        walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, dead: dead,
+                        walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, sq8: s.sq8, dead: dead,
                              visible: nil, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }
@@ -747,7 +780,7 @@ public final class Collection: @unchecked Sendable {
                     if u.kind == .graph, let g = m.graph {
                         // The graph is still growing: rows at or past `u.end` may be linked already,
                         // and are walked through but never returned (the scan covers them).
-                        walk(g, entry: g.entry(), nodes: g.count, u, vectors: vectors, dead: dead,
+                        walk(g, entry: g.entry(), nodes: g.count, u, vectors: vectors, sq8: nil, dead: dead,
                              visible: visible, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }
@@ -872,7 +905,9 @@ public final class Collection: @unchecked Sendable {
         let snap = snapshot()
         let segs = snap.segments.map {
             CollectionInfo.SegmentInfo(id: $0.id, rows: $0.rowCount, deletedRows: $0.tombstones.deadCount(at: snap.visibleSeq),
-                                       bytes: $0.byteCount, hasGraph: $0.graph != nil)
+                                       bytes: $0.byteCount, hasGraph: $0.graph != nil,
+                                       vectorBytes: $0.sectionLength(.vectors), graphBytes: $0.sectionLength(.hnsw),
+                                       sq8Bytes: $0.sectionLength(.sq8))
         }
         let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
         return CollectionInfo(name: name, dimension: dimension, metric: metric, count: count, segments: segs,
@@ -913,6 +948,13 @@ public struct CollectionInfo: Sendable, Codable {
         public var deletedRows: Int
         public var bytes: Int
         public var hasGraph: Bool
+        /// Bytes of full-precision vectors, of the graph, and of SQ8 codes (0 when absent).
+        public var vectorBytes: Int
+        public var graphBytes: Int
+        public var sq8Bytes: Int
+        /// What a graph search keeps touching, so what should stay in memory: the graph and the
+        /// vectors it walks (SQ8 codes when present, else f32; f32 rows are then read only to re-rank).
+        public var searchResidentBytes: Int { hasGraph ? graphBytes + (sq8Bytes > 0 ? sq8Bytes : vectorBytes) : vectorBytes }
     }
     public var name: String
     public var dimension: Int

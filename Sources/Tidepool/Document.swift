@@ -109,6 +109,14 @@ public struct SearchHit: Sendable, Equatable {
     public var vector: [Float]?
 }
 
+/// Compression of the vectors a graph walk reads.
+public enum Quantization: String, Sendable, Codable, CaseIterable {
+    /// Full-precision f32 only.
+    case none
+    /// 8-bit scalar codes per dimension (4× smaller); candidates re-ranked with f32.
+    case sq8
+}
+
 /// What one search cost: how much of the collection it touched and how long it took.
 public struct SearchCost: Sendable, Equatable, Codable {
     /// Segments and in-memory tables searched (those a filter rules out entirely are skipped).
@@ -150,6 +158,9 @@ public struct SearchOptions: Sendable {
     public var exact: Bool
     public var includeAttributes: Bool
     public var includeVectors: Bool
+    /// Candidates re-scored with full-precision vectors after a walk over compressed codes;
+    /// `nil` uses `max(ef, k)`. Larger is slower and closer to the full-precision answer.
+    public var rerank: Int?
     /// Most threads one search may use (exact scans of large collections split across cores).
     public var maxThreads: Int
     /// Only documents matching this filter are returned: the true filtered top-k, within
@@ -158,8 +169,9 @@ public struct SearchOptions: Sendable {
 
     public init(ef: Int? = nil, exact: Bool = false, includeAttributes: Bool = false,
                 includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                filter: Filter? = nil) {
+                filter: Filter? = nil, rerank: Int? = nil) {
         self.filter = filter
+        self.rerank = rerank
         self.ef = ef
         self.exact = exact
         self.includeAttributes = includeAttributes
@@ -219,15 +231,36 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
     public var attributeTypes: [String: AttributeType]?
     /// Full-text (BM25) index over string attributes; nil for none.
     public var text: TextIndexConfig?
+    /// How segments with a graph also store their vectors compressed for the graph walk
+    /// (full-precision vectors stay in the segment for re-ranking). Applies to segments
+    /// written after it is set (flushes and compactions).
+    public var quantization: Quantization
 
     public init(hnsw: HNSWParameters = .init(), memtableBytes: Int = 64 << 20, minRowsForGraph: Int = 4096,
-                maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil, text: TextIndexConfig? = nil) {
+                maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil, text: TextIndexConfig? = nil,
+                quantization: Quantization = .none) {
+        self.quantization = quantization
         self.attributeTypes = attributeTypes
         self.text = text
         self.hnsw = hnsw
         self.memtableBytes = memtableBytes
         self.minRowsForGraph = minRowsForGraph
         self.maxSegments = maxSegments
+    }
+
+    enum CodingKeys: String, CodingKey { case hnsw, memtableBytes, minRowsForGraph, maxSegments, attributeTypes, text, quantization }
+
+    /// Settings absent from older manifests take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CollectionConfig()
+        self.init(hnsw: try c.decodeIfPresent(HNSWParameters.self, forKey: .hnsw) ?? d.hnsw,
+                  memtableBytes: try c.decodeIfPresent(Int.self, forKey: .memtableBytes) ?? d.memtableBytes,
+                  minRowsForGraph: try c.decodeIfPresent(Int.self, forKey: .minRowsForGraph) ?? d.minRowsForGraph,
+                  maxSegments: try c.decodeIfPresent(Int.self, forKey: .maxSegments) ?? d.maxSegments,
+                  attributeTypes: try c.decodeIfPresent([String: AttributeType].self, forKey: .attributeTypes),
+                  text: try c.decodeIfPresent(TextIndexConfig.self, forKey: .text),
+                  quantization: try c.decodeIfPresent(Quantization.self, forKey: .quantization) ?? .none)
     }
 
     /// Checks every setting; the errors name the bad one.

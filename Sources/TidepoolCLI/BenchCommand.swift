@@ -29,6 +29,8 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "Neighbours per query; recall is recall@k.") var k: Int = 10
     @Option(help: "Write the report here.") var json: String?
     @Option(help: "HNSW M.") var m: Int = 16
+    @Option(help: "Vectors the graph walk reads: none (f32) or sq8 (8-bit codes, f32 re-ranking).") var quantization: String = "none"
+    @Option(help: "Candidates re-ranked with f32 after an SQ8 walk (default: ef).") var rerank: Int?
     @Option(help: "HNSW efConstruction.") var efConstruction: Int = 200
     @Option(help: "Threads for the index build and the batched run.") var threads: Int = 2
     @Option(help: "Repeat the sweep this many times and keep each setting's fastest pass.") var rounds: Int = 3
@@ -63,8 +65,9 @@ struct BenchVectorsCommand: ParsableCommand {
         let truthSets = truth.map { Set($0.prefix(k).map { UInt64($0) }) }
 
         // 1. Ingest through the public API; one segment holds the whole base.
+        guard let quant = Quantization(rawValue: quantization) else { throw ValidationError("--quantization must be none or sq8") }
         let config = CollectionConfig(hnsw: HNSWParameters(m: m, efConstruction: efConstruction, efSearch: 64),
-                                      memtableBytes: max(64 << 20, (n + 1) * dim * 4))
+                                      memtableBytes: max(64 << 20, (n + 1) * dim * 4), quantization: quant)
         let load0 = busyCPUSeconds()
         let wall0 = monotonicSeconds()
         var db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
@@ -140,6 +143,7 @@ struct BenchVectorsCommand: ParsableCommand {
             }
         }
         let residentBytes = currentResidentBytes() - rss0
+        let searchResident = coll.info().segments.reduce(0) { $0 + $1.searchResidentBytes }
         let hnswSweep: [[String: Any]] = efValues.map { ef in
             let b = best[ef]!
             return ["param": ef, "recall": round5(b.recall), "qps": round1(b.qps), "p50_us": round1(b.p50),
@@ -152,8 +156,9 @@ struct BenchVectorsCommand: ParsableCommand {
         let wall = monotonicSeconds() - wall0
         let otherLoad = max(0, (busyCPUSeconds() - load0 - ownCPUSeconds()) / max(wall, 1e-9))
         var hnsw: [String: Any] = [
-            "name": "tidepool-hnsw",
-            "params": ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": "f32"],
+            "name": quant == .none ? "tidepool-hnsw" : "tidepool-hnsw-\(quant.rawValue)",
+            "params": ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": quant == .none ? "f32" : quant.rawValue,
+                       "rerank": rerank.map { $0 as Any } ?? "ef"],
             "build_s": round3(buildS), "build_vps": round1(Double(n) / buildS), "build_threads": threads,
             "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk (vectors, ids, graph)",
             "rss_growth_bytes": residentBytes, "rss_peak_growth_bytes": NSNull(),
@@ -166,6 +171,9 @@ struct BenchVectorsCommand: ParsableCommand {
             "other_cpu_load": round3(otherLoad),
             "ingest_vps": round1(Double(n) / ingestS), "open_to_first_result_ms": round1(openMS),
             "resident_bytes": residentBytes,
+            "search_resident_bytes": searchResident,
+            "search_resident_bytes_per_vector": round1(Double(searchResident) / Double(n)),
+            "search_resident_bytes_source": "graph + the vectors the walk reads (SQ8 codes, or f32 without quantization), from the segment sections",
         ]
         hnsw["ingest_s"] = round3(ingestS)
         if bgIngestS > 0 {
@@ -244,7 +252,7 @@ struct BenchVectorsCommand: ParsableCommand {
     /// One setting: 100 warm-up queries, then timed passes over all queries until 1 s is spent (1–5 passes).
     private func sweepSetting(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int) throws
         -> (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int) {
-        let opts = SearchOptions(ef: ef, maxThreads: 1)
+        let opts = SearchOptions(ef: ef, maxThreads: 1, rerank: rerank)
         for q in 0..<min(100, queries.count) { _ = try coll.search(vector: queries[q], k: k, options: opts) }
         var bestQPS = 0.0, bestLat: [Double] = [], recall = 0.0
         var spent = 0.0, passes = 0
@@ -272,7 +280,7 @@ struct BenchVectorsCommand: ParsableCommand {
     /// All queries split across `threads` threads, repeated until 1 s is spent (2–5 runs); the fastest run.
     private func batchRun(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int, threads: Int) throws
         -> (qps: Double, recall: Double) {
-        let opts = SearchOptions(ef: ef, maxThreads: 1)
+        let opts = SearchOptions(ef: ef, maxThreads: 1, rerank: rerank)
         var bestQPS = 0.0, recall = 0.0, spent = 0.0, runs = 0
         let hitsBox = LockedInt()
         while runs < 5 && (runs < 2 || spent < 1.0) {

@@ -97,7 +97,7 @@ struct API: Sendable {
         v1.post("collections/:name/query") { request, context in
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
-                                                           "text", "text_match", "fusion", "vector_weight", "candidates"])
+                                                           "text", "text_match", "fusion", "vector_weight", "candidates", "rerank"])
             return try await run(context, write: false, collection: name) { _ in try query(try database.collection(name), body) }
         }
     }
@@ -144,6 +144,7 @@ struct API: Sendable {
     func query(_ coll: Tidepool.Collection, _ b: [String: JSONValue]) throws -> [String: Any] {
         let k = Int(try int(b, "k", default: 10))
         let ef = try b["ef"].map { v -> Int in guard case .int(let i) = v else { throw APIError.badRequest("'ef' must be an integer") }; return Int(i) }
+        let rerank = try b["rerank"].map { v -> Int in guard case .int(let i) = v else { throw APIError.badRequest("'rerank' must be an integer") }; return Int(i) }
         let include = try stringList(b["include"] ?? .array([]), "include")
         for i in include where i != "attributes" && i != "vectors" { throw APIError.badRequest("'include' accepts \"attributes\" and \"vectors\", not '\(i)'") }
         let f = try b["filter"].map(filter)
@@ -192,7 +193,7 @@ struct API: Sendable {
         } else {
             guard !vectors.isEmpty else { throw APIError.badRequest("give 'vector', 'vector_b64', 'vectors' or 'text'") }
             let options = SearchOptions(ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
-                                        includeVectors: include.contains("vectors"), maxThreads: 1, filter: f)
+                                        includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank)
             var lists: [RawJSON] = []
             var cost = SearchCost()
             for v in vectors {

@@ -149,10 +149,16 @@ struct EncodableJSON: Encodable {
 func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
     guard let v else { return CollectionConfig() }
     guard case .object(let o) = v else { throw APIError.badRequest("'config' must be an object") }
-    try checkKeys(o, ["m", "ef_construction", "ef_search", "text_fields", "memtable_bytes", "attribute_types"], "config")
+    try checkKeys(o, ["m", "ef_construction", "ef_search", "text_fields", "memtable_bytes", "attribute_types", "quantization"], "config")
     var c = CollectionConfig(hnsw: HNSWParameters(m: Int(try int(o, "m", default: 16)), efConstruction: Int(try int(o, "ef_construction", default: 200)),
                                                   efSearch: Int(try int(o, "ef_search", default: 64))),
                              memtableBytes: Int(try int(o, "memtable_bytes", default: 64 << 20)))
+    if let q = o["quantization"] {
+        guard case .string(let name) = q, let value = Quantization(rawValue: name) else {
+            throw APIError.badRequest("'quantization' must be \"none\" or \"sq8\"")
+        }
+        c.quantization = value
+    }
     if let tf = o["text_fields"] { c.text = TextIndexConfig(fields: try stringList(tf, "text_fields")) }
     if let raw = o["attribute_types"] {
         guard case .object(let at) = raw else { throw APIError.badRequest("'attribute_types' must be an object") }
@@ -170,13 +176,14 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
     let info = c.info()
     let o: [String: Any] = [
         "name": info.name, "dimension": info.dimension, "metric": info.metric.rawValue, "count": info.count,
-        "segments": info.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph] as [String: Any] },
+        "segments": info.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph,
+                                   "sq8_bytes": $0.sq8Bytes] as [String: Any] },
         "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,
         "memtable_rows": info.memtableRows,
         "memtable_indexed_rows": info.memtableIndexedRows,
         "attribute_types": c.attributeTypes.mapValues(\.rawValue),
         "config": ["m": c.config.hnsw.m, "ef_construction": c.config.hnsw.efConstruction, "ef_search": c.config.hnsw.efSearch,
-                   "text_fields": c.config.text?.fields ?? []] as [String: Any],
+                   "text_fields": c.config.text?.fields ?? [], "quantization": c.config.quantization.rawValue] as [String: Any],
     ]
     return o
 }

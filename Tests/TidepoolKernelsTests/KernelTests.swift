@@ -96,4 +96,43 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(inc, tp_crc32c(0, bytes, n), "incremental length \(n)")
         }
     }
+
+    /// SQ8 kernels: every variant against the scalar reference, on every length up to 80 and on
+    /// 384, from unaligned starts.
+    func testSQ8KernelsMatchScalarReference() {
+        let names: [String] = ["scalar", "avx2-fma", "avx512f", "neon"]; let usable = names.filter { tp_sq8_kernels_named($0) != nil }
+        XCTAssertTrue(usable.contains(String(cString: tp_sq8_kernels().pointee.name)), "dispatch chose a variant the CPU cannot run")
+        var rng = LCG(s: 7)
+        let maxN = 400
+        let q = UnsafeMutablePointer<Float>.allocate(capacity: maxN + 8)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: maxN + 8)
+        let c = UnsafeMutablePointer<UInt8>.allocate(capacity: maxN + 8)
+        defer { q.deallocate(); w.deallocate(); c.deallocate() }
+        for i in 0..<(maxN + 8) {
+            q[i] = rng.next() * 300
+            w[i] = abs(rng.next()) * 0.01
+            c[i] = UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1_000_000))
+        }
+        for name in usable {
+            let t = tp_sq8_kernels_named(name)!.pointee
+            for n in Array(0...80) + [384] {
+                for shift in [0, 1, 3] {
+                    var dot = 0.0, l2 = 0.0, mag = 0.0, l2mag = 0.0
+                    for i in 0..<n {
+                        let cv = Double(c[shift + i])
+                        dot += Double(q[shift + i]) * cv
+                        mag += abs(Double(q[shift + i]) * cv)
+                        let d = Double(q[shift + i]) - cv
+                        l2 += Double(w[shift + i]) * d * d
+                        l2mag += Double(w[shift + i]) * d * d
+                    }
+                    let gotDot = Double(t.dot(q + shift, c + shift, n))
+                    let gotL2 = Double(t.l2(q + shift, w + shift, c + shift, n))
+                    XCTAssertEqual(gotDot, dot, accuracy: 1e-5 * max(1, mag), "\(name) sq8 dot n=\(n) shift=\(shift)")
+                    XCTAssertEqual(gotL2, l2, accuracy: 1e-5 * max(1, l2mag), "\(name) sq8 l2 n=\(n) shift=\(shift)")
+                    XCTAssertEqual(Double(tp_sq8_dot_scalar(q + shift, c + shift, n)), dot, accuracy: 1e-5 * max(1, mag))
+                }
+            }
+        }
+    }
 }

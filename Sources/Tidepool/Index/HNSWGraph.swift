@@ -100,16 +100,6 @@ struct HNSWGraphView: @unchecked Sendable {
         if level == 0 { return level0 + Int(node) * (m0 + 1) }
         return upper + Int(upperOffsets[Int(node)]) + (level - 1) * (m + 1)
     }
-
-    /// Finds up to `k` nearest live rows to `query`; returns them in `out` (unsorted).
-    /// `vectors` is the row-major vector block the graph was built over.
-    @inline(__always)
-    func search<A: RowAdmission>(query: UnsafePointer<Float>, vectors: UnsafePointer<Float>, distance: DistanceFunction,
-                                 k: Int, ef: Int, admit: A, twoHop: Bool = false, scratch: SearchScratch,
-                                 emit: (Float, UInt32) -> Void) -> Int {
-        hnswSearch(self, entryPoint: entryPoint, maxLevel: maxLevel, count: count, query: query, vectors: vectors,
-                   distance: distance, k: k, ef: ef, admit: admit, twoHop: twoHop, scratch: scratch, emit: emit)
-    }
 }
 
 extension HNSWGraphView: HNSWLinks {
@@ -134,18 +124,16 @@ protocol HNSWLinks {
 /// refuses while still routing through them; with `twoHop`, ACORN-style filtered expansion.
 /// Emits up to `k` (distance, row) pairs, unsorted; returns the number of distances computed.
 @inline(__always)
-func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLevel: Int, count: Int,
-                                               query: UnsafePointer<Float>, vectors: UnsafePointer<Float>,
-                                               distance: DistanceFunction, k: Int, ef: Int, admit: A, twoHop: Bool,
-                                               scratch: SearchScratch, emit: (Float, UInt32) -> Void) -> Int {
+func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLevel: Int, count: Int,
+                                                              distance dist: D, k: Int, ef: Int, admit: A, twoHop: Bool,
+                                                              scratch: SearchScratch, emit: (Float, UInt32) -> Void) -> Int {
     guard count > 0 else { return 0 }
-    let dim = distance.dimension
     let ef = max(ef, k)
     let gen = scratch.begin(nodes: count, heap: ef + 1)
     let visited = scratch.visited
 
     var cur = entryPoint
-    var curDist = distance(query, vectors + Int(cur) * dim)
+    var curDist = dist(cur)
     var computed = 1
     if maxLevel > 0 {
         let copy = scratch.linkBuffer
@@ -160,7 +148,7 @@ func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLe
                 }
                 for j in 0..<n {
                     let cand = copy[j]
-                    let d = distance(query, vectors + Int(cand) * dim)
+                    let d = dist(cand)
                     computed += 1
                     if d < curDist {
                         curDist = d
@@ -206,7 +194,7 @@ func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLe
                 if visited[Int(e)] == gen { continue }
                 visited[Int(e)] = gen
                 if admit.allowed(e) {
-                    if m < cap { fresh[m] = e; m += 1; tp_prefetch(vectors + Int(e) * dim) }
+                    if m < cap { fresh[m] = e; m += 1; dist.prefetch(e) }
                     continue
                 }
                 m = g.withLinks(e, level: 0) { hop in
@@ -215,7 +203,7 @@ func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLe
                         let e2 = hop[1 + j2]
                         if visited[Int(e2)] == gen || !admit.allowed(e2) { continue }
                         visited[Int(e2)] = gen
-                        if m < cap { fresh[m] = e2; m += 1; tp_prefetch(vectors + Int(e2) * dim) }
+                        if m < cap { fresh[m] = e2; m += 1; dist.prefetch(e2) }
                     }
                     return m
                 }
@@ -230,7 +218,7 @@ func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLe
                     visited[Int(e)] = gen
                     fresh[m] = e
                     m += 1
-                    tp_prefetch(vectors + Int(e) * dim)
+                    dist.prefetch(e)
                 }
                 return m
             }
@@ -238,8 +226,8 @@ func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLe
         // ... then compute, pulling in the whole next vector while this one computes.
         for t in 0..<m {
             let e = fresh[t]
-            if t + 1 < m { tp_prefetch_range(vectors + Int(fresh[t + 1]) * dim, dim * 4) }
-            let d = distance(query, vectors + Int(e) * dim)
+            if t + 1 < m { dist.prefetchAll(fresh[t + 1]) }
+            let d = dist(e)
             computed += 1
             if results.count < ef || d < lowerBound {
                 candidates.push(Neighbor(dist: d, id: e))
@@ -257,4 +245,27 @@ func hnswSearch<G: HNSWLinks, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLe
     while results.count > k { results.pop() }
     for i in 0..<results.count { emit(results.storage[i].dist, results.storage[i].id) }
     return computed
+}
+
+/// Distances from one query to rows of a container, by row: full-precision vectors, or
+/// compressed codes. Generic parameters of the graph search, so each is specialized.
+protocol RowDistance {
+    func callAsFunction(_ row: UInt32) -> Float
+    /// Pulls in the first cache line of a row.
+    func prefetch(_ row: UInt32)
+    /// Pulls in all of a row.
+    func prefetchAll(_ row: UInt32)
+}
+
+/// Exact distances to f32 vectors.
+struct F32RowDistance: RowDistance {
+    let query: UnsafePointer<Float>
+    let vectors: UnsafePointer<Float>
+    let distance: DistanceFunction
+
+    @inline(__always) func callAsFunction(_ row: UInt32) -> Float { distance(query, vectors + Int(row) * distance.dimension) }
+    @inline(__always) func prefetch(_ row: UInt32) { tp_prefetch(vectors + Int(row) * distance.dimension) }
+    @inline(__always) func prefetchAll(_ row: UInt32) {
+        tp_prefetch_range(vectors + Int(row) * distance.dimension, distance.dimension * 4)
+    }
 }

@@ -16,6 +16,18 @@ final class SearchScratch {
     static let distanceBufferCapacity = 1024
     /// A copy of one link list (at most 2,048 neighbours, the largest m0 a graph may have).
     let linkBuffer: UnsafeMutablePointer<UInt32>
+    private var rerank = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    private var rerankCapacity = 1
+
+    /// Room for `count` candidate rows awaiting exact re-ranking.
+    func rerankBuffer(_ count: Int) -> UnsafeMutablePointer<UInt32> {
+        if count > rerankCapacity {
+            rerank.deallocate()
+            rerankCapacity = max(count, rerankCapacity * 2)
+            rerank = .allocate(capacity: rerankCapacity)
+        }
+        return rerank
+    }
 
     init() {
         visitedCapacity = 0
@@ -36,6 +48,7 @@ final class SearchScratch {
         neighborBuffer.deallocate()
         distanceBuffer.deallocate()
         linkBuffer.deallocate()
+        rerank.deallocate()
     }
 
     /// Prepares for a search over `nodes` nodes with a result heap of `heap` entries

@@ -16,6 +16,8 @@ final class Segment: @unchecked Sendable {
     let vectors: UnsafePointer<Float>
     let graph: HNSWGraphView?
     let text: TextIndexView?
+    /// SQ8 codes the graph walk reads instead of `vectors` (quantization `sq8`).
+    let sq8: SQ8View?
     let tombstones: Tombstones
     private let idOffsets: UnsafeRawPointer
     private let idBase: UnsafeRawPointer
@@ -166,6 +168,12 @@ final class Segment: @unchecked Sendable {
         } else {
             text = nil
         }
+        if let q = find(.sq8) {
+            sq8 = try SQ8View(bytes: UnsafeRawBufferPointer(start: base + q.offset, count: q.length),
+                              file: path, fileOffset: q.offset, dimension: dim, rows: Int(rows))
+        } else {
+            sq8 = nil
+        }
         sections = parsed
         tombstones = Tombstones(count: Int(rows))
     }
@@ -179,6 +187,9 @@ final class Segment: @unchecked Sendable {
             }
         }
     }
+
+    /// Bytes of one section (0 when the segment has none).
+    func sectionLength(_ kind: SegmentFormat.Kind) -> Int { sections.first { $0.kind == kind.rawValue }?.length ?? 0 }
 
     /// Recomputes every section checksum.
     func verifyChecksums() throws { try Segment.verify(sections: sections, bytes: file.bytes, path: path) }

@@ -35,6 +35,21 @@ const tp_kernel_table *tp_kernels_named(const char *name);
 float tp_dot_scalar(const float *a, const float *b, size_t n);
 float tp_l2sq_scalar(const float *a, const float *b, size_t n);
 
+/// SQ8: a float query against 8-bit codes (the quantizer folds offsets and steps into `q`).
+typedef float (*tp_sq8_dot_fn)(const float *q, const uint8_t *codes, size_t n);            // sum q[i]*c[i]
+typedef float (*tp_sq8_l2_fn)(const float *q, const float *w, const uint8_t *codes, size_t n); // sum w[i]*(q[i]-c[i])^2
+typedef struct tp_sq8_table {
+    tp_sq8_dot_fn dot;
+    tp_sq8_l2_fn l2;
+    const char *name;
+} tp_sq8_table;
+/// The SQ8 kernels of the same variant `tp_kernels()` chose.
+const tp_sq8_table *tp_sq8_kernels(void);
+/// A named SQ8 variant, or NULL when the CPU cannot run it.
+const tp_sq8_table *tp_sq8_kernels_named(const char *name);
+float tp_sq8_dot_scalar(const float *q, const uint8_t *codes, size_t n);
+float tp_sq8_l2_scalar(const float *q, const float *w, const uint8_t *codes, size_t n);
+
 /// CRC32C (Castagnoli), hardware-accelerated where available. Start with crc = 0.
 uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len);
 /// Software CRC32C reference.

@@ -1,0 +1,106 @@
+import Foundation
+@testable import Tidepool
+import TidepoolKernels
+import XCTest
+
+/// SQ8: the quantizer's error bounds, and collections whose graph walks read SQ8 codes.
+final class QuantizationTests: XCTestCase {
+    func testSQ8RoundTripErrorIsAtMostHalfAStepAndEstimatesStayWithinTheirBound() {
+        let dim = 48
+        let base = clusteredVectors(2000, dim, clusters: 20, seed: 5)
+        var flat = base.flatMap { $0 }
+        flat[7] = 40   // an outlier dimension widens its own range only
+        let q = flat.withUnsafeBufferPointer { ScalarQuantizer.train($0.baseAddress!, count: base.count, dimension: dim) }
+        var code = [UInt8](repeating: 0, count: dim)
+        var back = [Float](repeating: 0, count: dim)
+        for r in 0..<base.count {
+            flat.withUnsafeBufferPointer { p in q.encode(p.baseAddress! + r * dim, into: &code) }
+            code.withUnsafeBufferPointer { q.decode($0.baseAddress!, into: &back) }
+            for d in 0..<dim {
+                XCTAssertLessThanOrEqual(abs(back[d] - flat[r * dim + d]), q.step[d] / 2 * 1.0001 + 1e-6, "row \(r) dim \(d)")
+            }
+        }
+        // Estimated distances (what the graph walk ranks by) against exact ones, for every metric:
+        // the error of q·x̂ is at most Σ|q_d|·step_d/2, and of |q − x̂|² correspondingly.
+        let queries = clusteredVectors(20, dim, clusters: 20, seed: 6)
+        for metric in [Metric.l2, .innerProduct] {
+            let exact = DistanceFunction(metric: metric, dimension: dim)
+            for qv in queries {
+                let prepared = qv.withUnsafeBufferPointer { SQ8Query(query: $0.baseAddress!, quantizer: q, metric: metric) }
+                let section = flat.withUnsafeBufferPointer { ScalarQuantizer.section($0.baseAddress!, count: base.count, dimension: dim) }
+                section.withUnsafeBytes { raw in
+                    let codes = (raw.baseAddress! + ScalarQuantizer.codesOffset(dimension: dim)).assumingMemoryBound(to: UInt8.self)
+                    let est = SQ8RowDistance(query: prepared, codes: codes, kernels: tp_sq8_kernels())
+                    for r in stride(from: 0, to: base.count, by: 7) {
+                        let e = qv.withUnsafeBufferPointer { qp in flat.withUnsafeBufferPointer { exact(qp.baseAddress!, $0.baseAddress! + r * dim) } }
+                        var bound: Float = 0
+                        for d in 0..<dim {
+                            let x = flat[r * dim + d]
+                            bound += metric == .l2 ? (2 * abs(qv[d] - x) + q.step[d] / 2) * q.step[d] / 2 : abs(qv[d]) * q.step[d] / 2
+                        }
+                        XCTAssertLessThanOrEqual(abs(est(UInt32(r)) - e), bound * 1.001 + 1e-4, "\(metric) row \(r)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testSQ8CollectionKeepsRecallWithRerankingAndPersists() throws {
+        let dim = 32, n = 6000
+        let base = clusteredVectors(n, dim, clusters: 40, seed: 11)
+        let queries = clusteredVectors(60, dim, clusters: 40, seed: 12)
+        let dir = TempDir()
+        var db: Database? = try Database(path: dir.path)
+        let c = try db!.createCollection("v", dimension: dim, metric: .cosine,
+                                         config: CollectionConfig(minRowsForGraph: 1000, quantization: .sq8))
+        try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
+        try c.flush()
+        let info = c.info()
+        XCTAssertEqual(info.segments.count, 1)
+        XCTAssertEqual(info.segments[0].sq8Bytes, ScalarQuantizer.codesOffset(dimension: dim) + n * dim)
+        XCTAssertEqual(info.segments[0].searchResidentBytes, info.segments[0].graphBytes + info.segments[0].sq8Bytes)
+        XCTAssertLessThan(info.segments[0].searchResidentBytes, info.segments[0].graphBytes + info.segments[0].vectorBytes)
+
+        let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .cosine).map { DocumentID.uint(UInt64($0)) }) }
+        func recall(_ c: Collection, rerank: Int? = nil) throws -> Double {
+            var hits = 0
+            for (q, t) in zip(queries, truth) {
+                hits += try c.search(vector: q, k: 10, options: SearchOptions(rerank: rerank)).filter { t.contains($0.id) }.count
+            }
+            return Double(hits) / Double(10 * queries.count)
+        }
+        XCTAssertGreaterThanOrEqual(try recall(c), 0.95, "recall@10 of the SQ8 walk with default re-ranking")
+        let r = try c.searchWithCost(vector: queries[0], k: 10)
+        XCTAssertGreaterThan(r.cost.quantizedDistances, 100, "the walk reads codes")
+        XCTAssertEqual(r.cost.distances, 64, "only the re-ranked candidates (ef) get f32 distances")
+        // Reported distances are exact ones (re-ranked), not estimates.
+        let top = try XCTUnwrap(r.hits.first)
+        guard case .uint(let id) = top.id else { return XCTFail() }
+        let exact = Float(referenceDistance(base[Int(id)], queries[0], .cosine))
+        XCTAssertEqual(top.distance, exact, accuracy: 1e-4)
+        XCTAssertThrowsError(try c.search(vector: queries[0], k: 10, options: SearchOptions(rerank: 0))) {
+            XCTAssertTrue("\($0)".contains("rerank must be in"), "\($0)")
+        }
+        try db!.close()
+        db = nil
+
+        let reopened = try Database(path: dir.path)
+        let c2 = try reopened.collection("v")
+        XCTAssertEqual(c2.config.quantization, .sq8, "the setting is persisted with the collection")
+        XCTAssertGreaterThanOrEqual(try recall(c2), 0.95, "after reopening")
+        XCTAssertGreaterThanOrEqual(try recall(c2, rerank: 200), try recall(c2, rerank: 10) - 0.02)
+        try reopened.close()
+        XCTAssertEqual(Database.verify(path: dir.path), [])
+
+        // A flipped byte in the codes is found by verify, naming the file and the offset.
+        let segDir = dir.path + "/collections/v/segments"
+        let file = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: segDir).first { $0.hasSuffix(".tps") })
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: segDir + "/" + file))
+        let at = bytes.count - 32 - 64 * 4 - n * dim / 2   // inside the last section before the table: the codes
+        bytes[at] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: segDir + "/" + file))
+        let problems = Database.verify(path: dir.path)
+        XCTAssertEqual(problems.count, 1, "\(problems)")
+        XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section 6") == true, "\(problems)")
+    }
+}
