@@ -20,7 +20,10 @@ public final class Collection: @unchecked Sendable {
     public let name: String
     public let dimension: Int
     public let metric: Metric
-    public let config: CollectionConfig
+    /// The collection's settings; index settings can change (``updateIndexSettings(_:)``).
+    public var config: CollectionConfig { state.withLock { configValue } }
+    /// Guarded by `state`.
+    private var configValue: CollectionConfig
 
     let storage: LocalStorage
     let folder: String
@@ -71,7 +74,7 @@ public final class Collection: @unchecked Sendable {
         name = entry.name
         dimension = entry.dimension
         metric = entry.metric
-        config = entry.config
+        configValue = entry.config
         self.storage = storage
         folder = "collections/" + entry.name
         logger = options.logger
@@ -127,8 +130,49 @@ public final class Collection: @unchecked Sendable {
         wal.apply = { [unowned self] batch in self.applyBatch(batch) }
         wal.deleteFiles(upTo: flushedSeq)
         removeOrphanSegments(entry: entry)
-        if !frozen.isEmpty { scheduleFlush() }
+        // A crash may have come between a settings change and the rebuild it asks for.
+        if !frozen.isEmpty || segmentsOutOfDate() { scheduleFlush() }
         state.withLock { scheduleIndexingLocked() }
+    }
+
+    /// Changes the collection's index settings: HNSW parameters, the row count from which
+    /// segments get a graph, and quantization. The new settings are persisted at once (atomically,
+    /// with the manifest); segments built under other settings are rebuilt by a background
+    /// compaction, which a crash can interrupt safely: the next open resumes it. Searches keep
+    /// running on the old segments meanwhile. Text, attribute and memtable settings cannot change.
+    public func updateIndexSettings(_ change: (inout CollectionConfig) -> Void) throws {
+        var new = config
+        change(&new)
+        try new.validate()
+        let old = config
+        guard new.text == old.text, new.attributeTypes == old.attributeTypes, new.memtableBytes == old.memtableBytes else {
+            throw TidepoolError.invalidArgument("collection '\(name)': only index settings (hnsw, minRowsForGraph, maxSegments, quantization) can change")
+        }
+        var err: Error?
+        background.sync {
+            do {
+                let (segs, cutoff) = state.withLock { () -> ([Segment], UInt64) in
+                    configValue = new
+                    return (segments, flushedSeq)
+                }
+                try owner().persist(collection: manifestEntry(segments: segs, flushedSeq: cutoff))
+            } catch {
+                err = error
+                state.withLock { configValue = old }
+            }
+        }
+        if let err { throw err }
+        if segmentsOutOfDate() { scheduleFlush() }
+    }
+
+    /// Whether some segment was built under index settings other than the current ones.
+    func segmentsOutOfDate() -> Bool {
+        let (segs, cfg) = state.withLock { (segments, configValue) }
+        return segs.contains { s in
+            let wantsGraph = s.rowCount >= cfg.minRowsForGraph && s.rowCount > 1
+            guard let g = s.graph else { return wantsGraph }
+            return !wantsGraph || g.m != cfg.hnsw.m || (s.sq8 != nil) != (cfg.quantization == .sq8)
+        }
     }
 
     private func removeOrphanSegments(entry: Manifest.CollectionEntry) {
@@ -255,7 +299,7 @@ public final class Collection: @unchecked Sendable {
             if active.room < docs.count { freezeActive(minCapacity: docs.count) }
             inferTypes(docs)
             for d in docs {
-                let row = active.append(d, seq: seq, terms: config.text?.terms(d.attributes) ?? [])
+                let row = active.append(d, seq: seq, terms: configValue.text?.terms(d.attributes) ?? [])
                 if let old = idMap[d.id] { markDead(old, seq: seq) }
                 idMap[d.id] = RowRef(container: active.containerID, row: UInt32(row))
             }
@@ -329,7 +373,7 @@ public final class Collection: @unchecked Sendable {
         let id = memtableIDBit | nextMemtableID
         nextMemtableID += 1
         active = Collection.makeMemTable(id: id, capacity: max(memtableRows, minCapacity), dimension: dimension,
-                                         metric: metric, config: config)
+                                         metric: metric, config: configValue)
         memtablesByID[id] = active
         wal?.requestRotation()
     }
@@ -384,7 +428,7 @@ public final class Collection: @unchecked Sendable {
     /// Too many segments, or a segment whose persisted deletions exceed a fifth of its rows.
     private func needsCompaction() -> Bool {
         let (segs, cutoff) = state.withLock { (segments, flushedSeq) }
-        if segs.count > config.maxSegments { return true }
+        if segs.count > config.maxSegments || segmentsOutOfDate() { return true }
         return segs.contains { $0.tombstones.deadCount(at: cutoff) * 5 > $0.rowCount }
     }
 
@@ -491,7 +535,7 @@ public final class Collection: @unchecked Sendable {
     /// Merges every segment into one. Runs on `background` only.
     private func compactNow() throws {
         let (olds, cutoff) = state.withLock { (segments, flushedSeq) }
-        guard olds.count > 1 || olds.contains(where: { $0.tombstones.deadCount(at: cutoff) > 0 }) else { return }
+        guard olds.count > 1 || olds.contains(where: { $0.tombstones.deadCount(at: cutoff) > 0 }) || segmentsOutOfDate() else { return }
         // Rows whose deletion is already persisted (at or below the flushed sequence) are dropped;
         // later deletions are carried over as tombstones, as the WAL still holds them.
         var sources: [(Segment, Int)] = []

@@ -5,7 +5,8 @@ import Tidepool
 /// A deterministic writer for crash tests: random upserts and deletes under `always` sync,
 /// with a tiny memtable so flushes and compactions happen all the time. Before each
 /// operation it prints `BEGIN op kind ids`, and after it returns `ACK op`, so a test that
-/// kills it with SIGKILL knows exactly which writes were acknowledged.
+/// kills it with SIGKILL knows exactly which writes were acknowledged. Now and then it also
+/// switches the collection's quantization, which rebuilds its segments in the background.
 struct CrashWriterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "crash-writer", shouldDisplay: false)
 
@@ -42,7 +43,15 @@ struct CrashWriterCommand: ParsableCommand {
                     try coll.delete(ids: ids.map { .uint($0) })
                 }
                 emit("ACK \(op)")
-                if roll == 9 && rng.next() % 20 == 0 { try coll.compact() }
+                if roll == 9 {
+                    let r = rng.next() % 20
+                    if r == 0 { try coll.compact() }
+                    // Settings changes rebuild every segment in the background: kills land mid-rebuild too.
+                    if r == 1 {
+                        try coll.updateIndexSettings { $0.quantization = $0.quantization == .sq8 ? .none : .sq8 }
+                        emit("SETTINGS \(op) quantization=\(coll.config.quantization.rawValue)")
+                    }
+                }
             }
             try db.close()
         }

@@ -50,7 +50,8 @@ final class QuantizationTests: XCTestCase {
         let base = clusteredVectors(n, dim, clusters: 40, seed: 11)
         let queries = clusteredVectors(60, dim, clusters: 40, seed: 12)
         let dir = TempDir()
-        var db: Database? = try Database(path: dir.path)
+        // One build thread: the graph, and so the recall, is the same on every run.
+        var db: Database? = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 1))
         let c = try db!.createCollection("v", dimension: dim, metric: .cosine,
                                          config: CollectionConfig(minRowsForGraph: 1000, quantization: .sq8))
         try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
@@ -102,5 +103,48 @@ final class QuantizationTests: XCTestCase {
         let problems = Database.verify(path: dir.path)
         XCTAssertEqual(problems.count, 1, "\(problems)")
         XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section 6") == true, "\(problems)")
+    }
+
+    func testChangingQuantizationRebuildsSegmentsAndPersists() throws {
+        let dim = 16, n = 5000
+        let base = clusteredVectors(n, dim, clusters: 30, seed: 21)
+        let queries = clusteredVectors(40, dim, clusters: 30, seed: 22)
+        let dir = TempDir()
+        var db: Database? = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 1))
+        let c = try db!.createCollection("v", dimension: dim, metric: .l2, config: CollectionConfig(minRowsForGraph: 1000))
+        try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
+        try c.flush()
+        XCTAssertEqual(c.info().segments.map(\.sq8Bytes), [0])
+
+        XCTAssertThrowsError(try c.updateIndexSettings { $0.text = TextIndexConfig(fields: ["t"]) }) {
+            XCTAssertTrue("\($0)".contains("only index settings"), "\($0)")
+        }
+        XCTAssertThrowsError(try c.updateIndexSettings { $0.hnsw.m = 1 })
+        XCTAssertEqual(c.config.quantization, .none, "a refused change changes nothing")
+
+        try c.updateIndexSettings { $0.quantization = .sq8 }
+        try c.flush()   // waits for the background rebuild
+        XCTAssertEqual(c.info().segments.count, 1)
+        XCTAssertGreaterThan(c.info().segments[0].sq8Bytes, 0)
+        XCTAssertEqual(c.count, n)
+        let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .l2).map { DocumentID.uint(UInt64($0)) }) }
+        var hits = 0
+        for (q, t) in zip(queries, truth) { hits += try c.search(vector: q, k: 10).filter { t.contains($0.id) }.count }
+        XCTAssertGreaterThanOrEqual(Double(hits) / Double(10 * queries.count), 0.95)
+        XCTAssertGreaterThan(try c.searchWithCost(vector: queries[0], k: 10).cost.quantizedDistances, 0)
+        try db!.close()
+        db = nil
+
+        let reopened = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 1))
+        let c2 = try reopened.collection("v")
+        XCTAssertEqual(c2.config.quantization, .sq8)
+        XCTAssertGreaterThan(c2.info().segments[0].sq8Bytes, 0)
+        // And back: the codes go away with the next rebuild.
+        try c2.updateIndexSettings { $0.quantization = .none }
+        try c2.flush()
+        XCTAssertEqual(c2.info().segments.map(\.sq8Bytes), [0])
+        XCTAssertEqual(c2.count, n)
+        try reopened.close()
+        XCTAssertEqual(Database.verify(path: dir.path), [])
     }
 }
