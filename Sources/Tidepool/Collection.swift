@@ -769,7 +769,8 @@ public final class Collection: @unchecked Sendable {
             if let sq8 {
                 // Walk over the codes, then re-score the best candidates with the f32 vectors.
                 let depth = max(options.rerank ?? ef, k)
-                let prepared = SQ8Query(query: query, quantizer: sq8.quantizer, metric: metric)
+                let prepared = SQ8Query(query: query, quantizer: sq8.quantizer, metric: metric,
+                                        buffers: scratch.queryBuffers(dimension))
                 let candidates = scratch.rerankBuffer(depth)
                 var n = 0
                 cost.quantizedDistances += graphSearch(SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels()),

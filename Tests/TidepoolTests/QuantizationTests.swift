@@ -26,7 +26,10 @@ final class QuantizationTests: XCTestCase {
         for metric in [Metric.l2, .innerProduct] {
             let exact = DistanceFunction(metric: metric, dimension: dim)
             for qv in queries {
-                let prepared = qv.withUnsafeBufferPointer { SQ8Query(query: $0.baseAddress!, quantizer: q, metric: metric) }
+                let scratch = SearchScratch()
+                let prepared = qv.withUnsafeBufferPointer {
+                    SQ8Query(query: $0.baseAddress!, quantizer: q, metric: metric, buffers: scratch.queryBuffers(dim))
+                }
                 let section = flat.withUnsafeBufferPointer { ScalarQuantizer.section($0.baseAddress!, count: base.count, dimension: dim) }
                 section.withUnsafeBytes { raw in
                     let codes = (raw.baseAddress! + ScalarQuantizer.codesOffset(dimension: dim)).assumingMemoryBound(to: UInt8.self)

@@ -19,6 +19,19 @@ final class SearchScratch {
     private var rerank = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
     private var rerankCapacity = 1
 
+    private var queryFloats = UnsafeMutablePointer<Float>.allocate(capacity: 2)
+    private var queryFloatsCapacity = 1
+
+    /// Two buffers of `dimension` floats for a query prepared against a quantizer.
+    func queryBuffers(_ dimension: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        if dimension > queryFloatsCapacity {
+            queryFloats.deallocate()
+            queryFloatsCapacity = dimension
+            queryFloats = .allocate(capacity: 2 * dimension)
+        }
+        return (queryFloats, queryFloats + queryFloatsCapacity)
+    }
+
     /// Room for `count` candidate rows awaiting exact re-ranking.
     func rerankBuffer(_ count: Int) -> UnsafeMutablePointer<UInt32> {
         if count > rerankCapacity {
@@ -49,6 +62,7 @@ final class SearchScratch {
         distanceBuffer.deallocate()
         linkBuffer.deallocate()
         rerank.deallocate()
+        queryFloats.deallocate()
     }
 
     /// Prepares for a search over `nodes` nodes with a result heap of `heap` entries

@@ -102,8 +102,9 @@ struct SQ8View: @unchecked Sendable {
 }
 
 /// A query prepared against one SQ8 quantizer: the engine's internal distance (squared L2, or
-/// the negated inner product) to a row, estimated from its code.
-final class SQ8Query {
+/// the negated inner product) to a row, estimated from its code. Its buffers belong to the
+/// search's scratch, so preparing allocates nothing.
+struct SQ8Query {
     let dimension: Int
     /// Dot metrics: q∘step. L2: (q − lower) / step.
     let folded: UnsafeMutablePointer<Float>
@@ -113,10 +114,10 @@ final class SQ8Query {
     let bias: Float
     let usesDot: Bool
 
-    init(query: UnsafePointer<Float>, quantizer q: ScalarQuantizer, metric: Metric) {
+    init(query: UnsafePointer<Float>, quantizer q: ScalarQuantizer, metric: Metric,
+         buffers: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)) {
         dimension = q.dimension
-        folded = .allocate(capacity: dimension)
-        weights = .allocate(capacity: dimension)
+        (folded, weights) = buffers
         usesDot = metric.usesDot
         var b: Float = 0
         for d in 0..<dimension {
@@ -129,11 +130,6 @@ final class SQ8Query {
             weights[d] = q.step[d] * q.step[d]
         }
         bias = b
-    }
-
-    deinit {
-        folded.deallocate()
-        weights.deallocate()
     }
 }
 
