@@ -36,6 +36,31 @@ struct API: Sendable {
                 return ["deleted": name]
             }
         }
+        v1.patch("collections/:name") { request, context in
+            let name = try context.parameters.require("name")
+            let body = try await object(request, allowed: ["config"])
+            return try await run(context, write: true, collection: name) { _ in
+                guard case .object(let c)? = body["config"] else { throw APIError.badRequest("'config' must be an object") }
+                try checkKeys(c, ["m", "ef_construction", "ef_search", "quantization"], "config")
+                let coll = try database.collection(name)
+                let current = coll.config
+                let hnsw = HNSWParameters(m: Int(try int(c, "m", default: Int64(current.hnsw.m))),
+                                          efConstruction: Int(try int(c, "ef_construction", default: Int64(current.hnsw.efConstruction))),
+                                          efSearch: Int(try int(c, "ef_search", default: Int64(current.hnsw.efSearch))))
+                var quantization = current.quantization
+                if let q = c["quantization"] {
+                    guard case .string(let s) = q, let value = Quantization(rawValue: s) else {
+                        throw APIError.badRequest("'quantization' must be \"none\" or \"sq8\"")
+                    }
+                    quantization = value
+                }
+                try coll.updateIndexSettings { cfg in
+                    cfg.hnsw = hnsw
+                    cfg.quantization = quantization
+                }
+                return describe(coll)
+            }
+        }
         v1.post("collections/:name/upsert") { request, context in
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["documents", "create"])

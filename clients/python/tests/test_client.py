@@ -77,6 +77,8 @@ def test_round_trip_with_numpy(server):
     assert docs.delete(filter={"n": {"lt": 10}}) == 10
     assert docs.delete(ids=[10, 11, 9999]) == 2
     assert docs.count == 288
+    assert docs.update_settings(quantization="sq8", ef_search=96)["config"]["quantization"] == "sq8"
+    assert docs.query(vecs[42], k=1, rerank=32)[0]["id"] == 42
     client.delete_collection("np")
     assert "np" not in [c["name"] for c in client.list_collections()]
 

@@ -101,6 +101,11 @@ class Collection:
     def count(self) -> int:
         return int(self.describe()["count"])
 
+    def update_settings(self, **config: Any) -> Dict[str, Any]:
+        """Changes index settings (m, ef_construction, ef_search, quantization="none"|"sq8");
+        segments are rebuilt in the background. Returns the new description."""
+        return self.client._call("PATCH", self._path, {"config": config})
+
     def upsert(self, ids: Sequence[DocumentID], vectors: Any, attributes: Optional[Sequence[Optional[dict]]] = None,
                create: Optional[dict] = None) -> int:
         """Inserts or replaces documents; `vectors` is a 2-D numpy array or a list of vectors."""
@@ -121,7 +126,8 @@ class Collection:
 
     def query(self, vector: Optional[Vector] = None, k: int = 10, *, vectors: Any = None, ef: Optional[int] = None,
               exact: bool = False, filter: Optional[dict] = None, include: Optional[Iterable[str]] = None,
-              text: Optional[str] = None, text_match: Optional[str] = None, fusion: Optional[str] = None) -> Any:
+              text: Optional[str] = None, text_match: Optional[str] = None, fusion: Optional[str] = None,
+              rerank: Optional[int] = None) -> Any:
         """Vector, text (BM25) or hybrid (both) search. With `vectors` (a batch), returns one list per vector."""
         body: Dict[str, Any] = {"k": k}
         if vector is not None:
@@ -142,6 +148,8 @@ class Collection:
             body["text_match"] = text_match
         if fusion is not None:
             body["fusion"] = fusion
+        if rerank is not None:
+            body["rerank"] = rerank
         return self.client._call("POST", self._path + "/query", body)["results"]
 
     def delete(self, ids: Optional[Sequence[DocumentID]] = None, filter: Optional[dict] = None) -> int:
