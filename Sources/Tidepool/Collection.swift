@@ -172,6 +172,7 @@ public final class Collection: @unchecked Sendable {
             let wantsGraph = s.rowCount >= cfg.minRowsForGraph && s.rowCount > 1
             guard let g = s.graph else { return wantsGraph }
             return !wantsGraph || g.m != cfg.hnsw.m || (s.sq8 != nil) != (cfg.quantization == .sq8)
+                || (s.f16 != nil) != (cfg.quantization == .f16)
         }
     }
 
@@ -507,13 +508,13 @@ public final class Collection: @unchecked Sendable {
         let name = folder + "/segments/" + file
         if let graph {
             _ = try graph.withUnsafeBytes {
-                try SegmentWriter.write(contents, graph: $0, text: textSection(contents), sq8: sq8Section(contents), to: name, storage: storage)
+                try SegmentWriter.write(contents, graph: $0, text: textSection(contents), codes: codesSection(contents), to: name, storage: storage)
             }
         } else if contents.rowCount >= config.minRowsForGraph && contents.rowCount > 1 {
             let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
                                       metric: metric, parameters: config.hnsw, seed: 100 &+ id)
             builder.build(threads: buildThreads)
-            _ = try SegmentWriter.write(contents, graph: builder.finish(), text: textSection(contents), sq8: sq8Section(contents),
+            _ = try SegmentWriter.write(contents, graph: builder.finish(), text: textSection(contents), codes: codesSection(contents),
                                         to: name, storage: storage)
         } else {
             _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
@@ -521,10 +522,13 @@ public final class Collection: @unchecked Sendable {
         return try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false)
     }
 
-    /// SQ8 codes for a graph segment, when the collection asks for them.
-    private func sq8Section(_ c: SegmentContents) -> [UInt8]? {
-        guard config.quantization == .sq8 else { return nil }
-        return ScalarQuantizer.section(c.vectors, count: c.rowCount, dimension: dimension)
+    /// Compressed vectors for a graph segment's walk, when the collection asks for them.
+    private func codesSection(_ c: SegmentContents) -> (SegmentFormat.Kind, [UInt8])? {
+        switch config.quantization {
+        case .none: return nil
+        case .sq8: return (.sq8, ScalarQuantizer.section(c.vectors, count: c.rowCount, dimension: dimension))
+        case .f16: return (.f16, HalfPrecision.section(c.vectors, count: c.rowCount, dimension: dimension))
+        }
     }
 
     private func textSection(_ c: SegmentContents) -> [UInt8]? {
@@ -744,7 +748,7 @@ public final class Collection: @unchecked Sendable {
         /// One graph walk over rows `0..<u.end` of a container; falls back to an exact scan of
         /// them when the walk cannot reach k admissible rows (a filter or deletions cut the graph).
         func walk<G: HNSWLinks>(_ g: G, entry: (UInt32, Int), nodes: Int, _ u: (container: Int, start: Int, end: Int, kind: UnitKind),
-                                vectors: UnsafePointer<Float>, sq8: SQ8View?, dead: DeadFilter,
+                                vectors: UnsafePointer<Float>, sq8: SQ8View?, f16: F16View? = nil, dead: DeadFilter,
                                 visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
                                 into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
             var found = TopK(k: k)
@@ -766,15 +770,12 @@ public final class Collection: @unchecked Sendable {
                                   admit: AdmitBelow(inner: AdmitLive(dead: dead), limit: limit), twoHop: false,
                                   scratch: scratch, emit: emit)
             }
-            if let sq8 {
-                // Walk over the codes, then re-score the best candidates with the f32 vectors.
+            /// Walk over compressed vectors, then re-score the best candidates with the f32 ones.
+            func reranked<D: RowDistance>(_ rows: D) {
                 let depth = max(options.rerank ?? ef, k)
-                let prepared = SQ8Query(query: query, quantizer: sq8.quantizer, metric: metric,
-                                        buffers: scratch.queryBuffers(dimension))
                 let candidates = scratch.rerankBuffer(depth)
                 var n = 0
-                cost.quantizedDistances += graphSearch(SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels()),
-                                                       depth: depth) { _, row in
+                cost.quantizedDistances += graphSearch(rows, depth: depth) { _, row in
                     if n < depth { candidates[n] = row; n += 1 }
                 }
                 for i in 0..<n { tp_prefetch_range(vectors + Int(candidates[i]) * dimension, dimension * 4) }
@@ -783,6 +784,14 @@ public final class Collection: @unchecked Sendable {
                     found.push(distance(query, vectors + Int(row) * dimension), key(u.container, row))
                 }
                 cost.distances += n
+            }
+            if let sq8 {
+                let prepared = SQ8Query(query: query, quantizer: sq8.quantizer, metric: metric,
+                                        buffers: scratch.queryBuffers(dimension))
+                reranked(SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels()))
+            } else if let f16 {
+                reranked(F16RowDistance(query: query, halves: f16.halves, dimension: dimension, usesDot: metric.usesDot,
+                                        kernels: tp_f16_kernels()))
             } else {
                 cost.distances += graphSearch(F32RowDistance(query: query, vectors: vectors, distance: distance), depth: k) { d, row in
                     found.push(d, key(u.container, row))
@@ -813,7 +822,7 @@ public final class Collection: @unchecked Sendable {
                     dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
                     visible = nil
                     if u.kind == .graph, let g = s.graph {
-                        walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, sq8: s.sq8, dead: dead,
+                        walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, sq8: s.sq8, f16: s.f16, dead: dead,
                              visible: nil, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }
@@ -952,7 +961,7 @@ public final class Collection: @unchecked Sendable {
             CollectionInfo.SegmentInfo(id: $0.id, rows: $0.rowCount, deletedRows: $0.tombstones.deadCount(at: snap.visibleSeq),
                                        bytes: $0.byteCount, hasGraph: $0.graph != nil,
                                        vectorBytes: $0.sectionLength(.vectors), graphBytes: $0.sectionLength(.hnsw),
-                                       sq8Bytes: $0.sectionLength(.sq8))
+                                       codeBytes: $0.sectionLength(.sq8) + $0.sectionLength(.f16))
         }
         let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
         return CollectionInfo(name: name, dimension: dimension, metric: metric, count: count, segments: segs,
@@ -993,13 +1002,14 @@ public struct CollectionInfo: Sendable, Codable {
         public var deletedRows: Int
         public var bytes: Int
         public var hasGraph: Bool
-        /// Bytes of full-precision vectors, of the graph, and of SQ8 codes (0 when absent).
+        /// Bytes of full-precision vectors, of the graph, and of the compressed vectors the walk
+        /// reads (SQ8 codes or f16; 0 when absent).
         public var vectorBytes: Int
         public var graphBytes: Int
-        public var sq8Bytes: Int
+        public var codeBytes: Int
         /// What a graph search keeps touching, so what should stay in memory: the graph and the
-        /// vectors it walks (SQ8 codes when present, else f32; f32 rows are then read only to re-rank).
-        public var searchResidentBytes: Int { hasGraph ? graphBytes + (sq8Bytes > 0 ? sq8Bytes : vectorBytes) : vectorBytes }
+        /// vectors it walks (compressed ones when present, else f32; f32 rows are then read only to re-rank).
+        public var searchResidentBytes: Int { hasGraph ? graphBytes + (codeBytes > 0 ? codeBytes : vectorBytes) : vectorBytes }
     }
     public var name: String
     public var dimension: Int

@@ -115,6 +115,8 @@ public enum Quantization: String, Sendable, Codable, CaseIterable {
     case none
     /// 8-bit scalar codes per dimension (4× smaller); candidates re-ranked with f32.
     case sq8
+    /// IEEE half precision (2× smaller, nearly exact); candidates re-ranked with f32.
+    case f16
 }
 
 /// What one search cost: how much of the collection it touched and how long it took.

@@ -29,7 +29,7 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "Neighbours per query; recall is recall@k.") var k: Int = 10
     @Option(help: "Write the report here.") var json: String?
     @Option(help: "HNSW M.") var m: Int = 16
-    @Option(help: "Vectors the graph walk reads: none (f32) or sq8 (8-bit codes, f32 re-ranking).") var quantization: String = "none"
+    @Option(help: "Vectors the graph walk reads: none (f32), sq8 (8-bit codes) or f16; compressed walks re-rank with f32.") var quantization: String = "none"
     @Option(help: "Candidates re-ranked with f32 after an SQ8 walk (default: ef).") var rerank: Int?
     @Option(help: "HNSW efConstruction.") var efConstruction: Int = 200
     @Option(help: "Threads for the index build and the batched run.") var threads: Int = 2
@@ -65,7 +65,7 @@ struct BenchVectorsCommand: ParsableCommand {
         let truthSets = truth.map { Set($0.prefix(k).map { UInt64($0) }) }
 
         // 1. Ingest through the public API; one segment holds the whole base.
-        guard let quant = Quantization(rawValue: quantization) else { throw ValidationError("--quantization must be none or sq8") }
+        guard let quant = Quantization(rawValue: quantization) else { throw ValidationError("--quantization must be none, sq8 or f16") }
         let config = CollectionConfig(hnsw: HNSWParameters(m: m, efConstruction: efConstruction, efSearch: 64),
                                       memtableBytes: max(64 << 20, (n + 1) * dim * 4), quantization: quant)
         let load0 = busyCPUSeconds()

@@ -50,7 +50,7 @@ struct API: Sendable {
                 var quantization = current.quantization
                 if let q = c["quantization"] {
                     guard case .string(let s) = q, let value = Quantization(rawValue: s) else {
-                        throw APIError.badRequest("'quantization' must be \"none\" or \"sq8\"")
+                        throw APIError.badRequest("'quantization' must be \"none\", \"sq8\" or \"f16\"")
                     }
                     quantization = value
                 }

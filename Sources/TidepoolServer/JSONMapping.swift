@@ -155,7 +155,7 @@ func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
                              memtableBytes: Int(try int(o, "memtable_bytes", default: 64 << 20)))
     if let q = o["quantization"] {
         guard case .string(let name) = q, let value = Quantization(rawValue: name) else {
-            throw APIError.badRequest("'quantization' must be \"none\" or \"sq8\"")
+            throw APIError.badRequest("'quantization' must be \"none\", \"sq8\" or \"f16\"")
         }
         c.quantization = value
     }
@@ -177,7 +177,7 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
     let o: [String: Any] = [
         "name": info.name, "dimension": info.dimension, "metric": info.metric.rawValue, "count": info.count,
         "segments": info.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph,
-                                   "sq8_bytes": $0.sq8Bytes] as [String: Any] },
+                                   "code_bytes": $0.codeBytes] as [String: Any] },
         "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,
         "memtable_rows": info.memtableRows,
         "memtable_indexed_rows": info.memtableIndexedRows,

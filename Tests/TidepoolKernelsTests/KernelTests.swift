@@ -135,4 +135,46 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+
+    /// f16 conversion round-trips every binary16 value and rounds f32 to nearest even; the f16
+    /// kernels match the scalar reference.
+    func testF16ConversionAndKernelsMatchScalarReference() {
+        for h in 0...0xFFFF {
+            let f = tp_f16_to_f32(UInt16(h))
+            if f.isNaN { XCTAssertTrue(tp_f32_to_f16(f) & 0x7C00 == 0x7C00 && tp_f32_to_f16(f) & 0x3FF != 0); continue }
+            XCTAssertEqual(tp_f32_to_f16(f), UInt16(h), "round trip of \(h)")
+        }
+        var rng = LCG(s: 11)
+        #if arch(x86_64) || arch(arm64)
+        for _ in 0..<200_000 {
+            let x = rng.next() * 70_000
+            XCTAssertEqual(tp_f32_to_f16(x), Float16(x).bitPattern, "\(x)")
+            let tiny = rng.next() * 1e-4
+            XCTAssertEqual(tp_f32_to_f16(tiny), Float16(tiny).bitPattern, "\(tiny)")
+        }
+        #endif
+        let names: [String] = ["scalar", "avx2-fma", "avx512f", "neon"]
+        let usable = names.filter { tp_f16_kernels_named($0) != nil }
+        XCTAssertTrue(usable.contains(String(cString: tp_f16_kernels().pointee.name)))
+        rng = LCG(s: 12)
+        let maxN = 400
+        let q = UnsafeMutablePointer<Float>.allocate(capacity: maxN + 8)
+        let h = UnsafeMutablePointer<UInt16>.allocate(capacity: maxN + 8)
+        defer { q.deallocate(); h.deallocate() }
+        for i in 0..<(maxN + 8) { q[i] = rng.next(); h[i] = tp_f32_to_f16(rng.next()) }
+        for name in usable {
+            let t = tp_f16_kernels_named(name)!.pointee
+            for n in Array(0...80) + [384] {
+                for shift in [0, 1, 3] {
+                    var dot = 0.0, l2 = 0.0, mag = 0.0
+                    for i in 0..<n {
+                        let x = Double(tp_f16_to_f32(h[shift + i])), y = Double(q[shift + i])
+                        dot += x * y; mag += abs(x * y); l2 += (x - y) * (x - y)
+                    }
+                    XCTAssertEqual(Double(t.dot(q + shift, h + shift, n)), dot, accuracy: 1e-5 * max(1, mag), "\(name) f16 dot n=\(n)")
+                    XCTAssertEqual(Double(t.l2(q + shift, h + shift, n)), l2, accuracy: 1e-5 * max(1, l2), "\(name) f16 l2 n=\(n)")
+                }
+            }
+        }
+    }
 }

@@ -61,8 +61,8 @@ final class QuantizationTests: XCTestCase {
         try c.flush()
         let info = c.info()
         XCTAssertEqual(info.segments.count, 1)
-        XCTAssertEqual(info.segments[0].sq8Bytes, ScalarQuantizer.codesOffset(dimension: dim) + n * dim)
-        XCTAssertEqual(info.segments[0].searchResidentBytes, info.segments[0].graphBytes + info.segments[0].sq8Bytes)
+        XCTAssertEqual(info.segments[0].codeBytes, ScalarQuantizer.codesOffset(dimension: dim) + n * dim)
+        XCTAssertEqual(info.segments[0].searchResidentBytes, info.segments[0].graphBytes + info.segments[0].codeBytes)
         XCTAssertLessThan(info.segments[0].searchResidentBytes, info.segments[0].graphBytes + info.segments[0].vectorBytes)
 
         let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .cosine).map { DocumentID.uint(UInt64($0)) }) }
@@ -117,7 +117,7 @@ final class QuantizationTests: XCTestCase {
         let c = try db!.createCollection("v", dimension: dim, metric: .l2, config: CollectionConfig(minRowsForGraph: 1000))
         try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
         try c.flush()
-        XCTAssertEqual(c.info().segments.map(\.sq8Bytes), [0])
+        XCTAssertEqual(c.info().segments.map(\.codeBytes), [0])
 
         XCTAssertThrowsError(try c.updateIndexSettings { $0.text = TextIndexConfig(fields: ["t"]) }) {
             XCTAssertTrue("\($0)".contains("only index settings"), "\($0)")
@@ -128,7 +128,7 @@ final class QuantizationTests: XCTestCase {
         try c.updateIndexSettings { $0.quantization = .sq8 }
         try c.flush()   // waits for the background rebuild
         XCTAssertEqual(c.info().segments.count, 1)
-        XCTAssertGreaterThan(c.info().segments[0].sq8Bytes, 0)
+        XCTAssertGreaterThan(c.info().segments[0].codeBytes, 0)
         XCTAssertEqual(c.count, n)
         let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .l2).map { DocumentID.uint(UInt64($0)) }) }
         var hits = 0
@@ -141,13 +141,46 @@ final class QuantizationTests: XCTestCase {
         let reopened = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 1))
         let c2 = try reopened.collection("v")
         XCTAssertEqual(c2.config.quantization, .sq8)
-        XCTAssertGreaterThan(c2.info().segments[0].sq8Bytes, 0)
+        XCTAssertGreaterThan(c2.info().segments[0].codeBytes, 0)
         // And back: the codes go away with the next rebuild.
         try c2.updateIndexSettings { $0.quantization = .none }
         try c2.flush()
-        XCTAssertEqual(c2.info().segments.map(\.sq8Bytes), [0])
+        XCTAssertEqual(c2.info().segments.map(\.codeBytes), [0])
         XCTAssertEqual(c2.count, n)
         try reopened.close()
+        XCTAssertEqual(Database.verify(path: dir.path), [])
+    }
+
+    func testF16CollectionMatchesFullPrecisionRecallAndSwitchesFromSQ8() throws {
+        let dim = 24, n = 5000
+        let base = clusteredVectors(n, dim, clusters: 30, seed: 31)
+        let queries = clusteredVectors(40, dim, clusters: 30, seed: 32)
+        let dir = TempDir()
+        let db = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 1))
+        let c = try db.createCollection("v", dimension: dim, metric: .l2,
+                                        config: CollectionConfig(minRowsForGraph: 1000, quantization: .f16))
+        try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
+        try c.flush()
+        let seg = try XCTUnwrap(c.info().segments.first)
+        XCTAssertEqual(seg.codeBytes, 64 + n * dim * 2, "half the f32 bytes, plus the section header")
+        let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .l2).map { DocumentID.uint(UInt64($0)) }) }
+        func recall() throws -> Double {
+            var hits = 0
+            for (q, t) in zip(queries, truth) { hits += try c.search(vector: q, k: 10).filter { t.contains($0.id) }.count }
+            return Double(hits) / Double(10 * queries.count)
+        }
+        XCTAssertGreaterThanOrEqual(try recall(), 0.95)
+        let r = try c.searchWithCost(vector: queries[0], k: 10)
+        XCTAssertGreaterThan(r.cost.quantizedDistances, 0)
+        // Reported distances are the exact f32 ones.
+        guard case .uint(let id) = r.hits[0].id else { return XCTFail() }
+        XCTAssertEqual(r.hits[0].distance, Float(referenceDistance(base[Int(id)], queries[0], .l2)), accuracy: 1e-4)
+
+        try c.updateIndexSettings { $0.quantization = .sq8 }
+        try c.flush()
+        XCTAssertEqual(c.info().segments.first?.codeBytes, ScalarQuantizer.codesOffset(dimension: dim) + n * dim)
+        XCTAssertGreaterThanOrEqual(try recall(), 0.9)
+        try db.close()
         XCTAssertEqual(Database.verify(path: dir.path), [])
     }
 }

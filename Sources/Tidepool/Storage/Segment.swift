@@ -18,6 +18,8 @@ final class Segment: @unchecked Sendable {
     let text: TextIndexView?
     /// SQ8 codes the graph walk reads instead of `vectors` (quantization `sq8`).
     let sq8: SQ8View?
+    /// Half-precision vectors the graph walk reads instead (quantization `f16`).
+    let f16: F16View?
     let tombstones: Tombstones
     private let idOffsets: UnsafeRawPointer
     private let idBase: UnsafeRawPointer
@@ -173,6 +175,12 @@ final class Segment: @unchecked Sendable {
                               file: path, fileOffset: q.offset, dimension: dim, rows: Int(rows))
         } else {
             sq8 = nil
+        }
+        if let h = find(.f16) {
+            f16 = try F16View(bytes: UnsafeRawBufferPointer(start: base + h.offset, count: h.length),
+                              file: path, fileOffset: h.offset, dimension: dim, rows: Int(rows))
+        } else {
+            f16 = nil
         }
         sections = parsed
         tombstones = Tombstones(count: Int(rows))

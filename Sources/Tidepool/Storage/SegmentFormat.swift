@@ -11,6 +11,7 @@ import Foundation
 ///         4 hnsw        an `HNSWLayout` graph block (absent for small segments)
 ///         5 text        a BM25 inverted index (`TextIndexFormat`; collections with a text index only)
 ///         6 sq8         SQ8 codes for the graph walk (`ScalarQuantizer`; quantization `sq8`, graph segments only)
+///         7 f16         half-precision vectors for the graph walk (`HalfPrecision`; quantization `f16`)
 ///     section table: per section u32 kind, u32 reserved, u64 offset, u64 length, u32 CRC32C, u32 reserved
 ///     footer (32 bytes): u64 table offset, u32 section count, u32 CRC32C(table), u64 row count, magic "TPSEGEND"
 enum SegmentFormat {
@@ -22,7 +23,7 @@ enum SegmentFormat {
     static let tableEntrySize = 32
 
     enum Kind: UInt32 {
-        case vectors = 1, ids = 2, attributes = 3, hnsw = 4, text = 5, sq8 = 6
+        case vectors = 1, ids = 2, attributes = 3, hnsw = 4, text = 5, sq8 = 6, f16 = 7
     }
 
     static func fileName(id: UInt64) -> String {
@@ -45,8 +46,8 @@ struct SegmentContents {
 
 /// Streams a segment file through the storage interface, computing section checksums on the way.
 enum SegmentWriter {
-    static func write(_ c: SegmentContents, graph: UnsafeRawBufferPointer?, text: [UInt8]? = nil, sq8: [UInt8]? = nil,
-                      to name: String, storage: StorageBackend) throws -> Int {
+    static func write(_ c: SegmentContents, graph: UnsafeRawBufferPointer?, text: [UInt8]? = nil,
+                      codes: (SegmentFormat.Kind, [UInt8])? = nil, to name: String, storage: StorageBackend) throws -> Int {
         let out = try storage.createImmutable(name)
         do {
             var position = 0
@@ -90,7 +91,7 @@ enum SegmentWriter {
             }) { try section(.attributes, $0) }
             if let graph { try section(.hnsw, [graph]) }
             if let text { try text.withUnsafeBytes { try section(.text, [$0]) } }
-            if let sq8 { try sq8.withUnsafeBytes { try section(.sq8, [$0]) } }
+            if let (kind, bytes) = codes { try bytes.withUnsafeBytes { try section(kind, [$0]) } }
 
             try pad()
             let tableOffset = position

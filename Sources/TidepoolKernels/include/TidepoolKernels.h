@@ -50,6 +50,22 @@ const tp_sq8_table *tp_sq8_kernels_named(const char *name);
 float tp_sq8_dot_scalar(const float *q, const uint8_t *codes, size_t n);
 float tp_sq8_l2_scalar(const float *q, const float *w, const uint8_t *codes, size_t n);
 
+/// f16 storage: a float query against IEEE binary16 vectors.
+typedef float (*tp_f16_fn)(const float *q, const uint16_t *h, size_t n);
+typedef struct tp_f16_table {
+    tp_f16_fn dot;   // sum q[i]*h[i]
+    tp_f16_fn l2;    // sum (q[i]-h[i])^2
+    const char *name;
+} tp_f16_table;
+const tp_f16_table *tp_f16_kernels(void);
+const tp_f16_table *tp_f16_kernels_named(const char *name);
+float tp_f16_dot_scalar(const float *q, const uint16_t *h, size_t n);
+float tp_f16_l2_scalar(const float *q, const uint16_t *h, size_t n);
+/// Conversions (round to nearest even), portable C.
+float tp_f16_to_f32(uint16_t h);
+uint16_t tp_f32_to_f16(float f);
+void tp_f32_to_f16_array(const float *src, uint16_t *dst, size_t n);
+
 /// CRC32C (Castagnoli), hardware-accelerated where available. Start with crc = 0.
 uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len);
 /// Software CRC32C reference.
