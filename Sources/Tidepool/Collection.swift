@@ -141,16 +141,19 @@ public final class Collection: @unchecked Sendable {
     /// compaction, which a crash can interrupt safely: the next open resumes it. Searches keep
     /// running on the old segments meanwhile. Text, attribute and memtable settings cannot change.
     public func updateIndexSettings(_ change: (inout CollectionConfig) -> Void) throws {
-        var new = config
-        change(&new)
-        try new.validate()
-        let old = config
-        guard new.text == old.text, new.attributeTypes == old.attributeTypes, new.memtableBytes == old.memtableBytes else {
-            throw TidepoolError.invalidArgument("collection '\(name)': only index settings (hnsw, minRowsForGraph, maxSegments, quantization) can change")
-        }
         var err: Error?
+        // On `background`, which also runs flushes and compactions: concurrent updates apply one
+        // after the other, each to the settings the previous one left.
         background.sync {
+            let old = config
+            var new = old
+            change(&new)
             do {
+                try new.validate()
+                guard new.text == old.text, new.attributeTypes == old.attributeTypes, new.memtableBytes == old.memtableBytes else {
+                    throw TidepoolError.invalidArgument(
+                        "collection '\(name)': only index settings (hnsw, minRowsForGraph, maxSegments, quantization) can change")
+                }
                 let (segs, cutoff) = state.withLock { () -> ([Segment], UInt64) in
                     configValue = new
                     return (segments, flushedSeq)
@@ -171,8 +174,7 @@ public final class Collection: @unchecked Sendable {
         return segs.contains { s in
             let wantsGraph = s.rowCount >= cfg.minRowsForGraph && s.rowCount > 1
             guard let g = s.graph else { return wantsGraph }
-            return !wantsGraph || g.m != cfg.hnsw.m || (s.sq8 != nil) != (cfg.quantization == .sq8)
-                || (s.f16 != nil) != (cfg.quantization == .f16)
+            return !wantsGraph || g.m != cfg.hnsw.m || s.quantization != cfg.quantization
         }
     }
 
@@ -359,9 +361,9 @@ public final class Collection: @unchecked Sendable {
                     return nil
                 }
                 // A large backlog (a bulk write) gets every core, as a flush's build would.
-                let backlog = m.count - m.indexedCount
-                let batch = backlog > 4 * Collection.indexBatch ? 4 * Collection.indexBatch : Collection.indexBatch
-                return (m, min(m.count, m.indexedCount + batch), backlog > 4 * Collection.indexBatch ? buildThreads : 1)
+                let bulk = m.count - m.indexedCount > 4 * Collection.indexBatch
+                let batch = bulk ? 4 * Collection.indexBatch : Collection.indexBatch
+                return (m, min(m.count, m.indexedCount + batch), bulk ? buildThreads : 1)
             }
             guard let (m, upTo, threads) = next else { return }
             m.index(upTo: upTo, threads: threads)
@@ -741,14 +743,15 @@ public final class Collection: @unchecked Sendable {
             }
         }
         let units = work
-        cost.containers += Set(units.map(\.container)).count
+        // Units are appended container by container: count the changes (no set per query).
+        for i in units.indices where i == 0 || units[i].container != units[i - 1].container { cost.containers += 1 }
         let flatRows = units.reduce(0) { $0 + ($1.kind == .graph ? 0 : $1.end - $1.start) }
         let threads = min(options.maxThreads, flatRows >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1, units.count)
 
         /// One graph walk over rows `0..<u.end` of a container; falls back to an exact scan of
         /// them when the walk cannot reach k admissible rows (a filter or deletions cut the graph).
         func walk<G: HNSWLinks>(_ g: G, entry: (UInt32, Int), nodes: Int, _ u: (container: Int, start: Int, end: Int, kind: UnitKind),
-                                vectors: UnsafePointer<Float>, sq8: SQ8View?, f16: F16View? = nil, dead: DeadFilter,
+                                vectors: UnsafePointer<Float>, codes: CompressedVectors?, dead: DeadFilter,
                                 visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
                                 into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
             var found = TopK(k: k)
@@ -785,14 +788,15 @@ public final class Collection: @unchecked Sendable {
                 }
                 cost.distances += n
             }
-            if let sq8 {
+            switch codes {
+            case .sq8(let sq8)?:
                 let prepared = SQ8Query(query: query, quantizer: sq8.quantizer, metric: metric,
                                         buffers: scratch.queryBuffers(dimension))
                 reranked(SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels()))
-            } else if let f16 {
+            case .f16(let f16)?:
                 reranked(F16RowDistance(query: query, halves: f16.halves, dimension: dimension, usesDot: metric.usesDot,
                                         kernels: tp_f16_kernels()))
-            } else {
+            case nil:
                 cost.distances += graphSearch(F32RowDistance(query: query, vectors: vectors, distance: distance), depth: k) { d, row in
                     found.push(d, key(u.container, row))
                 }
@@ -800,7 +804,7 @@ public final class Collection: @unchecked Sendable {
             let candidates = allowedCounts?[u.container] ?? u.end
             if found.items.count < k && candidates > found.items.count {
                 cost.rowsScanned += u.end
-                cost.distances += allowedCounts?[u.container] ?? u.end
+                cost.distances += candidates
                 if let allowed {
                     scanAllowed(query, vectors, allowed[u.container], start: 0, end: u.end, container: u.container,
                                 dead: dead, visible: visible, into: &top)
@@ -822,7 +826,7 @@ public final class Collection: @unchecked Sendable {
                     dead = DeadFilter(s.tombstones, visibleSeq: snap.visibleSeq)
                     visible = nil
                     if u.kind == .graph, let g = s.graph {
-                        walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, sq8: s.sq8, f16: s.f16, dead: dead,
+                        walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, codes: s.codes, dead: dead,
                              visible: nil, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }
@@ -834,7 +838,7 @@ public final class Collection: @unchecked Sendable {
                     if u.kind == .graph, let g = m.graph {
                         // The graph is still growing: rows at or past `u.end` may be linked already,
                         // and are walked through but never returned (the scan covers them).
-                        walk(g, entry: g.entry(), nodes: g.count, u, vectors: vectors, sq8: nil, dead: dead,
+                        walk(g, entry: g.entry(), nodes: g.count, u, vectors: vectors, codes: nil, dead: dead,
                              visible: visible, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }

@@ -1,16 +1,8 @@
 // f16 storage kernels: a float query against IEEE binary16 vectors (2x smaller than f32),
 // converted in registers with F16C / AVX-512 / NEON, or bit by bit in the scalar reference.
 #include "TidepoolKernels.h"
+#include "simd_common.h"
 #include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#define TP_X86 1
-#include <immintrin.h>
-#endif
-#if defined(__aarch64__)
-#define TP_NEON 1
-#include <arm_neon.h>
-#endif
 
 float tp_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
@@ -70,14 +62,6 @@ float tp_f16_l2_scalar(const float *q, const uint16_t *h, size_t n) {
 static const tp_f16_table f16_scalar_table = {tp_f16_dot_scalar, tp_f16_l2_scalar, "scalar"};
 
 #ifdef TP_X86
-#define AVX2F16 __attribute__((target("avx2,fma,f16c")))
-#define AVX512 __attribute__((target("avx512f")))
-AVX2F16 static inline float hsum256_f16(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
 AVX2F16 static float f16_dot_avx2(const float *q, const uint16_t *h, size_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     size_t i = 0;
@@ -86,7 +70,7 @@ AVX2F16 static float f16_dot_avx2(const float *q, const uint16_t *h, size_t n) {
         s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), s1);
     }
     for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))), s0);
-    float s = hsum256_f16(_mm256_add_ps(s0, s1));
+    float s = hsum256(_mm256_add_ps(s0, s1));
     for (; i < n; i++) s += q[i] * tp_f16_to_f32(h[i]);
     return s;
 }
@@ -103,7 +87,7 @@ AVX2F16 static float f16_l2_avx2(const float *q, const uint16_t *h, size_t n) {
         __m256 d = _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
         s0 = _mm256_fmadd_ps(d, d, s0);
     }
-    float s = hsum256_f16(_mm256_add_ps(s0, s1));
+    float s = hsum256(_mm256_add_ps(s0, s1));
     for (; i < n; i++) { float d = q[i] - tp_f16_to_f32(h[i]); s += d * d; }
     return s;
 }
@@ -167,10 +151,8 @@ static const tp_f16_table f16_neon_table = {f16_dot_neon, f16_l2_neon, "neon"};
 const tp_f16_table *tp_f16_kernels_named(const char *name) {
     if (strcmp(name, "scalar") == 0) return &f16_scalar_table;
 #ifdef TP_X86
-    __builtin_cpu_init();
-    if (strcmp(name, "avx2-fma") == 0)
-        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) ? &f16_avx2_table : 0;
-    if (strcmp(name, "avx512f") == 0) return __builtin_cpu_supports("avx512f") ? &f16_avx512_table : 0;
+    if (strcmp(name, "avx2-fma") == 0) return tp_cpu_has_avx2_fma() && tp_cpu_has_f16c() ? &f16_avx2_table : 0;
+    if (strcmp(name, "avx512f") == 0) return tp_cpu_has_avx512f() ? &f16_avx512_table : 0;
 #endif
 #ifdef TP_NEON
     if (strcmp(name, "neon") == 0) return &f16_neon_table;
@@ -179,7 +161,7 @@ const tp_f16_table *tp_f16_kernels_named(const char *name) {
 }
 
 const tp_f16_table *tp_f16_kernels(void) {
+    // The variant the f32 kernels use (avx2-fma without F16C falls back to scalar).
     const tp_f16_table *t = tp_f16_kernels_named(tp_kernels()->name);
-    if (!t) t = tp_f16_kernels_named("avx2-fma");
     return t ? t : &f16_scalar_table;
 }

@@ -1,16 +1,8 @@
 // SIMD distance kernels with runtime dispatch. Each variant is compiled with its
 // own target attribute so the package needs no global compiler flags.
 #include "TidepoolKernels.h"
+#include "simd_common.h"
 #include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define TP_X86 1
-#endif
-#if defined(__aarch64__)
-#include <arm_neon.h>
-#define TP_NEON 1
-#endif
 
 // ---------------------------------------------------------------- scalar
 
@@ -52,16 +44,6 @@ static const tp_kernel_table scalar_table = {
 
 // ---------------------------------------------------------------- AVX2 + FMA
 #ifdef TP_X86
-#define AVX2 __attribute__((target("avx2,fma")))
-
-AVX2 static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    __m128 sh = _mm_movehdup_ps(lo);
-    lo = _mm_add_ps(lo, sh);
-    sh = _mm_movehl_ps(sh, lo);
-    return _mm_cvtss_f32(_mm_add_ss(lo, sh));
-}
 
 // Mask for the last n (0..7) lanes, for tails without reading past the end.
 AVX2 static inline __m256i tail_mask8(size_t n) {
@@ -122,7 +104,6 @@ AVX2 static void l2sq_batch_avx2(const float *q, const float *base, size_t count
 static const tp_kernel_table avx2_table = {dot_avx2, l2sq_avx2, dot_batch_avx2, l2sq_batch_avx2, "avx2-fma"};
 
 // ---------------------------------------------------------------- AVX-512F
-#define AVX512 __attribute__((target("avx512f")))
 
 AVX512 static float dot_avx512(const float *a, const float *b, size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
@@ -176,14 +157,6 @@ AVX512 static void l2sq_batch_avx512(const float *q, const float *base, size_t c
 
 static const tp_kernel_table avx512_table = {dot_avx512, l2sq_avx512, dot_batch_avx512, l2sq_batch_avx512, "avx512f"};
 
-static int cpu_has_avx2_fma(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-static int cpu_has_avx512f(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
 #endif
 
 // ---------------------------------------------------------------- NEON
@@ -228,8 +201,8 @@ static const tp_kernel_table neon_table = {dot_neon, l2sq_neon, dot_batch_neon, 
 
 static const tp_kernel_table *select_table(void) {
 #ifdef TP_X86
-    if (cpu_has_avx512f()) return &avx512_table;
-    if (cpu_has_avx2_fma()) return &avx2_table;
+    if (tp_cpu_has_avx512f()) return &avx512_table;
+    if (tp_cpu_has_avx2_fma()) return &avx2_table;
 #endif
 #ifdef TP_NEON
     return &neon_table;
@@ -248,8 +221,8 @@ const tp_kernel_table *tp_kernels(void) {
 const tp_kernel_table *tp_kernels_named(const char *name) {
     if (strcmp(name, "scalar") == 0) return &scalar_table;
 #ifdef TP_X86
-    if (strcmp(name, "avx2-fma") == 0) return cpu_has_avx2_fma() ? &avx2_table : 0;
-    if (strcmp(name, "avx512f") == 0) return cpu_has_avx512f() ? &avx512_table : 0;
+    if (strcmp(name, "avx2-fma") == 0) return tp_cpu_has_avx2_fma() ? &avx2_table : 0;
+    if (strcmp(name, "avx512f") == 0) return tp_cpu_has_avx512f() ? &avx512_table : 0;
 #endif
 #ifdef TP_NEON
     if (strcmp(name, "neon") == 0) return &neon_table;

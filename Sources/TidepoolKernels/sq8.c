@@ -2,16 +2,8 @@
 // per-dimension offset and step into the query (see ScalarQuantizer.swift), so the inner loops
 // are a plain dot product and a weighted squared L2 over u8 -> f32 conversions.
 #include "TidepoolKernels.h"
+#include "simd_common.h"
 #include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#define TP_X86 1
-#include <immintrin.h>
-#endif
-#if defined(__aarch64__)
-#define TP_NEON 1
-#include <arm_neon.h>
-#endif
 
 float tp_sq8_dot_scalar(const float *q, const uint8_t *c, size_t n) {
     float s = 0;
@@ -28,17 +20,9 @@ float tp_sq8_l2_scalar(const float *q, const float *w, const uint8_t *c, size_t 
 static const tp_sq8_table sq8_scalar_table = {tp_sq8_dot_scalar, tp_sq8_l2_scalar, "scalar"};
 
 #ifdef TP_X86
-#define AVX2 __attribute__((target("avx2,fma")))
-#define AVX512 __attribute__((target("avx512f")))
 
 AVX2 static inline __m256 load8_u8(const uint8_t *c) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)c)));
-}
-AVX2 static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
 }
 AVX2 static float sq8_dot_avx2(const float *q, const uint8_t *c, size_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -149,9 +133,8 @@ static const tp_sq8_table sq8_neon_table = {sq8_dot_neon, sq8_l2_neon, "neon"};
 const tp_sq8_table *tp_sq8_kernels_named(const char *name) {
     if (strcmp(name, "scalar") == 0) return &sq8_scalar_table;
 #ifdef TP_X86
-    __builtin_cpu_init();
-    if (strcmp(name, "avx2-fma") == 0) return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? &sq8_avx2_table : 0;
-    if (strcmp(name, "avx512f") == 0) return __builtin_cpu_supports("avx512f") ? &sq8_avx512_table : 0;
+    if (strcmp(name, "avx2-fma") == 0) return tp_cpu_has_avx2_fma() ? &sq8_avx2_table : 0;
+    if (strcmp(name, "avx512f") == 0) return tp_cpu_has_avx512f() ? &sq8_avx512_table : 0;
 #endif
 #ifdef TP_NEON
     if (strcmp(name, "neon") == 0) return &sq8_neon_table;

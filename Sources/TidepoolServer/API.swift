@@ -41,23 +41,10 @@ struct API: Sendable {
             let body = try await object(request, allowed: ["config"])
             return try await run(context, write: true, collection: name) { _ in
                 guard case .object(let c)? = body["config"] else { throw APIError.badRequest("'config' must be an object") }
-                try checkKeys(c, ["m", "ef_construction", "ef_search", "quantization"], "config")
+                try checkKeys(c, IndexSettings.keys, "config")
+                let settings = try IndexSettings(c)
                 let coll = try database.collection(name)
-                let current = coll.config
-                let hnsw = HNSWParameters(m: Int(try int(c, "m", default: Int64(current.hnsw.m))),
-                                          efConstruction: Int(try int(c, "ef_construction", default: Int64(current.hnsw.efConstruction))),
-                                          efSearch: Int(try int(c, "ef_search", default: Int64(current.hnsw.efSearch))))
-                var quantization = current.quantization
-                if let q = c["quantization"] {
-                    guard case .string(let s) = q, let value = Quantization(rawValue: s) else {
-                        throw APIError.badRequest("'quantization' must be \"none\", \"sq8\" or \"f16\"")
-                    }
-                    quantization = value
-                }
-                try coll.updateIndexSettings { cfg in
-                    cfg.hnsw = hnsw
-                    cfg.quantization = quantization
-                }
+                try coll.updateIndexSettings(settings.apply)
                 return describe(coll)
             }
         }

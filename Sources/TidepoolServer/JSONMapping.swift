@@ -149,16 +149,9 @@ struct EncodableJSON: Encodable {
 func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
     guard let v else { return CollectionConfig() }
     guard case .object(let o) = v else { throw APIError.badRequest("'config' must be an object") }
-    try checkKeys(o, ["m", "ef_construction", "ef_search", "text_fields", "memtable_bytes", "attribute_types", "quantization"], "config")
-    var c = CollectionConfig(hnsw: HNSWParameters(m: Int(try int(o, "m", default: 16)), efConstruction: Int(try int(o, "ef_construction", default: 200)),
-                                                  efSearch: Int(try int(o, "ef_search", default: 64))),
-                             memtableBytes: Int(try int(o, "memtable_bytes", default: 64 << 20)))
-    if let q = o["quantization"] {
-        guard case .string(let name) = q, let value = Quantization(rawValue: name) else {
-            throw APIError.badRequest("'quantization' must be \"none\", \"sq8\" or \"f16\"")
-        }
-        c.quantization = value
-    }
+    try checkKeys(o, IndexSettings.keys.union(["text_fields", "memtable_bytes", "attribute_types"]), "config")
+    var c = CollectionConfig(memtableBytes: Int(try int(o, "memtable_bytes", default: 64 << 20)))
+    try IndexSettings(o).apply(to: &c)
     if let tf = o["text_fields"] { c.text = TextIndexConfig(fields: try stringList(tf, "text_fields")) }
     if let raw = o["attribute_types"] {
         guard case .object(let at) = raw else { throw APIError.badRequest("'attribute_types' must be an object") }
@@ -170,6 +163,34 @@ func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
         }
     }
     return c
+}
+
+/// The index settings of a `config` object (creation, or PATCH): each given one replaces the
+/// collection's; validation is the engine's.
+struct IndexSettings {
+    static let keys: Set<String> = ["m", "ef_construction", "ef_search", "quantization"]
+    var m, efConstruction, efSearch: Int?
+    var quantization: Quantization?
+
+    init(_ o: [String: JSONValue]) throws {
+        func optionalInt(_ key: String) throws -> Int? { o[key] == nil ? nil : Int(try int(o, key)) }
+        m = try optionalInt("m")
+        efConstruction = try optionalInt("ef_construction")
+        efSearch = try optionalInt("ef_search")
+        if let q = o["quantization"] {
+            guard case .string(let name) = q, let value = Quantization(rawValue: name) else {
+                throw APIError.badRequest("'quantization' must be \"none\", \"sq8\" or \"f16\"")
+            }
+            quantization = value
+        }
+    }
+
+    func apply(to c: inout CollectionConfig) {
+        if let m { c.hnsw.m = m }
+        if let efConstruction { c.hnsw.efConstruction = efConstruction }
+        if let efSearch { c.hnsw.efSearch = efSearch }
+        if let quantization { c.quantization = quantization }
+    }
 }
 
 func describe(_ c: Tidepool.Collection) -> [String: Any] {

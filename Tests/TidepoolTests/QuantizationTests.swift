@@ -65,15 +65,11 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(info.segments[0].searchResidentBytes, info.segments[0].graphBytes + info.segments[0].codeBytes)
         XCTAssertLessThan(info.segments[0].searchResidentBytes, info.segments[0].graphBytes + info.segments[0].vectorBytes)
 
-        let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .cosine).map { DocumentID.uint(UInt64($0)) }) }
-        func recall(_ c: Collection, rerank: Int? = nil) throws -> Double {
-            var hits = 0
-            for (q, t) in zip(queries, truth) {
-                hits += try c.search(vector: q, k: 10, options: SearchOptions(rerank: rerank)).filter { t.contains($0.id) }.count
-            }
-            return Double(hits) / Double(10 * queries.count)
+        let truth = exactTopK(base, queries, metric: .cosine)
+        func recallAt10(_ c: Collection, rerank: Int? = nil) throws -> Double {
+            try recall(c, queries, truth, options: SearchOptions(rerank: rerank))
         }
-        XCTAssertGreaterThanOrEqual(try recall(c), 0.95, "recall@10 of the SQ8 walk with default re-ranking")
+        XCTAssertGreaterThanOrEqual(try recallAt10(c), 0.95, "recall@10 of the SQ8 walk with default re-ranking")
         let r = try c.searchWithCost(vector: queries[0], k: 10)
         XCTAssertGreaterThan(r.cost.quantizedDistances, 100, "the walk reads codes")
         XCTAssertEqual(r.cost.distances, 64, "only the re-ranked candidates (ef) get f32 distances")
@@ -91,8 +87,8 @@ final class QuantizationTests: XCTestCase {
         let reopened = try Database(path: dir.path)
         let c2 = try reopened.collection("v")
         XCTAssertEqual(c2.config.quantization, .sq8, "the setting is persisted with the collection")
-        XCTAssertGreaterThanOrEqual(try recall(c2), 0.95, "after reopening")
-        XCTAssertGreaterThanOrEqual(try recall(c2, rerank: 200), try recall(c2, rerank: 10) - 0.02)
+        XCTAssertGreaterThanOrEqual(try recallAt10(c2), 0.95, "after reopening")
+        XCTAssertGreaterThanOrEqual(try recallAt10(c2, rerank: 200), try recallAt10(c2, rerank: 10) - 0.02)
         try reopened.close()
         XCTAssertEqual(Database.verify(path: dir.path), [])
 
@@ -130,10 +126,7 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(c.info().segments.count, 1)
         XCTAssertGreaterThan(c.info().segments[0].codeBytes, 0)
         XCTAssertEqual(c.count, n)
-        let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .l2).map { DocumentID.uint(UInt64($0)) }) }
-        var hits = 0
-        for (q, t) in zip(queries, truth) { hits += try c.search(vector: q, k: 10).filter { t.contains($0.id) }.count }
-        XCTAssertGreaterThanOrEqual(Double(hits) / Double(10 * queries.count), 0.95)
+        XCTAssertGreaterThanOrEqual(try recall(c, queries, exactTopK(base, queries, metric: .l2)), 0.95)
         XCTAssertGreaterThan(try c.searchWithCost(vector: queries[0], k: 10).cost.quantizedDistances, 0)
         try db!.close()
         db = nil
@@ -163,13 +156,8 @@ final class QuantizationTests: XCTestCase {
         try c.flush()
         let seg = try XCTUnwrap(c.info().segments.first)
         XCTAssertEqual(seg.codeBytes, 64 + n * dim * 2, "half the f32 bytes, plus the section header")
-        let truth = queries.map { Set(bruteForce(base, $0, k: 10, metric: .l2).map { DocumentID.uint(UInt64($0)) }) }
-        func recall() throws -> Double {
-            var hits = 0
-            for (q, t) in zip(queries, truth) { hits += try c.search(vector: q, k: 10).filter { t.contains($0.id) }.count }
-            return Double(hits) / Double(10 * queries.count)
-        }
-        XCTAssertGreaterThanOrEqual(try recall(), 0.95)
+        let truth = exactTopK(base, queries, metric: .l2)
+        XCTAssertGreaterThanOrEqual(try recall(c, queries, truth), 0.95)
         let r = try c.searchWithCost(vector: queries[0], k: 10)
         XCTAssertGreaterThan(r.cost.quantizedDistances, 0)
         // Reported distances are the exact f32 ones.
@@ -179,7 +167,7 @@ final class QuantizationTests: XCTestCase {
         try c.updateIndexSettings { $0.quantization = .sq8 }
         try c.flush()
         XCTAssertEqual(c.info().segments.first?.codeBytes, ScalarQuantizer.codesOffset(dimension: dim) + n * dim)
-        XCTAssertGreaterThanOrEqual(try recall(), 0.9)
+        XCTAssertGreaterThanOrEqual(try recall(c, queries, truth), 0.9)
         try db.close()
         XCTAssertEqual(Database.verify(path: dir.path), [])
     }

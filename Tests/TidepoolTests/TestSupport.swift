@@ -84,3 +84,16 @@ func runTidepool(_ args: [String]) throws -> (Int32, String, String) {
 
 let sharedDataset = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/pypi-minilm-100k").path
+
+/// Each query's exact top-`k` ids (row numbers of `base`), for recall.
+func exactTopK(_ base: [[Float]], _ queries: [[Float]], k: Int = 10, metric: Metric) -> [Set<DocumentID>] {
+    queries.map { Set(bruteForce(base, $0, k: k, metric: metric).map { DocumentID.uint(UInt64($0)) }) }
+}
+
+/// recall@k of `c`'s searches against `truth` from ``exactTopK(_:_:k:metric:)``.
+func recall(_ c: Collection, _ queries: [[Float]], _ truth: [Set<DocumentID>], k: Int = 10,
+            options: SearchOptions = SearchOptions()) throws -> Double {
+    var hits = 0
+    for (q, t) in zip(queries, truth) { hits += try c.search(vector: q, k: k, options: options).filter { t.contains($0.id) }.count }
+    return Double(hits) / Double(k * queries.count)
+}

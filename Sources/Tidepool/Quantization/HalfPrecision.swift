@@ -24,7 +24,6 @@ enum HalfPrecision {
 /// A segment's f16 vectors, read in place from the mapped file.
 struct F16View: @unchecked Sendable {
     let halves: UnsafePointer<UInt16>
-    let rows: Int
 
     init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, dimension: Int, rows: Int) throws {
         guard bytes.count >= HalfPrecision.headerSize else {
@@ -36,7 +35,6 @@ struct F16View: @unchecked Sendable {
                                         reason: "f16 section of \(bytes.count) bytes for dimension \(dim), expected dimension \(dimension) and \(HalfPrecision.headerSize + rows * dimension * 2) bytes")
         }
         halves = (bytes.baseAddress! + HalfPrecision.headerSize).assumingMemoryBound(to: UInt16.self)
-        self.rows = rows
     }
 }
 
@@ -54,4 +52,18 @@ struct F16RowDistance: RowDistance {
     }
     @inline(__always) func prefetch(_ row: UInt32) { tp_prefetch(halves + Int(row) * dimension) }
     @inline(__always) func prefetchAll(_ row: UInt32) { tp_prefetch_range(halves + Int(row) * dimension, dimension * 2) }
+}
+
+/// The compressed copy of a segment's vectors that its graph walks read, if any.
+enum CompressedVectors {
+    case sq8(SQ8View)
+    case f16(F16View)
+
+    /// The collection setting that produces this kind.
+    var quantization: Quantization {
+        switch self {
+        case .sq8: return .sq8
+        case .f16: return .f16
+        }
+    }
 }

@@ -74,7 +74,6 @@ struct ScalarQuantizer: Equatable {
 struct SQ8View: @unchecked Sendable {
     let quantizer: ScalarQuantizer
     let codes: UnsafePointer<UInt8>
-    let rows: Int
 
     init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, dimension: Int, rows: Int) throws {
         func corrupt(_ at: Int, _ why: String) -> TidepoolError { .corrupt(file: file, offset: fileOffset + at, reason: why) }
@@ -95,10 +94,7 @@ struct SQ8View: @unchecked Sendable {
         }
         quantizer = ScalarQuantizer(dimension: dim, lower: lower, step: step)
         codes = (bytes.baseAddress! + start).assumingMemoryBound(to: UInt8.self)
-        self.rows = rows
     }
-
-    var byteCount: Int { rows * quantizer.dimension }
 }
 
 /// A query prepared against one SQ8 quantizer: the engine's internal distance (squared L2, or

@@ -16,10 +16,10 @@ final class Segment: @unchecked Sendable {
     let vectors: UnsafePointer<Float>
     let graph: HNSWGraphView?
     let text: TextIndexView?
-    /// SQ8 codes the graph walk reads instead of `vectors` (quantization `sq8`).
-    let sq8: SQ8View?
-    /// Half-precision vectors the graph walk reads instead (quantization `f16`).
-    let f16: F16View?
+    /// What the graph walk reads instead of `vectors` (SQ8 codes or f16), per the quantization
+    /// setting the segment was written under.
+    let codes: CompressedVectors?
+    var quantization: Quantization { codes?.quantization ?? .none }
     let tombstones: Tombstones
     private let idOffsets: UnsafeRawPointer
     private let idBase: UnsafeRawPointer
@@ -171,16 +171,13 @@ final class Segment: @unchecked Sendable {
             text = nil
         }
         if let q = find(.sq8) {
-            sq8 = try SQ8View(bytes: UnsafeRawBufferPointer(start: base + q.offset, count: q.length),
-                              file: path, fileOffset: q.offset, dimension: dim, rows: Int(rows))
+            codes = .sq8(try SQ8View(bytes: UnsafeRawBufferPointer(start: base + q.offset, count: q.length),
+                                     file: path, fileOffset: q.offset, dimension: dim, rows: Int(rows)))
+        } else if let h = find(.f16) {
+            codes = .f16(try F16View(bytes: UnsafeRawBufferPointer(start: base + h.offset, count: h.length),
+                                     file: path, fileOffset: h.offset, dimension: dim, rows: Int(rows)))
         } else {
-            sq8 = nil
-        }
-        if let h = find(.f16) {
-            f16 = try F16View(bytes: UnsafeRawBufferPointer(start: base + h.offset, count: h.length),
-                              file: path, fileOffset: h.offset, dimension: dim, rows: Int(rows))
-        } else {
-            f16 = nil
+            codes = nil
         }
         sections = parsed
         tombstones = Tombstones(count: Int(rows))

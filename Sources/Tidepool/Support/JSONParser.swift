@@ -28,13 +28,8 @@ public struct JSONParser {
 
     /// Parses one JSON document held in a byte array.
     public static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
-        do {
-            return try bytes.withUnsafeBytes { raw in try parse(raw) }
-        } catch let e as Failure {
-            throw e
-        } catch {
-            throw Failure(offset: 0, reason: "\(error)")
-        }
+        // `withUnsafeBytes` rethrows untyped errors: carry the typed one out in a Result.
+        try bytes.withUnsafeBytes { raw in Result { () throws(Failure) -> JSONValue in try parse(raw) } }.get()
     }
 
     private let b: UnsafeBufferPointer<UInt8>

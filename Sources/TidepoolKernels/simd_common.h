@@ -1,0 +1,46 @@
+// Shared by the kernel files (private to the target): architecture detection, the per-function
+// target attributes, CPU feature checks and the AVX2 horizontal sum.
+#ifndef TIDEPOOL_SIMD_COMMON_H
+#define TIDEPOOL_SIMD_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TP_X86 1
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define TP_NEON 1
+#endif
+
+#ifdef TP_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2F16 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f")))
+
+static inline int tp_cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static inline int tp_cpu_has_avx512f(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+static inline int tp_cpu_has_f16c(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("f16c");
+}
+
+AVX2 static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    __m128 sh = _mm_movehdup_ps(lo);
+    lo = _mm_add_ps(lo, sh);
+    sh = _mm_movehl_ps(sh, lo);
+    return _mm_cvtss_f32(_mm_add_ss(lo, sh));
+}
+#endif
+
+#endif
