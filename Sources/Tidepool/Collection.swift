@@ -149,7 +149,7 @@ public final class Collection: @unchecked Sendable {
             var new = old
             change(&new)
             do {
-                try new.validate()
+                try new.validate(dimension: dimension)
                 guard new.text == old.text, new.attributeTypes == old.attributeTypes, new.memtableBytes == old.memtableBytes else {
                     throw TidepoolError.invalidArgument(
                         "collection '\(name)': only index settings (hnsw, minRowsForGraph, maxSegments, quantization) can change")
@@ -171,11 +171,7 @@ public final class Collection: @unchecked Sendable {
     /// Whether some segment was built under index settings other than the current ones.
     func segmentsOutOfDate() -> Bool {
         let (segs, cfg) = state.withLock { (segments, configValue) }
-        return segs.contains { s in
-            let wantsGraph = s.rowCount >= cfg.minRowsForGraph && s.rowCount > 1
-            guard let g = s.graph else { return wantsGraph }
-            return !wantsGraph || g.m != cfg.hnsw.m || s.quantization != cfg.quantization
-        }
+        return segs.contains { SegmentPlan(segment: $0) != SegmentPlan(rows: $0.rowCount, dimension: dimension, config: cfg) }
     }
 
     private func removeOrphanSegments(entry: Manifest.CollectionEntry) {
@@ -447,7 +443,9 @@ public final class Collection: @unchecked Sendable {
         }
         // With few deletions, the memtable's own graph becomes the segment's: all rows are
         // written, the dead ones as persisted tombstones (compaction drops them later).
-        let reuseGraph = m.hasGraph && m.count >= config.minRowsForGraph && !keep.isEmpty
+        let plansGraph: Bool
+        if case .hnsw = SegmentPlan(rows: m.count, dimension: dimension, config: config) { plansGraph = true } else { plansGraph = false }
+        let reuseGraph = m.hasGraph && plansGraph && !keep.isEmpty
             && (m.count - keep.count) * 10 <= m.count
         if reuseGraph {
             m.index(upTo: m.count, threads: buildThreads)
@@ -504,30 +502,41 @@ public final class Collection: @unchecked Sendable {
         return database
     }
 
-    /// Writes a segment file and opens it; builds its graph unless one is given (a memtable's).
+    /// Writes a segment file and opens it, with the index the planner picks for its size;
+    /// `graph` is a memtable's finished graph, reused when the plan is HNSW.
     private func writeSegment(_ contents: SegmentContents, id: UInt64, graph: [UInt8]? = nil) throws -> Segment {
         let file = SegmentFormat.fileName(id: id)
         let name = folder + "/segments/" + file
-        if let graph {
-            _ = try graph.withUnsafeBytes {
-                try SegmentWriter.write(contents, graph: $0, text: textSection(contents), codes: codesSection(contents), to: name, storage: storage)
+        let cfg = config
+        let text = textSection(contents)
+        switch SegmentPlan(rows: contents.rowCount, dimension: dimension, config: cfg) {
+        case .flat:
+            _ = try SegmentWriter.write(contents, graph: nil, text: text, to: name, storage: storage)
+        case .hnsw(_, let q):
+            let codes = codesSection(contents, q)
+            if let graph {
+                _ = try graph.withUnsafeBytes {
+                    try SegmentWriter.write(contents, graph: $0, text: text, codes: codes, to: name, storage: storage)
+                }
+            } else {
+                let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
+                                          metric: metric, parameters: cfg.hnsw, seed: 100 &+ id)
+                builder.build(threads: buildThreads)
+                _ = try SegmentWriter.write(contents, graph: builder.finish(), text: text, codes: codes, to: name, storage: storage)
             }
-        } else if contents.rowCount >= config.minRowsForGraph && contents.rowCount > 1 {
-            let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
-                                      metric: metric, parameters: config.hnsw, seed: 100 &+ id)
-            builder.build(threads: buildThreads)
-            _ = try SegmentWriter.write(contents, graph: builder.finish(), text: textSection(contents), codes: codesSection(contents),
-                                        to: name, storage: storage)
-        } else {
-            _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
+        case .ivf(let codec, let nlist, let m):
+            let section = IVFFormat.build(contents.vectors, count: contents.rowCount, dimension: dimension, metric: metric,
+                                          nlist: nlist, codec: codec, pqSubspaces: m, iterations: cfg.ivf.iterations,
+                                          seed: 100 &+ id, threads: buildThreads)
+            _ = try SegmentWriter.write(contents, graph: nil, text: text, codes: (.ivf, section), to: name, storage: storage)
         }
         return try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false)
     }
 
-    /// Compressed vectors for a graph segment's walk, when the collection asks for them.
-    private func codesSection(_ c: SegmentContents) -> (SegmentFormat.Kind, [UInt8])? {
-        switch config.quantization {
-        case .none: return nil
+    /// Compressed vectors for a graph segment's walk.
+    private func codesSection(_ c: SegmentContents, _ q: Quantization) -> (SegmentFormat.Kind, [UInt8])? {
+        switch q {
+        case .none, .pq: return nil
         case .sq8: return (.sq8, ScalarQuantizer.section(c.vectors, count: c.rowCount, dimension: dimension))
         case .f16: return (.f16, HalfPrecision.section(c.vectors, count: c.rowCount, dimension: dimension))
         }
@@ -677,6 +686,9 @@ public final class Collection: @unchecked Sendable {
         if let r = options.rerank, r < 1 || r > 100_000 {
             throw TidepoolError.invalidArgument("rerank must be in 1...100000, got \(r)")
         }
+        if let p = options.nprobe, p < 1 || p > 1 << 20 {
+            throw TidepoolError.invalidArgument("nprobe must be in 1...1048576, got \(p)")
+        }
         let q = try validatedQuery(vector)
         var options = options
         options.filter = try options.filter?.validated(against: schema, collection: name)
@@ -693,7 +705,7 @@ public final class Collection: @unchecked Sendable {
     /// Container index in the snapshot (segments first, then memtables) and row, packed.
     @inline(__always) private func key(_ container: Int, _ row: UInt32) -> UInt64 { UInt64(container) << 32 | UInt64(row) }
 
-    enum UnitKind { case graph, flat, flatAllowed }
+    enum UnitKind { case graph, ivf, flat, flatAllowed }
 
     /// Searches a snapshot. Per container the planner picks: the HNSW graph (skipping
     /// disallowed and dead rows while still routing through them), or an exact scan of all
@@ -716,13 +728,15 @@ public final class Collection: @unchecked Sendable {
                 if n == 0 { continue }
                 // Exact scan costs about n distances; a filtered graph search about
                 // 32·ef / selectivity. Scan when n² < 32·ef·rows (measured in docs/FILTERS.md).
-                if !options.exact, s.graph != nil, n * n >= 2 * ef * s.rowCount {
-                    work.append((ci, 0, s.rowCount, .graph))
+                if !options.exact, s.graph != nil || s.ivf != nil, n * n >= 2 * ef * s.rowCount {
+                    work.append((ci, 0, s.rowCount, s.graph != nil ? .graph : .ivf))
                 } else {
                     flatUnits(ci, s.rowCount, .flatAllowed)
                 }
             } else if !options.exact, s.graph != nil {
                 work.append((ci, 0, s.rowCount, .graph))
+            } else if !options.exact, s.ivf != nil {
+                work.append((ci, 0, s.rowCount, .ivf))
             } else {
                 flatUnits(ci, s.rowCount, .flat)
             }
@@ -745,7 +759,7 @@ public final class Collection: @unchecked Sendable {
         let units = work
         // Units are appended container by container: count the changes (no set per query).
         for i in units.indices where i == 0 || units[i].container != units[i - 1].container { cost.containers += 1 }
-        let flatRows = units.reduce(0) { $0 + ($1.kind == .graph ? 0 : $1.end - $1.start) }
+        let flatRows = units.reduce(0) { $0 + ($1.kind == .graph || $1.kind == .ivf ? 0 : $1.end - $1.start) }
         let threads = min(options.maxThreads, flatRows >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1, units.count)
 
         /// One graph walk over rows `0..<u.end` of a container; falls back to an exact scan of
@@ -817,6 +831,98 @@ public final class Collection: @unchecked Sendable {
             }
         }
 
+        /// Scans the `nprobe` posting lists nearest the query; quantized lists keep their best
+        /// `rerank` candidates and re-score them with f32. Falls back to an exact scan when the
+        /// probed lists hold fewer than k admissible rows (a selective filter, many deletions).
+        func ivfSearch(_ s: Segment, _ ivf: IVFView, _ u: (container: Int, start: Int, end: Int, kind: UnitKind),
+                       dead: DeadFilter, into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
+            let nprobe = min(ivf.nlist, options.nprobe ?? config.ivf.probes(nlist: ivf.nlist))
+            let centroidDistances = scratch.floats(0, ivf.nlist)
+            distance.batch(query, ivf.centroids, count: ivf.nlist, into: centroidDistances)
+            var probes = TopK(k: nprobe)
+            for i in 0..<ivf.nlist where centroidDistances[i] <= probes.threshold { probes.push(centroidDistances[i], UInt64(i)) }
+            cost.listsProbed += nprobe
+            let allowedWords = allowed?[u.container].words
+            @inline(__always) func admit(_ row: UInt32) -> Bool {
+                if dead.isDead(row) { return false }
+                if let w = allowedWords { return w[Int(row) >> 6] & (1 << (UInt64(row) & 63)) != 0 }
+                return true
+            }
+            var found = TopK(k: k)
+            let rows = ivf.rowIDs, vectors = s.vectors
+            if ivf.codec == .flat {
+                for p in probes.items {
+                    let list = ivf.list(Int(p.key))
+                    for i in list {
+                        if i + 4 < list.upperBound { tp_prefetch_range(vectors + Int(rows[i + 4]) * dimension, dimension * 4) }
+                        let row = rows[i]
+                        guard admit(row) else { continue }
+                        cost.distances += 1
+                        found.push(distance(query, vectors + Int(row) * dimension), key(u.container, row))
+                    }
+                }
+            } else {
+                let depth = max(options.rerank ?? max(ef, 10 * k), k)
+                // The best `depth` estimates, in a max-heap over the scratch (no allocation).
+                _ = scratch.begin(nodes: 0, heap: depth + 1)
+                var candidates = MaxHeap(storage: scratch.heapB, capacity: depth)
+                @inline(__always) func offer(_ d: Float, _ row: UInt32) {
+                    if candidates.count < depth {
+                        candidates.push(Neighbor(dist: d, id: row))
+                    } else if d < candidates.top.dist {
+                        candidates.replaceTop(Neighbor(dist: d, id: row))
+                    }
+                }
+                if let pq = ivf.pq, let codes = ivf.pqCodes {
+                    let table = scratch.floats(1, pq.m * 256)
+                    pq.table(query, usesDot: metric.usesDot, into: table)
+                    let estimates = scratch.floats(2, ivf.maxListLength)
+                    for p in probes.items {
+                        let list = ivf.list(Int(p.key))
+                        tp_pq_scan(codes + list.lowerBound * pq.m, list.count, pq.m, table, estimates)
+                        cost.quantizedDistances += list.count
+                        for j in 0..<list.count where candidates.count < depth || estimates[j] < candidates.top.dist {
+                            let row = rows[list.lowerBound + j]
+                            if admit(row) { offer(estimates[j], row) }
+                        }
+                    }
+                } else if let sq8 = ivf.sq8 {
+                    let prepared = SQ8Query(query: query, quantizer: sq8.quantizer, metric: metric,
+                                            buffers: scratch.queryBuffers(dimension))
+                    let estimate = SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels())
+                    for p in probes.items {
+                        for i in ivf.list(Int(p.key)) {
+                            let row = rows[i]
+                            guard admit(row) else { continue }
+                            cost.quantizedDistances += 1
+                            offer(estimate(UInt32(i)), row)
+                        }
+                    }
+                }
+                let n = candidates.count
+                for i in 0..<n { tp_prefetch_range(vectors + Int(scratch.heapB[i].id) * dimension, dimension * 4) }
+                for i in 0..<n {
+                    let row = scratch.heapB[i].id
+                    found.push(distance(query, vectors + Int(row) * dimension), key(u.container, row))
+                }
+                cost.distances += n
+            }
+            let admissible = allowedCounts?[u.container] ?? u.end
+            if found.items.count < k && admissible > found.items.count {
+                cost.rowsScanned += u.end
+                cost.distances += admissible
+                if let allowed {
+                    scanAllowed(query, vectors, allowed[u.container], start: 0, end: u.end, container: u.container,
+                                dead: dead, visible: nil, into: &top)
+                } else {
+                    scan(query, vectors, start: 0, end: u.end, container: u.container, dead: dead,
+                         visible: nil, into: &top, scratch: scratch)
+                }
+            } else {
+                for it in found.items { top.push(it.dist, it.key) }
+            }
+        }
+
         func run(_ range: StrideTo<Int>, into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
             for u in range.map({ units[$0] }) {
                 let vectors: UnsafePointer<Float>, dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?
@@ -828,6 +934,10 @@ public final class Collection: @unchecked Sendable {
                     if u.kind == .graph, let g = s.graph {
                         walk(g, entry: (g.entryPoint, g.maxLevel), nodes: g.count, u, vectors: vectors, codes: s.codes, dead: dead,
                              visible: nil, into: &top, cost: &cost, scratch: scratch)
+                        continue
+                    }
+                    if u.kind == .ivf, let v = s.ivf {
+                        ivfSearch(s, v, u, dead: dead, into: &top, cost: &cost, scratch: scratch)
                         continue
                     }
                 } else {
@@ -965,7 +1075,10 @@ public final class Collection: @unchecked Sendable {
             CollectionInfo.SegmentInfo(id: $0.id, rows: $0.rowCount, deletedRows: $0.tombstones.deadCount(at: snap.visibleSeq),
                                        bytes: $0.byteCount, hasGraph: $0.graph != nil,
                                        vectorBytes: $0.sectionLength(.vectors), graphBytes: $0.sectionLength(.hnsw),
-                                       codeBytes: $0.sectionLength(.sq8) + $0.sectionLength(.f16))
+                                       codeBytes: $0.sectionLength(.sq8) + $0.sectionLength(.f16),
+                                       index: $0.graph != nil ? "hnsw" : ($0.ivf != nil ? "ivf" : "flat"),
+                                       ivfBytes: $0.sectionLength(.ivf), ivfReadsVectors: $0.ivf?.codec == .flat,
+                                       ivfLists: $0.ivf?.nlist ?? 0)
         }
         let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
         return CollectionInfo(name: name, dimension: dimension, metric: metric, count: count, segments: segs,
@@ -1013,7 +1126,22 @@ public struct CollectionInfo: Sendable, Codable {
         public var codeBytes: Int
         /// What a graph search keeps touching, so what should stay in memory: the graph and the
         /// vectors it walks (compressed ones when present, else f32; f32 rows are then read only to re-rank).
-        public var searchResidentBytes: Int { hasGraph ? graphBytes + (codeBytes > 0 ? codeBytes : vectorBytes) : vectorBytes }
+        /// "flat", "hnsw" or "ivf".
+        public var index: String
+        /// Bytes of the IVF section (centroids, lists, codes; 0 when absent).
+        public var ivfBytes: Int
+        /// Whether IVF lists hold row numbers only, so scans read the f32 vectors.
+        public var ivfReadsVectors: Bool
+        /// IVF posting lists (0 without IVF).
+        public var ivfLists: Int
+        /// What a search keeps touching, so what should stay in memory: the graph and the vectors
+        /// it walks (compressed ones when present, else f32), or the IVF section (plus f32 for
+        /// IVF-flat); f32 rows are otherwise read only to re-rank.
+        public var searchResidentBytes: Int {
+            if hasGraph { return graphBytes + (codeBytes > 0 ? codeBytes : vectorBytes) }
+            if ivfBytes > 0 { return ivfBytes + (ivfReadsVectors ? vectorBytes : 0) }
+            return vectorBytes
+        }
     }
     public var name: String
     public var dimension: Int

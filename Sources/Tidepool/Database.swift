@@ -92,7 +92,7 @@ public final class Database: @unchecked Sendable {
         guard (1...65_536).contains(dimension) else {
             throw TidepoolError.invalidArgument("dimension must be in 1...65536, got \(dimension)")
         }
-        try config.validate()
+        try config.validate(dimension: dimension)
         lock.lock()
         defer { lock.unlock() }
         guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }

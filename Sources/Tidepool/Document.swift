@@ -117,6 +117,72 @@ public enum Quantization: String, Sendable, Codable, CaseIterable {
     case sq8
     /// IEEE half precision (2× smaller, nearly exact); candidates re-ranked with f32.
     case f16
+    /// Product quantization, one byte per `dimension / ivf.pqSubspaces` floats (16× smaller at
+    /// the default); IVF segments only (HNSW segments under `auto` walk f32); re-ranked with f32.
+    case pq
+}
+
+/// Which index a segment gets.
+public enum IndexKind: String, Sendable, Codable, CaseIterable {
+    /// Per segment by size: flat below `minRowsForGraph`, HNSW below `ivf.minRows`, IVF above
+    /// (thresholds measured in docs/QUANTIZATION.md).
+    case auto
+    /// Exact scans only.
+    case flat
+    case hnsw
+    /// Inverted file: k-means lists, `nprobe` of them scanned per query.
+    case ivf
+}
+
+/// Inverted-file parameters.
+public struct IVFParameters: Sendable, Codable, Equatable {
+    /// Lists per segment; `nil` picks 4·√rows.
+    public var nlist: Int?
+    /// Lists scanned per query by default; `nil` picks max(8, nlist / 32).
+    public var nprobe: Int?
+    /// PQ sub-spaces (code bytes per vector); must divide the dimension. `nil` picks dimension / 4.
+    public var pqSubspaces: Int?
+    /// Lloyd iterations when training the lists.
+    public var iterations: Int
+    /// Under `auto`, segments with at least this many rows get IVF instead of HNSW.
+    public var minRows: Int
+
+    public init(nlist: Int? = nil, nprobe: Int? = nil, pqSubspaces: Int? = nil, iterations: Int = 10, minRows: Int = 2_000_000) {
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self.pqSubspaces = pqSubspaces
+        self.iterations = iterations
+        self.minRows = minRows
+    }
+
+    enum CodingKeys: String, CodingKey { case nlist, nprobe, pqSubspaces, iterations, minRows }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = IVFParameters()
+        self.init(nlist: try c.decodeIfPresent(Int.self, forKey: .nlist), nprobe: try c.decodeIfPresent(Int.self, forKey: .nprobe),
+                  pqSubspaces: try c.decodeIfPresent(Int.self, forKey: .pqSubspaces),
+                  iterations: try c.decodeIfPresent(Int.self, forKey: .iterations) ?? d.iterations,
+                  minRows: try c.decodeIfPresent(Int.self, forKey: .minRows) ?? d.minRows)
+    }
+
+    /// The list count for a segment of `rows` rows.
+    func lists(rows: Int) -> Int { max(1, min(rows, nlist ?? Int((4 * Double(rows).squareRoot()).rounded()))) }
+    /// The default probe count for `nlist` lists.
+    func probes(nlist: Int) -> Int { min(nlist, nprobe ?? max(8, nlist / 32)) }
+
+    func validate(dimension: Int?) throws {
+        if let nlist { guard (1...1 << 20).contains(nlist) else { throw TidepoolError.invalidArgument("ivf nlist must be in 1...1048576, got \(nlist)") } }
+        if let nprobe { guard (1...1 << 20).contains(nprobe) else { throw TidepoolError.invalidArgument("ivf nprobe must be in 1...1048576, got \(nprobe)") } }
+        guard (1...100).contains(iterations) else { throw TidepoolError.invalidArgument("ivf iterations must be in 1...100, got \(iterations)") }
+        guard minRows >= 1 else { throw TidepoolError.invalidArgument("ivf minRows must be >= 1, got \(minRows)") }
+        if let m = pqSubspaces {
+            guard m >= 1 else { throw TidepoolError.invalidArgument("ivf pqSubspaces must be >= 1, got \(m)") }
+            if let dimension, dimension % m != 0 {
+                throw TidepoolError.invalidArgument("ivf pqSubspaces \(m) does not divide the dimension \(dimension)")
+            }
+        }
+    }
 }
 
 /// What one search cost: how much of the collection it touched and how long it took.
@@ -131,6 +197,8 @@ public struct SearchCost: Sendable, Equatable, Codable {
     public var distances: Int = 0
     /// Distances estimated from compressed codes (quantized indexes).
     public var quantizedDistances: Int = 0
+    /// IVF posting lists scanned.
+    public var listsProbed: Int = 0
     /// Full-text postings read (text and hybrid queries).
     public var postings: Int = 0
     /// Wall time of the search inside the engine, in nanoseconds.
@@ -142,6 +210,7 @@ public struct SearchCost: Sendable, Equatable, Codable {
     public mutating func add(_ o: SearchCost) {
         containers += o.containers; graphSearches += o.graphSearches; rowsScanned += o.rowsScanned
         distances += o.distances; quantizedDistances += o.quantizedDistances; postings += o.postings
+        listsProbed += o.listsProbed
         nanoseconds += o.nanoseconds
     }
 }
@@ -163,6 +232,9 @@ public struct SearchOptions: Sendable {
     /// Candidates re-scored with full-precision vectors after a walk over compressed codes;
     /// `nil` uses `max(ef, k)`. Larger is slower and closer to the full-precision answer.
     public var rerank: Int?
+    /// IVF lists scanned per segment; `nil` uses the collection's default. More is slower and
+    /// closer to exact.
+    public var nprobe: Int?
     /// Most threads one search may use (exact scans of large collections split across cores).
     public var maxThreads: Int
     /// Only documents matching this filter are returned: the true filtered top-k, within
@@ -171,8 +243,9 @@ public struct SearchOptions: Sendable {
 
     public init(ef: Int? = nil, exact: Bool = false, includeAttributes: Bool = false,
                 includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                filter: Filter? = nil, rerank: Int? = nil) {
+                filter: Filter? = nil, rerank: Int? = nil, nprobe: Int? = nil) {
         self.filter = filter
+        self.nprobe = nprobe
         self.rerank = rerank
         self.ef = ef
         self.exact = exact
@@ -237,11 +310,16 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
     /// (full-precision vectors stay in the segment for re-ranking). Applies to segments
     /// written after it is set (flushes and compactions).
     public var quantization: Quantization
+    /// Which index segments get (`auto`: by size).
+    public var index: IndexKind
+    public var ivf: IVFParameters
 
     public init(hnsw: HNSWParameters = .init(), memtableBytes: Int = 64 << 20, minRowsForGraph: Int = 4096,
                 maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil, text: TextIndexConfig? = nil,
-                quantization: Quantization = .none) {
+                quantization: Quantization = .none, index: IndexKind = .auto, ivf: IVFParameters = .init()) {
         self.quantization = quantization
+        self.index = index
+        self.ivf = ivf
         self.attributeTypes = attributeTypes
         self.text = text
         self.hnsw = hnsw
@@ -250,7 +328,7 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
         self.maxSegments = maxSegments
     }
 
-    enum CodingKeys: String, CodingKey { case hnsw, memtableBytes, minRowsForGraph, maxSegments, attributeTypes, text, quantization }
+    enum CodingKeys: String, CodingKey { case hnsw, memtableBytes, minRowsForGraph, maxSegments, attributeTypes, text, quantization, index, ivf }
 
     /// Settings absent from older manifests take their defaults.
     public init(from decoder: Decoder) throws {
@@ -262,12 +340,18 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
                   maxSegments: try c.decodeIfPresent(Int.self, forKey: .maxSegments) ?? d.maxSegments,
                   attributeTypes: try c.decodeIfPresent([String: AttributeType].self, forKey: .attributeTypes),
                   text: try c.decodeIfPresent(TextIndexConfig.self, forKey: .text),
-                  quantization: try c.decodeIfPresent(Quantization.self, forKey: .quantization) ?? .none)
+                  quantization: try c.decodeIfPresent(Quantization.self, forKey: .quantization) ?? .none,
+                  index: try c.decodeIfPresent(IndexKind.self, forKey: .index) ?? .auto,
+                  ivf: try c.decodeIfPresent(IVFParameters.self, forKey: .ivf) ?? .init())
     }
 
     /// Checks every setting; the errors name the bad one.
-    public func validate() throws {
+    public func validate(dimension: Int? = nil) throws {
         try hnsw.validate()
+        try ivf.validate(dimension: dimension)
+        if quantization == .pq && (index == .hnsw || index == .flat) {
+            throw TidepoolError.invalidArgument("quantization pq needs index ivf or auto (HNSW walks use sq8 or f16), got index \(index.rawValue)")
+        }
         // The memtable reserves this much address space up front: bound it.
         guard (4096...(1 << 32)).contains(memtableBytes) else {
             throw TidepoolError.invalidArgument("memtableBytes must be in 4096...4294967296, got \(memtableBytes)")

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: vectors (default; the peers.py schema), filtered search, and full-text/hybrid.",
-        subcommands: [BenchVectorsCommand.self, BenchFilteredCommand.self, BenchTextCommand.self],
+        subcommands: [BenchVectorsCommand.self, BenchFilteredCommand.self, BenchTextCommand.self, BenchKMeansCommand.self],
         defaultSubcommand: BenchVectorsCommand.self)
 }
 
@@ -29,7 +29,11 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "Neighbours per query; recall is recall@k.") var k: Int = 10
     @Option(help: "Write the report here.") var json: String?
     @Option(help: "HNSW M.") var m: Int = 16
-    @Option(help: "Vectors the graph walk reads: none (f32), sq8 (8-bit codes) or f16; compressed walks re-rank with f32.") var quantization: String = "none"
+    @Option(help: "Vectors the search reads: none (f32), sq8 (8-bit codes), f16, or pq (IVF only); compressed searches re-rank with f32.") var quantization: String = "none"
+    @Option(help: "Index: hnsw, ivf, flat or auto (by segment size).") var index: String = "hnsw"
+    @Option(help: "IVF lists (default 4·√n).") var nlist: Int?
+    @Option(help: "PQ sub-spaces, code bytes per vector (default dimension / 4).") var pqSubspaces: Int?
+    @Option(help: "Comma-separated nprobe values swept for IVF.") var nprobes: String = "4,8,16,24,32,48,64,96,128,192,256"
     @Option(help: "Candidates re-ranked with f32 after an SQ8 walk (default: ef).") var rerank: Int?
     @Option(help: "HNSW efConstruction.") var efConstruction: Int = 200
     @Option(help: "Threads for the index build and the batched run.") var threads: Int = 2
@@ -65,9 +69,12 @@ struct BenchVectorsCommand: ParsableCommand {
         let truthSets = truth.map { Set($0.prefix(k).map { UInt64($0) }) }
 
         // 1. Ingest through the public API; one segment holds the whole base.
-        guard let quant = Quantization(rawValue: quantization) else { throw ValidationError("--quantization must be none, sq8 or f16") }
+        guard let quant = Quantization(rawValue: quantization) else { throw ValidationError("--quantization must be none, sq8, f16 or pq") }
+        guard let indexKind = IndexKind(rawValue: index) else { throw ValidationError("--index must be hnsw, ivf, flat or auto") }
         let config = CollectionConfig(hnsw: HNSWParameters(m: m, efConstruction: efConstruction, efSearch: 64),
-                                      memtableBytes: max(64 << 20, (n + 1) * dim * 4), quantization: quant)
+                                      memtableBytes: max(64 << 20, (n + 1) * dim * 4), quantization: quant, index: indexKind,
+                                      ivf: IVFParameters(nlist: nlist, pqSubspaces: pqSubspaces))
+        let isIVF = indexKind == .ivf || (indexKind == .auto && n >= config.ivf.minRows)
         let load0 = busyCPUSeconds()
         let wall0 = monotonicSeconds()
         var db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
@@ -83,7 +90,7 @@ struct BenchVectorsCommand: ParsableCommand {
             let t1 = monotonicSeconds()
             try coll.flush()
             buildS = monotonicSeconds() - t1
-            note(String(format: "index build (flush to one HNSW segment, %d threads): %.2f s", threads, buildS))
+            note(String(format: "index build (flush to one %@ segment, %d threads): %.2f s", isIVF ? "IVF" : "HNSW", threads, buildS))
         }
         let indexBytes = coll.info().segments.reduce(0) { $0 + $1.bytes }
         try db.close()
@@ -119,32 +126,33 @@ struct BenchVectorsCommand: ParsableCommand {
         note(String(format: "reopen to first result: %.1f ms", openMS))
 
         // 3. The ef sweep, one query per call, one thread.
-        let efValues = efs.split(separator: ",").compactMap { Int($0) }.filter { $0 >= k }
+        let efValues = isIVF ? nprobes.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
+                             : efs.split(separator: ",").compactMap { Int($0) }.filter { $0 >= k }
         var best: [Int: (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int)] = [:]
         var batchParam: Int?
         var batchQPS = 0.0, batch1QPS = 0.0, batchRecall = 0.0
         for round in 0..<rounds {
             for ef in efValues {
-                let r = try sweepSetting(coll, queryRows, truthSets, ef: ef)
+                let r = try sweepSetting(coll, queryRows, truthSets, ef: ef, ivf: isIVF)
                 let prev = best[ef]
                 if prev == nil || r.qps > prev!.qps {
                     best[ef] = (r.recall, r.qps, r.p50, r.p99, r.passes + (prev?.passes ?? 0))
                 } else {
                     best[ef]!.passes += r.passes
                 }
-                note(String(format: "round %d ef=%d recall=%.4f qps=%.0f p50=%.1fus", round + 1, ef, r.recall, r.qps, r.p50))
+                note(String(format: "round %d %@=%d recall=%.4f qps=%.0f p50=%.1fus", round + 1, isIVF ? "nprobe" : "ef", ef, r.recall, r.qps, r.p50))
             }
             if round == 0 { batchParam = efValues.first { best[$0]!.recall >= 0.95 } }
             if let ef = batchParam {
-                let (q2, rec) = try batchRun(coll, queryRows, truthSets, ef: ef, threads: threads)
-                let (q1, _) = try batchRun(coll, queryRows, truthSets, ef: ef, threads: 1)
+                let (q2, rec) = try batchRun(coll, queryRows, truthSets, ef: ef, threads: threads, ivf: isIVF)
+                let (q1, _) = try batchRun(coll, queryRows, truthSets, ef: ef, threads: 1, ivf: isIVF)
                 batchQPS = max(batchQPS, q2); batch1QPS = max(batch1QPS, q1); batchRecall = rec
                 note(String(format: "round %d batch at ef=%d: %.0f qps with %d threads, %.0f with 1", round + 1, ef, q2, threads, q1))
             }
         }
         let residentBytes = currentResidentBytes() - rss0
         let searchResident = coll.info().segments.reduce(0) { $0 + $1.searchResidentBytes }
-        let hnswSweep: [[String: Any]] = efValues.map { ef in
+        let sweep: [[String: Any]] = efValues.map { ef in
             let b = best[ef]!
             return ["param": ef, "recall": round5(b.recall), "qps": round1(b.qps), "p50_us": round1(b.p50),
                     "p99_us": round1(b.p99), "passes": b.passes]
@@ -156,13 +164,17 @@ struct BenchVectorsCommand: ParsableCommand {
         let wall = monotonicSeconds() - wall0
         let otherLoad = max(0, (busyCPUSeconds() - load0 - ownCPUSeconds()) / max(wall, 1e-9))
         var hnsw: [String: Any] = [
-            "name": quant == .none ? "tidepool-hnsw" : "tidepool-hnsw-\(quant.rawValue)",
-            "params": ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": quant == .none ? "f32" : quant.rawValue,
-                       "rerank": rerank.map { $0 as Any } ?? "ef"],
+            "name": (isIVF ? "tidepool-ivf-" : "tidepool-hnsw") + (quant == .none ? (isIVF ? "flat" : "") : (isIVF ? "" : "-") + quant.rawValue),
+            "params": isIVF
+                ? ["nlist": coll.info().segments.first?.ivfLists ?? 0, "metric": metricValue.rawValue,
+                   "storage": quant == .none ? "f32" : quant.rawValue, "pq_subspaces": quant == .pq ? (pqSubspaces ?? dim / 4) : 0,
+                   "rerank": rerank.map { $0 as Any } ?? "max(ef 64, 10k)"]
+                : ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": quant == .none ? "f32" : quant.rawValue,
+                   "rerank": rerank.map { $0 as Any } ?? "ef"],
             "build_s": round3(buildS), "build_vps": round1(Double(n) / buildS), "build_threads": threads,
             "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk (vectors, ids, graph)",
             "rss_growth_bytes": residentBytes, "rss_peak_growth_bytes": NSNull(),
-            "knob": "ef", "sweep": hnswSweep,
+            "knob": isIVF ? "nprobe" : "ef", "sweep": sweep,
             "qps_at_recall_0.90": qpsAt(0.90), "qps_at_recall_0.95": qpsAt(0.95), "qps_at_recall_0.99": qpsAt(0.99),
             "batch_param": batchParam.map { $0 as Any } ?? NSNull(), "batch_threads": threads,
             "batch_recall": batchParam == nil ? NSNull() : round5(batchRecall) as Any,
@@ -173,7 +185,8 @@ struct BenchVectorsCommand: ParsableCommand {
             "resident_bytes": residentBytes,
             "search_resident_bytes": searchResident,
             "search_resident_bytes_per_vector": round1(Double(searchResident) / Double(n)),
-            "search_resident_bytes_source": "graph + the vectors the walk reads (SQ8 codes, or f32 without quantization), from the segment sections",
+            "search_resident_bytes_source": isIVF ? "IVF section: centroids, list row ids, codes (plus f32 for IVF-flat)"
+                : "graph + the vectors the walk reads (SQ8 codes, or f32 without quantization), from the segment sections",
         ]
         hnsw["ingest_s"] = round3(ingestS)
         if bgIngestS > 0 {
@@ -237,6 +250,11 @@ struct BenchVectorsCommand: ParsableCommand {
         }
     }
 
+    /// Options for one swept setting: ef for HNSW, nprobe for IVF.
+    private func searchOptions(_ p: Int, ivf: Bool) -> SearchOptions {
+        ivf ? SearchOptions(maxThreads: 1, rerank: rerank, nprobe: p) : SearchOptions(ef: p, maxThreads: 1, rerank: rerank)
+    }
+
     /// Upserts every row in batches of 1,000 (ids are row numbers); returns the seconds taken.
     private func ingest(_ base: VectorMatrix, into coll: Collection) throws -> Double {
         let t0 = monotonicSeconds()
@@ -250,9 +268,9 @@ struct BenchVectorsCommand: ParsableCommand {
     }
 
     /// One setting: 100 warm-up queries, then timed passes over all queries until 1 s is spent (1–5 passes).
-    private func sweepSetting(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int) throws
+    private func sweepSetting(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int, ivf: Bool) throws
         -> (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int) {
-        let opts = SearchOptions(ef: ef, maxThreads: 1, rerank: rerank)
+        let opts = searchOptions(ef, ivf: ivf)
         for q in 0..<min(100, queries.count) { _ = try coll.search(vector: queries[q], k: k, options: opts) }
         var bestQPS = 0.0, bestLat: [Double] = [], recall = 0.0
         var spent = 0.0, passes = 0
@@ -278,9 +296,9 @@ struct BenchVectorsCommand: ParsableCommand {
     }
 
     /// All queries split across `threads` threads, repeated until 1 s is spent (2–5 runs); the fastest run.
-    private func batchRun(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int, threads: Int) throws
+    private func batchRun(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int, threads: Int, ivf: Bool) throws
         -> (qps: Double, recall: Double) {
-        let opts = SearchOptions(ef: ef, maxThreads: 1, rerank: rerank)
+        let opts = searchOptions(ef, ivf: ivf)
         var bestQPS = 0.0, recall = 0.0, spent = 0.0, runs = 0
         let hitsBox = LockedInt()
         while runs < 5 && (runs < 2 || spent < 1.0) {

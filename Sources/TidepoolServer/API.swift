@@ -109,7 +109,7 @@ struct API: Sendable {
         v1.post("collections/:name/query") { request, context in
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
-                                                           "text", "text_match", "fusion", "vector_weight", "candidates", "rerank"])
+                                                           "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe"])
             return try await run(context, write: false, collection: name) { _ in try query(try database.collection(name), body) }
         }
     }
@@ -157,6 +157,10 @@ struct API: Sendable {
         let k = Int(try int(b, "k", default: 10))
         let ef = try b["ef"].map { v -> Int in guard case .int(let i) = v else { throw APIError.badRequest("'ef' must be an integer") }; return Int(i) }
         let rerank = try b["rerank"].map { v -> Int in guard case .int(let i) = v else { throw APIError.badRequest("'rerank' must be an integer") }; return Int(i) }
+        let nprobe = try b["nprobe"].map { v -> Int in
+            guard case .int(let i) = v, (1...1_048_576).contains(i) else { throw APIError.badRequest("'nprobe' must be an integer in 1...1048576") }
+            return Int(i)
+        }
         let include = try stringList(b["include"] ?? .array([]), "include")
         for i in include where i != "attributes" && i != "vectors" { throw APIError.badRequest("'include' accepts \"attributes\" and \"vectors\", not '\(i)'") }
         let f = try b["filter"].map(filter)
@@ -205,7 +209,7 @@ struct API: Sendable {
         } else {
             guard !vectors.isEmpty else { throw APIError.badRequest("give 'vector', 'vector_b64', 'vectors' or 'text'") }
             let options = SearchOptions(ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
-                                        includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank)
+                                        includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank, nprobe: nprobe)
             var lists: [RawJSON] = []
             var cost = SearchCost()
             for v in vectors {

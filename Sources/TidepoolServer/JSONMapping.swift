@@ -168,20 +168,32 @@ func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
 /// The index settings of a `config` object (creation, or PATCH): each given one replaces the
 /// collection's; validation is the engine's.
 struct IndexSettings {
-    static let keys: Set<String> = ["m", "ef_construction", "ef_search", "quantization"]
-    var m, efConstruction, efSearch: Int?
+    static let keys: Set<String> = ["m", "ef_construction", "ef_search", "quantization", "index", "nlist", "nprobe",
+                                    "pq_subspaces", "ivf_min_rows"]
+    var m, efConstruction, efSearch, nlist, nprobe, pqSubspaces, ivfMinRows: Int?
     var quantization: Quantization?
+    var index: IndexKind?
 
     init(_ o: [String: JSONValue]) throws {
         func optionalInt(_ key: String) throws -> Int? { o[key] == nil ? nil : Int(try int(o, key)) }
         m = try optionalInt("m")
         efConstruction = try optionalInt("ef_construction")
         efSearch = try optionalInt("ef_search")
+        nlist = try optionalInt("nlist")
+        nprobe = try optionalInt("nprobe")
+        pqSubspaces = try optionalInt("pq_subspaces")
+        ivfMinRows = try optionalInt("ivf_min_rows")
         if let q = o["quantization"] {
             guard case .string(let name) = q, let value = Quantization(rawValue: name) else {
-                throw APIError.badRequest("'quantization' must be \"none\", \"sq8\" or \"f16\"")
+                throw APIError.badRequest("'quantization' must be \"none\", \"sq8\", \"f16\" or \"pq\"")
             }
             quantization = value
+        }
+        if let q = o["index"] {
+            guard case .string(let name) = q, let value = IndexKind(rawValue: name) else {
+                throw APIError.badRequest("'index' must be \"auto\", \"flat\", \"hnsw\" or \"ivf\"")
+            }
+            index = value
         }
     }
 
@@ -190,6 +202,11 @@ struct IndexSettings {
         if let efConstruction { c.hnsw.efConstruction = efConstruction }
         if let efSearch { c.hnsw.efSearch = efSearch }
         if let quantization { c.quantization = quantization }
+        if let index { c.index = index }
+        if let nlist { c.ivf.nlist = nlist }
+        if let nprobe { c.ivf.nprobe = nprobe }
+        if let pqSubspaces { c.ivf.pqSubspaces = pqSubspaces }
+        if let ivfMinRows { c.ivf.minRows = ivfMinRows }
     }
 }
 
@@ -198,13 +215,15 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
     let o: [String: Any] = [
         "name": info.name, "dimension": info.dimension, "metric": info.metric.rawValue, "count": info.count,
         "segments": info.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph,
-                                   "code_bytes": $0.codeBytes] as [String: Any] },
+                                   "code_bytes": $0.codeBytes, "index": $0.index, "ivf_bytes": $0.ivfBytes] as [String: Any] },
         "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,
         "memtable_rows": info.memtableRows,
         "memtable_indexed_rows": info.memtableIndexedRows,
         "attribute_types": c.attributeTypes.mapValues(\.rawValue),
         "config": ["m": c.config.hnsw.m, "ef_construction": c.config.hnsw.efConstruction, "ef_search": c.config.hnsw.efSearch,
-                   "text_fields": c.config.text?.fields ?? [], "quantization": c.config.quantization.rawValue] as [String: Any],
+                   "text_fields": c.config.text?.fields ?? [], "quantization": c.config.quantization.rawValue,
+                   "index": c.config.index.rawValue, "nlist": c.config.ivf.nlist.map { $0 as Any } ?? NSNull(), "nprobe": c.config.ivf.nprobe.map { $0 as Any } ?? NSNull(),
+                   "pq_subspaces": c.config.ivf.pqSubspaces.map { $0 as Any } ?? NSNull(), "ivf_min_rows": c.config.ivf.minRows] as [String: Any],
     ]
     return o
 }

@@ -112,5 +112,5 @@ struct RawJSON {
 /// What a search cost, in the response's `cost` object.
 func costJSON(_ c: SearchCost) -> [String: Any] {
     ["containers": c.containers, "graph_searches": c.graphSearches, "rows_scanned": c.rowsScanned,
-     "distances": c.distances, "quantized_distances": c.quantizedDistances, "postings": c.postings, "search_ms": Double(c.nanoseconds) / 1e6]
+     "distances": c.distances, "quantized_distances": c.quantizedDistances, "lists_probed": c.listsProbed, "postings": c.postings, "search_ms": Double(c.nanoseconds) / 1e6]
 }

@@ -132,7 +132,7 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(s, .badRequest, "\(o)")
             (s, o) = try await call(c, .patch, "/v1/collections/docs", auth: rw, #"{"config":{"text_fields":["x"]}}"#)
             XCTAssertEqual(s, .badRequest, "\(o)")
-            (s, o) = try await call(c, .patch, "/v1/collections/docs", auth: rw, #"{"config":{"quantization":"pq"}}"#)
+            (s, o) = try await call(c, .patch, "/v1/collections/docs", auth: rw, #"{"config":{"quantization":"int4"}}"#)
             XCTAssertEqual(s, .badRequest, "\(o)")
             (s, o) = try await call(c, .get, "/v1/collections/docs", auth: ro)
             XCTAssertEqual((o["config"] as? [String: Any])?["quantization"] as? String, "none")

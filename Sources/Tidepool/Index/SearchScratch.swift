@@ -32,6 +32,19 @@ final class SearchScratch {
         return (queryFloats, queryFloats + queryFloatsCapacity)
     }
 
+    private var floatSlots: [(UnsafeMutablePointer<Float>, Int)] = (0..<3).map { _ in (.allocate(capacity: 1), 1) }
+
+    /// Room for `count` floats in one of three independent slots (IVF: centroid distances,
+    /// the PQ table, a list's estimated distances).
+    func floats(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > floatSlots[slot].1 {
+            floatSlots[slot].0.deallocate()
+            let capacity = max(count, floatSlots[slot].1 * 2)
+            floatSlots[slot] = (.allocate(capacity: capacity), capacity)
+        }
+        return floatSlots[slot].0
+    }
+
     /// Room for `count` candidate rows awaiting exact re-ranking.
     func rerankBuffer(_ count: Int) -> UnsafeMutablePointer<UInt32> {
         if count > rerankCapacity {
@@ -63,6 +76,7 @@ final class SearchScratch {
         linkBuffer.deallocate()
         rerank.deallocate()
         queryFloats.deallocate()
+        for (p, _) in floatSlots { p.deallocate() }
     }
 
     /// Prepares for a search over `nodes` nodes with a result heap of `heap` entries

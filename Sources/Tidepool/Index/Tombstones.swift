@@ -22,9 +22,17 @@ final class Tombstones: @unchecked Sendable {
         UnsafeAtomic<UInt64>(at: storage + row).load(ordering: .relaxed)
     }
 
+    /// Rows with a non-zero deletion sequence. Zero lets searches skip the per-row check, which
+    /// is a cache miss per candidate on a large segment.
+    private let marked = ManagedAtomic<Int>(0)
+    var anyMarked: Bool { marked.load(ordering: .acquiring) > 0 }
+
     @inline(__always)
     func mark(_ row: Int, seq: UInt64) {
-        UnsafeAtomic<UInt64>(at: storage + row).store(seq, ordering: .relaxed)
+        let old = UnsafeAtomic<UInt64>(at: storage + row).exchange(seq, ordering: .relaxed)
+        // Releasing: a reader whose snapshot sees the deletion sees the count too.
+        if old == 0 && seq != 0 { marked.wrappingIncrement(ordering: .releasing) }
+        if old != 0 && seq == 0 { marked.wrappingDecrement(ordering: .releasing) }
     }
 
     /// Rows deleted at or before `seq`, ascending.
@@ -51,14 +59,19 @@ final class Tombstones: @unchecked Sendable {
 struct DeadFilter {
     let tombstones: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
     let visibleSeq: UInt64
+    /// False when no row was deleted when the filter was made: later deletions are newer than
+    /// the snapshot, so invisible to it anyway.
+    let any: Bool
 
     init(_ t: Tombstones, visibleSeq: UInt64) {
         tombstones = t.storage
         self.visibleSeq = visibleSeq
+        any = t.anyMarked
     }
 
     @inline(__always)
     func isDead(_ row: UInt32) -> Bool {
+        if !any { return false }
         let s = UnsafeAtomic<UInt64>(at: tombstones + Int(row)).load(ordering: .relaxed)
         return s != 0 && s <= visibleSeq
     }

@@ -52,8 +52,9 @@ struct ScalarQuantizer: Equatable {
     /// to a 64-byte boundary, then `rows × dimension` code bytes.
     static func codesOffset(dimension: Int) -> Int { align64(8 + 8 * dimension) }
 
-    /// The whole section for `count` vectors: trains, encodes every row.
-    static func section(_ vectors: UnsafePointer<Float>, count: Int, dimension: Int) -> [UInt8] {
+    /// The whole section for `count` vectors: trains, encodes every row (code `i` holds row
+    /// `order[i]` when an order is given: an IVF section keeps its codes in list order).
+    static func section(_ vectors: UnsafePointer<Float>, count: Int, dimension: Int, order: [UInt32]? = nil) -> [UInt8] {
         let q = train(vectors, count: count, dimension: dimension)
         let start = codesOffset(dimension: dimension)
         var out = [UInt8](repeating: 0, count: start + count * dimension)
@@ -64,7 +65,7 @@ struct ScalarQuantizer: Equatable {
                 raw.storeBytes(of: q.step[d].bitPattern.littleEndian, toByteOffset: 8 + 4 * (dimension + d), as: UInt32.self)
             }
             let codes = raw.baseAddress!.advanced(by: start).assumingMemoryBound(to: UInt8.self)
-            for r in 0..<count { q.encode(vectors + r * dimension, into: codes + r * dimension) }
+            for r in 0..<count { q.encode(vectors + Int(order?[r] ?? UInt32(r)) * dimension, into: codes + r * dimension) }
         }
         return out
     }

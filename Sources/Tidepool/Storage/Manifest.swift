@@ -57,7 +57,8 @@ struct Manifest: Codable, Equatable {
             guard v == version else { throw TidepoolError.corrupt(file: file, offset: 8, reason: "unsupported manifest version \(v)") }
             let len = Int(try r.u32())
             let crc = try r.u32()
-            _ = try r.u32()
+            // Reserved, written as zero: anything else is damage (the checksum covers only the payload).
+            guard try r.u32() == 0 else { throw TidepoolError.corrupt(file: file, offset: 20, reason: "manifest reserved field is not zero") }
             guard len == r.remaining else { throw TidepoolError.corrupt(file: file, offset: 12, reason: "manifest length \(len) but \(r.remaining) bytes follow") }
             let payload = try r.bytes(len, "payload")
             guard crc32c(payload) == crc else { throw TidepoolError.corrupt(file: file, offset: 24, reason: "manifest checksum mismatch") }

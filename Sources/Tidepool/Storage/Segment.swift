@@ -20,6 +20,8 @@ final class Segment: @unchecked Sendable {
     /// setting the segment was written under.
     let codes: CompressedVectors?
     var quantization: Quantization { codes?.quantization ?? .none }
+    /// The inverted file, for IVF segments.
+    let ivf: IVFView?
     let tombstones: Tombstones
     private let idOffsets: UnsafeRawPointer
     private let idBase: UnsafeRawPointer
@@ -178,6 +180,12 @@ final class Segment: @unchecked Sendable {
                                      file: path, fileOffset: h.offset, dimension: dim, rows: Int(rows)))
         } else {
             codes = nil
+        }
+        if let v = find(.ivf) {
+            ivf = try IVFView(bytes: UnsafeRawBufferPointer(start: base + v.offset, count: v.length),
+                              file: path, fileOffset: v.offset, dimension: dim, rows: Int(rows))
+        } else {
+            ivf = nil
         }
         sections = parsed
         tombstones = Tombstones(count: Int(rows))

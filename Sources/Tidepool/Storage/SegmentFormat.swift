@@ -12,6 +12,7 @@ import Foundation
 ///         5 text        a BM25 inverted index (`TextIndexFormat`; collections with a text index only)
 ///         6 sq8         SQ8 codes for the graph walk (`ScalarQuantizer`; quantization `sq8`, graph segments only)
 ///         7 f16         half-precision vectors for the graph walk (`HalfPrecision`; quantization `f16`)
+///         8 ivf         an inverted file: centroids, posting lists, and their SQ8/PQ codes (`IVFFormat`)
 ///     section table: per section u32 kind, u32 reserved, u64 offset, u64 length, u32 CRC32C, u32 reserved
 ///     footer (32 bytes): u64 table offset, u32 section count, u32 CRC32C(table), u64 row count, magic "TPSEGEND"
 enum SegmentFormat {
@@ -23,7 +24,7 @@ enum SegmentFormat {
     static let tableEntrySize = 32
 
     enum Kind: UInt32 {
-        case vectors = 1, ids = 2, attributes = 3, hnsw = 4, text = 5, sq8 = 6, f16 = 7
+        case vectors = 1, ids = 2, attributes = 3, hnsw = 4, text = 5, sq8 = 6, f16 = 7, ivf = 8
     }
 
     static func fileName(id: UInt64) -> String {

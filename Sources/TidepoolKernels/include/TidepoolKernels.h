@@ -66,6 +66,23 @@ float tp_f16_to_f32(uint16_t h);
 uint16_t tp_f32_to_f16(float f);
 void tp_f32_to_f16_array(const float *src, uint16_t *dst, size_t n);
 
+/// k-means / IVF assignment: for each of `n` points (row-major, `dim` floats), the centroid
+/// `j < k` with the smallest score `bias[j] + alpha * dot(x, c_j)`, written to `best` and
+/// `score`. Centroids are packed by `tp_pack_panels` into `tp_panel_floats(k, dim)` floats;
+/// `bias` holds at least k rounded up to 16 entries. L2: bias = |c|^2, alpha = -2
+/// (score + |x|^2 is the squared distance). Inner product: bias = 0, alpha = -1.
+typedef void (*tp_assign_fn)(const float *x, size_t n, size_t dim, const float *panels, const float *bias,
+                             size_t k, float alpha, int32_t *best, float *score);
+size_t tp_panel_floats(size_t k, size_t dim);
+void tp_pack_panels(const float *c, size_t k, size_t dim, float *out);
+tp_assign_fn tp_assign_kernel(void);
+tp_assign_fn tp_assign_named(const char *name);
+void tp_assign_scalar(const float *x, size_t n, size_t dim, const float *panels, const float *bias,
+                      size_t k, float alpha, int32_t *best, float *score);
+
+/// Product quantization: out[i] = sum over j < m of table[j * 256 + codes[i * m + j]].
+void tp_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *table, float *out);
+
 /// CRC32C (Castagnoli), hardware-accelerated where available. Start with crc = 0.
 uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len);
 /// Software CRC32C reference.

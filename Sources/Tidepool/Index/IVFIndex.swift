@@ -1,0 +1,181 @@
+import Foundation
+import TidepoolKernels
+
+/// How an IVF segment's posting lists hold their vectors.
+enum IVFCodec: UInt32 {
+    /// Row numbers only: distances read the f32 vectors of the segment (exact, no re-ranking).
+    case flat = 0
+    /// SQ8 codes in list order; candidates re-ranked with f32.
+    case sq8 = 1
+    /// PQ codes in list order; candidates re-ranked with f32.
+    case pq = 2
+}
+
+/// An inverted-file index: k-means centroids partition the segment's rows into `nlist`
+/// posting lists; a search ranks the centroids against the query and scans the `nprobe`
+/// nearest lists.
+///
+/// Section layout (kind 8, little-endian; offsets relative to the section):
+///
+///     0   u32 nlist, u32 dimension, u32 codec, u32 rows, u64 codec offset, u64 reserved
+///     32  f32 centroids[nlist × dimension]
+///         u32 list offsets[nlist + 1] (into the row list; the last equals rows)
+///         u32 rows[rows], list by list: every row of the segment exactly once
+///         zero padding to 64
+///     codec offset: sq8: an SQ8 block (`ScalarQuantizer` layout) whose codes follow list order;
+///                   pq: u32 dimension, u32 m, u32[14] reserved, f32 codebooks[256 × dimension],
+///                       then rows × m code bytes in list order;  flat: nothing.
+enum IVFFormat {
+    static let headerSize = 32
+    static let pqHeaderSize = 64
+
+    /// Builds the whole section: trains the centroids, assigns every row, encodes the lists.
+    static func build(_ vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, nlist: Int,
+                      codec: IVFCodec, pqSubspaces: Int, iterations: Int, seed: UInt64, threads: Int) -> [UInt8] {
+        let nlist = max(1, min(nlist, count))
+        let km = KMeans(k: nlist, iterations: iterations, seed: seed, threads: threads)
+        let centroids = km.train(vectors, count: count, dimension: dimension).centroids
+        var assignment = [Int32](repeating: 0, count: count)
+        KMeans.assign(vectors, count: count, dimension: dimension, centroids: centroids, k: nlist,
+                      innerProduct: metric.usesDot, threads: threads, into: &assignment)
+        // Counting sort by list keeps rows ascending within a list (sequential f32 reads when re-ranking).
+        var offsets = [UInt32](repeating: 0, count: nlist + 1)
+        for a in assignment { offsets[Int(a) + 1] += 1 }
+        for i in 0..<nlist { offsets[i + 1] += offsets[i] }
+        var fill = Array(offsets[0..<nlist])
+        var order = [UInt32](repeating: 0, count: count)
+        for (r, a) in assignment.enumerated() {
+            order[Int(fill[Int(a)])] = UInt32(r)
+            fill[Int(a)] += 1
+        }
+        var w = ByteWriter(capacity: headerSize + 4 * (nlist * dimension + nlist + 1 + count) + 64)
+        let codecOffset = align64(headerSize + 4 * (nlist * dimension + nlist + 1 + count))
+        w.u32(UInt32(nlist)); w.u32(UInt32(dimension)); w.u32(codec.rawValue); w.u32(UInt32(count))
+        w.u64(codec == .flat ? 0 : UInt64(codecOffset)); w.u64(0)
+        for c in centroids { w.u32(c.bitPattern) }
+        for o in offsets { w.u32(o) }
+        for r in order { w.u32(r) }
+        var out = w.bytes
+        out += [UInt8](repeating: 0, count: codecOffset - out.count)
+        switch codec {
+        case .flat:
+            break
+        case .sq8:
+            out += ScalarQuantizer.section(vectors, count: count, dimension: dimension, order: order)
+        case .pq:
+            let pq = ProductQuantizer.train(vectors, count: count, dimension: dimension, m: pqSubspaces, seed: seed &+ 7,
+                                            threads: threads)
+            var h = ByteWriter(capacity: pqHeaderSize + 4 * pq.codebooks.count)
+            h.u32(UInt32(dimension)); h.u32(UInt32(pq.m))
+            while h.bytes.count < pqHeaderSize { h.u8(0) }
+            for c in pq.codebooks { h.u32(c.bitPattern) }
+            out += h.bytes
+            // Encode in list order: gather the rows, then encode the block.
+            let base = out.count
+            out += [UInt8](repeating: 0, count: count * pq.m)
+            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count) * dimension)
+            defer { gathered.deallocate() }
+            for (i, r) in order.enumerated() { (gathered + i * dimension).update(from: vectors + Int(r) * dimension, count: dimension) }
+            out.withUnsafeMutableBufferPointer { o in
+                pq.encode(UnsafePointer(gathered), count: count, into: o.baseAddress! + base, threads: threads)
+            }
+        }
+        return out
+    }
+}
+
+/// A segment's IVF section, read in place from the mapped file.
+struct IVFView: @unchecked Sendable {
+    let nlist: Int
+    let dimension: Int
+    let rows: Int
+    let codec: IVFCodec
+    let centroids: UnsafePointer<Float>
+    let offsets: UnsafePointer<UInt32>
+    let rowIDs: UnsafePointer<UInt32>
+    let sq8: SQ8View?
+    let pq: ProductQuantizer?
+    let pqCodes: UnsafePointer<UInt8>?
+    /// The longest posting list (sizes the scan buffer).
+    let maxListLength: Int
+    /// Bytes a search keeps touching: centroids, offsets, row ids and codes.
+    let residentBytes: Int
+
+    init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, dimension: Int, rows: Int) throws {
+        func corrupt(_ at: Int, _ why: String) -> TidepoolError { .corrupt(file: file, offset: fileOffset + at, reason: why) }
+        func u32(_ at: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+        guard bytes.count >= IVFFormat.headerSize else { throw corrupt(0, "ivf section too short (\(bytes.count) bytes)") }
+        let nl = Int(u32(0)), dim = Int(u32(4)), codecRaw = u32(8), n = Int(u32(12))
+        let codecOffset = Int(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)) & 0xFFFF_FFFF_FFFF)
+        guard dim == dimension else { throw corrupt(4, "ivf dimension \(dim), expected \(dimension)") }
+        guard n == rows else { throw corrupt(12, "ivf section covers \(n) rows, the segment has \(rows)") }
+        guard nl >= 1, nl <= max(1, rows) else { throw corrupt(0, "ivf list count \(nl) out of range for \(rows) rows") }
+        guard let c = IVFCodec(rawValue: codecRaw) else { throw corrupt(8, "unknown ivf codec \(codecRaw)") }
+        let listsEnd = IVFFormat.headerSize + 4 * (nl * dim + nl + 1 + n)
+        guard bytes.count >= listsEnd else { throw corrupt(0, "ivf section holds \(bytes.count) bytes, its lists need \(listsEnd)") }
+        nlist = nl; self.dimension = dim; self.rows = n; codec = c
+        let base = bytes.baseAddress!
+        centroids = (base + IVFFormat.headerSize).assumingMemoryBound(to: Float.self)
+        for i in 0..<(nl * dim) where !centroids[i].isFinite {
+            throw corrupt(IVFFormat.headerSize + 4 * i, "ivf centroid value is not finite")
+        }
+        let offsetsAt = IVFFormat.headerSize + 4 * nl * dim
+        offsets = (base + offsetsAt).assumingMemoryBound(to: UInt32.self)
+        rowIDs = (base + offsetsAt + 4 * (nl + 1)).assumingMemoryBound(to: UInt32.self)
+        var longest = 0
+        guard offsets[0] == 0, Int(offsets[nl]) == n else { throw corrupt(offsetsAt, "ivf list offsets do not span the rows") }
+        for i in 0..<nl {
+            guard offsets[i] <= offsets[i + 1] else { throw corrupt(offsetsAt + 4 * i, "ivf list offsets out of order") }
+            longest = max(longest, Int(offsets[i + 1] - offsets[i]))
+        }
+        maxListLength = longest
+        // Every row in exactly one list: a damaged row id would search the wrong vector.
+        var seen = Bitmap(count: n)
+        for i in 0..<n {
+            let r = Int(rowIDs[i])
+            guard r < n, !seen.contains(r) else {
+                throw corrupt(offsetsAt + 4 * (nl + 1 + i), "ivf row id \(r) out of range or listed twice")
+            }
+            seen.insert(r)
+        }
+        var resident = listsEnd
+        switch c {
+        case .flat:
+            guard bytes.count == align64(listsEnd) else {
+                throw corrupt(0, "ivf section holds \(bytes.count) bytes, expected \(align64(listsEnd))")
+            }
+            sq8 = nil; pq = nil; pqCodes = nil
+        case .sq8:
+            guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset <= bytes.count else {
+                throw corrupt(16, "ivf codec offset \(codecOffset) out of range")
+            }
+            sq8 = try SQ8View(bytes: UnsafeRawBufferPointer(rebasing: bytes[codecOffset...]), file: file,
+                              fileOffset: fileOffset + codecOffset, dimension: dim, rows: n)
+            pq = nil; pqCodes = nil
+            resident = bytes.count
+        case .pq:
+            guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset + IVFFormat.pqHeaderSize <= bytes.count else {
+                throw corrupt(16, "ivf codec offset \(codecOffset) out of range")
+            }
+            let pdim = Int(u32(codecOffset)), m = Int(u32(codecOffset + 4))
+            guard pdim == dim, m >= 1, dim % m == 0 else { throw corrupt(codecOffset, "pq block has dimension \(pdim) and \(m) sub-spaces") }
+            let booksAt = codecOffset + IVFFormat.pqHeaderSize
+            let codesAt = booksAt + 4 * 256 * dim
+            guard bytes.count == codesAt + n * m else {
+                throw corrupt(codecOffset, "pq block holds \(bytes.count - codecOffset) bytes, expected \(codesAt + n * m - codecOffset)")
+            }
+            var books = [Float](repeating: 0, count: 256 * dim)
+            for i in 0..<books.count {
+                books[i] = Float(bitPattern: u32(booksAt + 4 * i))
+                guard books[i].isFinite else { throw corrupt(booksAt + 4 * i, "pq codebook value is not finite") }
+            }
+            pq = ProductQuantizer(dimension: dim, m: m, codebooks: books)
+            pqCodes = (base + codesAt).assumingMemoryBound(to: UInt8.self)
+            sq8 = nil
+            resident = bytes.count
+        }
+        residentBytes = resident
+    }
+
+    @inline(__always) func list(_ i: Int) -> Range<Int> { Int(offsets[i])..<Int(offsets[i + 1]) }
+}

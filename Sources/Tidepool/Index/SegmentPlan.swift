@@ -1,0 +1,48 @@
+/// The index a segment gets: the planner's choice for a segment of a given size under a
+/// collection's settings, and what an existing segment was built with (a segment whose two
+/// differ is rebuilt by compaction).
+enum SegmentPlan: Equatable {
+    case flat
+    case hnsw(m: Int, codes: Quantization)
+    case ivf(codec: IVFCodec, nlist: Int, pqSubspaces: Int)
+
+    /// The planner. `auto`: exact scans below `minRowsForGraph` (a scan of a few thousand rows
+    /// beats a walk), HNSW up to `ivf.minRows`, IVF above it (less memory per vector and a
+    /// build that does not grow with n·log n); see docs/QUANTIZATION.md for the measurements.
+    init(rows: Int, dimension: Int, config c: CollectionConfig) {
+        let small = rows < c.minRowsForGraph || rows < 2
+        let kind: IndexKind
+        switch c.index {
+        case .flat: kind = .flat
+        case .hnsw: kind = small ? .flat : .hnsw
+        case .ivf: kind = small ? .flat : .ivf
+        case .auto: kind = small ? .flat : (rows >= c.ivf.minRows ? .ivf : .hnsw)
+        }
+        switch kind {
+        case .ivf:
+            let codec: IVFCodec
+            switch c.quantization {
+            case .none, .f16: codec = .flat
+            case .sq8: codec = .sq8
+            case .pq: codec = .pq
+            }
+            let m = codec == .pq ? (c.ivf.pqSubspaces ?? ProductQuantizer.defaultSubspaces(dimension: dimension)) : 0
+            self = .ivf(codec: codec, nlist: c.ivf.lists(rows: rows), pqSubspaces: m)
+        case .hnsw, .auto:
+            self = .hnsw(m: c.hnsw.m, codes: c.quantization == .pq ? .none : c.quantization)
+        case .flat:
+            self = .flat
+        }
+    }
+
+    /// What `segment` was built with.
+    init(segment s: Segment) {
+        if let g = s.graph {
+            self = .hnsw(m: g.m, codes: s.quantization)
+        } else if let v = s.ivf {
+            self = .ivf(codec: v.codec, nlist: v.nlist, pqSubspaces: v.pq?.m ?? 0)
+        } else {
+            self = .flat
+        }
+    }
+}

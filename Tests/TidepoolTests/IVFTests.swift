@@ -1,0 +1,186 @@
+import Foundation
+@testable import Tidepool
+import TidepoolKernels
+import XCTest
+
+/// k-means, product quantization and IVF segments.
+final class IVFTests: XCTestCase {
+    private func flat(_ rows: [[Float]]) -> [Float] { rows.flatMap { $0 } }
+
+    func testKMeansIsDeterministicForASeedWhateverTheThreadCountAndAssignsToTheNearestCentroid() {
+        let dim = 24, n = 5000, k = 37
+        let x = flat(clusteredVectors(n, dim, clusters: 30, seed: 3))
+        let a = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 8, seed: 9, threads: 1).train($0.baseAddress!, count: n, dimension: dim) }
+        let b = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 8, seed: 9, threads: 2).train($0.baseAddress!, count: n, dimension: dim) }
+        let c = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 8, seed: 10, threads: 2).train($0.baseAddress!, count: n, dimension: dim) }
+        XCTAssertEqual(a.centroids, b.centroids, "same seed, different thread counts")
+        XCTAssertNotEqual(a.centroids, c.centroids, "another seed gives another start")
+        XCTAssertEqual(a.centroids.count, k * dim)
+        // Lloyd never increases the error: more iterations do at least as well.
+        let one = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 1, seed: 9, threads: 2).train($0.baseAddress!, count: n, dimension: dim) }
+        XCTAssertLessThanOrEqual(a.meanSquaredError, one.meanSquaredError * 1.0001)
+        // Assignment against a brute-force nearest centroid (ties aside).
+        var assignment = [Int32](repeating: -1, count: n)
+        x.withUnsafeBufferPointer {
+            KMeans.assign($0.baseAddress!, count: n, dimension: dim, centroids: a.centroids, k: k, innerProduct: false, threads: 2, into: &assignment)
+        }
+        for i in stride(from: 0, to: n, by: 7) {
+            let p = Array(x[i * dim..<(i + 1) * dim])
+            let d = (0..<k).map { referenceDistance(p, Array(a.centroids[$0 * dim..<($0 + 1) * dim]), .l2) }
+            let best = d.min()!
+            XCTAssertLessThanOrEqual(d[Int(assignment[i])], best + 1e-3 * max(1, best), "point \(i)")
+        }
+    }
+
+    func testPublicKMeansValidatesItsArguments() {
+        let x: [Float] = [1, 2, 3]
+        XCTAssertThrowsError(try x.withUnsafeBufferPointer { try kMeansCentroids($0, dimension: 2, k: 1) })
+        XCTAssertThrowsError(try x.withUnsafeBufferPointer { try kMeansCentroids($0, dimension: 3, k: 0) })
+        XCTAssertEqual(try x.withUnsafeBufferPointer { try kMeansCentroids($0, dimension: 3, k: 2) }.centroids.count, 6)
+    }
+
+    func testPQCodesPickTheNearestCodewordAndTableSumsAreDistancesToTheDecodedVector() {
+        let dim = 32, n = 3000
+        let x = flat(clusteredVectors(n, dim, clusters: 20, seed: 21))
+        let pq = x.withUnsafeBufferPointer { ProductQuantizer.train($0.baseAddress!, count: n, dimension: dim, m: 8, seed: 4, threads: 2) }
+        XCTAssertEqual(pq.m, 8)
+        var codes = [UInt8](repeating: 0, count: n * pq.m)
+        x.withUnsafeBufferPointer { xp in codes.withUnsafeMutableBufferPointer { pq.encode(xp.baseAddress!, count: n, into: $0.baseAddress!, threads: 2) } }
+        let ds = pq.subDimension
+        var decoded = [Float](repeating: 0, count: dim)
+        var errorSum = 0.0, normSum = 0.0
+        for r in stride(from: 0, to: n, by: 11) {
+            codes.withUnsafeBufferPointer { pq.decode($0.baseAddress! + r * pq.m, into: &decoded) }
+            for j in 0..<pq.m {
+                let sub = Array(x[(r * dim + j * ds)..<(r * dim + (j + 1) * ds)])
+                let chosen = referenceDistance(sub, Array(decoded[(j * ds)..<((j + 1) * ds)]), .l2)
+                let best = (0..<256).map { referenceDistance(sub, Array(pq.codebooks[((j * 256 + $0) * ds)..<((j * 256 + $0 + 1) * ds)]), .l2) }.min()!
+                XCTAssertLessThanOrEqual(chosen, best + 1e-4 * max(1, best), "row \(r) sub-space \(j)")
+            }
+            errorSum += referenceDistance(Array(x[r * dim..<(r + 1) * dim]), decoded, .l2)
+            normSum += x[r * dim..<(r + 1) * dim].reduce(0.0) { $0 + Double($1 * $1) }
+        }
+        XCTAssertLessThan(errorSum / normSum, 0.05, "relative squared reconstruction error")
+        // The table sum is the exact distance to the decoded vector (L2), and minus its inner product.
+        let q = clusteredVectors(1, dim, clusters: 20, seed: 22)[0]
+        var table = [Float](repeating: 0, count: pq.m * 256)
+        var out = [Float](repeating: 0, count: n)
+        for usesDot in [false, true] {
+            q.withUnsafeBufferPointer { pq.table($0.baseAddress!, usesDot: usesDot, into: &table) }
+            codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_scan(c.baseAddress!, n, pq.m, t.baseAddress!, &out) } }
+            for r in stride(from: 0, to: n, by: 13) {
+                codes.withUnsafeBufferPointer { pq.decode($0.baseAddress! + r * pq.m, into: &decoded) }
+                let want = referenceDistance(q, decoded, usesDot ? .innerProduct : .l2)
+                XCTAssertEqual(Double(out[r]), want, accuracy: 1e-3 * max(1, abs(want)), "row \(r) dot \(usesDot)")
+            }
+        }
+    }
+
+    func testIVFSectionListsEveryRowOnceAndRejectsDamage() throws {
+        let dim = 16, n = 2000
+        let x = flat(clusteredVectors(n, dim, clusters: 12, seed: 31))
+        for codec in [IVFCodec.flat, .sq8, .pq] {
+            let bytes = x.withUnsafeBufferPointer {
+                IVFFormat.build($0.baseAddress!, count: n, dimension: dim, metric: .l2, nlist: 40, codec: codec, pqSubspaces: 4,
+                                iterations: 5, seed: 2, threads: 2)
+            }
+            let view = try bytes.withUnsafeBytes { try IVFView(bytes: $0, file: "t", fileOffset: 0, dimension: dim, rows: n) }
+            XCTAssertEqual(view.nlist, 40)
+            var seen = [Int](repeating: 0, count: n)
+            for l in 0..<view.nlist { for i in view.list(l) { seen[Int(view.rowIDs[i])] += 1 } }
+            XCTAssertEqual(seen, [Int](repeating: 1, count: n), "\(codec): every row in exactly one list")
+            // A row listed twice is refused, with the offset of the damage.
+            var damaged = bytes
+            let rowsAt = IVFFormat.headerSize + 4 * (40 * dim + 41)
+            damaged.withUnsafeMutableBytes { $0.storeBytes(of: $0.load(fromByteOffset: rowsAt + 4, as: UInt32.self), toByteOffset: rowsAt, as: UInt32.self) }
+            XCTAssertThrowsError(try damaged.withUnsafeBytes { try IVFView(bytes: $0, file: "t", fileOffset: 100, dimension: dim, rows: n) }) {
+                XCTAssertTrue("\($0)".contains("listed twice") && "\($0)".contains("\(100 + rowsAt + 4)"), "\($0)")
+            }
+            XCTAssertThrowsError(try bytes.withUnsafeBytes { try IVFView(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 1)]), file: "t",
+                                                                          fileOffset: 0, dimension: dim, rows: n) })
+        }
+    }
+
+    /// An IVF collection through the public API: recall against exact ground truth grows with
+    /// nprobe and is exact when every list is probed; filters, deletions and reopening hold.
+    func testIVFCollectionsRecallGrowsWithNprobeAndResultsPersist() throws {
+        let dim = 32, n = 8000
+        let base = clusteredVectors(n, dim, clusters: 50, seed: 41)
+        let queries = clusteredVectors(50, dim, clusters: 50, seed: 42)
+        let truth = exactTopK(base, queries, metric: .l2)
+        for quantization in [Quantization.none, .sq8, .pq] {
+            let dir = TempDir()
+            var db: Database? = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 2))
+            let c = try db!.createCollection("v", dimension: dim, metric: .l2,
+                                             config: CollectionConfig(minRowsForGraph: 1000, quantization: quantization, index: .ivf,
+                                                                      ivf: IVFParameters(nlist: 64)))
+            try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0], attributes: ["even": .bool($0 % 2 == 0)]) })
+            try c.flush()
+            let seg = c.info().segments
+            XCTAssertEqual(seg.map(\.index), ["ivf"], "\(quantization)")
+            XCTAssertEqual(seg[0].ivfLists, 64)
+            var last = 0.0
+            for nprobe in [1, 4, 16, 64] {
+                let r = try recall(c, queries, truth, options: SearchOptions(nprobe: nprobe))
+                XCTAssertGreaterThanOrEqual(r, last - 0.02, "\(quantization) nprobe \(nprobe)")
+                last = r
+            }
+            XCTAssertGreaterThanOrEqual(last, quantization == .none ? 1.0 : (quantization == .sq8 ? 0.97 : 0.95), "\(quantization): every list probed")
+            let cost = try c.searchWithCost(vector: queries[0], k: 10, options: SearchOptions(nprobe: 4)).cost
+            XCTAssertEqual(cost.listsProbed, 4)
+            XCTAssertEqual(cost.graphSearches, 0)
+            if quantization == .none {
+                XCTAssertEqual(cost.quantizedDistances, 0)
+                XCTAssertLessThan(cost.distances, n / 4)
+            } else {
+                XCTAssertGreaterThan(cost.quantizedDistances, 0)
+                XCTAssertLessThan(cost.quantizedDistances, n / 4)
+                XCTAssertEqual(cost.distances, 100, "re-ranked: max(ef 64, 10·k)")
+            }
+            // Filters: only allowed rows, still the nearest ones.
+            let even = try c.search(vector: queries[1], k: 10, options: SearchOptions(filter: .eq("even", .bool(true)), nprobe: 64))
+            XCTAssertEqual(even.count, 10)
+            XCTAssertTrue(even.allSatisfy { if case .uint(let v) = $0.id { return v % 2 == 0 }; return false })
+            // Deleted rows never come back.
+            let before = try c.search(vector: queries[2], k: 10, options: SearchOptions(nprobe: 16))
+            _ = try c.delete(ids: [before[0].id])
+            XCTAssertFalse(try c.search(vector: queries[2], k: 10, options: SearchOptions(nprobe: 16)).contains { $0.id == before[0].id })
+            let answer = try c.search(vector: queries[3], k: 10, options: SearchOptions(nprobe: 8))
+            try db!.close()
+            db = nil
+            let db2 = try Database(path: dir.path)
+            let c2 = try db2.collection("v")
+            XCTAssertEqual(try c2.search(vector: queries[3], k: 10, options: SearchOptions(nprobe: 8)).map(\.id), answer.map(\.id))
+            try db2.close()
+        }
+    }
+
+    func testIndexSettingsValidateAndMoveACollectionBetweenHNSWAndIVF() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path)
+        XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2,
+                                                     config: CollectionConfig(quantization: .pq, index: .ivf, ivf: IVFParameters(pqSubspaces: 7)))) {
+            XCTAssertTrue("\($0)".contains("does not divide"), "\($0)")
+        }
+        XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(quantization: .pq, index: .hnsw)))
+        XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(ivf: IVFParameters(nlist: 0))))
+        let dim = 16, n = 3000
+        let base = clusteredVectors(n, dim, clusters: 20, seed: 51)
+        let c = try db.createCollection("b", dimension: dim, metric: .cosine, config: CollectionConfig(minRowsForGraph: 1000))
+        try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
+        try c.flush()
+        XCTAssertEqual(c.info().segments.map(\.index), ["hnsw"], "auto: mid-sized segments get HNSW")
+        try c.updateIndexSettings { $0.index = .ivf; $0.quantization = .pq }
+        try c.compact()
+        XCTAssertEqual(c.info().segments.map(\.index), ["ivf"])
+        XCTAssertFalse(c.segmentsOutOfDate())
+        let q = base[5]
+        XCTAssertEqual(try c.search(vector: q, k: 1).first?.id, .uint(5))
+        try c.updateIndexSettings { $0.index = .auto; $0.ivf.minRows = 2000 }
+        XCTAssertFalse(c.segmentsOutOfDate(), "auto over 2,000 rows plans the IVF the segment has")
+        try c.updateIndexSettings { $0.index = .flat; $0.quantization = .none }
+        try c.compact()
+        XCTAssertEqual(c.info().segments.map(\.index), ["flat"])
+        try db.close()
+    }
+}
