@@ -6,7 +6,7 @@ import Tidepool
 /// with a tiny memtable so flushes and compactions happen all the time. Before each
 /// operation it prints `BEGIN op kind ids`, and after it returns `ACK op`, so a test that
 /// kills it with SIGKILL knows exactly which writes were acknowledged. Now and then it also
-/// switches the collection's quantization, which rebuilds its segments in the background.
+/// switches the collection's index kind and quantization, which rebuilds its segments in the background.
 struct CrashWriterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "crash-writer", shouldDisplay: false)
 
@@ -47,9 +47,13 @@ struct CrashWriterCommand: ParsableCommand {
                     let r = rng.next() % 20
                     if r == 0 { try coll.compact() }
                     // Settings changes rebuild every segment in the background: kills land mid-rebuild too.
-                    if r == 1 {
-                        try coll.updateIndexSettings { $0.quantization = $0.quantization == .sq8 ? .none : .sq8 }
-                        emit("SETTINGS \(op) quantization=\(coll.config.quantization.rawValue)")
+                    if r == 1 || r == 2 {
+                        // Cycle through HNSW and IVF with each kind of codes.
+                        let states: [(IndexKind, Quantization)] = [(.auto, .none), (.auto, .sq8), (.ivf, .pq), (.ivf, .sq8), (.ivf, .none), (.hnsw, .f16)]
+                        let now = states.firstIndex { $0.0 == coll.config.index && $0.1 == coll.config.quantization } ?? 0
+                        let (index, quantization) = states[(now + 1) % states.count]
+                        try coll.updateIndexSettings { $0.index = index; $0.quantization = quantization }
+                        emit("SETTINGS \(op) index=\(index.rawValue) quantization=\(quantization.rawValue)")
                     }
                 }
             }
