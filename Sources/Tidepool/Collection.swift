@@ -536,7 +536,7 @@ public final class Collection: @unchecked Sendable {
     /// Compressed vectors for a graph segment's walk.
     private func codesSection(_ c: SegmentContents, _ q: Quantization) -> (SegmentFormat.Kind, [UInt8])? {
         switch q {
-        case .none, .pq: return nil
+        case .none, .pq, .rabitq: return nil
         case .sq8: return (.sq8, ScalarQuantizer.section(c.vectors, count: c.rowCount, dimension: dimension))
         case .f16: return (.f16, HalfPrecision.section(c.vectors, count: c.rowCount, dimension: dimension))
         }
@@ -850,7 +850,46 @@ public final class Collection: @unchecked Sendable {
             }
             var found = TopK(k: k)
             let rows = ivf.rowIDs, vectors = s.vectors
-            if ivf.codec == .flat {
+            if let rq = ivf.rabitq, let rc = ivf.rotatedCentroids, let factors = ivf.rabitqFactors, let codes = ivf.rabitqCodes {
+                // Nearest lists first, so the k-th exact distance tightens early and the bound prunes more.
+                let words = rq.words
+                let rotatedQuery = scratch.floats(1, 2 * dimension)
+                rq.rotate(query, into: rotatedQuery)
+                let planes = scratch.words(0, 4 * words)
+                let counts = UnsafeMutableRawPointer(scratch.words(1, ivf.maxListLength)).bindMemory(to: UInt32.self, capacity: 2 * ivf.maxListLength)
+                let sums = counts, pops = counts + ivf.maxListLength
+                let scan = tp_rabitq_kernel()!
+                let estimatesLower = scratch.floats(2, ivf.maxListLength)
+                for p in probes.items.sorted(by: { $0.dist < $1.dist }) {
+                    let l = Int(p.key)
+                    var prepared = rq.prepare(rotatedQuery: rotatedQuery, rotatedCentroid: rc + l * dimension, planes: planes,
+                                              work: rotatedQuery + dimension)
+                    if metric.usesDot { prepared.queryDotCentroid = -distance(query, ivf.centroids + l * dimension) }
+                    let list = ivf.list(l)
+                    scan(codes + list.lowerBound * words, list.count, words, planes, sums, pops)
+                    cost.quantizedDistances += list.count
+                    // Rows whose lower bound beats the k-th exact distance so far; their f32 rows are
+                    // prefetched together, then re-scored while the bound still beats the (tightening) k-th.
+                    var survivors = 0
+                    let threshold = found.threshold
+                    for j in 0..<list.count {
+                        let i = list.lowerBound + j
+                        let (_, lower) = rq.estimate(sum: sums[j], pop: pops[j], factors: factors + i * RaBitQ.factorCount,
+                                                     prepared, usesDot: metric.usesDot)
+                        guard lower < threshold, admit(rows[i]) else { continue }
+                        let row = rows[i]
+                        tp_prefetch_range(vectors + Int(row) * dimension, dimension * 4)
+                        sums[survivors] = row
+                        estimatesLower[survivors] = lower
+                        survivors += 1
+                    }
+                    for s in 0..<survivors where estimatesLower[s] < found.threshold {
+                        let row = sums[s]
+                        cost.distances += 1
+                        found.push(distance(query, vectors + Int(row) * dimension), key(u.container, row))
+                    }
+                }
+            } else if ivf.codec == .flat {
                 for p in probes.items {
                     let list = ivf.list(Int(p.key))
                     for i in list {

@@ -120,6 +120,9 @@ public enum Quantization: String, Sendable, Codable, CaseIterable {
     /// Product quantization, one byte per `dimension / ivf.pqSubspaces` floats (16× smaller at
     /// the default); IVF segments only (HNSW segments under `auto` walk f32); re-ranked with f32.
     case pq
+    /// RaBitQ, one bit per dimension plus 12 bytes per vector (about 32× smaller at 384-d); IVF
+    /// segments only. Its error bound decides which candidates need the exact re-rank.
+    case rabitq
 }
 
 /// Which index a segment gets.
@@ -349,8 +352,9 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
     public func validate(dimension: Int? = nil) throws {
         try hnsw.validate()
         try ivf.validate(dimension: dimension)
-        if quantization == .pq && (index == .hnsw || index == .flat) {
-            throw TidepoolError.invalidArgument("quantization pq needs index ivf or auto (HNSW walks use sq8 or f16), got index \(index.rawValue)")
+        if (quantization == .pq || quantization == .rabitq) && (index == .hnsw || index == .flat) {
+            throw TidepoolError.invalidArgument(
+                "quantization \(quantization.rawValue) needs index ivf or auto (HNSW walks use sq8 or f16), got index \(index.rawValue)")
         }
         // The memtable reserves this much address space up front: bound it.
         guard (4096...(1 << 32)).contains(memtableBytes) else {

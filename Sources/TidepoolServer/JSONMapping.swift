@@ -185,7 +185,7 @@ struct IndexSettings {
         ivfMinRows = try optionalInt("ivf_min_rows")
         if let q = o["quantization"] {
             guard case .string(let name) = q, let value = Quantization(rawValue: name) else {
-                throw APIError.badRequest("'quantization' must be \"none\", \"sq8\", \"f16\" or \"pq\"")
+                throw APIError.badRequest("'quantization' must be \"none\", \"sq8\", \"f16\", \"pq\" or \"rabitq\"")
             }
             quantization = value
         }

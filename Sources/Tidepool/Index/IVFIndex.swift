@@ -9,6 +9,9 @@ enum IVFCodec: UInt32 {
     case sq8 = 1
     /// PQ codes in list order; candidates re-ranked with f32.
     case pq = 2
+    /// RaBitQ codes of the residuals to the list centroid; candidates whose error bound cannot
+    /// beat the k-th exact distance so far are skipped, the rest re-scored with f32.
+    case rabitq = 3
 }
 
 /// An inverted-file index: k-means centroids partition the segment's rows into `nlist`
@@ -24,7 +27,10 @@ enum IVFCodec: UInt32 {
 ///         zero padding to 64
 ///     codec offset: sq8: an SQ8 block (`ScalarQuantizer` layout) whose codes follow list order;
 ///                   pq: u32 dimension, u32 m, u32[14] reserved, f32 codebooks[256 × dimension],
-///                       then rows × m code bytes in list order;  flat: nothing.
+///                       then rows × m code bytes in list order;
+///                   rabitq: u32 dimension, u32 words, u32 nlist, u32[13] reserved, f32 rotation[dim × dim],
+///                       f32 rotated centroids[nlist × dim], f32 factors[rows × 4] (list order),
+///                       zero padding to 64, u64 codes[rows × words] (list order);  flat: nothing.
 enum IVFFormat {
     static let headerSize = 32
     static let pqHeaderSize = 64
@@ -79,6 +85,56 @@ enum IVFFormat {
             out.withUnsafeMutableBufferPointer { o in
                 pq.encode(UnsafePointer(gathered), count: count, into: o.baseAddress! + base, threads: threads)
             }
+        case .rabitq:
+            out += rabitqBlock(vectors, count: count, dimension: dimension, centroids: centroids, offsets: offsets,
+                               order: order, seed: seed &+ 11, threads: threads)
+        }
+        return out
+    }
+
+    static let rabitqHeaderSize = 64
+
+    /// The RaBitQ block: rotation, rotated centroids, per-row factors and codes in list order.
+    static func rabitqBlock(_ vectors: UnsafePointer<Float>, count: Int, dimension d: Int, centroids: [Float],
+                            offsets: [UInt32], order: [UInt32], seed: UInt64, threads: Int) -> [UInt8] {
+        let nlist = offsets.count - 1
+        let q = RaBitQ(dimension: d, rotation: RaBitQ.randomRotation(dimension: d, seed: seed))
+        let words = q.words
+        let factorsAt = rabitqHeaderSize + 4 * (d * d + nlist * d)
+        let codesAt = align64(factorsAt + 4 * RaBitQ.factorCount * count)
+        var out = [UInt8](repeating: 0, count: codesAt + 8 * words * count)
+        let listOf = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, count))
+        defer { listOf.deallocate() }
+        for l in 0..<nlist { for i in Int(offsets[l])..<Int(offsets[l + 1]) { listOf[i] = Int32(l) } }
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt32(d).littleEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: UInt32(words).littleEndian, toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: UInt32(nlist).littleEndian, toByteOffset: 8, as: UInt32.self)
+            let base = raw.baseAddress!
+            let rot = (base + rabitqHeaderSize).assumingMemoryBound(to: Float.self)
+            for i in 0..<(d * d) { rot[i] = q.rotation[i] }
+            let rc = rot + d * d
+            centroids.withUnsafeBufferPointer { c in for l in 0..<nlist { q.rotate(c.baseAddress! + l * d, into: rc + l * d) } }
+            nonisolated(unsafe) let factors = (base + factorsAt).assumingMemoryBound(to: Float.self)
+            nonisolated(unsafe) let codes = (base + codesAt).assumingMemoryBound(to: UInt64.self)
+            nonisolated(unsafe) let src = vectors, lists = listOf
+            let chunk = 4096, chunks = (count + chunk - 1) / chunk
+            let workers = max(1, min(threads, chunks))
+            centroids.withUnsafeBufferPointer { cbuf in
+                nonisolated(unsafe) let cp = cbuf.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    let work = UnsafeMutablePointer<Float>.allocate(capacity: 2 * d)
+                    defer { work.deallocate() }
+                    var c = w
+                    while c < chunks {
+                        for i in (c * chunk)..<min(count, (c + 1) * chunk) {
+                            q.encode(src + Int(order[i]) * d, centroid: cp + Int(lists[i]) * d, code: codes + i * words,
+                                     factors: factors + i * RaBitQ.factorCount, work: work)
+                        }
+                        c += workers
+                    }
+                }
+            }
         }
         return out
     }
@@ -96,6 +152,10 @@ struct IVFView: @unchecked Sendable {
     let sq8: SQ8View?
     let pq: ProductQuantizer?
     let pqCodes: UnsafePointer<UInt8>?
+    let rabitq: RaBitQ?
+    let rotatedCentroids: UnsafePointer<Float>?
+    let rabitqFactors: UnsafePointer<Float>?
+    let rabitqCodes: UnsafePointer<UInt64>?
     /// The longest posting list (sizes the scan buffer).
     let maxListLength: Int
     /// Bytes a search keeps touching: centroids, offsets, row ids and codes.
@@ -145,6 +205,7 @@ struct IVFView: @unchecked Sendable {
                 throw corrupt(0, "ivf section holds \(bytes.count) bytes, expected \(align64(listsEnd))")
             }
             sq8 = nil; pq = nil; pqCodes = nil
+            rabitq = nil; rotatedCentroids = nil; rabitqFactors = nil; rabitqCodes = nil
         case .sq8:
             guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset <= bytes.count else {
                 throw corrupt(16, "ivf codec offset \(codecOffset) out of range")
@@ -152,6 +213,7 @@ struct IVFView: @unchecked Sendable {
             sq8 = try SQ8View(bytes: UnsafeRawBufferPointer(rebasing: bytes[codecOffset...]), file: file,
                               fileOffset: fileOffset + codecOffset, dimension: dim, rows: n)
             pq = nil; pqCodes = nil
+            rabitq = nil; rotatedCentroids = nil; rabitqFactors = nil; rabitqCodes = nil
             resident = bytes.count
         case .pq:
             guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset + IVFFormat.pqHeaderSize <= bytes.count else {
@@ -172,6 +234,35 @@ struct IVFView: @unchecked Sendable {
             pq = ProductQuantizer(dimension: dim, m: m, codebooks: books)
             pqCodes = (base + codesAt).assumingMemoryBound(to: UInt8.self)
             sq8 = nil
+            rabitq = nil; rotatedCentroids = nil; rabitqFactors = nil; rabitqCodes = nil
+            resident = bytes.count
+        case .rabitq:
+            let h = IVFFormat.rabitqHeaderSize
+            guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset + h <= bytes.count else {
+                throw corrupt(16, "ivf codec offset \(codecOffset) out of range")
+            }
+            let rdim = Int(u32(codecOffset)), words = Int(u32(codecOffset + 4)), rlists = Int(u32(codecOffset + 8))
+            guard rdim == dim, words == (dim + 63) / 64, rlists == nl else {
+                throw corrupt(codecOffset, "rabitq block has dimension \(rdim), \(words) words, \(rlists) lists")
+            }
+            let rotAt = codecOffset + h
+            let factorsAt = rotAt + 4 * (dim * dim + nl * dim)
+            let codesAt = codecOffset + align64(factorsAt - codecOffset + 4 * RaBitQ.factorCount * n)
+            guard bytes.count == codesAt + 8 * words * n else {
+                throw corrupt(codecOffset, "rabitq block holds \(bytes.count - codecOffset) bytes, expected \(codesAt + 8 * words * n - codecOffset)")
+            }
+            let floats = (base + rotAt).assumingMemoryBound(to: Float.self)
+            for i in 0..<((factorsAt - rotAt) / 4 + RaBitQ.factorCount * n) where !floats[i].isFinite {
+                throw corrupt(rotAt + 4 * i, "rabitq value is not finite")
+            }
+            for i in 0..<n where !(floats[(factorsAt - rotAt) / 4 + i * RaBitQ.factorCount + 1] > 0) {
+                throw corrupt(factorsAt + 4 * (i * RaBitQ.factorCount + 1), "rabitq factor is not positive")
+            }
+            rabitq = RaBitQ(dimension: dim, rotation: Array(UnsafeBufferPointer(start: floats, count: dim * dim)))
+            rotatedCentroids = UnsafePointer(floats + dim * dim)
+            rabitqFactors = (base + factorsAt).assumingMemoryBound(to: Float.self)
+            rabitqCodes = (base + codesAt).assumingMemoryBound(to: UInt64.self)
+            sq8 = nil; pq = nil; pqCodes = nil
             resident = bytes.count
         }
         residentBytes = resident

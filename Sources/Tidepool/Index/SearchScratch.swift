@@ -45,6 +45,18 @@ final class SearchScratch {
         return floatSlots[slot].0
     }
 
+    private var wordSlots: [(UnsafeMutablePointer<UInt64>, Int)] = (0..<2).map { _ in (.allocate(capacity: 1), 1) }
+
+    /// Room for `count` 64-bit words in one of two slots (RaBitQ: query bit planes, popcount sums).
+    func words(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<UInt64> {
+        if count > wordSlots[slot].1 {
+            wordSlots[slot].0.deallocate()
+            let capacity = max(count, wordSlots[slot].1 * 2)
+            wordSlots[slot] = (.allocate(capacity: capacity), capacity)
+        }
+        return wordSlots[slot].0
+    }
+
     /// Room for `count` candidate rows awaiting exact re-ranking.
     func rerankBuffer(_ count: Int) -> UnsafeMutablePointer<UInt32> {
         if count > rerankCapacity {
@@ -77,6 +89,7 @@ final class SearchScratch {
         rerank.deallocate()
         queryFloats.deallocate()
         for (p, _) in floatSlots { p.deallocate() }
+        for (p, _) in wordSlots { p.deallocate() }
     }
 
     /// Prepares for a search over `nodes` nodes with a result heap of `heap` entries

@@ -25,11 +25,12 @@ enum SegmentPlan: Equatable {
             case .none, .f16: codec = .flat
             case .sq8: codec = .sq8
             case .pq: codec = .pq
+            case .rabitq: codec = .rabitq
             }
             let m = codec == .pq ? (c.ivf.pqSubspaces ?? ProductQuantizer.defaultSubspaces(dimension: dimension)) : 0
             self = .ivf(codec: codec, nlist: c.ivf.lists(rows: rows), pqSubspaces: m)
         case .hnsw, .auto:
-            self = .hnsw(m: c.hnsw.m, codes: c.quantization == .pq ? .none : c.quantization)
+            self = .hnsw(m: c.hnsw.m, codes: c.quantization == .pq || c.quantization == .rabitq ? .none : c.quantization)
         case .flat:
             self = .flat
         }

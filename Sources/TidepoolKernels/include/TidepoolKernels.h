@@ -83,6 +83,14 @@ void tp_assign_scalar(const float *x, size_t n, size_t dim, const float *panels,
 /// Product quantization: out[i] = sum over j < m of table[j * 256 + codes[i * m + j]].
 void tp_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *table, float *out);
 
+/// RaBitQ: for each of `n` codes of `words` u64, sums[i] = sum over j < 4 of 2^j * popcount(code & planes[j])
+/// (planes: 4 × words u64, the query's 4-bit values by bit), and pops[i] = popcount(code).
+typedef void (*tp_rabitq_fn)(const uint64_t *codes, size_t n, size_t words, const uint64_t *planes,
+                             uint32_t *sums, uint32_t *pops);
+tp_rabitq_fn tp_rabitq_kernel(void);
+void tp_rabitq_scan_scalar(const uint64_t *codes, size_t n, size_t words, const uint64_t *planes,
+                           uint32_t *sums, uint32_t *pops);
+
 /// CRC32C (Castagnoli), hardware-accelerated where available. Start with crc = 0.
 uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len);
 /// Software CRC32C reference.
