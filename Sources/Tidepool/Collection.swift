@@ -860,6 +860,7 @@ public final class Collection: @unchecked Sendable {
                 let sums = counts, pops = counts + ivf.maxListLength
                 let scan = tp_rabitq_kernel()!
                 let estimatesLower = scratch.floats(2, ivf.maxListLength)
+                let lowerBounds = tp_rabitq_lower_kernel()!
                 for p in probes.items.sorted(by: { $0.dist < $1.dist }) {
                     let l = Int(p.key)
                     var prepared = rq.prepare(rotatedQuery: rotatedQuery, rotatedCentroid: rc + l * dimension, planes: planes,
@@ -872,12 +873,14 @@ public final class Collection: @unchecked Sendable {
                     // prefetched together, then re-scored while the bound still beats the (tightening) k-th.
                     var survivors = 0
                     let threshold = found.threshold
-                    for j in 0..<list.count {
+                    lowerBounds(sums, pops, factors + list.lowerBound * RaBitQ.factorCount, list.count, prepared.delta,
+                                prepared.lower, prepared.sum, 1 / Float(dimension).squareRoot(), prepared.queryNorm,
+                                prepared.queryDotCentroid, metric.usesDot ? 1 : 0, estimatesLower)
+                    for j in 0..<list.count where estimatesLower[j] < threshold {
                         let i = list.lowerBound + j
-                        let (_, lower) = rq.estimate(sum: sums[j], pop: pops[j], factors: factors + i * RaBitQ.factorCount,
-                                                     prepared, usesDot: metric.usesDot)
-                        guard lower < threshold, admit(rows[i]) else { continue }
+                        guard admit(rows[i]) else { continue }
                         let row = rows[i]
+                        let lower = estimatesLower[j]
                         tp_prefetch_range(vectors + Int(row) * dimension, dimension * 4)
                         sums[survivors] = row
                         estimatesLower[survivors] = lower

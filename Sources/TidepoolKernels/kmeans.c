@@ -190,3 +190,34 @@ tp_rabitq_fn tp_rabitq_kernel(void) {
 #endif
     return tp_rabitq_scan_scalar;
 }
+
+// RaBitQ lower bounds for n codes (see RaBitQ.swift for the algebra). Written for the loop
+// vectorizer: the AVX2 build runs 8 rows per step.
+#define RABITQ_LOWER_BODY                                                                           \
+    for (size_t i = 0; i < n; i++) {                                                               \
+        const float *f = factors + 4 * i;                                                          \
+        float masked = delta * (float)sums[i] + lower * (float)pops[i];                            \
+        float inv = 1.0f / f[1];                                                                   \
+        float ip = (2.0f * masked - qsum) * invRootD * inv;                                        \
+        float err = f[3] + (float)pops[i] * delta * invRootD * inv;                                \
+        float scale = f[0] * qnorm;                                                                \
+        float d = usesDot ? -(qdotc + f[2] + scale * ip) : f[0] * f[0] + qnorm * qnorm - 2.0f * scale * ip; \
+        out[i] = d - (usesDot ? 1.0f : 2.0f) * scale * err;                                        \
+    }
+
+void tp_rabitq_lower_scalar(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n, float delta,
+                            float lower, float qsum, float invRootD, float qnorm, float qdotc, int usesDot, float *out) {
+    RABITQ_LOWER_BODY
+}
+#ifdef TP_X86
+AVX2 static void tp_rabitq_lower_avx2(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n, float delta,
+                                      float lower, float qsum, float invRootD, float qnorm, float qdotc, int usesDot, float *out) {
+    RABITQ_LOWER_BODY
+}
+#endif
+tp_rabitq_lower_fn tp_rabitq_lower_kernel(void) {
+#ifdef TP_X86
+    if (tp_cpu_has_avx2_fma()) return tp_rabitq_lower_avx2;
+#endif
+    return tp_rabitq_lower_scalar;
+}

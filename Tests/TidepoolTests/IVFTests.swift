@@ -230,6 +230,15 @@ final class IVFTests: XCTestCase {
                 tp_rabitq_scan_scalar(codes, n, q.words, planes, &sums2, &pops2)
                 XCTAssertEqual(sums, sums2, "popcount kernel against the scalar reference")
                 XCTAssertEqual(pops, pops2)
+                // The vectorized lower-bound kernel against the Swift reference.
+                var kernelLower = [Float](repeating: 0, count: n), scalarLower = kernelLower
+                tp_rabitq_lower_kernel()(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
+                tp_rabitq_lower_scalar(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
+                for r in 0..<n {
+                    let (_, ref) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
+                    XCTAssertEqual(kernelLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
+                    XCTAssertEqual(scalarLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
+                }
                 let qr = zip(qv, centroid).map { $0 - $1 }
                 let qn = qr.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 for r in 0..<n {

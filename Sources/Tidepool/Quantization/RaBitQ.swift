@@ -126,7 +126,7 @@ struct RaBitQ {
             let end = min(d, i + 64)
             var bit: UInt64 = 1
             while i < end {
-                let u = Int(((t[i] - lo) * invDelta).rounded())   // 0...15 by construction
+                let u = Int((t[i] - lo) * invDelta + 0.5)   // 0...15 by construction; truncation, not a libm call
                 if u & 1 != 0 { b0 |= bit }
                 if u & 2 != 0 { b1 |= bit }
                 if u & 4 != 0 { b2 |= bit }

@@ -91,6 +91,15 @@ tp_rabitq_fn tp_rabitq_kernel(void);
 void tp_rabitq_scan_scalar(const uint64_t *codes, size_t n, size_t words, const uint64_t *planes,
                            uint32_t *sums, uint32_t *pops);
 
+/// RaBitQ: lower bounds on the engine distance of `n` codes from their popcount sums and
+/// factors (4 floats per code: |o-c|, x.o', (o-c).c, bound spread); see RaBitQ.swift.
+typedef void (*tp_rabitq_lower_fn)(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n,
+                                   float delta, float lower, float qsum, float invRootD, float qnorm, float qdotc,
+                                   int usesDot, float *out);
+tp_rabitq_lower_fn tp_rabitq_lower_kernel(void);
+void tp_rabitq_lower_scalar(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n, float delta,
+                            float lower, float qsum, float invRootD, float qnorm, float qdotc, int usesDot, float *out);
+
 /// CRC32C (Castagnoli), hardware-accelerated where available. Start with crc = 0.
 uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len);
 /// Software CRC32C reference.
