@@ -140,6 +140,19 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(s, .ok, "\(o)")
             XCTAssertEqual((o["config"] as? [String: Any])?["quantization"] as? String, "sq8")
             XCTAssertEqual((o["config"] as? [String: Any])?["ef_search"] as? Int, 80)
+            // IVF settings: validated by the engine (pq needs a dimension it divides; 3 is divisible by 3).
+            (s, o) = try await call(c, .patch, "/v1/collections/docs", auth: rw, #"{"config":{"index":"ivf","quantization":"pq","pq_subspaces":2}}"#)
+            XCTAssertEqual(s, .badRequest, "\(o)")
+            (s, o) = try await call(c, .patch, "/v1/collections/docs", auth: rw,
+                                    #"{"config":{"index":"ivf","quantization":"pq","pq_subspaces":3,"nlist":2,"nprobe":1}}"#)
+            XCTAssertEqual(s, .ok, "\(o)")
+            XCTAssertEqual((o["config"] as? [String: Any])?["index"] as? String, "ivf")
+            XCTAssertEqual((o["config"] as? [String: Any])?["nlist"] as? Int, 2)
+            (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"vector":[0,0,0.9],"k":1,"nprobe":2}"#)
+            XCTAssertEqual(s, .ok, "\(o)")
+            XCTAssertNotNil((o["cost"] as? [String: Any])?["lists_probed"] as? Int)
+            (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"vector":[0,0,0.9],"k":1,"nprobe":0}"#)
+            XCTAssertEqual(s, .badRequest, "\(o)")
             (s, o) = try await call(c, .patch, "/v1/collections/nope", auth: rw, #"{"config":{}}"#)
             XCTAssertEqual(s, .notFound)
 

@@ -102,8 +102,9 @@ class Collection:
         return int(self.describe()["count"])
 
     def update_settings(self, **config: Any) -> Dict[str, Any]:
-        """Changes index settings (m, ef_construction, ef_search, quantization="none"|"sq8");
-        segments are rebuilt in the background. Returns the new description."""
+        """Changes index settings (m, ef_construction, ef_search, quantization="none"|"sq8"|"f16"|"pq"|"rabitq",
+        index="auto"|"flat"|"hnsw"|"ivf", nlist, nprobe, pq_subspaces, ivf_min_rows); segments are rebuilt
+        in the background. Returns the new description."""
         return self.client._call("PATCH", self._path, {"config": config})
 
     def upsert(self, ids: Sequence[DocumentID], vectors: Any, attributes: Optional[Sequence[Optional[dict]]] = None,
@@ -127,7 +128,7 @@ class Collection:
     def query(self, vector: Optional[Vector] = None, k: int = 10, *, vectors: Any = None, ef: Optional[int] = None,
               exact: bool = False, filter: Optional[dict] = None, include: Optional[Iterable[str]] = None,
               text: Optional[str] = None, text_match: Optional[str] = None, fusion: Optional[str] = None,
-              rerank: Optional[int] = None) -> Any:
+              rerank: Optional[int] = None, nprobe: Optional[int] = None) -> Any:
         """Vector, text (BM25) or hybrid (both) search. With `vectors` (a batch), returns one list per vector."""
         body: Dict[str, Any] = {"k": k}
         if vector is not None:
@@ -150,6 +151,8 @@ class Collection:
             body["fusion"] = fusion
         if rerank is not None:
             body["rerank"] = rerank
+        if nprobe is not None:
+            body["nprobe"] = nprobe
         return self.client._call("POST", self._path + "/query", body)["results"]
 
     def delete(self, ids: Optional[Sequence[DocumentID]] = None, filter: Optional[dict] = None) -> int:
