@@ -916,16 +916,30 @@ public final class Collection: @unchecked Sendable {
                     }
                 }
                 if let pq = ivf.pq, let codes = ivf.pqCodes {
+                    // Codes are residuals to the list centroid. Inner products split as q·c + q·r, so
+                    // one table serves every list, offset by the list's centroid term (its probe
+                    // distance, −q·c); squared L2 needs the table of q − c, one per list.
                     let table = scratch.floats(1, pq.m * 256)
-                    pq.table(query, usesDot: metric.usesDot, into: table)
+                    let residual = scratch.queryBuffers(dimension).0
+                    let tableL2 = tp_pq_table_l2_kernel()!
+                    if metric.usesDot { pq.table(query, usesDot: true, into: table) }
                     let estimates = scratch.floats(2, ivf.maxListLength)
                     for p in probes.items {
-                        let list = ivf.list(Int(p.key))
+                        let l = Int(p.key)
+                        var bias: Float = 0
+                        if metric.usesDot {
+                            bias = p.dist
+                        } else {
+                            let c = ivf.centroids + l * dimension
+                            for d in 0..<dimension { residual[d] = query[d] - c[d] }
+                            pq.tableL2(residual, into: table, kernel: tableL2)
+                        }
+                        let list = ivf.list(l)
                         tp_pq_scan(codes + list.lowerBound * pq.m, list.count, pq.m, table, estimates)
                         cost.quantizedDistances += list.count
-                        for j in 0..<list.count where candidates.count < depth || estimates[j] < candidates.top.dist {
+                        for j in 0..<list.count where candidates.count < depth || estimates[j] + bias < candidates.top.dist {
                             let row = rows[list.lowerBound + j]
-                            if admit(row) { offer(estimates[j], row) }
+                            if admit(row) { offer(estimates[j] + bias, row) }
                         }
                     }
                 } else if let sq8 = ivf.sq8 {

@@ -221,3 +221,42 @@ tp_rabitq_lower_fn tp_rabitq_lower_kernel(void) {
 #endif
     return tp_rabitq_lower_scalar;
 }
+
+// PQ distance table for one query residual t against transposed codebooks (per sub-space j,
+// per coordinate d, the 256 codewords' values contiguous): out[j·256 + c] = |t_j|² − 2·t_j·b_jc + |b_jc|².
+#define PQ_TABLE_BODY                                                                             \
+    for (size_t j = 0; j < m; j++) {                                                             \
+        const float *tj = t + j * ds;                                                            \
+        float tn = 0;                                                                            \
+        for (size_t d = 0; d < ds; d++) tn += tj[d] * tj[d];                                     \
+        float *o = out + j * 256;                                                                \
+        const float *bn = bnorm + j * 256;                                                       \
+        const float *col = booksT + j * ds * 256;                                                \
+        if (ds == 4) {                                                                           \
+            /* One pass, each output written once: the common case (dimension / 4 sub-spaces). */ \
+            float w0 = -2.0f * tj[0], w1 = -2.0f * tj[1], w2 = -2.0f * tj[2], w3 = -2.0f * tj[3]; \
+            for (size_t c = 0; c < 256; c++)                                                     \
+                o[c] = tn + bn[c] + w0 * col[c] + w1 * col[256 + c] + w2 * col[512 + c] + w3 * col[768 + c]; \
+        } else {                                                                                 \
+            for (size_t c = 0; c < 256; c++) o[c] = tn + bn[c];                                  \
+            for (size_t d = 0; d < ds; d++) {                                                    \
+                float w = -2.0f * tj[d];                                                         \
+                for (size_t c = 0; c < 256; c++) o[c] += w * col[d * 256 + c];                   \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+void tp_pq_table_l2_scalar(const float *t, const float *booksT, const float *bnorm, size_t m, size_t ds, float *out) {
+    PQ_TABLE_BODY
+}
+#ifdef TP_X86
+AVX2 static void tp_pq_table_l2_avx2(const float *t, const float *booksT, const float *bnorm, size_t m, size_t ds, float *out) {
+    PQ_TABLE_BODY
+}
+#endif
+tp_pq_table_fn tp_pq_table_l2_kernel(void) {
+#ifdef TP_X86
+    if (tp_cpu_has_avx2_fma()) return tp_pq_table_l2_avx2;
+#endif
+    return tp_pq_table_l2_scalar;
+}

@@ -222,4 +222,31 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(out[i], want, accuracy: 1e-5)
         }
     }
+
+    /// The PQ L2 table kernel (dispatched, vectorized) against the scalar one and a direct
+    /// computation, for the 4-float sub-spaces fast path and another width.
+    func testPQTableKernelMatchesReference() {
+        var rng = LCG(s: 11)
+        for (m, ds) in [(8, 4), (5, 3)] {
+            let books = (0..<(m * 256 * ds)).map { _ in rng.next() }
+            var booksT = [Float](repeating: 0, count: books.count)
+            var norms = [Float](repeating: 0, count: m * 256)
+            for j in 0..<m { for c in 0..<256 { for d in 0..<ds {
+                booksT[(j * ds + d) * 256 + c] = books[(j * 256 + c) * ds + d]
+                norms[j * 256 + c] += books[(j * 256 + c) * ds + d] * books[(j * 256 + c) * ds + d]
+            } } }
+            let t = (0..<(m * ds)).map { _ in rng.next() }
+            var fast = [Float](repeating: 0, count: m * 256), slow = fast
+            tp_pq_table_l2_kernel()(t, booksT, norms, m, ds, &fast)
+            tp_pq_table_l2_scalar(t, booksT, norms, m, ds, &slow)
+            for j in 0..<m {
+                for c in 0..<256 {
+                    var want: Float = 0
+                    for d in 0..<ds { let e = t[j * ds + d] - books[(j * 256 + c) * ds + d]; want += e * e }
+                    XCTAssertEqual(fast[j * 256 + c], want, accuracy: 1e-4)
+                    XCTAssertEqual(slow[j * 256 + c], want, accuracy: 1e-4)
+                }
+            }
+        }
+    }
 }

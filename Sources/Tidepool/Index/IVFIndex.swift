@@ -26,8 +26,9 @@ enum IVFCodec: UInt32 {
 ///         u32 rows[rows], list by list: every row of the segment exactly once
 ///         zero padding to 64
 ///     codec offset: sq8: an SQ8 block (`ScalarQuantizer` layout) whose codes follow list order;
-///                   pq: u32 dimension, u32 m, u32[14] reserved, f32 codebooks[256 × dimension],
-///                       then rows × m code bytes in list order;
+///                   pq: u32 dimension, u32 m, u32 1 (codes are of residuals to the list centroid),
+///                       u32[13] reserved, f32 codebooks[256 × dimension], then rows × m code bytes
+///                       in list order;
 ///                   rabitq: u32 dimension, u32 words, u32 nlist, u32[13] reserved, f32 rotation[dim × dim],
 ///                       f32 rotated centroids[nlist × dim], f32 factors[rows × 4] (list order),
 ///                       zero padding to 64, u64 codes[rows × words] (list order);  flat: nothing.
@@ -69,19 +70,26 @@ enum IVFFormat {
         case .sq8:
             out += ScalarQuantizer.section(vectors, count: count, dimension: dimension, order: order)
         case .pq:
-            let pq = ProductQuantizer.train(vectors, count: count, dimension: dimension, m: pqSubspaces, seed: seed &+ 7,
-                                            threads: threads)
+            // Residuals to the list centroid, in list order: the codebooks then spend their
+            // precision on what distinguishes rows of one list, as FAISS's IVF-PQ does.
+            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count) * dimension)
+            defer { gathered.deallocate() }
+            for l in 0..<nlist {
+                for i in Int(offsets[l])..<Int(offsets[l + 1]) {
+                    let src = vectors + Int(order[i]) * dimension, dst = gathered + i * dimension
+                    for d in 0..<dimension { dst[d] = src[d] - centroids[l * dimension + d] }
+                }
+            }
+            // Train on a spread sample of the residuals (list order would sample a few lists only).
+            let pq = ProductQuantizer.train(UnsafePointer(gathered), count: count, dimension: dimension, m: pqSubspaces,
+                                            seed: seed &+ 7, threads: threads)
             var h = ByteWriter(capacity: pqHeaderSize + 4 * pq.codebooks.count)
-            h.u32(UInt32(dimension)); h.u32(UInt32(pq.m))
+            h.u32(UInt32(dimension)); h.u32(UInt32(pq.m)); h.u32(1)
             while h.bytes.count < pqHeaderSize { h.u8(0) }
             for c in pq.codebooks { h.u32(c.bitPattern) }
             out += h.bytes
-            // Encode in list order: gather the rows, then encode the block.
             let base = out.count
             out += [UInt8](repeating: 0, count: count * pq.m)
-            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count) * dimension)
-            defer { gathered.deallocate() }
-            for (i, r) in order.enumerated() { (gathered + i * dimension).update(from: vectors + Int(r) * dimension, count: dimension) }
             out.withUnsafeMutableBufferPointer { o in
                 pq.encode(UnsafePointer(gathered), count: count, into: o.baseAddress! + base, threads: threads)
             }
@@ -219,8 +227,10 @@ struct IVFView: @unchecked Sendable {
             guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset + IVFFormat.pqHeaderSize <= bytes.count else {
                 throw corrupt(16, "ivf codec offset \(codecOffset) out of range")
             }
-            let pdim = Int(u32(codecOffset)), m = Int(u32(codecOffset + 4))
-            guard pdim == dim, m >= 1, dim % m == 0 else { throw corrupt(codecOffset, "pq block has dimension \(pdim) and \(m) sub-spaces") }
+            let pdim = Int(u32(codecOffset)), m = Int(u32(codecOffset + 4)), residual = u32(codecOffset + 8)
+            guard pdim == dim, m >= 1, dim % m == 0, residual == 1 else {
+                throw corrupt(codecOffset, "pq block has dimension \(pdim), \(m) sub-spaces, residual flag \(residual)")
+            }
             let booksAt = codecOffset + IVFFormat.pqHeaderSize
             let codesAt = booksAt + 4 * 256 * dim
             guard bytes.count == codesAt + n * m else {

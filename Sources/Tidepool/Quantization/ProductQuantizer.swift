@@ -15,6 +15,42 @@ struct ProductQuantizer: Equatable {
     var subDimension: Int { dimension / m }
     /// `m × 256 × subDimension` floats: sub-space j's centroid c at `(j·256 + c)·subDimension`.
     let codebooks: [Float]
+    /// The codebooks transposed (`(j·subDimension + d)·256 + c`) and their squared norms
+    /// (`j·256 + c`), for the vectorized L2 table kernel.
+    let transposed: [Float]
+    let norms: [Float]
+
+    init(dimension: Int, m: Int, codebooks: [Float]) {
+        self.dimension = dimension
+        self.m = m
+        self.codebooks = codebooks
+        let ds = dimension / m
+        var t = [Float](repeating: 0, count: codebooks.count)
+        var n = [Float](repeating: 0, count: m * 256)
+        for j in 0..<m {
+            for c in 0..<256 {
+                for d in 0..<ds {
+                    let v = codebooks[(j * 256 + c) * ds + d]
+                    t[(j * ds + d) * 256 + c] = v
+                    n[j * 256 + c] += v * v
+                }
+            }
+        }
+        transposed = t
+        norms = n
+    }
+
+    static func == (a: ProductQuantizer, b: ProductQuantizer) -> Bool {
+        a.dimension == b.dimension && a.m == b.m && a.codebooks == b.codebooks
+    }
+
+    /// The squared-L2 table of a residual `t` (query minus a list centroid), `m × 256` floats.
+    @inline(__always)
+    func tableL2(_ t: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, kernel: tp_pq_table_fn) {
+        transposed.withUnsafeBufferPointer { b in
+            norms.withUnsafeBufferPointer { n in kernel(t, b.baseAddress!, n.baseAddress!, m, dimension / m, out) }
+        }
+    }
 
     static let centroidsPerSpace = 256
 

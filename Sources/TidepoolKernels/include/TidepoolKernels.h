@@ -100,6 +100,12 @@ tp_rabitq_lower_fn tp_rabitq_lower_kernel(void);
 void tp_rabitq_lower_scalar(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n, float delta,
                             float lower, float qsum, float invRootD, float qnorm, float qdotc, int usesDot, float *out);
 
+/// PQ: the squared-L2 distance table of a query residual `t` (m·ds floats) against codebooks stored
+/// transposed (`booksT[(j·ds + d)·256 + c]`) with their squared norms (`bnorm[j·256 + c]`).
+typedef void (*tp_pq_table_fn)(const float *t, const float *booksT, const float *bnorm, size_t m, size_t ds, float *out);
+tp_pq_table_fn tp_pq_table_l2_kernel(void);
+void tp_pq_table_l2_scalar(const float *t, const float *booksT, const float *bnorm, size_t m, size_t ds, float *out);
+
 /// CRC32C (Castagnoli), hardware-accelerated where available. Start with crc = 0.
 uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len);
 /// Software CRC32C reference.
