@@ -171,7 +171,8 @@ struct BenchVectorsCommand: ParsableCommand {
                    "rerank": rerank.map { $0 as Any } ?? "max(ef 64, 10k)"]
                 : ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": quant == .none ? "f32" : quant.rawValue,
                    "rerank": rerank.map { $0 as Any } ?? "ef"],
-            "build_s": round3(buildS), "build_vps": round1(Double(n) / buildS), "build_threads": threads,
+            "build_s": reusing ? NSNull() : round3(buildS) as Any,
+            "build_vps": reusing ? NSNull() : round1(Double(n) / buildS) as Any, "build_threads": threads,
             "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk (vectors, ids, graph)",
             "rss_growth_bytes": residentBytes, "rss_peak_growth_bytes": NSNull(),
             "knob": isIVF ? "nprobe" : "ef", "sweep": sweep,
@@ -181,7 +182,7 @@ struct BenchVectorsCommand: ParsableCommand {
             "batch_qps_at_0.95": batchParam == nil ? NSNull() : round1(batchQPS) as Any,
             "batch1_qps_at_0.95": batchParam == nil ? NSNull() : round1(batch1QPS) as Any,
             "other_cpu_load": round3(otherLoad),
-            "ingest_vps": round1(Double(n) / ingestS), "open_to_first_result_ms": round1(openMS),
+            "ingest_vps": reusing ? NSNull() : round1(Double(n) / ingestS) as Any, "open_to_first_result_ms": round1(openMS),
             "resident_bytes": residentBytes,
             "search_resident_bytes": searchResident,
             "search_resident_bytes_per_vector": round1(Double(searchResident) / Double(n)),
@@ -213,7 +214,8 @@ struct BenchVectorsCommand: ParsableCommand {
             note(String(format: "exact: recall=%.4f qps=%.1f over %d queries", recall, flatQPS, fq))
             peers.append([
                 "name": "tidepool-flat", "params": ["metric": metricValue.rawValue, "exact": true],
-                "build_s": round3(ingestS), "build_vps": round1(Double(n) / ingestS), "build_threads": 1,
+                "build_s": reusing ? NSNull() : round3(ingestS) as Any,
+                "build_vps": reusing ? NSNull() : round1(Double(n) / ingestS) as Any, "build_threads": 1,
                 "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk",
                 "rss_growth_bytes": residentBytes, "rss_peak_growth_bytes": NSNull(), "knob": NSNull(),
                 "sweep": [["param": NSNull(), "recall": round5(recall), "qps": round1(flatQPS),
@@ -223,7 +225,7 @@ struct BenchVectorsCommand: ParsableCommand {
                 "qps_at_recall_0.99": recall >= 0.99 ? round1(flatQPS) : NSNull(),
                 "batch_param": NSNull(), "batch_threads": threads, "batch_recall": NSNull(),
                 "batch_qps_at_0.95": NSNull(), "batch1_qps_at_0.95": NSNull(), "other_cpu_load": round3(otherLoad),
-                "ingest_vps": round1(Double(n) / ingestS), "open_to_first_result_ms": round1(openMS),
+                "ingest_vps": reusing ? NSNull() : round1(Double(n) / ingestS) as Any, "open_to_first_result_ms": round1(openMS),
                 "resident_bytes": residentBytes, "queries_measured": fq,
             ])
         }
