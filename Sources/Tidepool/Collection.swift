@@ -815,10 +815,18 @@ public final class Collection: @unchecked Sendable {
                     found.push(d, key(u.container, row))
                 }
             }
-            let candidates = allowedCounts?[u.container] ?? u.end
-            if found.items.count < k && candidates > found.items.count {
+            merge(found, u, vectors: vectors, dead: dead, visible: visible, into: &top, cost: &cost, scratch: scratch)
+        }
+
+        /// Moves an index search's results into `top`, or, when the index found fewer than k
+        /// of the container's admissible rows (a filter or deletions cut it off), scans them all.
+        func merge(_ found: TopK, _ u: (container: Int, start: Int, end: Int, kind: UnitKind), vectors: UnsafePointer<Float>,
+                   dead: DeadFilter, visible: (UnsafeMutablePointer<UInt64>, UInt64)?,
+                   into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
+            let admissible = allowedCounts?[u.container] ?? u.end
+            if found.items.count < k && admissible > found.items.count {
                 cost.rowsScanned += u.end
-                cost.distances += candidates
+                cost.distances += admissible
                 if let allowed {
                     scanAllowed(query, vectors, allowed[u.container], start: 0, end: u.end, container: u.container,
                                 dead: dead, visible: visible, into: &top)
@@ -855,9 +863,9 @@ public final class Collection: @unchecked Sendable {
                 let words = rq.words
                 let rotatedQuery = scratch.floats(1, 2 * dimension)
                 rq.rotate(query, into: rotatedQuery)
-                let planes = scratch.words(0, 4 * words)
-                let counts = UnsafeMutableRawPointer(scratch.words(1, ivf.maxListLength)).bindMemory(to: UInt32.self, capacity: 2 * ivf.maxListLength)
-                let sums = counts, pops = counts + ivf.maxListLength
+                let planes = scratch.words(4 * words)
+                let sums = scratch.uints(0, ivf.maxListLength), pops = scratch.uints(1, ivf.maxListLength)
+                let survivorRows = scratch.uints(2, ivf.maxListLength)
                 let scan = tp_rabitq_kernel()!
                 let estimatesLower = scratch.floats(2, ivf.maxListLength)
                 let lowerBounds = tp_rabitq_lower_kernel()!
@@ -865,7 +873,7 @@ public final class Collection: @unchecked Sendable {
                     let l = Int(p.key)
                     var prepared = rq.prepare(rotatedQuery: rotatedQuery, rotatedCentroid: rc + l * dimension, planes: planes,
                                               work: rotatedQuery + dimension)
-                    if metric.usesDot { prepared.queryDotCentroid = -distance(query, ivf.centroids + l * dimension) }
+                    if metric.usesDot { prepared.queryDotCentroid = -p.dist }   // the probe distance is −q·c
                     let list = ivf.list(l)
                     scan(codes + list.lowerBound * words, list.count, words, planes, sums, pops)
                     cost.quantizedDistances += list.count
@@ -882,12 +890,12 @@ public final class Collection: @unchecked Sendable {
                         let row = rows[i]
                         let lower = estimatesLower[j]
                         tp_prefetch_range(vectors + Int(row) * dimension, dimension * 4)
-                        sums[survivors] = row
-                        estimatesLower[survivors] = lower
+                        survivorRows[survivors] = row
+                        estimatesLower[survivors] = lower   // survivors ≤ j: overwrites only entries already read
                         survivors += 1
                     }
                     for s in 0..<survivors where estimatesLower[s] < found.threshold {
-                        let row = sums[s]
+                        let row = survivorRows[s]
                         cost.distances += 1
                         found.push(distance(query, vectors + Int(row) * dimension), key(u.container, row))
                     }
@@ -906,8 +914,8 @@ public final class Collection: @unchecked Sendable {
             } else {
                 let depth = max(options.rerank ?? max(ef, 10 * k), k)
                 // The best `depth` estimates, in a max-heap over the scratch (no allocation).
-                _ = scratch.begin(nodes: 0, heap: depth + 1)
-                var candidates = MaxHeap(storage: scratch.heapB, capacity: depth)
+                let heap = scratch.resultHeap(depth)
+                var candidates = MaxHeap(storage: heap, capacity: depth)
                 @inline(__always) func offer(_ d: Float, _ row: UInt32) {
                     if candidates.count < depth {
                         candidates.push(Neighbor(dist: d, id: row))
@@ -922,7 +930,7 @@ public final class Collection: @unchecked Sendable {
                     let table = scratch.floats(1, pq.m * 256)
                     let residual = scratch.queryBuffers(dimension).0
                     let tableL2 = tp_pq_table_l2_kernel()!
-                    if metric.usesDot { pq.table(query, usesDot: true, into: table) }
+                    if metric.usesDot { pq.dotTable(query, into: table) }
                     let estimates = scratch.floats(2, ivf.maxListLength)
                     for p in probes.items {
                         let l = Int(p.key)
@@ -956,27 +964,14 @@ public final class Collection: @unchecked Sendable {
                     }
                 }
                 let n = candidates.count
-                for i in 0..<n { tp_prefetch_range(vectors + Int(scratch.heapB[i].id) * dimension, dimension * 4) }
+                for i in 0..<n { tp_prefetch_range(vectors + Int(heap[i].id) * dimension, dimension * 4) }
                 for i in 0..<n {
-                    let row = scratch.heapB[i].id
+                    let row = heap[i].id
                     found.push(distance(query, vectors + Int(row) * dimension), key(u.container, row))
                 }
                 cost.distances += n
             }
-            let admissible = allowedCounts?[u.container] ?? u.end
-            if found.items.count < k && admissible > found.items.count {
-                cost.rowsScanned += u.end
-                cost.distances += admissible
-                if let allowed {
-                    scanAllowed(query, vectors, allowed[u.container], start: 0, end: u.end, container: u.container,
-                                dead: dead, visible: nil, into: &top)
-                } else {
-                    scan(query, vectors, start: 0, end: u.end, container: u.container, dead: dead,
-                         visible: nil, into: &top, scratch: scratch)
-                }
-            } else {
-                for it in found.items { top.push(it.dist, it.key) }
-            }
+            merge(found, u, vectors: vectors, dead: dead, visible: nil, into: &top, cost: &cost, scratch: scratch)
         }
 
         func run(_ range: StrideTo<Int>, into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {

@@ -352,6 +352,10 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
     public func validate(dimension: Int? = nil) throws {
         try hnsw.validate()
         try ivf.validate(dimension: dimension)
+        // RaBitQ stores a dimension × dimension rotation and builds it in O(dimension³).
+        if quantization == .rabitq, let dimension, dimension > 4096 {
+            throw TidepoolError.invalidArgument("quantization rabitq supports dimensions up to 4096, got \(dimension)")
+        }
         if (quantization == .pq || quantization == .rabitq) && (index == .hnsw || index == .flat) {
             throw TidepoolError.invalidArgument(
                 "quantization \(quantization.rawValue) needs index ivf or auto (HNSW walks use sq8 or f16), got index \(index.rawValue)")

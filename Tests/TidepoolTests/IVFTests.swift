@@ -66,7 +66,9 @@ final class IVFTests: XCTestCase {
         var table = [Float](repeating: 0, count: pq.m * 256)
         var out = [Float](repeating: 0, count: n)
         for usesDot in [false, true] {
-            q.withUnsafeBufferPointer { pq.table($0.baseAddress!, usesDot: usesDot, into: &table) }
+            q.withUnsafeBufferPointer {
+                if usesDot { pq.dotTable($0.baseAddress!, into: &table) } else { pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_table_l2_kernel()) }
+            }
             codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_scan(c.baseAddress!, n, pq.m, t.baseAddress!, &out) } }
             for r in stride(from: 0, to: n, by: 13) {
                 codes.withUnsafeBufferPointer { pq.decode($0.baseAddress! + r * pq.m, into: &decoded) }
@@ -172,6 +174,9 @@ final class IVFTests: XCTestCase {
         }
         XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(quantization: .pq, index: .hnsw)))
         XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(ivf: IVFParameters(nlist: 0))))
+        XCTAssertThrowsError(try db.createCollection("a", dimension: 5000, metric: .l2, config: CollectionConfig(quantization: .rabitq))) {
+            XCTAssertTrue("\($0)".contains("up to 4096"), "\($0)")
+        }
         let dim = 16, n = 3000
         let base = clusteredVectors(n, dim, clusters: 20, seed: 51)
         let c = try db.createCollection("b", dimension: dim, metric: .cosine, config: CollectionConfig(minRowsForGraph: 1000))
@@ -280,13 +285,8 @@ final class IVFTests: XCTestCase {
         XCTAssertGreaterThan(ivfBytes, 0)
         try db.close()
         XCTAssertEqual(Database.verify(path: dir.path), [])
-        let segDir = dir.path + "/collections/v/segments"
-        let file = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: segDir).first { $0.hasSuffix(".tps") })
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: segDir + "/" + file))
         // The IVF section is the last before the table (4 sections × 32 bytes) and footer (32 bytes).
-        let at = bytes.count - 32 - 32 * 4 - ivfBytes / 2
-        bytes[at] ^= 0xFF
-        try bytes.write(to: URL(fileURLWithPath: segDir + "/" + file))
+        let file = try flipSegmentByte(dir.path, collection: "v") { $0 - 32 - 32 * 4 - ivfBytes / 2 }
         let problems = Database.verify(path: dir.path)
         XCTAssertEqual(problems.count, 1, "\(problems)")
         XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section 8") == true, "\(problems)")

@@ -93,12 +93,8 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(Database.verify(path: dir.path), [])
 
         // A flipped byte in the codes is found by verify, naming the file and the offset.
-        let segDir = dir.path + "/collections/v/segments"
-        let file = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: segDir).first { $0.hasSuffix(".tps") })
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: segDir + "/" + file))
-        let at = bytes.count - 32 - 64 * 4 - n * dim / 2   // inside the last section before the table: the codes
-        bytes[at] ^= 0xFF
-        try bytes.write(to: URL(fileURLWithPath: segDir + "/" + file))
+        // Inside the last section before the table: the codes.
+        let file = try flipSegmentByte(dir.path, collection: "v") { $0 - 32 - 64 * 4 - n * dim / 2 }
         let problems = Database.verify(path: dir.path)
         XCTAssertEqual(problems.count, 1, "\(problems)")
         XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section 6") == true, "\(problems)")

@@ -97,3 +97,15 @@ func recall(_ c: Collection, _ queries: [[Float]], _ truth: [Set<DocumentID>], k
     for (q, t) in zip(queries, truth) { hits += try c.search(vector: q, k: k, options: options).filter { t.contains($0.id) }.count }
     return Double(hits) / Double(k * queries.count)
 }
+
+/// Flips one byte of a collection's only segment file, at `offset(fileSize)`, and returns the
+/// file's name, for corruption tests.
+@discardableResult
+func flipSegmentByte(_ dir: String, collection: String, at offset: (Int) -> Int) throws -> String {
+    let segDir = dir + "/collections/\(collection)/segments"
+    let file = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: segDir).first { $0.hasSuffix(".tps") })
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: segDir + "/" + file))
+    bytes[offset(bytes.count)] ^= 0xFF
+    try bytes.write(to: URL(fileURLWithPath: segDir + "/" + file))
+    return file
+}

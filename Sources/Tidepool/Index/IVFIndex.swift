@@ -166,8 +166,6 @@ struct IVFView: @unchecked Sendable {
     let rabitqCodes: UnsafePointer<UInt64>?
     /// The longest posting list (sizes the scan buffer).
     let maxListLength: Int
-    /// Bytes a search keeps touching: centroids, offsets, row ids and codes.
-    let residentBytes: Int
 
     init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, dimension: Int, rows: Int) throws {
         func corrupt(_ at: Int, _ why: String) -> TidepoolError { .corrupt(file: file, offset: fileOffset + at, reason: why) }
@@ -206,7 +204,6 @@ struct IVFView: @unchecked Sendable {
             }
             seen.insert(r)
         }
-        var resident = listsEnd
         switch c {
         case .flat:
             guard bytes.count == align64(listsEnd) else {
@@ -222,7 +219,6 @@ struct IVFView: @unchecked Sendable {
                               fileOffset: fileOffset + codecOffset, dimension: dim, rows: n)
             pq = nil; pqCodes = nil
             rabitq = nil; rotatedCentroids = nil; rabitqFactors = nil; rabitqCodes = nil
-            resident = bytes.count
         case .pq:
             guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset + IVFFormat.pqHeaderSize <= bytes.count else {
                 throw corrupt(16, "ivf codec offset \(codecOffset) out of range")
@@ -245,7 +241,6 @@ struct IVFView: @unchecked Sendable {
             pqCodes = (base + codesAt).assumingMemoryBound(to: UInt8.self)
             sq8 = nil
             rabitq = nil; rotatedCentroids = nil; rabitqFactors = nil; rabitqCodes = nil
-            resident = bytes.count
         case .rabitq:
             let h = IVFFormat.rabitqHeaderSize
             guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset + h <= bytes.count else {
@@ -273,9 +268,7 @@ struct IVFView: @unchecked Sendable {
             rabitqFactors = (base + factorsAt).assumingMemoryBound(to: Float.self)
             rabitqCodes = (base + codesAt).assumingMemoryBound(to: UInt64.self)
             sq8 = nil; pq = nil; pqCodes = nil
-            resident = bytes.count
         }
-        residentBytes = resident
     }
 
     @inline(__always) func list(_ i: Int) -> Range<Int> { Int(offsets[i])..<Int(offsets[i + 1]) }

@@ -16,55 +16,39 @@ final class SearchScratch {
     static let distanceBufferCapacity = 1024
     /// A copy of one link list (at most 2,048 neighbours, the largest m0 a graph may have).
     let linkBuffer: UnsafeMutablePointer<UInt32>
-    private var rerank = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
-    private var rerankCapacity = 1
-
-    private var queryFloats = UnsafeMutablePointer<Float>.allocate(capacity: 2)
-    private var queryFloatsCapacity = 1
+    private var rerank = GrowableBuffer<UInt32>()
+    private var queryFloats = GrowableBuffer<Float>()
+    private var floatSlots = [GrowableBuffer<Float>](repeating: .init(), count: 3)
+    private var wordSlot = GrowableBuffer<UInt64>()
+    private var uintSlots = [GrowableBuffer<UInt32>](repeating: .init(), count: 3)
 
     /// Two buffers of `dimension` floats for a query prepared against a quantizer.
     func queryBuffers(_ dimension: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
-        if dimension > queryFloatsCapacity {
-            queryFloats.deallocate()
-            queryFloatsCapacity = dimension
-            queryFloats = .allocate(capacity: 2 * dimension)
-        }
-        return (queryFloats, queryFloats + queryFloatsCapacity)
+        let p = queryFloats.reserve(2 * dimension)
+        return (p, p + dimension)
     }
-
-    private var floatSlots: [(UnsafeMutablePointer<Float>, Int)] = (0..<3).map { _ in (.allocate(capacity: 1), 1) }
 
     /// Room for `count` floats in one of three independent slots (IVF: centroid distances,
-    /// the PQ table, a list's estimated distances).
-    func floats(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > floatSlots[slot].1 {
-            floatSlots[slot].0.deallocate()
-            let capacity = max(count, floatSlots[slot].1 * 2)
-            floatSlots[slot] = (.allocate(capacity: capacity), capacity)
-        }
-        return floatSlots[slot].0
-    }
+    /// the PQ table or rotated query, a list's estimates or lower bounds).
+    func floats(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> { floatSlots[slot].reserve(count) }
 
-    private var wordSlots: [(UnsafeMutablePointer<UInt64>, Int)] = (0..<2).map { _ in (.allocate(capacity: 1), 1) }
+    /// Room for `count` 64-bit words (RaBitQ: the query's bit planes).
+    func words(_ count: Int) -> UnsafeMutablePointer<UInt64> { wordSlot.reserve(count) }
 
-    /// Room for `count` 64-bit words in one of two slots (RaBitQ: query bit planes, popcount sums).
-    func words(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<UInt64> {
-        if count > wordSlots[slot].1 {
-            wordSlots[slot].0.deallocate()
-            let capacity = max(count, wordSlots[slot].1 * 2)
-            wordSlots[slot] = (.allocate(capacity: capacity), capacity)
-        }
-        return wordSlots[slot].0
-    }
+    /// Room for `count` u32 in one of three slots (RaBitQ: popcount sums, popcounts, surviving rows).
+    func uints(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<UInt32> { uintSlots[slot].reserve(count) }
 
     /// Room for `count` candidate rows awaiting exact re-ranking.
-    func rerankBuffer(_ count: Int) -> UnsafeMutablePointer<UInt32> {
-        if count > rerankCapacity {
-            rerank.deallocate()
-            rerankCapacity = max(count, rerankCapacity * 2)
-            rerank = .allocate(capacity: rerankCapacity)
+    func rerankBuffer(_ count: Int) -> UnsafeMutablePointer<UInt32> { rerank.reserve(count) }
+
+    /// The result heap's storage, for at least `count` entries (IVF's candidate heap).
+    func resultHeap(_ count: Int) -> UnsafeMutablePointer<Neighbor> {
+        if count > heapCapacity {
+            heapB.deallocate()
+            heapCapacity = max(count, heapCapacity * 2)
+            heapB = UnsafeMutablePointer<Neighbor>.allocate(capacity: heapCapacity)
         }
-        return rerank
+        return heapB
     }
 
     init() {
@@ -86,10 +70,11 @@ final class SearchScratch {
         neighborBuffer.deallocate()
         distanceBuffer.deallocate()
         linkBuffer.deallocate()
-        rerank.deallocate()
-        queryFloats.deallocate()
-        for (p, _) in floatSlots { p.deallocate() }
-        for (p, _) in wordSlots { p.deallocate() }
+        rerank.free()
+        queryFloats.free()
+        for i in floatSlots.indices { floatSlots[i].free() }
+        wordSlot.free()
+        for i in uintSlots.indices { uintSlots[i].free() }
     }
 
     /// Prepares for a search over `nodes` nodes with a result heap of `heap` entries
@@ -108,11 +93,7 @@ final class SearchScratch {
             visited.initialize(repeating: 0, count: visitedCapacity)
             generation = 0
         }
-        if heap > heapCapacity {
-            heapB.deallocate()
-            heapCapacity = max(heap, heapCapacity * 2)
-            heapB = UnsafeMutablePointer<Neighbor>.allocate(capacity: heapCapacity)
-        }
+        _ = resultHeap(heap)
         if generation == UInt16.max {
             visited.update(repeating: 0, count: visitedCapacity)
             generation = 0
@@ -138,5 +119,26 @@ final class ScratchPool: @unchecked Sendable {
             lock.unlock()
         }
         return try body(s)
+    }
+}
+
+/// A buffer that grows (at least doubling) and never shrinks; owned by one scratch, freed by it.
+struct GrowableBuffer<T> {
+    private var pointer: UnsafeMutablePointer<T>? = nil
+    private var capacity = 0
+
+    mutating func reserve(_ count: Int) -> UnsafeMutablePointer<T> {
+        if let pointer, count <= capacity { return pointer }
+        pointer?.deallocate()
+        capacity = max(count, capacity * 2, 1)
+        let p = UnsafeMutablePointer<T>.allocate(capacity: capacity)
+        pointer = p
+        return p
+    }
+
+    mutating func free() {
+        pointer?.deallocate()
+        pointer = nil
+        capacity = 0
     }
 }

@@ -108,9 +108,10 @@ struct ProductQuantizer: Equatable {
         }
     }
 
-    /// The query's distance table, `m × 256` floats: squared L2 per sub-space, or the negated
-    /// inner product when `usesDot`.
-    func table(_ q: UnsafePointer<Float>, usesDot: Bool, into t: UnsafeMutablePointer<Float>) {
+    /// The query's inner-product table, `m × 256` floats, negated (the engine's smaller-is-closer
+    /// distance): for inner-product metrics one table serves every list. Squared L2 uses
+    /// ``tableL2(_:into:kernel:)`` of the query's residual to each list centroid.
+    func dotTable(_ q: UnsafePointer<Float>, into t: UnsafeMutablePointer<Float>) {
         let ds = subDimension
         codebooks.withUnsafeBufferPointer { cb in
             let book = cb.baseAddress!
@@ -119,13 +120,8 @@ struct ProductQuantizer: Equatable {
                 for c in 0..<256 {
                     let v = book + (j * 256 + c) * ds
                     var s: Float = 0
-                    if usesDot {
-                        for d in 0..<ds { s += qs[d] * v[d] }
-                        t[j * 256 + c] = -s
-                    } else {
-                        for d in 0..<ds { let e = qs[d] - v[d]; s += e * e }
-                        t[j * 256 + c] = s
-                    }
+                    for d in 0..<ds { s += qs[d] * v[d] }
+                    t[j * 256 + c] = -s
                 }
             }
         }
