@@ -127,20 +127,54 @@ tp_assign_fn tp_assign_kernel(void) {
     return f ? f : tp_assign_scalar;
 }
 
-void tp_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *table, float *out) {
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *c = codes + i * m;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t j = 0;
-        for (; j + 4 <= m; j += 4) {
-            s0 += table[(j + 0) * 256 + c[j + 0]];
-            s1 += table[(j + 1) * 256 + c[j + 1]];
-            s2 += table[(j + 2) * 256 + c[j + 2]];
-            s3 += table[(j + 3) * 256 + c[j + 3]];
-        }
-        for (; j < m; j++) s0 += table[j * 256 + c[j]];
-        out[i] = (s0 + s1) + (s2 + s3);
+// PQ scan: out[i] = sum over sub-spaces j of table[j * 256 + codes[i * m + j]].
+// Bound by loads: codes are read 8 bytes at a time (one load for eight sub-spaces) and two codes
+// are scanned together so their table loads overlap. Each code's sum is formed in the same order
+// (even sub-spaces in one accumulator, odd in the other) whichever path scans it, so a code scores
+// the same wherever it sits in a list.
+static inline uint64_t tp_load_u64(const uint8_t *p) { uint64_t w; memcpy(&w, p, 8); return w; }
+
+static inline float tp_pq_scan_one(const uint8_t *c, size_t m, const float *table) {
+    float a0 = 0, a1 = 0;
+    size_t j = 0;
+    const float *t = table;
+    for (; j + 8 <= m; j += 8, t += 8 * 256) {
+        uint64_t w = tp_load_u64(c + j);
+        a0 += t[0 * 256 + (w & 255)];         a1 += t[1 * 256 + ((w >> 8) & 255)];
+        a0 += t[2 * 256 + ((w >> 16) & 255)]; a1 += t[3 * 256 + ((w >> 24) & 255)];
+        a0 += t[4 * 256 + ((w >> 32) & 255)]; a1 += t[5 * 256 + ((w >> 40) & 255)];
+        a0 += t[6 * 256 + ((w >> 48) & 255)]; a1 += t[7 * 256 + (w >> 56)];
     }
+    for (; j < m; j++) { if ((j & 1) == 0) a0 += table[j * 256 + c[j]]; else a1 += table[j * 256 + c[j]]; }
+    return a0 + a1;
+}
+
+void tp_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *table, float *out) {
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const uint8_t *c = codes + i * m, *d = c + m;
+        float a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+        size_t j = 0;
+        const float *t = table;
+        for (; j + 8 <= m; j += 8, t += 8 * 256) {
+            uint64_t w = tp_load_u64(c + j), v = tp_load_u64(d + j);
+            a0 += t[0 * 256 + (w & 255)];         b0 += t[0 * 256 + (v & 255)];
+            a1 += t[1 * 256 + ((w >> 8) & 255)];  b1 += t[1 * 256 + ((v >> 8) & 255)];
+            a0 += t[2 * 256 + ((w >> 16) & 255)]; b0 += t[2 * 256 + ((v >> 16) & 255)];
+            a1 += t[3 * 256 + ((w >> 24) & 255)]; b1 += t[3 * 256 + ((v >> 24) & 255)];
+            a0 += t[4 * 256 + ((w >> 32) & 255)]; b0 += t[4 * 256 + ((v >> 32) & 255)];
+            a1 += t[5 * 256 + ((w >> 40) & 255)]; b1 += t[5 * 256 + ((v >> 40) & 255)];
+            a0 += t[6 * 256 + ((w >> 48) & 255)]; b0 += t[6 * 256 + ((v >> 48) & 255)];
+            a1 += t[7 * 256 + (w >> 56)];         b1 += t[7 * 256 + (v >> 56)];
+        }
+        for (; j < m; j++) {
+            float x = table[j * 256 + c[j]], y = table[j * 256 + d[j]];
+            if ((j & 1) == 0) { a0 += x; b0 += y; } else { a1 += x; b1 += y; }
+        }
+        out[i] = a0 + a1;
+        out[i + 1] = b0 + b1;
+    }
+    if (i < n) out[i] = tp_pq_scan_one(codes + i * m, m, table);
 }
 
 // RaBitQ: per code, S = sum over the query's 4 bit planes of 2^j · popcount(code & plane_j),

@@ -210,16 +210,22 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The scan against a plain sum, for widths below, at and past its 8-byte blocks and for odd
+    /// and even code counts; a code scores bit-for-bit the same at any position in a list.
     func testPQScanSumsTableEntries() {
         var rng = LCG(s: 9)
-        let m = 7, n = 33
-        let table = (0..<(m * 256)).map { _ in rng.next() }
-        let codes = (0..<(n * m)).map { _ in UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1000)) }
-        var out = [Float](repeating: 0, count: n)
-        tp_pq_scan(codes, n, m, table, &out)
-        for i in 0..<n {
-            let want = (0..<m).reduce(Float(0)) { $0 + table[$1 * 256 + Int(codes[i * m + $1])] }
-            XCTAssertEqual(out[i], want, accuracy: 1e-5)
+        for (m, n) in [(7, 33), (8, 2), (13, 5), (16, 1), (96, 41)] {
+            let table = (0..<(m * 256)).map { _ in rng.next() }
+            let codes = (0..<(n * m)).map { _ in UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1000)) }
+            var out = [Float](repeating: 0, count: n)
+            tp_pq_scan(codes, n, m, table, &out)
+            for i in 0..<n {
+                let want = (0..<m).reduce(Float(0)) { $0 + table[$1 * 256 + Int(codes[i * m + $1])] }
+                XCTAssertEqual(out[i], want, accuracy: 1e-5 * Float(m), "m \(m) code \(i)")
+                var alone: Float = 0
+                Array(codes[(i * m)..<((i + 1) * m)]).withUnsafeBufferPointer { tp_pq_scan($0.baseAddress!, 1, m, table, &alone) }
+                XCTAssertEqual(alone.bitPattern, out[i].bitPattern, "m \(m) code \(i) scores differently alone")
+            }
         }
     }
 
