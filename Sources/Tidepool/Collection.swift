@@ -462,7 +462,7 @@ public final class Collection: @unchecked Sendable {
             }
             let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
                                            ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
-            let seg = try writeSegment(contents, id: segID, graph: reuseGraph ? m.graph?.finished(rows: m.count) : nil)
+            let seg = try writeSegment(contents, id: segID, graph: reuseGraph ? m.graph?.stored(rows: m.count) : nil)
             // Deletions persisted by this flush go into the manifest with it.
             for (i, r) in keep.enumerated() {
                 let t = m.tombstones.seq(r)
@@ -522,7 +522,9 @@ public final class Collection: @unchecked Sendable {
                 let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
                                           metric: metric, parameters: cfg.hnsw, seed: 100 &+ id)
                 builder.build(threads: buildThreads)
-                _ = try SegmentWriter.write(contents, graph: builder.finish(), text: text, codes: codes, to: name, storage: storage)
+                _ = try builder.stored().withUnsafeBytes {
+                    try SegmentWriter.write(contents, graph: $0, text: text, codes: codes, to: name, storage: storage)
+                }
             }
         case .ivf(let codec, let nlist, let m):
             let section = IVFFormat.build(contents.vectors, count: contents.rowCount, dimension: dimension, metric: metric,

@@ -126,7 +126,7 @@ final class StorageTests: XCTestCase {
                                            attributes: attrs, maxSeq: 42)
             let builder = HNSWBuilder(vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2, parameters: HNSWParameters(m: 8, efConstruction: 40))
             builder.build(threads: 2)
-            _ = try SegmentWriter.write(contents, graph: builder.finish(), to: "s.tps", storage: storage)
+            _ = try builder.stored().withUnsafeBytes { try SegmentWriter.write(contents, graph: $0, to: "s.tps", storage: storage) }
         }
         let seg = try Segment(id: 1, name: "s.tps", storage: storage, dimension: dim, metric: .l2, verifyChecksums: true)
         XCTAssertEqual(seg.rowCount, n)

@@ -158,39 +158,22 @@ final class HNSWBuilder: @unchecked Sendable {
     /// The current entry point and top level, for a search running while rows are inserted.
     func entry() -> (UInt32, Int) { globalLock.withLock { (entryPoint, maxLevel) } }
 
-    /// The graph over the first `rows` rows (all of them inserted), in the stored layout,
-    /// for writing a segment. Nodes are laid out in row order, so it is a prefix of the block.
-    func finished(rows: Int) -> [UInt8] {
+    /// The graph over the first `rows` rows (all of them inserted; default all), in the stored
+    /// layout (version 2), for writing a segment. Nodes are in row order, so it is a prefix of the block:
+    /// nodes at or past `rows` were never inserted, and no list links to them.
+    func stored(rows: Int? = nil) -> [UInt8] {
+        let rows = rows ?? count
         precondition(rows <= count)
         var upperWords = 0
         for i in 0..<rows { upperWords += Int(levels[i]) * (m + 1) }
-        let out = HNSWLayout(m: m, m0: m0, count: rows, upperWords: upperWords)
-        var bytes = [UInt8](repeating: 0, count: out.totalBytes)
         let (ep, top) = entry()
-        bytes.withUnsafeMutableBytes { dst in
-            let d = dst.baseAddress!
-            var w = ByteWriter(capacity: 64)
-            w.raw(HNSWLayout.magic)
-            w.u32(UInt32(m))
-            w.u32(UInt32(m0))
-            w.u32(UInt32(rows == 0 ? 0 : top))
-            w.u32(rows == 0 ? 0 : ep)
-            w.u64(UInt64(rows))
-            w.u64(UInt64(upperWords))
-            w.pad(toMultipleOf: 64)
-            w.bytes.withUnsafeBytes { d.copyMemory(from: $0.baseAddress!, byteCount: 64) }
-            (d + out.levelsOffset).copyMemory(from: levels, byteCount: rows)
-            (d + out.upperOffsetsOffset).copyMemory(from: upperOffsets, byteCount: 4 * rows)
-            (d + out.level0Offset).copyMemory(from: level0, byteCount: 4 * rows * (m0 + 1))
-            (d + out.upperOffset).copyMemory(from: upper, byteCount: 4 * upperWords)
-            // Nodes at or past `rows` were never inserted, so no list links to them; unused
-            // upper offsets of this prefix stay as assigned.
-        }
-        return bytes
+        return HNSWCompactLayout.encode(m: m, m0: m0, count: rows, maxLevel: top, entryPoint: ep, levels: levels,
+                                        upperOffsets: upperOffsets, level0: level0, upper: upper, upperWords: upperWords)
     }
 
-    /// Fills the header; the block is then ready to be written or searched.
-    func finish() -> UnsafeRawBufferPointer {
+    /// The builder's block as a stored graph of layout version 1 (header filled in), which
+    /// segments written before version 2 hold; kept so tests can check that they are still read.
+    func fixedLayoutBlock() -> UnsafeRawBufferPointer {
         var w = ByteWriter(capacity: 64)
         w.raw(HNSWLayout.magic)
         w.u32(UInt32(m))
@@ -202,6 +185,13 @@ final class HNSWBuilder: @unchecked Sendable {
         w.pad(toMultipleOf: 64)
         w.bytes.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: 64) }
         return UnsafeRawBufferPointer(start: block, count: layout.totalBytes)
+    }
+
+    /// The same graph in layout version 2 with chosen widths (tests cover every combination).
+    func stored(idBytes: Int, offsetBytes: Int) -> [UInt8] {
+        HNSWCompactLayout.encode(m: m, m0: m0, count: count, maxLevel: maxLevel, entryPoint: entryPoint, levels: levels,
+                                 upperOffsets: upperOffsets, level0: level0, upper: upper, upperWords: layout.upperWords,
+                                 idBytes: idBytes, offsetBytes: offsetBytes)
     }
 
     /// Per-thread working memory.
@@ -449,5 +439,13 @@ extension HNSWBuilder: HNSWLinks {
         return body(UnsafePointer(links(node, level)))
     }
 
-    @inline(__always) func level0List(_ node: UInt32) -> UnsafeRawPointer { UnsafeRawPointer(level0 + Int(node) * (m0 + 1)) }
+    @inline(__always)
+    func withLevel0<R>(_ node: UInt32, _ body: (LinkList) -> R) -> R {
+        lock(node)
+        defer { unlock(node) }
+        return body(LinkList(fixed: links(node, 0)))
+    }
+
+    @inline(__always) func prefetchLevel0Index(_ node: UInt32) {}
+    @inline(__always) func prefetchLevel0(_ node: UInt32) { tp_prefetch_range(level0 + Int(node) * (m0 + 1), (m0 + 1) * 4) }
 }

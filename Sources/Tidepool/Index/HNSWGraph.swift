@@ -1,7 +1,8 @@
 import TidepoolKernels
 
-/// The stored layout of an HNSW graph, shared by the builder (heap memory) and
-/// the searcher (the memory-mapped segment), so a graph is searched in place.
+/// The HNSW graph layout a builder works in (heap memory, fixed-size lists so threads can
+/// insert concurrently), and the stored layout version 1, which segments written before
+/// version 2 hold; both are still searched in place.
 ///
 ///     header (64 bytes): magic "TPHNSW\0\1", u32 m, u32 m0, u32 maxLevel, u32 entryPoint,
 ///                        u64 nodeCount, u64 upperWords, 24 reserved bytes
@@ -26,18 +27,139 @@ struct HNSWLayout {
     var totalBytes: Int { upperOffset + 4 * upperWords }
 }
 
+/// The stored layout version 2: level 0, most of a graph, as compressed sparse rows. The
+/// heuristic keeps about half of the 2·M slots (15.9 links of 32 on average for 128-d data at
+/// M 16), so lists hold only the links they have, and ids take 3 bytes when the segment has at
+/// most 2^24 rows: 52 bytes per node instead of 132 at M 16.
+///
+///     header (64 bytes): magic "TPHNSW\0\2", u32 m, u32 m0, u32 maxLevel, u32 entryPoint,
+///                        u64 nodeCount, u64 upperWords, u64 level0Links, u32 idBytes (3 or 4),
+///                        u32 offsetBytes (4 or 8), 8 reserved bytes (zero)
+///     levels, upperOffsets: as in version 1
+///     level0Offsets: (nodeCount + 1) offsets of offsetBytes each: node i's links are entries
+///                    offsets[i] ..< offsets[i + 1] of the link array; padded to 64 bytes
+///     level0Links:   level0Links ids of idBytes each, then 4 zero bytes (a 3-byte id is read
+///                    with a 4-byte load), padded to 64 bytes
+///     upper:         as in version 1
+struct HNSWCompactLayout {
+    static let magic: [UInt8] = Array("TPHNSW".utf8) + [0, 2]
+
+    let count: Int
+    let upperWords: Int
+    let links: Int
+    let idBytes: Int
+    let offsetBytes: Int
+
+    var levelsOffset: Int { HNSWLayout.headerSize }
+    var upperOffsetsOffset: Int { align64(levelsOffset + count) }
+    var level0OffsetsOffset: Int { align64(upperOffsetsOffset + 4 * count) }
+    var level0LinksOffset: Int { align64(level0OffsetsOffset + offsetBytes * (count + 1)) }
+    var upperOffset: Int { align64(level0LinksOffset + idBytes * links + 4) }
+    var totalBytes: Int { upperOffset + 4 * upperWords }
+
+    /// The narrowest widths that hold this graph.
+    static func widths(count: Int, links: Int) -> (idBytes: Int, offsetBytes: Int) {
+        (count <= 1 << 24 ? 3 : 4, links < 1 << 32 ? 4 : 8)
+    }
+
+    /// Encodes a graph held in the builder's fixed layout as version 2. `idBytes` and
+    /// `offsetBytes` override the narrowest widths (tests cover every combination).
+    static func encode(m: Int, m0: Int, count: Int, maxLevel: Int, entryPoint: UInt32,
+                       levels: UnsafePointer<UInt8>, upperOffsets: UnsafePointer<UInt32>,
+                       level0: UnsafePointer<UInt32>, upper: UnsafePointer<UInt32>, upperWords: Int,
+                       idBytes: Int? = nil, offsetBytes: Int? = nil) -> [UInt8] {
+        var links = 0
+        for i in 0..<count { links += Int(level0[i * (m0 + 1)]) }
+        let narrow = widths(count: count, links: links)
+        let layout = HNSWCompactLayout(count: count, upperWords: upperWords, links: links,
+                                       idBytes: idBytes ?? narrow.idBytes, offsetBytes: offsetBytes ?? narrow.offsetBytes)
+        var bytes = [UInt8](repeating: 0, count: layout.totalBytes)
+        bytes.withUnsafeMutableBytes { dst in
+            let d = dst.baseAddress!
+            var w = ByteWriter(capacity: 64)
+            w.raw(magic)
+            w.u32(UInt32(m))
+            w.u32(UInt32(m0))
+            w.u32(UInt32(count == 0 ? 0 : maxLevel))
+            w.u32(count == 0 ? 0 : entryPoint)
+            w.u64(UInt64(count))
+            w.u64(UInt64(upperWords))
+            w.u64(UInt64(links))
+            w.u32(UInt32(layout.idBytes))
+            w.u32(UInt32(layout.offsetBytes))
+            w.pad(toMultipleOf: 64)
+            w.bytes.withUnsafeBytes { d.copyMemory(from: $0.baseAddress!, byteCount: 64) }
+            (d + layout.levelsOffset).copyMemory(from: levels, byteCount: count)
+            (d + layout.upperOffsetsOffset).copyMemory(from: upperOffsets, byteCount: 4 * count)
+            let offsets = d + layout.level0OffsetsOffset
+            let ids = d + layout.level0LinksOffset
+            var next = 0
+            for i in 0..<count {
+                if layout.offsetBytes == 4 { offsets.storeBytes(of: UInt32(next).littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+                else { offsets.storeBytes(of: UInt64(next).littleEndian, toByteOffset: 8 * i, as: UInt64.self) }
+                let list = level0 + i * (m0 + 1)
+                for j in 0..<Int(list[0]) {
+                    // Little-endian: the id's low idBytes bytes, written byte by byte.
+                    var v = list[1 + j]
+                    for b in 0..<layout.idBytes { ids.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: next * layout.idBytes + b, as: UInt8.self); v >>= 8 }
+                    next += 1
+                }
+            }
+            if layout.offsetBytes == 4 { offsets.storeBytes(of: UInt32(next).littleEndian, toByteOffset: 4 * count, as: UInt32.self) }
+            else { offsets.storeBytes(of: UInt64(next).littleEndian, toByteOffset: 8 * count, as: UInt64.self) }
+            (d + layout.upperOffset).copyMemory(from: upper, byteCount: 4 * upperWords)
+        }
+        return bytes
+    }
+}
+
 @inline(__always) func align64(_ x: Int) -> Int { (x + 63) & ~63 }
 
-/// A read-only view of a graph laid out as `HNSWLayout`, plus the search over it.
+/// One node's level-0 links, wherever they are stored: `count` ids of `stride` bytes from `base`
+/// (4-byte ids in the fixed layouts, 3 or 4 in the compact one; a 3-byte id is a 4-byte
+/// little-endian load masked to 24 bits).
+struct LinkList {
+    let base: UnsafeRawPointer
+    let count: Int
+    let stride: Int
+    let mask: UInt32
+
+    @inline(__always) init(base: UnsafeRawPointer, count: Int, stride: Int, mask: UInt32) {
+        self.base = base
+        self.count = count
+        self.stride = stride
+        self.mask = mask
+    }
+
+    /// A fixed-layout list: a u32 count, then u32 ids.
+    @inline(__always) init(fixed list: UnsafePointer<UInt32>) {
+        self.init(base: UnsafeRawPointer(list + 1), count: Int(list[0]), stride: 4, mask: .max)
+    }
+
+    @inline(__always) subscript(j: Int) -> UInt32 {
+        UInt32(littleEndian: base.loadUnaligned(fromByteOffset: j &* stride, as: UInt32.self)) & mask
+    }
+}
+
+/// A read-only view of a stored graph (layout version 1 or 2), plus the search over it.
 struct HNSWGraphView: @unchecked Sendable {
     let m: Int
     let m0: Int
     let maxLevel: Int
     let entryPoint: UInt32
     let count: Int
+    /// 1 (fixed lists) or 2 (compressed sparse rows at level 0).
+    let version: Int
     let levels: UnsafePointer<UInt8>
     let upperOffsets: UnsafePointer<UInt32>
-    let level0: UnsafePointer<UInt32>
+    /// Version 1: the fixed lists. Version 2: the link array.
+    let level0: UnsafeRawPointer
+    /// Version 2 only: the offsets into the link array.
+    let level0Offsets: UnsafeRawPointer
+    let idBytes: Int
+    let offsetBytes: Int
+    /// Level-0 links in the whole graph.
+    let linkCount: Int
     let upper: UnsafePointer<UInt32>
     let upperWords: Int
 
@@ -45,8 +167,8 @@ struct HNSWGraphView: @unchecked Sendable {
     /// so a damaged graph is an error, never an out-of-bounds read.
     init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, expectedCount: Int) throws {
         var r = ByteReader(bytes, file: file, fileOffset: fileOffset)
-        let magic = try r.bytes(8, "HNSW magic")
-        guard Array(magic) == HNSWLayout.magic else { throw r.fail("bad HNSW block magic") }
+        let magic = Array(try r.bytes(8, "HNSW magic"))
+        if magic == HNSWLayout.magic { version = 1 } else if magic == HNSWCompactLayout.magic { version = 2 } else { throw r.fail("bad HNSW block magic") }
         m = Int(try r.u32())
         m0 = Int(try r.u32())
         maxLevel = Int(try r.u32())
@@ -56,36 +178,86 @@ struct HNSWGraphView: @unchecked Sendable {
         guard m >= 1 && m <= 1024 && m0 >= m && m0 <= 2048, maxLevel <= 64 else { throw r.fail("implausible HNSW parameters m=\(m) m0=\(m0) maxLevel=\(maxLevel)") }
         guard count == expectedCount else { throw r.fail("HNSW node count \(count) differs from row count \(expectedCount)") }
         guard count == 0 || Int(entryPoint) < count else { throw r.fail("HNSW entry point \(entryPoint) out of range") }
-        let layout = HNSWLayout(m: m, m0: m0, count: count, upperWords: upperWords)
-        guard upperWords >= 0, layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
         let base = bytes.baseAddress!
-        levels = (base + layout.levelsOffset).assumingMemoryBound(to: UInt8.self)
-        upperOffsets = (base + layout.upperOffsetsOffset).assumingMemoryBound(to: UInt32.self)
-        level0 = (base + layout.level0Offset).assumingMemoryBound(to: UInt32.self)
-        upper = (base + layout.upperOffset).assumingMemoryBound(to: UInt32.self)
-        try validate(file: file, fileOffset: fileOffset, layout: layout)
+        let levelsOffset: Int, upperOffsetsOffset: Int, upperOffset: Int, level0Offset: Int, offsetsOffset: Int
+        if version == 1 {
+            let layout = HNSWLayout(m: m, m0: m0, count: count, upperWords: upperWords)
+            guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
+            (levelsOffset, upperOffsetsOffset, level0Offset, offsetsOffset, upperOffset) =
+                (layout.levelsOffset, layout.upperOffsetsOffset, layout.level0Offset, layout.level0Offset, layout.upperOffset)
+            idBytes = 4
+            offsetBytes = 4
+            linkCount = -1  // not stored; not needed to read version 1
+        } else {
+            let links = try r.size("HNSW level-0 link count")
+            let ib = Int(try r.u32()), ob = Int(try r.u32())
+            guard ib == 3 || ib == 4, ob == 4 || ob == 8 else { throw r.fail("HNSW id width \(ib) or offset width \(ob) not supported") }
+            guard ib == 4 || count <= 1 << 24, ob == 8 || links < 1 << 32 else { throw r.fail("HNSW widths too narrow for \(count) nodes and \(links) links") }
+            guard try r.bytes(8, "HNSW reserved").allSatisfy({ $0 == 0 }) else { throw r.fail("HNSW reserved bytes are not zero") }
+            guard links <= count * m0 else { throw r.fail("HNSW level-0 link count \(links) above \(count) nodes × \(m0)") }
+            let layout = HNSWCompactLayout(count: count, upperWords: upperWords, links: links, idBytes: ib, offsetBytes: ob)
+            guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
+            (levelsOffset, upperOffsetsOffset, level0Offset, offsetsOffset, upperOffset) =
+                (layout.levelsOffset, layout.upperOffsetsOffset, layout.level0LinksOffset, layout.level0OffsetsOffset, layout.upperOffset)
+            idBytes = ib
+            offsetBytes = ob
+            linkCount = links
+        }
+        levels = (base + levelsOffset).assumingMemoryBound(to: UInt8.self)
+        upperOffsets = (base + upperOffsetsOffset).assumingMemoryBound(to: UInt32.self)
+        level0 = UnsafeRawPointer(base + level0Offset)
+        level0Offsets = UnsafeRawPointer(base + offsetsOffset)
+        upper = (base + upperOffset).assumingMemoryBound(to: UInt32.self)
+        try validate(file: file, fileOffset: fileOffset, offsets: (levelsOffset, upperOffsetsOffset, level0Offset, offsetsOffset, upperOffset))
     }
 
-    private func validate(file: String, fileOffset: Int, layout: HNSWLayout) throws {
+    @inline(__always) private func offset(_ node: Int) -> Int {
+        offsetBytes == 4 ? Int(UInt32(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 4 * node, as: UInt32.self)))
+                         : Int(truncatingIfNeeded: UInt64(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 8 * node, as: UInt64.self)))
+    }
+
+    private func validate(file: String, fileOffset: Int, offsets o: (levels: Int, upperOffsets: Int, level0: Int, level0Offsets: Int, upper: Int)) throws {
         let n = UInt32(count)
+        if version == 2 {
+            // Offsets start at 0, never fall, end at the link count, and give no node more than m0 links.
+            var prev = offset(0)
+            if prev != 0 { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0Offsets, reason: "HNSW first level-0 offset \(prev), not 0") }
+            for i in 0..<count {
+                let next = offset(i + 1)
+                if next < prev || next - prev > m0 {
+                    throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0Offsets + offsetBytes * (i + 1), reason: "HNSW node \(i) has level-0 offsets \(prev)..<\(next) (at most \(m0) links)")
+                }
+                prev = next
+            }
+            if prev != linkCount {
+                throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0Offsets + offsetBytes * count, reason: "HNSW last level-0 offset \(prev) differs from the link count \(linkCount)")
+            }
+            let all = LinkList(base: level0, count: linkCount, stride: idBytes, mask: idBytes == 3 ? 0xFF_FFFF : .max)
+            for e in 0..<linkCount {
+                let id = all[e]
+                if id >= n { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0 + idBytes * e, reason: "HNSW link \(id) out of range") }
+            }
+        }
         for i in 0..<count {
             let lv = Int(levels[i])
-            if lv > maxLevel { throw TidepoolError.corrupt(file: file, offset: fileOffset + layout.levelsOffset + i, reason: "HNSW node \(i) level \(lv) above max \(maxLevel)") }
-            let l0 = level0 + i * (m0 + 1)
-            if Int(l0[0]) > m0 { throw TidepoolError.corrupt(file: file, offset: fileOffset + layout.level0Offset + 4 * i * (m0 + 1), reason: "HNSW node \(i) has \(l0[0]) links, more than \(m0)") }
-            for j in 0..<Int(l0[0]) where l0[1 + j] >= n {
-                throw TidepoolError.corrupt(file: file, offset: fileOffset + layout.level0Offset + 4 * (i * (m0 + 1) + 1 + j), reason: "HNSW link \(l0[1 + j]) out of range")
+            if lv > maxLevel { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.levels + i, reason: "HNSW node \(i) level \(lv) above max \(maxLevel)") }
+            if version == 1 {
+                let l0 = level0.assumingMemoryBound(to: UInt32.self) + i * (m0 + 1)
+                if Int(l0[0]) > m0 { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0 + 4 * i * (m0 + 1), reason: "HNSW node \(i) has \(l0[0]) links, more than \(m0)") }
+                for j in 0..<Int(l0[0]) where l0[1 + j] >= n {
+                    throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0 + 4 * (i * (m0 + 1) + 1 + j), reason: "HNSW link \(l0[1 + j]) out of range")
+                }
             }
             if lv > 0 {
                 let off = Int(upperOffsets[i])
                 if upperOffsets[i] == HNSWLayout.none || off + lv * (m + 1) > upperWords {
-                    throw TidepoolError.corrupt(file: file, offset: fileOffset + layout.upperOffsetsOffset + 4 * i, reason: "HNSW upper-level offset of node \(i) out of range")
+                    throw TidepoolError.corrupt(file: file, offset: fileOffset + o.upperOffsets + 4 * i, reason: "HNSW upper-level offset of node \(i) out of range")
                 }
                 for l in 0..<lv {
                     let list = upper + off + l * (m + 1)
-                    if Int(list[0]) > m { throw TidepoolError.corrupt(file: file, offset: fileOffset + layout.upperOffset + 4 * (off + l * (m + 1)), reason: "HNSW node \(i) level \(l + 1) has \(list[0]) links") }
+                    if Int(list[0]) > m { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.upper + 4 * (off + l * (m + 1)), reason: "HNSW node \(i) level \(l + 1) has \(list[0]) links") }
                     for j in 0..<Int(list[0]) where list[1 + j] >= n {
-                        throw TidepoolError.corrupt(file: file, offset: fileOffset + layout.upperOffset + 4 * (off + l * (m + 1) + 1 + j), reason: "HNSW link out of range")
+                        throw TidepoolError.corrupt(file: file, offset: fileOffset + o.upper + 4 * (off + l * (m + 1) + 1 + j), reason: "HNSW link out of range")
                     }
                 }
             }
@@ -95,29 +267,50 @@ struct HNSWGraphView: @unchecked Sendable {
         }
     }
 
+    /// Level-0 links per node on average (the heuristic leaves many of the m0 slots empty).
+    var meanDegree: Double {
+        guard count > 0 else { return 0 }
+        if version == 2 { return Double(offset(count)) / Double(count) }
+        let l0 = level0.assumingMemoryBound(to: UInt32.self)
+        return Double((0..<count).reduce(0) { $0 + Int(l0[$1 * (m0 + 1)]) }) / Double(count)
+    }
+
     @inline(__always)
-    func links(_ node: UInt32, level: Int) -> UnsafePointer<UInt32> {
-        if level == 0 { return level0 + Int(node) * (m0 + 1) }
-        return upper + Int(upperOffsets[Int(node)]) + (level - 1) * (m + 1)
+    func level0Links(_ node: UInt32) -> LinkList {
+        if version == 1 { return LinkList(fixed: level0.assumingMemoryBound(to: UInt32.self) + Int(node) * (m0 + 1)) }
+        let start = offset(Int(node)), end = offset(Int(node) + 1)
+        return LinkList(base: level0 + start &* idBytes, count: end - start, stride: idBytes, mask: idBytes == 3 ? 0xFF_FFFF : .max)
     }
 }
 
 extension HNSWGraphView: HNSWLinks {
     @inline(__always)
     func withLinks<R>(_ node: UInt32, level: Int, _ body: (UnsafePointer<UInt32>) -> R) -> R {
-        body(links(node, level: level))
+        body(upper + Int(upperOffsets[Int(node)]) + (level - 1) * (m + 1))
     }
-    @inline(__always) func level0List(_ node: UInt32) -> UnsafeRawPointer { UnsafeRawPointer(level0 + Int(node) * (m0 + 1)) }
+    @inline(__always)
+    func withLevel0<R>(_ node: UInt32, _ body: (LinkList) -> R) -> R { body(level0Links(node)) }
+    @inline(__always) func prefetchLevel0(_ node: UInt32) {
+        let list = level0Links(node)
+        tp_prefetch_range(list.base, list.count * list.stride)
+    }
+    @inline(__always) func prefetchLevel0Index(_ node: UInt32) {
+        if version == 2 { tp_prefetch(level0Offsets + offsetBytes &* Int(node)) }
+    }
 }
 
 /// Where a search reads link lists: a finished graph, read in place without locks, or a
 /// graph still being built (the in-memory tier's), whose lists are read under each node's lock.
 protocol HNSWLinks {
-    var m0: Int { get }
-    /// Runs `body` over `node`'s list at `level` (count, then neighbours). `body` must not read another list.
+    /// Runs `body` over `node`'s list at `level` ≥ 1 (count, then neighbours). `body` must not read another list.
     func withLinks<R>(_ node: UInt32, level: Int, _ body: (UnsafePointer<UInt32>) -> R) -> R
-    /// The address of `node`'s level-0 list, for prefetching only.
-    func level0List(_ node: UInt32) -> UnsafeRawPointer
+    /// Runs `body` over `node`'s level-0 links. `body` must not read another list.
+    func withLevel0<R>(_ node: UInt32, _ body: (LinkList) -> R) -> R
+    /// Pulls in `node`'s level-0 links (a hint: no lock is taken).
+    func prefetchLevel0(_ node: UInt32)
+    /// Pulls in where `node`'s level-0 links start, when finding them takes a load of its own
+    /// (compact layout), so expanding a candidate later costs one miss, not two.
+    func prefetchLevel0Index(_ node: UInt32)
 }
 
 /// HNSW search over any link source (Malkov & Yashunin, algorithm 5), skipping rows `admit`
@@ -179,15 +372,14 @@ func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoin
         if twoHop {
             // Filtered (ACORN-style): a disallowed neighbour costs no distance; its own
             // neighbours are gathered instead, so the walk stays among allowed nodes.
-            let n = g.withLinks(c.id, level: 0) { list in
-                let n = Int(list[0])
-                for j in 0..<n { hopList[j] = list[1 + j] }
-                return n
+            let n = g.withLevel0(c.id) { list in
+                for j in 0..<list.count { hopList[j] = list[j] }
+                return list.count
             }
             // Pull in the link lists of the disallowed neighbours first, so their misses overlap.
             for j in 0..<n {
                 let e = hopList[j]
-                if visited[Int(e)] != gen && !admit.allowed(e) { tp_prefetch_range(g.level0List(e), (g.m0 + 1) * 4) }
+                if visited[Int(e)] != gen && !admit.allowed(e) { g.prefetchLevel0(e) }
             }
             for j in 0..<n {
                 let e = hopList[j]
@@ -197,10 +389,10 @@ func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoin
                     if m < cap { fresh[m] = e; m += 1; dist.prefetch(e) }
                     continue
                 }
-                m = g.withLinks(e, level: 0) { hop in
+                m = g.withLevel0(e) { hop in
                     var m = m
-                    for j2 in 0..<Int(hop[0]) {
-                        let e2 = hop[1 + j2]
+                    for j2 in 0..<hop.count {
+                        let e2 = hop[j2]
                         if visited[Int(e2)] == gen || !admit.allowed(e2) { continue }
                         visited[Int(e2)] = gen
                         if m < cap { fresh[m] = e2; m += 1; dist.prefetch(e2) }
@@ -209,11 +401,10 @@ func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoin
                 }
             }
         } else {
-            m = g.withLinks(c.id, level: 0) { list in
-                let n = Int(list[0])
+            m = g.withLevel0(c.id) { list in
                 var m = 0
-                for j in 0..<n {
-                    let e = list[1 + j]
+                for j in 0..<list.count {
+                    let e = list[j]
                     if visited[Int(e)] == gen { continue }
                     visited[Int(e)] = gen
                     fresh[m] = e
@@ -231,6 +422,7 @@ func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoin
             computed += 1
             if results.count < ef || d < lowerBound {
                 candidates.push(Neighbor(dist: d, id: e))
+                g.prefetchLevel0Index(e)
                 if admit.admits(e) {
                     if results.count < ef {
                         results.push(Neighbor(dist: d, id: e))
