@@ -1131,7 +1131,7 @@ public final class Collection: @unchecked Sendable {
                                        codeBytes: $0.sectionLength(.sq8) + $0.sectionLength(.f16),
                                        index: $0.graph != nil ? "hnsw" : ($0.ivf != nil ? "ivf" : "flat"),
                                        ivfBytes: $0.sectionLength(.ivf), ivfReadsVectors: $0.ivf?.codec == .flat,
-                                       ivfLists: $0.ivf?.nlist ?? 0)
+                                       ivfLists: $0.ivf?.nlist ?? 0, graphMeanDegree: $0.graph?.meanDegree ?? 0)
         }
         let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
         return CollectionInfo(name: name, dimension: dimension, metric: metric, count: count, segments: segs,
@@ -1187,6 +1187,8 @@ public struct CollectionInfo: Sendable, Codable {
         public var ivfReadsVectors: Bool
         /// IVF posting lists (0 without IVF).
         public var ivfLists: Int
+        /// Level-0 links per node on average (0 without a graph); at most 2·M.
+        public var graphMeanDegree: Double
         /// What a search keeps touching, so what should stay in memory: the graph and the vectors
         /// it walks (compressed ones when present, else f32), or the IVF section (plus f32 for
         /// IVF-flat); f32 rows are otherwise read only to re-rank.

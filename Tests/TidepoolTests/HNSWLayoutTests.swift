@@ -57,13 +57,14 @@ final class HNSWLayoutTests: XCTestCase {
                     XCTAssertEqual(v2.meanDegree, v1.meanDegree)
                     XCTAssertLessThan(v2.meanDegree, Double(v1.m0), "the heuristic leaves slots empty")
                     let links = Int((v2.meanDegree * Double(n)).rounded())
-                    XCTAssertEqual(raw.count, HNSWCompactLayout(count: n, upperWords: v2.upperWords, links: links, idBytes: ib, offsetBytes: ob).totalBytes)
+                    XCTAssertEqual(raw.count, HNSWCompactLayout(count: n, upperNodes: v2.upperNodes, upperWords: v2.upperWords, links: links, idBytes: ib, offsetBytes: ob).totalBytes)
                     if ib == 3 && ob == 4 { XCTAssertLessThan(raw.count, fixed.count * 3 / 4, "3-byte ids of partly filled lists") }
                     for node in 0..<UInt32(n) {
                         let a = v1.level0Links(node), b = v2.level0Links(node)
                         XCTAssertEqual(a.count, b.count)
                         XCTAssertEqual((0..<a.count).map { a[$0] }, (0..<b.count).map { b[$0] }, "node \(node)")
-                        for level in stride(from: Int(v1.levels[Int(node)]), to: 0, by: -1) {
+                        XCTAssertEqual(v1.level(node), v2.level(node))
+                        for level in stride(from: v1.level(node), to: 0, by: -1) {
                             let l1 = v1.withLinks(node, level: level) { Array(UnsafeBufferPointer(start: $0, count: Int($0[0]) + 1)) }
                             let l2 = v2.withLinks(node, level: level) { Array(UnsafeBufferPointer(start: $0, count: Int($0[0]) + 1)) }
                             XCTAssertEqual(l1, l2)
@@ -90,8 +91,9 @@ final class HNSWLayoutTests: XCTestCase {
         try withBuiltGraph { builder, _ in
             let good = builder.stored(idBytes: 3, offsetBytes: 4)
             let links = good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 40, as: UInt64.self)) }
-            let layout = HNSWCompactLayout(count: n, upperWords: good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 32, as: UInt64.self)) },
-                                           links: links, idBytes: 3, offsetBytes: 4)
+            let header = { (at: Int) in good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
+            let layout = HNSWCompactLayout(count: n, upperNodes: header(56), upperWords: header(32), links: links, idBytes: 3, offsetBytes: 4)
+            XCTAssertGreaterThan(layout.upperNodes, 1)
             func expectCorrupt(_ what: String, at expected: Int? = nil, _ damage: (inout [UInt8]) -> Void) {
                 var bytes = good
                 damage(&bytes)
@@ -107,7 +109,7 @@ final class HNSWLayoutTests: XCTestCase {
             func u32(_ at: Int) -> UInt32 { good.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) } }
             expectCorrupt("id width 2") { putU32(&$0, 48, 2) }
             expectCorrupt("offset width 5") { putU32(&$0, 52, 5) }
-            expectCorrupt("reserved byte") { $0[60] = 1 }
+            expectCorrupt("upper node count above nodes") { $0[60] = 1 }
             expectCorrupt("link count above nodes × m0") { putU32(&$0, 40, UInt32(n * 16 + 1)) }
             expectCorrupt("truncated") { $0.removeLast(64) }
             // An id past the last node: the first link of the array.
@@ -117,6 +119,14 @@ final class HNSWLayoutTests: XCTestCase {
             expectCorrupt("falling offsets", at: layout.level0OffsetsOffset + 4 * 6) { putU32(&$0, o5 + 4, u32(o5) &- 1) }
             // Node 5 given more than m0 links.
             expectCorrupt("too many links", at: layout.level0OffsetsOffset + 4 * 6) { putU32(&$0, o5 + 4, u32(o5) + 17) }
+            // Upper nodes: out of order; a list start that is not a whole number of levels; a level-1
+            // link to a node with no level 1 (the descent would read a list it does not have).
+            expectCorrupt("upper nodes out of order", at: layout.upperIDsOffset + 4) { putU32(&$0, layout.upperIDsOffset + 4, u32(layout.upperIDsOffset)) }
+            expectCorrupt("upper start not whole levels", at: layout.upperStartsOffset + 4) { putU32(&$0, layout.upperStartsOffset + 4, u32(layout.upperStartsOffset + 4) + 1) }
+            let firstUpper = layout.upperOffset  // node upperIDs[0], level 1: count, then links
+            XCTAssertGreaterThan(u32(firstUpper), 0)
+            let lowNode = (0..<UInt32(n)).first { id in !(0..<layout.upperNodes).contains { u32(layout.upperIDsOffset + 4 * $0) == id } }!
+            expectCorrupt("upper link to a level-0 node", at: firstUpper + 4) { putU32(&$0, firstUpper + 4, lowNode) }
             expectCorrupt("first offset not 0", at: layout.level0OffsetsOffset) { putU32(&$0, layout.level0OffsetsOffset, 1) }
             expectCorrupt("last offset differs from the link count", at: layout.level0OffsetsOffset + 4 * n) { putU32(&$0, layout.level0OffsetsOffset + 4 * n, UInt32(links - 1)) }
         }

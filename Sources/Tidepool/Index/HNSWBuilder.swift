@@ -164,11 +164,9 @@ final class HNSWBuilder: @unchecked Sendable {
     func stored(rows: Int? = nil) -> [UInt8] {
         let rows = rows ?? count
         precondition(rows <= count)
-        var upperWords = 0
-        for i in 0..<rows { upperWords += Int(levels[i]) * (m + 1) }
         let (ep, top) = entry()
         return HNSWCompactLayout.encode(m: m, m0: m0, count: rows, maxLevel: top, entryPoint: ep, levels: levels,
-                                        upperOffsets: upperOffsets, level0: level0, upper: upper, upperWords: upperWords)
+                                        upperOffsets: upperOffsets, level0: level0, upper: upper)
     }
 
     /// The builder's block as a stored graph of layout version 1 (header filled in), which
@@ -190,7 +188,7 @@ final class HNSWBuilder: @unchecked Sendable {
     /// The same graph in layout version 2 with chosen widths (tests cover every combination).
     func stored(idBytes: Int, offsetBytes: Int) -> [UInt8] {
         HNSWCompactLayout.encode(m: m, m0: m0, count: count, maxLevel: maxLevel, entryPoint: entryPoint, levels: levels,
-                                 upperOffsets: upperOffsets, level0: level0, upper: upper, upperWords: layout.upperWords,
+                                 upperOffsets: upperOffsets, level0: level0, upper: upper,
                                  idBytes: idBytes, offsetBytes: offsetBytes)
     }
 

@@ -27,32 +27,37 @@ struct HNSWLayout {
     var totalBytes: Int { upperOffset + 4 * upperWords }
 }
 
-/// The stored layout version 2: level 0, most of a graph, as compressed sparse rows. The
-/// heuristic keeps about half of the 2·M slots (15.9 links of 32 on average for 128-d data at
-/// M 16), so lists hold only the links they have, and ids take 3 bytes when the segment has at
-/// most 2^24 rows: 52 bytes per node instead of 132 at M 16.
+/// The stored layout version 2, for a graph's memory to be little more than its links. Level 0,
+/// most of a graph, as compressed sparse rows: the heuristic fills about half of the 2·M slots
+/// (18 of 32 on average for 1M × 128 synthetic data at M 16), so lists hold only the links they
+/// have, with 3-byte ids when the segment has at most 2^24 rows. Only the nodes above level 0
+/// (about 1 in M) are listed for the upper levels, found by binary search during the short descent.
+/// At M 16 that is about 69 bytes per node instead of 141 in version 1.
 ///
 ///     header (64 bytes): magic "TPHNSW\0\2", u32 m, u32 m0, u32 maxLevel, u32 entryPoint,
 ///                        u64 nodeCount, u64 upperWords, u64 level0Links, u32 idBytes (3 or 4),
-///                        u32 offsetBytes (4 or 8), 8 reserved bytes (zero)
-///     levels, upperOffsets: as in version 1
+///                        u32 offsetBytes (4 or 8), u64 upperNodes
+///     upperIDs:      upperNodes u32, ascending: the nodes with a level ≥ 1, padded to 64 bytes
+///     upperStarts:   (upperNodes + 1) u32: node upperIDs[i] has (starts[i+1] − starts[i]) / (m+1)
+///                    levels, whose lists are words starts[i] ..< starts[i+1] of `upper`; padded
 ///     level0Offsets: (nodeCount + 1) offsets of offsetBytes each: node i's links are entries
 ///                    offsets[i] ..< offsets[i + 1] of the link array; padded to 64 bytes
 ///     level0Links:   level0Links ids of idBytes each, then 4 zero bytes (a 3-byte id is read
 ///                    with a 4-byte load), padded to 64 bytes
-///     upper:         as in version 1
+///     upper:         per upper node, levels 1...L, lists of (m + 1) u32 (count, then neighbours)
 struct HNSWCompactLayout {
     static let magic: [UInt8] = Array("TPHNSW".utf8) + [0, 2]
 
     let count: Int
+    let upperNodes: Int
     let upperWords: Int
     let links: Int
     let idBytes: Int
     let offsetBytes: Int
 
-    var levelsOffset: Int { HNSWLayout.headerSize }
-    var upperOffsetsOffset: Int { align64(levelsOffset + count) }
-    var level0OffsetsOffset: Int { align64(upperOffsetsOffset + 4 * count) }
+    var upperIDsOffset: Int { HNSWLayout.headerSize }
+    var upperStartsOffset: Int { align64(upperIDsOffset + 4 * upperNodes) }
+    var level0OffsetsOffset: Int { align64(upperStartsOffset + 4 * (upperNodes + 1)) }
     var level0LinksOffset: Int { align64(level0OffsetsOffset + offsetBytes * (count + 1)) }
     var upperOffset: Int { align64(level0LinksOffset + idBytes * links + 4) }
     var totalBytes: Int { upperOffset + 4 * upperWords }
@@ -62,16 +67,19 @@ struct HNSWCompactLayout {
         (count <= 1 << 24 ? 3 : 4, links < 1 << 32 ? 4 : 8)
     }
 
-    /// Encodes a graph held in the builder's fixed layout as version 2. `idBytes` and
-    /// `offsetBytes` override the narrowest widths (tests cover every combination).
+    /// Encodes the first `count` nodes of a graph held in the builder's fixed layout as version 2.
+    /// `idBytes` and `offsetBytes` override the narrowest widths (tests cover every combination).
     static func encode(m: Int, m0: Int, count: Int, maxLevel: Int, entryPoint: UInt32,
                        levels: UnsafePointer<UInt8>, upperOffsets: UnsafePointer<UInt32>,
-                       level0: UnsafePointer<UInt32>, upper: UnsafePointer<UInt32>, upperWords: Int,
+                       level0: UnsafePointer<UInt32>, upper: UnsafePointer<UInt32>,
                        idBytes: Int? = nil, offsetBytes: Int? = nil) -> [UInt8] {
-        var links = 0
-        for i in 0..<count { links += Int(level0[i * (m0 + 1)]) }
+        var links = 0, upperNodes = 0, upperWords = 0
+        for i in 0..<count {
+            links += Int(level0[i * (m0 + 1)])
+            if levels[i] > 0 { upperNodes += 1; upperWords += Int(levels[i]) * (m + 1) }
+        }
         let narrow = widths(count: count, links: links)
-        let layout = HNSWCompactLayout(count: count, upperWords: upperWords, links: links,
+        let layout = HNSWCompactLayout(count: count, upperNodes: upperNodes, upperWords: upperWords, links: links,
                                        idBytes: idBytes ?? narrow.idBytes, offsetBytes: offsetBytes ?? narrow.offsetBytes)
         var bytes = [UInt8](repeating: 0, count: layout.totalBytes)
         bytes.withUnsafeMutableBytes { dst in
@@ -87,33 +95,49 @@ struct HNSWCompactLayout {
             w.u64(UInt64(links))
             w.u32(UInt32(layout.idBytes))
             w.u32(UInt32(layout.offsetBytes))
-            w.pad(toMultipleOf: 64)
+            w.u64(UInt64(upperNodes))
             w.bytes.withUnsafeBytes { d.copyMemory(from: $0.baseAddress!, byteCount: 64) }
-            (d + layout.levelsOffset).copyMemory(from: levels, byteCount: count)
-            (d + layout.upperOffsetsOffset).copyMemory(from: upperOffsets, byteCount: 4 * count)
+            // Upper levels: the listed nodes, where their lists start, and the lists, in node order.
+            var u = 0, word = 0
+            for i in 0..<count where levels[i] > 0 {
+                d.storeBytes(of: UInt32(i).littleEndian, toByteOffset: layout.upperIDsOffset + 4 * u, as: UInt32.self)
+                d.storeBytes(of: UInt32(word).littleEndian, toByteOffset: layout.upperStartsOffset + 4 * u, as: UInt32.self)
+                let n = Int(levels[i]) * (m + 1)
+                (d + layout.upperOffset + 4 * word).copyMemory(from: upper + Int(upperOffsets[i]), byteCount: 4 * n)
+                word += n
+                u += 1
+            }
+            d.storeBytes(of: UInt32(word).littleEndian, toByteOffset: layout.upperStartsOffset + 4 * u, as: UInt32.self)
+            // Level 0.
             let offsets = d + layout.level0OffsetsOffset
             let ids = d + layout.level0LinksOffset
             var next = 0
-            for i in 0..<count {
+            for i in 0...count {
                 if layout.offsetBytes == 4 { offsets.storeBytes(of: UInt32(next).littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
                 else { offsets.storeBytes(of: UInt64(next).littleEndian, toByteOffset: 8 * i, as: UInt64.self) }
+                guard i < count else { break }
                 let list = level0 + i * (m0 + 1)
                 for j in 0..<Int(list[0]) {
-                    // Little-endian: the id's low idBytes bytes, written byte by byte.
+                    // Little-endian: the id's low idBytes bytes.
                     var v = list[1 + j]
                     for b in 0..<layout.idBytes { ids.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: next * layout.idBytes + b, as: UInt8.self); v >>= 8 }
                     next += 1
                 }
             }
-            if layout.offsetBytes == 4 { offsets.storeBytes(of: UInt32(next).littleEndian, toByteOffset: 4 * count, as: UInt32.self) }
-            else { offsets.storeBytes(of: UInt64(next).littleEndian, toByteOffset: 8 * count, as: UInt64.self) }
-            (d + layout.upperOffset).copyMemory(from: upper, byteCount: 4 * upperWords)
         }
         return bytes
     }
 }
 
 @inline(__always) func align64(_ x: Int) -> Int { (x + 63) & ~63 }
+
+/// A list with no links, returned for a node that has no list at a level (never, once a graph
+/// is validated; kept so that a lookup cannot read out of bounds).
+nonisolated(unsafe) private let emptyLinks: UnsafeMutablePointer<UInt32> = {
+    let p = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    p.initialize(to: 0)
+    return p
+}()
 
 /// One node's level-0 links, wherever they are stored: `count` ids of `stride` bytes from `base`
 /// (4-byte ids in the fixed layouts, 3 or 4 in the compact one; a 3-byte id is a 4-byte
@@ -148,23 +172,29 @@ struct HNSWGraphView: @unchecked Sendable {
     let maxLevel: Int
     let entryPoint: UInt32
     let count: Int
-    /// 1 (fixed lists) or 2 (compressed sparse rows at level 0).
+    /// 1 (fixed lists) or 2 (compressed).
     let version: Int
+    /// Version 1: u8 level per node and u32 first upper word per node.
     let levels: UnsafePointer<UInt8>
     let upperOffsets: UnsafePointer<UInt32>
+    /// Version 2: the nodes above level 0 and where their lists start.
+    let upperIDs: UnsafePointer<UInt32>
+    let upperStarts: UnsafePointer<UInt32>
+    let upperNodes: Int
     /// Version 1: the fixed lists. Version 2: the link array.
     let level0: UnsafeRawPointer
     /// Version 2 only: the offsets into the link array.
     let level0Offsets: UnsafeRawPointer
     let idBytes: Int
     let offsetBytes: Int
-    /// Level-0 links in the whole graph.
+    /// Level-0 links in the whole graph (version 2; -1 for version 1, which does not store it).
     let linkCount: Int
     let upper: UnsafePointer<UInt32>
     let upperWords: Int
 
-    /// Parses and validates a graph block. Every link is checked to be in range,
-    /// so a damaged graph is an error, never an out-of-bounds read.
+    /// Parses and validates a graph block. Every link is checked to be in range, and every
+    /// upper-level link to lead to a node on that level, so a damaged graph is an error,
+    /// never an out-of-bounds read.
     init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, expectedCount: Int) throws {
         var r = ByteReader(bytes, file: file, fileOffset: fileOffset)
         let magic = Array(try r.bytes(8, "HNSW magic"))
@@ -178,37 +208,35 @@ struct HNSWGraphView: @unchecked Sendable {
         guard m >= 1 && m <= 1024 && m0 >= m && m0 <= 2048, maxLevel <= 64 else { throw r.fail("implausible HNSW parameters m=\(m) m0=\(m0) maxLevel=\(maxLevel)") }
         guard count == expectedCount else { throw r.fail("HNSW node count \(count) differs from row count \(expectedCount)") }
         guard count == 0 || Int(entryPoint) < count else { throw r.fail("HNSW entry point \(entryPoint) out of range") }
+        guard count < 1 << 32, upperWords < 1 << 32 else { throw r.fail("HNSW graph of \(count) nodes and \(upperWords) upper words is too large") }
         let base = bytes.baseAddress!
-        let levelsOffset: Int, upperOffsetsOffset: Int, upperOffset: Int, level0Offset: Int, offsetsOffset: Int
+        var o = (levels: 0, upperOffsets: 0, upperIDs: 0, upperStarts: 0, level0: 0, level0Offsets: 0, upper: 0)
         if version == 1 {
             let layout = HNSWLayout(m: m, m0: m0, count: count, upperWords: upperWords)
             guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
-            (levelsOffset, upperOffsetsOffset, level0Offset, offsetsOffset, upperOffset) =
-                (layout.levelsOffset, layout.upperOffsetsOffset, layout.level0Offset, layout.level0Offset, layout.upperOffset)
-            idBytes = 4
-            offsetBytes = 4
-            linkCount = -1  // not stored; not needed to read version 1
+            o = (layout.levelsOffset, layout.upperOffsetsOffset, 0, 0, layout.level0Offset, layout.level0Offset, layout.upperOffset)
+            (idBytes, offsetBytes, linkCount, upperNodes) = (4, 4, -1, 0)
         } else {
             let links = try r.size("HNSW level-0 link count")
             let ib = Int(try r.u32()), ob = Int(try r.u32())
+            let un = try r.size("HNSW upper node count")
             guard ib == 3 || ib == 4, ob == 4 || ob == 8 else { throw r.fail("HNSW id width \(ib) or offset width \(ob) not supported") }
             guard ib == 4 || count <= 1 << 24, ob == 8 || links < 1 << 32 else { throw r.fail("HNSW widths too narrow for \(count) nodes and \(links) links") }
-            guard try r.bytes(8, "HNSW reserved").allSatisfy({ $0 == 0 }) else { throw r.fail("HNSW reserved bytes are not zero") }
             guard links <= count * m0 else { throw r.fail("HNSW level-0 link count \(links) above \(count) nodes × \(m0)") }
-            let layout = HNSWCompactLayout(count: count, upperWords: upperWords, links: links, idBytes: ib, offsetBytes: ob)
+            guard un <= count else { throw r.fail("HNSW upper node count \(un) above \(count) nodes") }
+            let layout = HNSWCompactLayout(count: count, upperNodes: un, upperWords: upperWords, links: links, idBytes: ib, offsetBytes: ob)
             guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
-            (levelsOffset, upperOffsetsOffset, level0Offset, offsetsOffset, upperOffset) =
-                (layout.levelsOffset, layout.upperOffsetsOffset, layout.level0LinksOffset, layout.level0OffsetsOffset, layout.upperOffset)
-            idBytes = ib
-            offsetBytes = ob
-            linkCount = links
+            o = (0, 0, layout.upperIDsOffset, layout.upperStartsOffset, layout.level0LinksOffset, layout.level0OffsetsOffset, layout.upperOffset)
+            (idBytes, offsetBytes, linkCount, upperNodes) = (ib, ob, links, un)
         }
-        levels = (base + levelsOffset).assumingMemoryBound(to: UInt8.self)
-        upperOffsets = (base + upperOffsetsOffset).assumingMemoryBound(to: UInt32.self)
-        level0 = UnsafeRawPointer(base + level0Offset)
-        level0Offsets = UnsafeRawPointer(base + offsetsOffset)
-        upper = (base + upperOffset).assumingMemoryBound(to: UInt32.self)
-        try validate(file: file, fileOffset: fileOffset, offsets: (levelsOffset, upperOffsetsOffset, level0Offset, offsetsOffset, upperOffset))
+        levels = (base + o.levels).assumingMemoryBound(to: UInt8.self)
+        upperOffsets = (base + o.upperOffsets).assumingMemoryBound(to: UInt32.self)
+        upperIDs = (base + o.upperIDs).assumingMemoryBound(to: UInt32.self)
+        upperStarts = (base + o.upperStarts).assumingMemoryBound(to: UInt32.self)
+        level0 = UnsafeRawPointer(base + o.level0)
+        level0Offsets = UnsafeRawPointer(base + o.level0Offsets)
+        upper = (base + o.upper).assumingMemoryBound(to: UInt32.self)
+        try validate(file: file, at: { fileOffset + $0 }, o)
     }
 
     @inline(__always) private func offset(_ node: Int) -> Int {
@@ -216,55 +244,86 @@ struct HNSWGraphView: @unchecked Sendable {
                          : Int(truncatingIfNeeded: UInt64(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 8 * node, as: UInt64.self)))
     }
 
-    private func validate(file: String, fileOffset: Int, offsets o: (levels: Int, upperOffsets: Int, level0: Int, level0Offsets: Int, upper: Int)) throws {
+    /// Version 2: `node`'s index among the upper nodes, if it is one.
+    @inline(__always) private func upperIndex(_ node: UInt32) -> Int? {
+        var lo = 0, hi = upperNodes
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if upperIDs[mid] < node { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < upperNodes && upperIDs[lo] == node ? lo : nil
+    }
+
+    /// The top level of `node`.
+    func level(_ node: UInt32) -> Int {
+        if version == 1 { return Int(levels[Int(node)]) }
+        guard let i = upperIndex(node) else { return 0 }
+        return Int(upperStarts[i + 1] - upperStarts[i]) / (m + 1)
+    }
+
+    /// The first word of `node`'s upper lists (nil when it has none).
+    private func upperStart(_ node: UInt32) -> Int? {
+        if version == 1 { return upperOffsets[Int(node)] == HNSWLayout.none ? nil : Int(upperOffsets[Int(node)]) }
+        return upperIndex(node).map { Int(upperStarts[$0]) }
+    }
+
+    private func validate(file: String, at: (Int) -> Int,
+                          _ o: (levels: Int, upperOffsets: Int, upperIDs: Int, upperStarts: Int, level0: Int, level0Offsets: Int, upper: Int)) throws {
+        func corrupt(_ offset: Int, _ reason: String) -> TidepoolError { .corrupt(file: file, offset: at(offset), reason: reason) }
         let n = UInt32(count)
         if version == 2 {
-            // Offsets start at 0, never fall, end at the link count, and give no node more than m0 links.
+            // Upper nodes ascend; their lists tile `upper` in whole levels, at most maxLevel each.
+            for i in 0..<upperNodes {
+                if upperIDs[i] >= n || (i > 0 && upperIDs[i] <= upperIDs[i - 1]) { throw corrupt(o.upperIDs + 4 * i, "HNSW upper node \(upperIDs[i]) out of order or range") }
+            }
+            if upperStarts[0] != 0 { throw corrupt(o.upperStarts, "HNSW first upper start \(upperStarts[0]), not 0") }
+            for i in 0..<upperNodes {
+                let words = Int(upperStarts[i + 1]) - Int(upperStarts[i])
+                if words <= 0 || words % (m + 1) != 0 || words / (m + 1) > maxLevel {
+                    throw corrupt(o.upperStarts + 4 * (i + 1), "HNSW upper node \(upperIDs[i]) has \(words) words of lists (whole levels of \(m + 1), at most \(maxLevel))")
+                }
+            }
+            if Int(upperStarts[upperNodes]) != upperWords { throw corrupt(o.upperStarts + 4 * upperNodes, "HNSW upper lists end at word \(upperStarts[upperNodes]), not \(upperWords)") }
+            // Level-0 offsets start at 0, never fall, end at the link count, and give no node more than m0 links.
             var prev = offset(0)
-            if prev != 0 { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0Offsets, reason: "HNSW first level-0 offset \(prev), not 0") }
+            if prev != 0 { throw corrupt(o.level0Offsets, "HNSW first level-0 offset \(prev), not 0") }
             for i in 0..<count {
                 let next = offset(i + 1)
                 if next < prev || next - prev > m0 {
-                    throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0Offsets + offsetBytes * (i + 1), reason: "HNSW node \(i) has level-0 offsets \(prev)..<\(next) (at most \(m0) links)")
+                    throw corrupt(o.level0Offsets + offsetBytes * (i + 1), "HNSW node \(i) has level-0 offsets \(prev)..<\(next) (at most \(m0) links)")
                 }
                 prev = next
             }
-            if prev != linkCount {
-                throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0Offsets + offsetBytes * count, reason: "HNSW last level-0 offset \(prev) differs from the link count \(linkCount)")
-            }
+            if prev != linkCount { throw corrupt(o.level0Offsets + offsetBytes * count, "HNSW last level-0 offset \(prev) differs from the link count \(linkCount)") }
             let all = LinkList(base: level0, count: linkCount, stride: idBytes, mask: idBytes == 3 ? 0xFF_FFFF : .max)
-            for e in 0..<linkCount {
-                let id = all[e]
-                if id >= n { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0 + idBytes * e, reason: "HNSW link \(id) out of range") }
-            }
-        }
-        for i in 0..<count {
-            let lv = Int(levels[i])
-            if lv > maxLevel { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.levels + i, reason: "HNSW node \(i) level \(lv) above max \(maxLevel)") }
-            if version == 1 {
+            for e in 0..<linkCount where all[e] >= n { throw corrupt(o.level0 + idBytes * e, "HNSW link \(all[e]) out of range") }
+        } else {
+            for i in 0..<count {
+                if Int(levels[i]) > maxLevel { throw corrupt(o.levels + i, "HNSW node \(i) level \(levels[i]) above max \(maxLevel)") }
                 let l0 = level0.assumingMemoryBound(to: UInt32.self) + i * (m0 + 1)
-                if Int(l0[0]) > m0 { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0 + 4 * i * (m0 + 1), reason: "HNSW node \(i) has \(l0[0]) links, more than \(m0)") }
-                for j in 0..<Int(l0[0]) where l0[1 + j] >= n {
-                    throw TidepoolError.corrupt(file: file, offset: fileOffset + o.level0 + 4 * (i * (m0 + 1) + 1 + j), reason: "HNSW link \(l0[1 + j]) out of range")
-                }
-            }
-            if lv > 0 {
-                let off = Int(upperOffsets[i])
-                if upperOffsets[i] == HNSWLayout.none || off + lv * (m + 1) > upperWords {
-                    throw TidepoolError.corrupt(file: file, offset: fileOffset + o.upperOffsets + 4 * i, reason: "HNSW upper-level offset of node \(i) out of range")
-                }
-                for l in 0..<lv {
-                    let list = upper + off + l * (m + 1)
-                    if Int(list[0]) > m { throw TidepoolError.corrupt(file: file, offset: fileOffset + o.upper + 4 * (off + l * (m + 1)), reason: "HNSW node \(i) level \(l + 1) has \(list[0]) links") }
-                    for j in 0..<Int(list[0]) where list[1 + j] >= n {
-                        throw TidepoolError.corrupt(file: file, offset: fileOffset + o.upper + 4 * (off + l * (m + 1) + 1 + j), reason: "HNSW link out of range")
-                    }
+                if Int(l0[0]) > m0 { throw corrupt(o.level0 + 4 * i * (m0 + 1), "HNSW node \(i) has \(l0[0]) links, more than \(m0)") }
+                for j in 0..<Int(l0[0]) where l0[1 + j] >= n { throw corrupt(o.level0 + 4 * (i * (m0 + 1) + 1 + j), "HNSW link \(l0[1 + j]) out of range") }
+                if levels[i] > 0 && (upperOffsets[i] == HNSWLayout.none || Int(upperOffsets[i]) + Int(levels[i]) * (m + 1) > upperWords) {
+                    throw corrupt(o.upperOffsets + 4 * i, "HNSW upper-level offset of node \(i) out of range")
                 }
             }
         }
-        if count > 0 && Int(levels[Int(entryPoint)]) != maxLevel {
-            throw TidepoolError.corrupt(file: file, offset: fileOffset, reason: "HNSW entry point is not on the top level")
+        // Upper lists: at most m links each, every one to a node that has that level (the descent
+        // reads the lists of the nodes it moves to).
+        for i in 0..<(version == 1 ? count : upperNodes) {
+            let node = version == 1 ? UInt32(i) : upperIDs[i]
+            let lv = level(node)
+            guard lv > 0, let start = upperStart(node) else { continue }
+            for l in 1...lv {
+                let word = start + (l - 1) * (m + 1)
+                let list = upper + word
+                if Int(list[0]) > m { throw corrupt(o.upper + 4 * word, "HNSW node \(node) level \(l) has \(list[0]) links") }
+                for j in 0..<Int(list[0]) where list[1 + j] >= n || level(list[1 + j]) < l {
+                    throw corrupt(o.upper + 4 * (word + 1 + j), "HNSW level-\(l) link \(list[1 + j]) out of range or to a node below level \(l)")
+                }
+            }
         }
+        if count > 0 && level(entryPoint) != maxLevel { throw corrupt(0, "HNSW entry point is not on the top level") }
     }
 
     /// Level-0 links per node on average (the heuristic leaves many of the m0 slots empty).
@@ -281,12 +340,20 @@ struct HNSWGraphView: @unchecked Sendable {
         let start = offset(Int(node)), end = offset(Int(node) + 1)
         return LinkList(base: level0 + start &* idBytes, count: end - start, stride: idBytes, mask: idBytes == 3 ? 0xFF_FFFF : .max)
     }
+
+    /// `node`'s list at `level` ≥ 1 (count, then neighbours); empty when it has none (which a
+    /// validated graph never asks for).
+    @inline(__always)
+    func upperLinks(_ node: UInt32, level: Int) -> UnsafePointer<UInt32> {
+        guard let start = upperStart(node) else { return UnsafePointer(emptyLinks) }
+        return upper + start + (level - 1) * (m + 1)
+    }
 }
 
 extension HNSWGraphView: HNSWLinks {
     @inline(__always)
     func withLinks<R>(_ node: UInt32, level: Int, _ body: (UnsafePointer<UInt32>) -> R) -> R {
-        body(upper + Int(upperOffsets[Int(node)]) + (level - 1) * (m + 1))
+        body(upperLinks(node, level: level))
     }
     @inline(__always)
     func withLevel0<R>(_ node: UInt32, _ body: (LinkList) -> R) -> R { body(level0Links(node)) }
