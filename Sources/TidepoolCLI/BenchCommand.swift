@@ -168,7 +168,7 @@ struct BenchVectorsCommand: ParsableCommand {
             "params": isIVF
                 ? ["nlist": coll.info().segments.first?.ivfLists ?? 0, "metric": metricValue.rawValue,
                    "storage": quant == .none ? "f32" : quant.rawValue, "pq_subspaces": quant == .pq ? (pqSubspaces ?? dim / 4) : 0,
-                   "rerank": rerank.map { $0 as Any } ?? "max(ef 64, 10k)"]
+                   "rerank": rerank.map { $0 as Any } ?? "max(4k, 40)"]
                 : ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": quant == .none ? "f32" : quant.rawValue,
                    "rerank": rerank.map { $0 as Any } ?? "ef"],
             "build_s": reusing ? NSNull() : round3(buildS) as Any,
