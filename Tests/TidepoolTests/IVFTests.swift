@@ -144,7 +144,7 @@ final class IVFTests: XCTestCase {
                     // (Loose at 32 dimensions, where the bound is wide; see QUANTIZATION.md for 128 and 384.)
                     XCTAssertLessThan(cost.distances, cost.quantizedDistances)
                 } else {
-                    XCTAssertEqual(cost.distances, 100, "re-ranked: max(ef 64, 10·k)")
+                    XCTAssertEqual(cost.distances, 40, "re-ranked: max(4·k, 40)")
                 }
             }
             // Filters: only allowed rows, still the nearest ones.
