@@ -161,12 +161,14 @@ final class HNSWBuilder: @unchecked Sendable {
     /// The graph over the first `rows` rows (all of them inserted; default all), in the stored
     /// layout (version 2), for writing a segment. Nodes are in row order, so it is a prefix of the block:
     /// nodes at or past `rows` were never inserted, and no list links to them.
-    func stored(rows: Int? = nil) -> [UInt8] {
+    /// `idBytes` and `offsetBytes` override the narrowest widths (tests cover every combination).
+    func stored(rows: Int? = nil, idBytes: Int? = nil, offsetBytes: Int? = nil) -> [UInt8] {
         let rows = rows ?? count
         precondition(rows <= count)
         let (ep, top) = entry()
         return HNSWCompactLayout.encode(m: m, m0: m0, count: rows, maxLevel: top, entryPoint: ep, levels: levels,
-                                        upperOffsets: upperOffsets, level0: level0, upper: upper)
+                                        upperOffsets: upperOffsets, level0: level0, upper: upper,
+                                        idBytes: idBytes, offsetBytes: offsetBytes)
     }
 
     /// The builder's block as a stored graph of layout version 1 (header filled in), which
@@ -183,13 +185,6 @@ final class HNSWBuilder: @unchecked Sendable {
         w.pad(toMultipleOf: 64)
         w.bytes.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: 64) }
         return UnsafeRawBufferPointer(start: block, count: layout.totalBytes)
-    }
-
-    /// The same graph in layout version 2 with chosen widths (tests cover every combination).
-    func stored(idBytes: Int, offsetBytes: Int) -> [UInt8] {
-        HNSWCompactLayout.encode(m: m, m0: m0, count: count, maxLevel: maxLevel, entryPoint: entryPoint, levels: levels,
-                                 upperOffsets: upperOffsets, level0: level0, upper: upper,
-                                 idBytes: idBytes, offsetBytes: offsetBytes)
     }
 
     /// Per-thread working memory.
