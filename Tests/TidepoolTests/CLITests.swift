@@ -45,7 +45,7 @@ final class CLITests: XCTestCase {
         let seg = data + "/collections/c/segments/" + segs[0]
         var b = [UInt8](FileManager.default.contents(atPath: seg)!)
         b[100] ^= 1
-        FileManager.default.createFile(atPath: seg, contents: Data(b))
+        _ = FileManager.default.createFile(atPath: seg, contents: Data(b))
         let (s5, out5, _) = try runTidepool(["verify", "--data", data])
         XCTAssertNotEqual(s5, 0)
         XCTAssertTrue(out5.contains(segs[0]), out5)

@@ -78,7 +78,7 @@ final class CorruptionTests: XCTestCase {
                 let path = d.path + "/" + rel
                 var b = [UInt8](FileManager.default.contents(atPath: path)!)
                 b[pos] ^= UInt8(1 << (rng.next() % 8))
-                FileManager.default.createFile(atPath: path, contents: Data(b))
+                _ = FileManager.default.createFile(atPath: path, contents: Data(b))
                 checkOpensCleanlyOrFailsClearly(d.path, damaged: rel, expectLoss: kind == "wal", "\(kind) flip at \(pos)")
             }
         }
@@ -93,7 +93,7 @@ final class CorruptionTests: XCTestCase {
                 let d = copy(original.path)
                 let path = d.path + "/" + rel
                 let b = [UInt8](FileManager.default.contents(atPath: path)!)
-                FileManager.default.createFile(atPath: path, contents: Data(b.prefix(keep)))
+                _ = FileManager.default.createFile(atPath: path, contents: Data(b.prefix(keep)))
                 checkOpensCleanlyOrFailsClearly(d.path, damaged: rel, expectLoss: kind == "wal", "\(kind) truncated to \(keep)")
             }
         }
@@ -107,7 +107,7 @@ final class CorruptionTests: XCTestCase {
         let path = dir.path + "/" + rel
         var b = [UInt8](FileManager.default.contents(atPath: path)!)
         b[200] ^= 0xFF                     // inside the vector section
-        FileManager.default.createFile(atPath: path, contents: Data(b))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(b))
         let problems = Database.verify(path: dir.path)
         XCTAssertEqual(problems.count, 1)
         XCTAssertTrue(problems[0].contains(rel) && problems[0].contains("offset"), problems.joined())

@@ -201,72 +201,9 @@ final class IVFTests: XCTestCase {
     /// guarantee at ε0 = 1.9), on uniform random and clustered data, and the estimated distances
     /// track the exact ones.
     func testRaBitQErrorBoundHoldsOnAtLeast99PercentOfPairs() {
-        for (dim, data) in [(64, randomVectors(1500, 64, seed: 61)), (100, clusteredVectors(1500, 100, clusters: 10, seed: 62))] {
-            let q = RaBitQ(dimension: dim, rotation: RaBitQ.randomRotation(dimension: dim, seed: 5))
-            // The rotation is orthogonal: R·Rᵀ = I.
-            for i in 0..<dim {
-                for j in 0..<dim {
-                    var s: Float = 0
-                    for x in 0..<dim { s += q.rotation[i * dim + x] * q.rotation[j * dim + x] }
-                    XCTAssertEqual(s, i == j ? 1 : 0, accuracy: 1e-4)
-                }
-            }
-            let centroid = [Float](repeating: 0.01, count: dim)
-            let n = data.count
-            var codes = [UInt64](repeating: 0, count: n * q.words)
-            var factors = [Float](repeating: 0, count: n * RaBitQ.factorCount)
-            var work = [Float](repeating: 0, count: 2 * dim)
-            for r in 0..<n {
-                codes.withUnsafeMutableBufferPointer { c in factors.withUnsafeMutableBufferPointer { f in
-                    q.encode(data[r], centroid: centroid, code: c.baseAddress! + r * q.words, factors: f.baseAddress! + r * RaBitQ.factorCount, work: &work)
-                } }
-            }
-            var rc = [Float](repeating: 0, count: dim)
-            centroid.withUnsafeBufferPointer { q.rotate($0.baseAddress!, into: &rc) }
-            let queries = dim == 64 ? randomVectors(20, dim, seed: 63) : clusteredVectors(20, dim, clusters: 10, seed: 64)
-            var within = 0, total = 0
-            var planes = [UInt64](repeating: 0, count: 4 * q.words)
-            var sums = [UInt32](repeating: 0, count: n), pops = sums, sums2 = sums, pops2 = sums
-            for qv in queries {
-                var rq = [Float](repeating: 0, count: dim)
-                qv.withUnsafeBufferPointer { q.rotate($0.baseAddress!, into: &rq) }
-                let p = q.prepare(rotatedQuery: rq, rotatedCentroid: rc, planes: &planes, work: &work)
-                tp_rabitq_kernel()(codes, n, q.words, planes, &sums, &pops)
-                tp_rabitq_scan_scalar(codes, n, q.words, planes, &sums2, &pops2)
-                XCTAssertEqual(sums, sums2, "popcount kernel against the scalar reference")
-                XCTAssertEqual(pops, pops2)
-                // The vectorized lower-bound kernel against the Swift reference.
-                var kernelLower = [Float](repeating: 0, count: n), scalarLower = kernelLower
-                tp_rabitq_lower_kernel()(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
-                tp_rabitq_lower_scalar(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
-                for r in 0..<n {
-                    let (_, ref) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
-                    XCTAssertEqual(kernelLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
-                    XCTAssertEqual(scalarLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
-                }
-                let qr = zip(qv, centroid).map { $0 - $1 }
-                let qn = qr.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                for r in 0..<n {
-                    let orr = zip(data[r], centroid).map { $0 - $1 }
-                    let on = orr.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                    let truth = zip(orr, qr).reduce(0) { $0 + $1.0 * $1.1 } / (on * qn)
-                    let ipBarO = factors[r * RaBitQ.factorCount + 1]
-                    // Estimated unit inner product, as `estimate` computes it.
-                    let masked = p.delta * Float(sums[r]) + p.lower * Float(pops[r])
-                    let est = (2 * masked - p.sum) / Float(dim).squareRoot() / ipBarO
-                    let roundingTerm = Float(pops[r]) * p.delta / (Float(dim).squareRoot() * ipBarO)
-                    if abs(est - truth) <= q.bound(ipBarO: ipBarO) + roundingTerm { within += 1 }
-                    total += 1
-                    // The lower bound is a lower bound whenever the estimate is within its bound.
-                    let exact = zip(data[r], qv).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
-                    let (d, lower) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
-                    if abs(est - truth) <= q.bound(ipBarO: ipBarO) + roundingTerm {
-                        XCTAssertLessThanOrEqual(lower, exact * 1.0001 + 1e-3, "dim \(dim) row \(r)")
-                    }
-                    XCTAssertLessThanOrEqual(abs(d - exact), max(1, exact), "dim \(dim) row \(r): estimate far from exact")
-                }
-            }
-            XCTAssertGreaterThanOrEqual(Double(within) / Double(total), 0.99, "dim \(dim): \(within) of \(total) pairs within the bound")
+        for (dim, data, queries) in [(64, randomVectors(1500, 64, seed: 61), randomVectors(20, 64, seed: 63)),
+                                    (100, clusteredVectors(1500, 100, clusters: 10, seed: 62), clusteredVectors(20, 100, clusters: 10, seed: 64))] {
+            assertRaBitQBoundHolds(dimension: dim, data: data, queries: queries)
         }
     }
 
@@ -319,4 +256,75 @@ final class IVFTests: XCTestCase {
             }
         }
     }
+}
+
+/// Encodes `data` with RaBitQ around a fixed centroid and checks, for every query and row, the
+/// kernels against their scalar references, the lower bound, and that at least 99% of the
+/// estimated inner products are within the error bound.
+func assertRaBitQBoundHolds(dimension dim: Int, data: [[Float]], queries: [[Float]], centroid: [Float]? = nil,
+                            file: StaticString = #filePath, line: UInt = #line) {
+    let q = RaBitQ(dimension: dim, rotation: RaBitQ.randomRotation(dimension: dim, seed: 5))
+    // The rotation is orthogonal: R·Rᵀ = I (every row for small dimensions, 64 rows for large ones).
+    for i in stride(from: 0, to: dim, by: max(1, dim / 64)) {
+        for j in 0..<dim {
+            var s: Float = 0
+            for x in 0..<dim { s += q.rotation[i * dim + x] * q.rotation[j * dim + x] }
+            XCTAssertEqual(s, i == j ? 1 : 0, accuracy: 1e-4)
+        }
+    }
+    let centroid = centroid ?? [Float](repeating: 0.01, count: dim)
+    let n = data.count
+    var codes = [UInt64](repeating: 0, count: n * q.words)
+    var factors = [Float](repeating: 0, count: n * RaBitQ.factorCount)
+    var work = [Float](repeating: 0, count: 2 * dim)
+    for r in 0..<n {
+        codes.withUnsafeMutableBufferPointer { c in factors.withUnsafeMutableBufferPointer { f in
+            q.encode(data[r], centroid: centroid, code: c.baseAddress! + r * q.words, factors: f.baseAddress! + r * RaBitQ.factorCount, work: &work)
+        } }
+    }
+    var rc = [Float](repeating: 0, count: dim)
+    centroid.withUnsafeBufferPointer { q.rotate($0.baseAddress!, into: &rc) }
+    var within = 0, total = 0
+    var planes = [UInt64](repeating: 0, count: 4 * q.words)
+    var sums = [UInt32](repeating: 0, count: n), pops = sums, sums2 = sums, pops2 = sums
+    for qv in queries {
+        var rq = [Float](repeating: 0, count: dim)
+        qv.withUnsafeBufferPointer { q.rotate($0.baseAddress!, into: &rq) }
+        let p = q.prepare(rotatedQuery: rq, rotatedCentroid: rc, planes: &planes, work: &work)
+        tp_rabitq_kernel()(codes, n, q.words, planes, &sums, &pops)
+        tp_rabitq_scan_scalar(codes, n, q.words, planes, &sums2, &pops2)
+        XCTAssertEqual(sums, sums2, "popcount kernel against the scalar reference")
+        XCTAssertEqual(pops, pops2)
+        // The vectorized lower-bound kernel against the Swift reference.
+        var kernelLower = [Float](repeating: 0, count: n), scalarLower = kernelLower
+        tp_rabitq_lower_kernel()(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
+        tp_rabitq_lower_scalar(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
+        for r in 0..<n {
+            let (_, ref) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
+            XCTAssertEqual(kernelLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
+            XCTAssertEqual(scalarLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
+        }
+        let qr = zip(qv, centroid).map { $0 - $1 }
+        let qn = qr.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        for r in 0..<n {
+            let orr = zip(data[r], centroid).map { $0 - $1 }
+            let on = orr.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let truth = zip(orr, qr).reduce(0) { $0 + $1.0 * $1.1 } / (on * qn)
+            let ipBarO = factors[r * RaBitQ.factorCount + 1]
+            // Estimated unit inner product, as `estimate` computes it.
+            let masked = p.delta * Float(sums[r]) + p.lower * Float(pops[r])
+            let est = (2 * masked - p.sum) / Float(dim).squareRoot() / ipBarO
+            let roundingTerm = Float(pops[r]) * p.delta / (Float(dim).squareRoot() * ipBarO)
+            if abs(est - truth) <= q.bound(ipBarO: ipBarO) + roundingTerm { within += 1 }
+            total += 1
+            // The lower bound is a lower bound whenever the estimate is within its bound.
+            let exact = zip(data[r], qv).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            let (d, lower) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
+            if abs(est - truth) <= q.bound(ipBarO: ipBarO) + roundingTerm {
+                XCTAssertLessThanOrEqual(lower, exact * 1.0001 + 1e-3, "dim \(dim) row \(r)")
+            }
+            XCTAssertLessThanOrEqual(abs(d - exact), max(1, exact), "dim \(dim) row \(r): estimate far from exact")
+        }
+    }
+    XCTAssertGreaterThanOrEqual(Double(within) / Double(total), 0.99, "dim \(dim): \(within) of \(total) pairs within the bound", file: file, line: line)
 }

@@ -20,32 +20,8 @@ final class QuantizationTests: XCTestCase {
                 XCTAssertLessThanOrEqual(abs(back[d] - flat[r * dim + d]), q.step[d] / 2 * 1.0001 + 1e-6, "row \(r) dim \(d)")
             }
         }
-        // Estimated distances (what the graph walk ranks by) against exact ones, for every metric:
-        // the error of q·x̂ is at most Σ|q_d|·step_d/2, and of |q − x̂|² correspondingly.
-        let queries = clusteredVectors(20, dim, clusters: 20, seed: 6)
-        for metric in [Metric.l2, .innerProduct] {
-            let exact = DistanceFunction(metric: metric, dimension: dim)
-            for qv in queries {
-                let scratch = SearchScratch()
-                let prepared = qv.withUnsafeBufferPointer {
-                    SQ8Query(query: $0.baseAddress!, quantizer: q, metric: metric, buffers: scratch.queryBuffers(dim))
-                }
-                let section = flat.withUnsafeBufferPointer { ScalarQuantizer.section($0.baseAddress!, count: base.count, dimension: dim) }
-                section.withUnsafeBytes { raw in
-                    let codes = (raw.baseAddress! + ScalarQuantizer.codesOffset(dimension: dim)).assumingMemoryBound(to: UInt8.self)
-                    let est = SQ8RowDistance(query: prepared, codes: codes, kernels: tp_sq8_kernels())
-                    for r in stride(from: 0, to: base.count, by: 7) {
-                        let e = qv.withUnsafeBufferPointer { qp in flat.withUnsafeBufferPointer { exact(qp.baseAddress!, $0.baseAddress! + r * dim) } }
-                        var bound: Float = 0
-                        for d in 0..<dim {
-                            let x = flat[r * dim + d]
-                            bound += metric == .l2 ? (2 * abs(qv[d] - x) + q.step[d] / 2) * q.step[d] / 2 : abs(qv[d]) * q.step[d] / 2
-                        }
-                        XCTAssertLessThanOrEqual(abs(est(UInt32(r)) - e), bound * 1.001 + 1e-4, "\(metric) row \(r)")
-                    }
-                }
-            }
-        }
+        assertSQ8EstimatesWithinBound(flat, count: base.count, dimension: dim,
+                                      queries: clusteredVectors(20, dim, clusters: 20, seed: 6), rowStride: 7)
     }
 
     func testSQ8CollectionKeepsRecallWithRerankingAndPersists() throws {
@@ -166,5 +142,36 @@ final class QuantizationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try recall(c, queries, truth), 0.9)
         try db.close()
         XCTAssertEqual(Database.verify(path: dir.path), [])
+    }
+
+}
+
+/// Estimated SQ8 distances (what the graph walk ranks by) against exact ones, for every metric:
+/// the error of q·x̂ is at most Σ|q_d|·step_d/2, and of |q − x̂|² correspondingly.
+func assertSQ8EstimatesWithinBound(_ flat: [Float], count: Int, dimension dim: Int, queries: [[Float]], rowStride: Int,
+                                   file: StaticString = #filePath, line: UInt = #line) {
+    let q = flat.withUnsafeBufferPointer { ScalarQuantizer.train($0.baseAddress!, count: count, dimension: dim) }
+    let section = flat.withUnsafeBufferPointer { ScalarQuantizer.section($0.baseAddress!, count: count, dimension: dim) }
+    for metric in [Metric.l2, .innerProduct] {
+        let exact = DistanceFunction(metric: metric, dimension: dim)
+        for qv in queries {
+            let scratch = SearchScratch()
+            let prepared = qv.withUnsafeBufferPointer {
+                SQ8Query(query: $0.baseAddress!, quantizer: q, metric: metric, buffers: scratch.queryBuffers(dim))
+            }
+            section.withUnsafeBytes { raw in
+                let codes = (raw.baseAddress! + ScalarQuantizer.codesOffset(dimension: dim)).assumingMemoryBound(to: UInt8.self)
+                let est = SQ8RowDistance(query: prepared, codes: codes, kernels: tp_sq8_kernels())
+                for r in stride(from: 0, to: count, by: rowStride) {
+                    let e = qv.withUnsafeBufferPointer { qp in flat.withUnsafeBufferPointer { exact(qp.baseAddress!, $0.baseAddress! + r * dim) } }
+                    var bound: Float = 0
+                    for d in 0..<dim {
+                        let x = flat[r * dim + d]
+                        bound += metric == .l2 ? (2 * abs(qv[d] - x) + q.step[d] / 2) * q.step[d] / 2 : abs(qv[d]) * q.step[d] / 2
+                    }
+                    XCTAssertLessThanOrEqual(abs(est(UInt32(r)) - e), bound * 1.001 + 1e-4, "\(metric) row \(r)", file: file, line: line)
+                }
+            }
+        }
     }
 }

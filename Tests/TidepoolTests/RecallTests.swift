@@ -38,15 +38,9 @@ final class RecallTests: XCTestCase {
     }
 
     func testRecallOnRealEmbeddingsSlice() throws {
-        let basePath = sharedDataset + "/base.fvecs"
-        guard FileManager.default.fileExists(atPath: basePath) else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("shared dataset missing at \(basePath)") }
-            throw XCTSkip("shared dataset not present")
-        }
-        let all = try VectorFile.readFvecs(basePath)
         let n = 8000
-        let base = (0..<n).map { all.row($0) }
-        let queries = try VectorFile.readFvecs(sharedDataset + "/query.fvecs")
+        let base = try sharedEmbeddings("base.fvecs", count: n)
+        let queries = try sharedEmbeddings("query.fvecs", count: 50)
         let nq = 50
         let dir = TempDir()
         let db = try Database(path: dir.path)
@@ -57,7 +51,7 @@ final class RecallTests: XCTestCase {
         try c.flush()
         // Exact ground truth by brute force; the vectors are unit length, so cosine order is inner-product order.
         let truth: [[Int]] = (0..<nq).map { qi in
-            let q = queries.row(qi)
+            let q = queries[qi]
             var scored = [(Int, Float)]()
             scored.reserveCapacity(n)
             q.withUnsafeBufferPointer { qp in
@@ -69,9 +63,9 @@ final class RecallTests: XCTestCase {
             }
             return scored.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(10).map(\.0)
         }
-        let approx = try (0..<nq).map { try c.search(vector: queries.row($0), k: 10).map(\.id) }
+        let approx = try (0..<nq).map { try c.search(vector: queries[$0], k: 10).map(\.id) }
         XCTAssertGreaterThanOrEqual(recall(approx, truth, k: 10), 0.95, "recall@10 at the default ef on real embeddings")
-        let exact = try (0..<nq).map { try c.search(vector: queries.row($0), k: 10, options: SearchOptions(exact: true)).map(\.id) }
+        let exact = try (0..<nq).map { try c.search(vector: queries[$0], k: 10, options: SearchOptions(exact: true)).map(\.id) }
         XCTAssertGreaterThanOrEqual(recall(exact, truth, k: 10), 0.99)
         try db.close()
     }

@@ -85,6 +85,18 @@ func runTidepool(_ args: [String]) throws -> (Int32, String, String) {
 let sharedDataset = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/pypi-minilm-100k").path
 
+/// The first `count` vectors of `file` (`base.fvecs` or `query.fvecs`) in the shared real-embedding
+/// set. Skips the test where the set is absent, except under CI, where that is a failure.
+func sharedEmbeddings(_ file: String, count: Int) throws -> [[Float]] {
+    let path = sharedDataset + "/" + file
+    guard FileManager.default.fileExists(atPath: path) else {
+        if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("shared dataset missing at \(path)") }
+        throw XCTSkip("shared dataset not present at \(path)")
+    }
+    let all = try VectorFile.readFvecs(path)
+    return (0..<min(count, all.rows)).map { all.row($0) }
+}
+
 /// Each query's exact top-`k` ids (row numbers of `base`), for recall.
 func exactTopK(_ base: [[Float]], _ queries: [[Float]], k: Int = 10, metric: Metric) -> [Set<DocumentID>] {
     queries.map { Set(bruteForce(base, $0, k: k, metric: metric).map { DocumentID.uint(UInt64($0)) }) }
