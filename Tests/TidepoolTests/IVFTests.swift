@@ -21,7 +21,7 @@ final class IVFTests: XCTestCase {
         XCTAssertLessThanOrEqual(a.meanSquaredError, one.meanSquaredError * 1.0001)
         // Assignment against a brute-force nearest centroid (ties aside).
         var assignment = [Int32](repeating: -1, count: n)
-        x.withUnsafeBufferPointer {
+        _ = x.withUnsafeBufferPointer {
             KMeans.assign($0.baseAddress!, count: n, dimension: dim, centroids: a.centroids, k: k, innerProduct: false, threads: 2, into: &assignment)
         }
         for i in stride(from: 0, to: n, by: 7) {
@@ -224,9 +224,7 @@ final class IVFTests: XCTestCase {
         XCTAssertEqual(Database.verify(path: dir.path), [])
         // The IVF section is the last before the table (4 sections × 32 bytes) and footer (32 bytes).
         let file = try flipSegmentByte(dir.path, collection: "v") { $0 - 32 - 32 * 4 - ivfBytes / 2 }
-        let problems = Database.verify(path: dir.path)
-        XCTAssertEqual(problems.count, 1, "\(problems)")
-        XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section 8") == true, "\(problems)")
+        assertVerifyReportsOneDamagedSection(dir.path, file: file, section: 8)
     }
 
     /// Inner-product and cosine collections rank IVF lists and codes by inner product (RaBitQ
@@ -258,9 +256,9 @@ final class IVFTests: XCTestCase {
     }
 }
 
-/// Encodes `data` with RaBitQ around a fixed centroid and checks, for every query and row, the
-/// kernels against their scalar references, the lower bound, and that at least 99% of the
-/// estimated inner products are within the error bound.
+/// Encodes `data` with RaBitQ around `centroid` (default: every coordinate 0.01) and checks, for
+/// every query and row, the kernels against their scalar references, the lower bound, and that at
+/// least 99% of the estimated inner products are within the error bound.
 func assertRaBitQBoundHolds(dimension dim: Int, data: [[Float]], queries: [[Float]], centroid: [Float]? = nil,
                             file: StaticString = #filePath, line: UInt = #line) {
     let q = RaBitQ(dimension: dim, rotation: RaBitQ.randomRotation(dimension: dim, seed: 5))

@@ -71,9 +71,7 @@ final class QuantizationTests: XCTestCase {
         // A flipped byte in the codes is found by verify, naming the file and the offset.
         // Inside the last section before the table: the codes.
         let file = try flipSegmentByte(dir.path, collection: "v") { $0 - 32 - 64 * 4 - n * dim / 2 }
-        let problems = Database.verify(path: dir.path)
-        XCTAssertEqual(problems.count, 1, "\(problems)")
-        XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section 6") == true, "\(problems)")
+        assertVerifyReportsOneDamagedSection(dir.path, file: file, section: 6)
     }
 
     func testChangingQuantizationRebuildsSegmentsAndPersists() throws {
@@ -143,7 +141,6 @@ final class QuantizationTests: XCTestCase {
         try db.close()
         XCTAssertEqual(Database.verify(path: dir.path), [])
     }
-
 }
 
 /// Estimated SQ8 distances (what the graph walk ranks by) against exact ones, for every metric:

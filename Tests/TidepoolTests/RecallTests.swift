@@ -39,8 +39,8 @@ final class RecallTests: XCTestCase {
 
     func testRecallOnRealEmbeddingsSliceWithAndWithoutSQ8() throws {
         let n = 8000
-        let base = try sharedEmbeddings("base.fvecs", count: n)
-        let queries = try sharedEmbeddings("query.fvecs", count: 50)
+        let base = try sharedEmbeddings(.base, count: n)
+        let queries = try sharedEmbeddings(.queries, count: 50)
         let nq = 50
         let dir = TempDir()
         let db = try Database(path: dir.path)

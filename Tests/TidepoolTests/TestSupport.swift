@@ -85,16 +85,35 @@ func runTidepool(_ args: [String]) throws -> (Int32, String, String) {
 let sharedDataset = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/pypi-minilm-100k").path
 
-/// The first `count` vectors of `file` (`base.fvecs` or `query.fvecs`) in the shared real-embedding
-/// set. Skips the test where the set is absent, except under CI, where that is a failure.
-func sharedEmbeddings(_ file: String, count: Int) throws -> [[Float]] {
-    let path = sharedDataset + "/" + file
+/// A file of the shared real-embedding set.
+enum SharedFile: String {
+    case base = "base.fvecs"
+    case queries = "query.fvecs"
+}
+
+/// Each shared file read at most once per test run (the base is 150 MB); nil when it cannot be read.
+private let sharedBase = try? VectorFile.readFvecs(sharedDataset + "/" + SharedFile.base.rawValue)
+private let sharedQueries = try? VectorFile.readFvecs(sharedDataset + "/" + SharedFile.queries.rawValue)
+
+/// The first `count` vectors of `file` in the shared real-embedding set. Skips the test where
+/// the set is absent, except under CI, where that is a failure.
+func sharedEmbeddings(_ file: SharedFile, count: Int) throws -> [[Float]] {
+    let path = sharedDataset + "/" + file.rawValue
     guard FileManager.default.fileExists(atPath: path) else {
         if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("shared dataset missing at \(path)") }
         throw XCTSkip("shared dataset not present at \(path)")
     }
-    let all = try VectorFile.readFvecs(path)
+    let all = try XCTUnwrap(file == .base ? sharedBase : sharedQueries, "\(path) could not be read")
     return (0..<min(count, all.rows)).map { all.row($0) }
+}
+
+/// Asserts that `Database.verify` reports exactly one problem, naming `file` and segment section `section`.
+func assertVerifyReportsOneDamagedSection(_ dir: String, file: String, section: Int,
+                                          sourceFile: StaticString = #filePath, line: UInt = #line) {
+    let problems = Database.verify(path: dir)
+    XCTAssertEqual(problems.count, 1, "\(problems)", file: sourceFile, line: line)
+    XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section \(section)") == true,
+                  "\(problems)", file: sourceFile, line: line)
 }
 
 /// Each query's exact top-`k` ids (row numbers of `base`), for recall.
