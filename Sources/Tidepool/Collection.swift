@@ -462,7 +462,9 @@ public final class Collection: @unchecked Sendable {
             }
             let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
                                            ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
-            let seg = try writeSegment(contents, id: segID, graph: reuseGraph ? m.graph?.stored(rows: m.count) : nil)
+            let (seg, order) = try writeSegment(contents, id: segID, graph: reuseGraph ? m.graph : nil)
+            // A graph segment stores its rows in cluster order: row i of the segment is keep[order[i]].
+            if let order { keep = order.map { keep[Int($0)] } }
             // Deletions persisted by this flush go into the manifest with it.
             for (i, r) in keep.enumerated() {
                 let t = m.tombstones.seq(r)
@@ -503,36 +505,40 @@ public final class Collection: @unchecked Sendable {
     }
 
     /// Writes a segment file and opens it, with the index the planner picks for its size;
-    /// `graph` is a memtable's finished graph, reused when the plan is HNSW.
-    private func writeSegment(_ contents: SegmentContents, id: UInt64, graph: [UInt8]? = nil) throws -> Segment {
+    /// `graph` is a memtable's finished graph over exactly these rows, reused when the plan is HNSW.
+    /// A graph segment stores its rows in cluster order (`RowOrder`); the order is returned
+    /// (`order[row] = index in contents`), nil when the rows are stored as given.
+    private func writeSegment(_ contents: SegmentContents, id: UInt64, graph: HNSWBuilder? = nil) throws -> (Segment, [UInt32]?) {
         let file = SegmentFormat.fileName(id: id)
         let name = folder + "/segments/" + file
         let cfg = config
-        let text = textSection(contents)
+        var order: [UInt32]?
         switch SegmentPlan(rows: contents.rowCount, dimension: dimension, config: cfg) {
         case .flat:
-            _ = try SegmentWriter.write(contents, graph: nil, text: text, to: name, storage: storage)
+            _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
         case .hnsw(_, let q):
-            let codes = codesSection(contents, q)
-            if let graph {
-                _ = try graph.withUnsafeBytes {
-                    try SegmentWriter.write(contents, graph: $0, text: text, codes: codes, to: name, storage: storage)
-                }
-            } else {
-                let builder = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
-                                          metric: metric, parameters: cfg.hnsw, seed: 100 &+ id)
-                builder.build(threads: buildThreads)
-                _ = try builder.stored().withUnsafeBytes {
-                    try SegmentWriter.write(contents, graph: $0, text: text, codes: codes, to: name, storage: storage)
-                }
+            // The graph is built over the rows as given, then renumbered with them.
+            let builder = graph ?? {
+                let b = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
+                                    metric: metric, parameters: cfg.hnsw, seed: 100 &+ id)
+                b.build(threads: buildThreads)
+                return b
+            }()
+            order = RowOrder.clustered(contents.vectors, count: contents.rowCount, dimension: dimension,
+                                       seed: 100 &+ id, threads: buildThreads)
+            let buffer: UnsafeMutablePointer<Float>? = order == nil ? nil : .allocate(capacity: contents.rowCount * dimension)
+            defer { buffer?.deallocate() }
+            let rows = order.map { contents.reordered($0, into: buffer!) } ?? contents
+            _ = try builder.stored(rows: contents.rowCount, order: order).withUnsafeBytes {
+                try SegmentWriter.write(rows, graph: $0, text: textSection(rows), codes: codesSection(rows, q), to: name, storage: storage)
             }
         case .ivf(let codec, let nlist, let m):
             let section = IVFFormat.build(contents.vectors, count: contents.rowCount, dimension: dimension, metric: metric,
                                           nlist: nlist, codec: codec, pqSubspaces: m, iterations: cfg.ivf.iterations,
                                           seed: 100 &+ id, threads: buildThreads)
-            _ = try SegmentWriter.write(contents, graph: nil, text: text, codes: (.ivf, section), to: name, storage: storage)
+            _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), codes: (.ivf, section), to: name, storage: storage)
         }
-        return try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false)
+        return (try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false), order)
     }
 
     /// Compressed vectors for a graph segment's walk.
@@ -578,7 +584,10 @@ public final class Collection: @unchecked Sendable {
             }
             let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: sources.count, vectors: buffer,
                                            ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0)
-            newSegment = try writeSegment(contents, id: segID)
+            let (seg, order) = try writeSegment(contents, id: segID)
+            // Row i of the new segment is sources[order[i]].
+            if let order { sources = order.map { sources[Int($0)] } }
+            newSegment = seg
         }
         try owner().persist(collection: manifestEntry(segments: newSegment.map { [$0] } ?? [], flushedSeq: cutoff))
         state.lock()

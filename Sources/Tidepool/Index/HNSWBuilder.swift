@@ -159,14 +159,21 @@ final class HNSWBuilder: @unchecked Sendable {
     func entry() -> (UInt32, Int) { globalLock.withLock { (entryPoint, maxLevel) } }
 
     /// The graph over the first `rows` rows (all of them inserted; default all), in the stored
-    /// layout (version 2), for writing a segment. Nodes are in row order, so it is a prefix of the block:
-    /// nodes at or past `rows` were never inserted, and no list links to them.
-    /// `idBytes` and `offsetBytes` override the narrowest widths (tests cover every combination).
-    func stored(rows: Int? = nil, idBytes: Int? = nil, offsetBytes: Int? = nil) -> [UInt8] {
+    /// layout (version 3), for writing a segment, renumbered by `order` (`order[new] = old`) when
+    /// the segment's rows are. Nodes at or past `rows` were never inserted, and no list links to them.
+    func stored(rows: Int? = nil, order: [UInt32]? = nil) -> [UInt8] {
         let rows = rows ?? count
         precondition(rows <= count)
         let (ep, top) = entry()
-        return HNSWCompactLayout.encode(m: m, m0: m0, count: rows, maxLevel: top, entryPoint: ep, levels: levels,
+        return HNSWVarintLayout.encode(m: m, m0: m0, count: rows, maxLevel: top, entryPoint: ep, levels: levels,
+                                       upperOffsets: upperOffsets, level0: level0, upper: upper, order: order)
+    }
+
+    /// The graph in layout version 2, which segments written before version 3 hold; kept so tests
+    /// can check that they are still read. `idBytes` and `offsetBytes` override the narrowest widths.
+    func storedVersion2(idBytes: Int? = nil, offsetBytes: Int? = nil) -> [UInt8] {
+        let (ep, top) = entry()
+        return HNSWCompactLayout.encode(m: m, m0: m0, count: count, maxLevel: top, entryPoint: ep, levels: levels,
                                         upperOffsets: upperOffsets, level0: level0, upper: upper,
                                         idBytes: idBytes, offsetBytes: offsetBytes)
     }

@@ -165,32 +165,43 @@ struct LinkList {
     }
 }
 
-/// A read-only view of a stored graph (layout version 1 or 2), plus the search over it.
+/// A read-only view of a stored graph (layout version 1, 2 or 3), plus the search over it.
 struct HNSWGraphView: @unchecked Sendable {
     let m: Int
     let m0: Int
     let maxLevel: Int
     let entryPoint: UInt32
     let count: Int
-    /// 1 (fixed lists) or 2 (compressed).
+    /// 1 (fixed lists), 2 (compressed sparse rows) or 3 (varint lists).
     let version: Int
     /// Version 1: u8 level per node and u32 first upper word per node.
     let levels: UnsafePointer<UInt8>
     let upperOffsets: UnsafePointer<UInt32>
-    /// Version 2: the nodes above level 0 and where their lists start.
+    /// Versions 2 and 3: the nodes above level 0 and where their lists start (words of `upper`
+    /// in version 2, bytes of `upperStream` in version 3).
     let upperIDs: UnsafePointer<UInt32>
     let upperStarts: UnsafePointer<UInt32>
     let upperNodes: Int
-    /// Version 1: the fixed lists. Version 2: the link array.
+    /// Version 3: each upper node's top level.
+    let upperLevels: UnsafePointer<UInt8>
+    /// Version 1: the fixed lists. Version 2: the link array. Version 3: the level-0 byte stream.
     let level0: UnsafeRawPointer
-    /// Version 2 only: the offsets into the link array.
+    /// Version 2: the offsets into the link array. Version 3: the per-node offsets within a group.
     let level0Offsets: UnsafeRawPointer
+    /// Version 3: where each group of 64 nodes' lists start (u64).
+    let groupBases: UnsafeRawPointer
     let idBytes: Int
+    /// Width of a level-0 offset: version 2's offsets, version 3's in-group offsets.
     let offsetBytes: Int
-    /// Level-0 links in the whole graph (version 2; -1 for version 1, which does not store it).
+    /// Level-0 links in the whole graph (versions 2 and 3; -1 for version 1, which does not store it).
     let linkCount: Int
     let upper: UnsafePointer<UInt32>
+    /// Version 3: the upper lists.
+    let upperStream: UnsafePointer<UInt8>
+    /// Words of upper lists (versions 1 and 2), bytes of them (version 3).
     let upperWords: Int
+    /// Version 3: bytes of level-0 lists.
+    let level0Bytes: Int
 
     /// Parses and validates a graph block. Every link is checked to be in range, and every
     /// upper-level link to lead to a node on that level, so a damaged graph is an error,
@@ -198,7 +209,8 @@ struct HNSWGraphView: @unchecked Sendable {
     init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, expectedCount: Int) throws {
         var r = ByteReader(bytes, file: file, fileOffset: fileOffset)
         let magic = Array(try r.bytes(8, "HNSW magic"))
-        if magic == HNSWLayout.magic { version = 1 } else if magic == HNSWCompactLayout.magic { version = 2 } else { throw r.fail("bad HNSW block magic") }
+        if magic == HNSWLayout.magic { version = 1 } else if magic == HNSWCompactLayout.magic { version = 2 }
+        else if magic == HNSWVarintLayout.magic { version = 3 } else { throw r.fail("bad HNSW block magic") }
         m = Int(try r.u32())
         m0 = Int(try r.u32())
         maxLevel = Int(try r.u32())
@@ -211,11 +223,27 @@ struct HNSWGraphView: @unchecked Sendable {
         guard count < 1 << 32, upperWords < 1 << 32 else { throw r.fail("HNSW graph of \(count) nodes and \(upperWords) upper words is too large") }
         let base = bytes.baseAddress!
         var o = (levels: 0, upperOffsets: 0, upperIDs: 0, upperStarts: 0, level0: 0, level0Offsets: 0, upper: 0)
+        var v3 = (upperLevels: 0, groupBases: 0)
         if version == 1 {
             let layout = HNSWLayout(m: m, m0: m0, count: count, upperWords: upperWords)
             guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
             o = (layout.levelsOffset, layout.upperOffsetsOffset, 0, 0, layout.level0Offset, layout.level0Offset, layout.upperOffset)
-            (idBytes, offsetBytes, linkCount, upperNodes) = (4, 4, -1, 0)
+            (idBytes, offsetBytes, linkCount, upperNodes, level0Bytes) = (4, 4, -1, 0, 0)
+        } else if version == 3 {
+            let l0Bytes = try r.size("HNSW level-0 bytes")
+            let links = try r.size("HNSW level-0 link count")
+            let un = try r.size("HNSW upper node count")
+            let rb = Int(try r.u32())
+            guard rb == 2 || rb == 4 else { throw r.fail("HNSW in-group offset width \(rb) not supported") }
+            guard rb == 4 || HNSWVarintLayout.relBytes(m0: m0) == 2 else { throw r.fail("HNSW in-group offset width \(rb) too narrow for M0 \(m0)") }
+            guard links <= count * m0 else { throw r.fail("HNSW level-0 link count \(links) above \(count) nodes × \(m0)") }
+            guard l0Bytes <= links * 10 else { throw r.fail("HNSW level-0 bytes \(l0Bytes) above 10 per link (\(links) links)") }
+            guard un <= count else { throw r.fail("HNSW upper node count \(un) above \(count) nodes") }
+            let layout = HNSWVarintLayout(count: count, upperNodes: un, upperBytes: upperWords, level0Bytes: l0Bytes, relBytes: rb)
+            guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
+            o = (0, 0, layout.upperIDsOffset, layout.upperStartsOffset, layout.level0Offset, layout.relOffset, layout.upperOffset)
+            v3 = (layout.upperLevelsOffset, layout.groupBasesOffset)
+            (idBytes, offsetBytes, linkCount, upperNodes, level0Bytes) = (0, rb, links, un, l0Bytes)
         } else {
             let links = try r.size("HNSW level-0 link count")
             let ib = Int(try r.u32()), ob = Int(try r.u32())
@@ -227,7 +255,7 @@ struct HNSWGraphView: @unchecked Sendable {
             let layout = HNSWCompactLayout(count: count, upperNodes: un, upperWords: upperWords, links: links, idBytes: ib, offsetBytes: ob)
             guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
             o = (0, 0, layout.upperIDsOffset, layout.upperStartsOffset, layout.level0LinksOffset, layout.level0OffsetsOffset, layout.upperOffset)
-            (idBytes, offsetBytes, linkCount, upperNodes) = (ib, ob, links, un)
+            (idBytes, offsetBytes, linkCount, upperNodes, level0Bytes) = (ib, ob, links, un, 0)
         }
         levels = (base + o.levels).assumingMemoryBound(to: UInt8.self)
         upperOffsets = (base + o.upperOffsets).assumingMemoryBound(to: UInt32.self)
@@ -236,11 +264,24 @@ struct HNSWGraphView: @unchecked Sendable {
         level0 = UnsafeRawPointer(base + o.level0)
         level0Offsets = UnsafeRawPointer(base + o.level0Offsets)
         upper = (base + o.upper).assumingMemoryBound(to: UInt32.self)
+        upperStream = (base + o.upper).assumingMemoryBound(to: UInt8.self)
+        upperLevels = (base + v3.upperLevels).assumingMemoryBound(to: UInt8.self)
+        groupBases = UnsafeRawPointer(base + v3.groupBases)
+        if version == 3 {
+            try validateVarint(file: file, at: { fileOffset + $0 }, o, upperLevels: v3.upperLevels)
+            return
+        }
         try validate(file: file, at: { fileOffset + $0 }, o)
     }
 
     @inline(__always) private func offset(_ node: Int) -> Int {
-        offsetBytes == 4 ? Int(UInt32(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 4 * node, as: UInt32.self)))
+        if version == 3 {
+            let base = Int(truncatingIfNeeded: UInt64(littleEndian: groupBases.loadUnaligned(fromByteOffset: 8 &* (node >> 6), as: UInt64.self)))
+            let rel = offsetBytes == 2 ? Int(UInt16(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 2 &* node, as: UInt16.self)))
+                                       : Int(UInt32(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 4 &* node, as: UInt32.self)))
+            return base &+ rel
+        }
+        return offsetBytes == 4 ? Int(UInt32(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 4 * node, as: UInt32.self)))
                          : Int(truncatingIfNeeded: UInt64(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 8 * node, as: UInt64.self)))
     }
 
@@ -258,6 +299,7 @@ struct HNSWGraphView: @unchecked Sendable {
     func level(_ node: UInt32) -> Int {
         if version == 1 { return Int(levels[Int(node)]) }
         guard let i = upperIndex(node) else { return 0 }
+        if version == 3 { return Int(upperLevels[i]) }
         return Int(upperStarts[i + 1] - upperStarts[i]) / (m + 1)
     }
 
@@ -326,14 +368,78 @@ struct HNSWGraphView: @unchecked Sendable {
         if count > 0 && level(entryPoint) != maxLevel { throw corrupt(0, "HNSW entry point is not on the top level") }
     }
 
+    /// Version 3: every list decodes within its bytes to at most M0 (level 0) or M (upper) ascending
+    /// ids in range, the lists tile both streams exactly, and every upper link leads to a node on
+    /// that level — so the unchecked decoding a search uses never reads out of bounds.
+    private func validateVarint(file: String, at: (Int) -> Int,
+                                _ o: (levels: Int, upperOffsets: Int, upperIDs: Int, upperStarts: Int, level0: Int, level0Offsets: Int, upper: Int),
+                                upperLevels levelsOffset: Int) throws {
+        func corrupt(_ offset: Int, _ reason: String) -> TidepoolError { .corrupt(file: file, offset: at(offset), reason: reason) }
+        let n = UInt32(count)
+        for i in 0..<upperNodes {
+            if upperIDs[i] >= n || (i > 0 && upperIDs[i] <= upperIDs[i - 1]) { throw corrupt(o.upperIDs + 4 * i, "HNSW upper node \(upperIDs[i]) out of order or range") }
+            if upperLevels[i] == 0 || Int(upperLevels[i]) > maxLevel { throw corrupt(levelsOffset + i, "HNSW upper node \(upperIDs[i]) has level \(upperLevels[i]) (1...\(maxLevel))") }
+        }
+        if upperStarts[0] != 0 { throw corrupt(o.upperStarts, "HNSW first upper start \(upperStarts[0]), not 0") }
+        for i in 0..<upperNodes where upperStarts[i + 1] < upperStarts[i] {
+            throw corrupt(o.upperStarts + 4 * (i + 1), "HNSW upper starts fall at upper node \(upperIDs[i])")
+        }
+        if Int(upperStarts[upperNodes]) != upperWords { throw corrupt(o.upperStarts + 4 * upperNodes, "HNSW upper lists end at byte \(upperStarts[upperNodes]), not \(upperWords)") }
+        // Level 0: offsets from 0, never falling, ending at the stream's length; each list decodes exactly.
+        if offset(0) != 0 { throw corrupt(o.level0Offsets, "HNSW first level-0 offset \(offset(0)), not 0") }
+        if offset(count) != level0Bytes { throw corrupt(o.level0Offsets + offsetBytes * count, "HNSW last level-0 offset \(offset(count)) differs from the stream's \(level0Bytes) bytes") }
+        let stream = level0.assumingMemoryBound(to: UInt8.self)
+        var links = 0
+        for v in 0..<count {
+            var i = offset(v)
+            let end = offset(v + 1)
+            if end < i { throw corrupt(o.level0Offsets + offsetBytes * (v + 1), "HNSW node \(v) has level-0 offsets \(i)..<\(end)") }
+            switch VarintList.decodeChecked(stream, &i, end: end, count: nil, node: UInt32(v), limit: m0, nodes: count) {
+            case .success(let ids): links += ids.count
+            case .failure(let d): throw corrupt(o.level0 + d.at, "HNSW node \(v)'s level-0 list: \(d.reason)")
+            }
+        }
+        if links != linkCount { throw corrupt(48, "HNSW level-0 lists hold \(links) links, the header says \(linkCount)") }
+        // Upper levels: whole lists per level, ending exactly at the next node's start.
+        for u in 0..<upperNodes {
+            let node = upperIDs[u]
+            var i = Int(upperStarts[u])
+            let end = Int(upperStarts[u + 1])
+            for l in 1...Int(upperLevels[u]) {
+                let at = i
+                guard let c = VarintList.readChecked(upperStream, &i, end: end), c <= UInt64(m) else {
+                    throw corrupt(o.upper + at, "HNSW node \(node) level \(l): bad link count")
+                }
+                switch VarintList.decodeChecked(upperStream, &i, end: end, count: Int(c), node: node, limit: m, nodes: count) {
+                case .success(let ids):
+                    for id in ids where level(id) < l { throw corrupt(o.upper + at, "HNSW level-\(l) link \(id) to a node below level \(l)") }
+                case .failure(let d): throw corrupt(o.upper + d.at, "HNSW node \(node) level \(l): \(d.reason)")
+                }
+            }
+            if i != end { throw corrupt(o.upper + i, "HNSW node \(node)'s upper lists end at byte \(i), not \(end)") }
+        }
+        if count > 0 && level(entryPoint) != maxLevel { throw corrupt(0, "HNSW entry point is not on the top level") }
+    }
+
     /// Level-0 links per node on average (the heuristic leaves many of the m0 slots empty).
     var meanDegree: Double {
         guard count > 0 else { return 0 }
-        if version == 2 { return Double(offset(count)) / Double(count) }
+        if version >= 2 { return Double(linkCount) / Double(count) }
         let l0 = level0.assumingMemoryBound(to: UInt32.self)
         return Double((0..<count).reduce(0) { $0 + Int(l0[$1 * (m0 + 1)]) }) / Double(count)
     }
 
+    /// `node`'s level-0 links, in stored order (ascending in version 3), for any version.
+    func level0IDs(_ node: UInt32) -> [UInt32] {
+        withLevel0(node) { list in (0..<list.count).map { list[$0] } }
+    }
+
+    /// `node`'s links at `level` ≥ 1, for any version.
+    func upperIDs(_ node: UInt32, level: Int) -> [UInt32] {
+        withLinks(node, level: level) { Array(UnsafeBufferPointer(start: $0 + 1, count: Int($0[0]))) }
+    }
+
+    /// Version 1 and 2 lists are read in place; version 3 decodes them (`withLevel0`).
     @inline(__always)
     func level0Links(_ node: UInt32) -> LinkList {
         if version == 1 { return LinkList(fixed: level0.assumingMemoryBound(to: UInt32.self) + Int(node) * (m0 + 1)) }
@@ -353,16 +459,42 @@ struct HNSWGraphView: @unchecked Sendable {
 extension HNSWGraphView: HNSWLinks {
     @inline(__always)
     func withLinks<R>(_ node: UInt32, level: Int, _ body: (UnsafePointer<UInt32>) -> R) -> R {
-        body(upperLinks(node, level: level))
+        guard version == 3 else { return body(upperLinks(node, level: level)) }
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: m + 1) { buf in
+            let out = buf.baseAddress!
+            out[0] = 0
+            guard let u = upperIndex(node), level <= Int(upperLevels[u]) else { return body(UnsafePointer(out)) }
+            var i = Int(upperStarts[u])
+            let end = Int(upperStarts[u + 1])
+            for l in 1...level {
+                let n = Int(VarintList.read(upperStream, &i))
+                let got = VarintList.decode(upperStream, &i, end: end, count: n, node: node, into: out + 1)
+                if l == level { out[0] = UInt32(got) }
+            }
+            return body(UnsafePointer(out))
+        }
     }
     @inline(__always)
-    func withLevel0<R>(_ node: UInt32, _ body: (LinkList) -> R) -> R { body(level0Links(node)) }
+    func withLevel0<R>(_ node: UInt32, _ body: (LinkList) -> R) -> R {
+        guard version == 3 else { return body(level0Links(node)) }
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: m0) { buf in
+            var i = offset(Int(node))
+            let n = VarintList.decode(level0.assumingMemoryBound(to: UInt8.self), &i, end: offset(Int(node) &+ 1), count: nil,
+                                      node: node, into: buf.baseAddress!)
+            return body(LinkList(base: UnsafeRawPointer(buf.baseAddress!), count: n, stride: 4, mask: .max))
+        }
+    }
     @inline(__always) func prefetchLevel0(_ node: UInt32) {
+        if version == 3 {
+            let start = offset(Int(node))
+            tp_prefetch_range(level0 + start, offset(Int(node) &+ 1) &- start)
+            return
+        }
         let list = level0Links(node)
         tp_prefetch_range(list.base, list.count * list.stride)
     }
     @inline(__always) func prefetchLevel0Index(_ node: UInt32) {
-        if version == 2 { tp_prefetch(level0Offsets + offsetBytes &* Int(node)) }
+        if version >= 2 { tp_prefetch(level0Offsets + offsetBytes &* Int(node)) }
     }
 }
 

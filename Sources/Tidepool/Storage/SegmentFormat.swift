@@ -43,6 +43,15 @@ struct SegmentContents {
     let ids: [DocumentID]
     let attributes: [[String: AttributeValue]]
     let maxSeq: UInt64
+
+    /// The same rows in `order` (`order[new] = old`), vectors copied into `buffer` (`rowCount × dimension`).
+    func reordered(_ order: [UInt32], into buffer: UnsafeMutablePointer<Float>) -> SegmentContents {
+        for (new, old) in order.enumerated() {
+            (buffer + new * dimension).update(from: vectors + Int(old) * dimension, count: dimension)
+        }
+        return SegmentContents(dimension: dimension, metric: metric, rowCount: rowCount, vectors: buffer,
+                               ids: order.map { ids[Int($0)] }, attributes: order.map { attributes[Int($0)] }, maxSeq: maxSeq)
+    }
 }
 
 /// Streams a segment file through the storage interface, computing section checksums on the way.
