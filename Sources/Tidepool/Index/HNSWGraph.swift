@@ -566,6 +566,9 @@ func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoin
         let c = candidates.top
         if c.dist > lowerBound && results.count == ef { break }
         candidates.pop()
+        // The next candidate's list is likely the next one read: pull it in while this one is
+        // expanded (its offset was prefetched when it was queued).
+        if !candidates.isEmpty { g.prefetchLevel0(candidates.top.id) }
         // Gather the unvisited neighbours, prefetching the first line of each ...
         var m = 0
         if twoHop {
