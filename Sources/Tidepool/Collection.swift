@@ -517,11 +517,12 @@ public final class Collection: @unchecked Sendable {
         case .flat:
             _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
         case .hnsw(_, let q):
-            // The graph is built over the rows as given, then renumbered with them.
+            // The graph is built over the rows as given, inserted in a shuffled order (rows
+            // compacted from cluster-ordered segments arrive grouped), then renumbered with them.
             let builder = graph ?? {
                 let b = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
                                     metric: metric, parameters: cfg.hnsw, seed: 100 &+ id)
-                b.build(threads: buildThreads)
+                b.build(threads: buildThreads, order: RowOrder.shuffled(count: contents.rowCount, seed: 200 &+ id))
                 return b
             }()
             order = RowOrder.clustered(contents.vectors, count: contents.rowCount, dimension: dimension,

@@ -142,6 +142,76 @@ final class StorageTests: XCTestCase {
         XCTAssertThrowsError(try Segment(id: 1, name: "s.tps", storage: storage, dimension: 11, metric: .l2, verifyChecksums: true))
     }
 
+    /// Graph segments store rows in cluster order (the graph renumbered with them): through a
+    /// flush that reuses the memtable's graph with dead rows in it, later replacements, a
+    /// compaction that rebuilds the graph, and a reopen, every document keeps its own vector and
+    /// attributes, deletions stay deleted, and each vector still finds itself through the graph.
+    func testClusterRowOrderKeepsEveryDocumentWhole() throws {
+        let dir = TempDir()
+        let n = 6000, dim = 24
+        let base = clusteredVectors(n, dim, clusters: 40, seed: 31)
+        let dropped = Set(stride(from: 0, to: n, by: 53))    // deleted before the flush (under 10%: the graph is reused)
+        let moved = Set(stride(from: 1, to: n, by: 29)).subtracting(dropped)  // replaced after the flush
+        func vector(_ i: Int) -> [Float] { moved.contains(i) ? base[(i + 7) % n].map { $0 + 0.25 } : base[i] }
+        func check(_ c: Collection, _ when: String) throws {
+            XCTAssertEqual(c.count, n - dropped.count, when)
+            let all = try c.get(ids: (0..<n).map { .uint(UInt64($0)) })
+            XCTAssertEqual(all.count, n - dropped.count, when)
+            for d in all {
+                guard case .uint(let v) = d.id else { return XCTFail("\(when): id \(d.id)") }
+                let i = Int(v)
+                XCTAssertFalse(dropped.contains(i), when)
+                XCTAssertEqual(d.vector, vector(i), "\(when): document \(i)'s vector")
+                XCTAssertEqual(d.attributes["i"], .int(Int64(i)), when)
+                XCTAssertEqual(d.attributes["moved"], .bool(moved.contains(i)), when)
+            }
+            var found = 0, asked = 0
+            for i in stride(from: 2, to: n, by: 97) where !dropped.contains(i) && !moved.contains(i) {
+                asked += 1
+                let hit = try c.search(vector: base[i], k: 1).first
+                if hit?.id == .uint(UInt64(i)) { found += 1 }
+            }
+            XCTAssertGreaterThanOrEqual(found, asked - 1, "\(when): vectors find themselves through the graph")
+        }
+        do {
+            let db = try Database(path: dir.path)
+            let c = try db.createCollection("v", dimension: dim, metric: .l2, config: CollectionConfig(minRowsForGraph: 1000))
+            try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0], attributes: ["i": .int(Int64($0)), "moved": .bool(false)]) })
+            try c.delete(ids: dropped.map { .uint(UInt64($0)) })
+            try c.flush()
+            XCTAssertEqual(c.info().segments.count, 1)
+            XCTAssertTrue(c.info().segments[0].hasGraph)
+            try c.upsert(moved.map { Document(id: .uint(UInt64($0)), vector: vector($0), attributes: ["i": .int(Int64($0)), "moved": .bool(true)]) })
+            try c.flush()
+            try check(c, "after flushes")
+            try c.compact()
+            XCTAssertEqual(c.info().segments.count, 1)
+            try check(c, "after compaction")
+            try db.close()
+        }
+        let db = try Database(path: dir.path)
+        let c = try db.collection("v")
+        try check(c, "after reopen")
+        // The segment's rows are not in id order (they were inserted in id order).
+        let seg = try XCTUnwrap(c.info().segments.first)
+        let storage = try LocalStorage(root: dir.path)
+        let segment = try Segment(id: seg.id, name: "collections/v/segments/" + SegmentFormat.fileName(id: seg.id), storage: storage,
+                                  dimension: dim, metric: .l2, verifyChecksums: true)
+        let stored = try (0..<segment.rowCount).map { r -> UInt64 in
+            guard case .uint(let v) = try segment.documentID(r) else { throw TidepoolError.invalidArgument("id") }
+            return v
+        }
+        XCTAssertEqual(Set(stored).count, segment.rowCount)
+        XCTAssertNotEqual(stored, stored.sorted(), "rows renumbered in cluster order")
+        // The compaction rebuilt the graph from rows read back in cluster order; inserted in that
+        // order HNSW strands nodes (17-20 with no in-links here), so the build shuffles them (4-6).
+        let g = try XCTUnwrap(segment.graph)
+        var inLinks = [Int](repeating: 0, count: g.count)
+        for v in 0..<g.count { for e in g.level0IDs(UInt32(v)) { inLinks[Int(e)] += 1 } }
+        XCTAssertLessThanOrEqual(inLinks.filter { $0 == 0 }.count, 10, "nodes no list links to")
+        try db.close()
+    }
+
     func testManifestRoundTripAndDamageDetected() throws {
         var m = Manifest()
         m.generation = 7

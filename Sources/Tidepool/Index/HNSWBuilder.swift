@@ -98,11 +98,15 @@ final class HNSWBuilder: @unchecked Sendable {
         UnsafeAtomic<UInt8>(at: locks + Int(node)).store(0, ordering: .releasing)
     }
 
-    /// Inserts every row, using `threads` threads. Returns the finished graph block size.
-    func build(threads: Int) {
+    /// Inserts every row, using `threads` threads, in `order` (a permutation of the rows; nil:
+    /// ascending). Rows that arrive grouped by similarity (a compaction of segments stored in
+    /// cluster order) must be inserted in a shuffled order: inserted cluster by cluster, HNSW
+    /// leaves nodes unreachable (20 of 6,000 instead of 6 in the cluster-order test).
+    func build(threads: Int, order: [UInt32]? = nil) {
         guard count > 0 else { return }
-        entryPoint = 0
-        maxLevel = Int(levels[0])
+        precondition(order == nil || order!.count == count, "an insertion order must name every row once")
+        entryPoint = order?[0] ?? 0
+        maxLevel = Int(levels[Int(entryPoint)])
         let nextNode = ManagedAtomic<Int>(1)
         let workers = max(1, min(threads, count / 1000 + 1))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
@@ -110,7 +114,7 @@ final class HNSWBuilder: @unchecked Sendable {
             while true {
                 let start = nextNode.loadThenWrappingIncrement(by: 64, ordering: .relaxed)
                 if start >= count { break }
-                for i in start..<min(start + 64, count) { insert(UInt32(i), ctx) }
+                for i in start..<min(start + 64, count) { insert(order?[i] ?? UInt32(i), ctx) }
             }
         }
     }

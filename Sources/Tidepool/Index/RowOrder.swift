@@ -12,6 +12,15 @@ enum RowOrder {
     static let rowsPerCell = 4096
     static let rowsPerLeaf = 128
 
+    /// A seeded random permutation of `0 ..< count`: the insertion order of a graph build, so
+    /// that rows read back in cluster order are not inserted cluster by cluster.
+    static func shuffled(count: Int, seed: UInt64) -> [UInt32] {
+        var rng = SplitMix64(seed: seed)
+        var order = (0..<count).map { UInt32($0) }
+        if count > 1 { for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) } }
+        return order
+    }
+
     /// `order[new] = old`: a permutation of `0 ..< count`, deterministic for a seed whatever the
     /// thread count; nil when `count` is below `minRows`.
     static func clustered(_ vectors: UnsafePointer<Float>, count: Int, dimension: Int, seed: UInt64, threads: Int) -> [UInt32]? {
