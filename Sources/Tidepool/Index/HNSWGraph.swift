@@ -27,7 +27,8 @@ struct HNSWLayout {
     var totalBytes: Int { upperOffset + 4 * upperWords }
 }
 
-/// The stored layout version 2, for a graph's memory to be little more than its links. Level 0,
+/// The stored layout version 2 (written before version 3, `HNSWVarintLayout`, and still read),
+/// for a graph's memory to be little more than its links. Level 0,
 /// most of a graph, as compressed sparse rows: the heuristic fills about half of the 2·M slots
 /// (18 of 32 on average for 1M × 128 synthetic data at M 16), so lists hold only the links they
 /// have, with 3-byte ids when the segment has at most 2^24 rows. Only the nodes above level 0
