@@ -219,6 +219,8 @@ final class HNSWLayoutTests: XCTestCase {
             expectCorrupt("list cut short") { putU16(&$0, rel4, u16(rel4) - 1) }
             expectCorrupt("falling offsets", at: rel4) { putU16(&$0, rel4, u16(layout.relOffset + 2 * 3) &- 1) }
             expectCorrupt("first offset not 0", at: layout.relOffset) { putU16(&$0, layout.relOffset, 1) }
+            // Node 3's end pushed past the stream (the offsets after it fall back): never read out of bounds.
+            expectCorrupt("offset past the stream", at: rel4) { putU16(&$0, rel4, 0xFFFF) }
             // Upper levels: a level of 0, a level above the top, a start past the stream.
             expectCorrupt("upper level 0", at: layout.upperLevelsOffset) { $0[layout.upperLevelsOffset] = 0 }
             expectCorrupt("upper level above the top", at: layout.upperLevelsOffset) { $0[layout.upperLevelsOffset] = 60 }

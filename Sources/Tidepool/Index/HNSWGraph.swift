@@ -394,7 +394,9 @@ struct HNSWGraphView: @unchecked Sendable {
         for v in 0..<count {
             var i = offset(v)
             let end = offset(v + 1)
-            if end < i { throw corrupt(o.level0Offsets + offsetBytes * (v + 1), "HNSW node \(v) has level-0 offsets \(i)..<\(end)") }
+            if end < i || end > level0Bytes {
+                throw corrupt(o.level0Offsets + offsetBytes * (v + 1), "HNSW node \(v) has level-0 offsets \(i)..<\(end) (stream of \(level0Bytes) bytes)")
+            }
             switch VarintList.decodeChecked(stream, &i, end: end, count: nil, node: UInt32(v), limit: m0, nodes: count) {
             case .success(let ids): links += ids.count
             case .failure(let d): throw corrupt(o.level0 + d.at, "HNSW node \(v)'s level-0 list: \(d.reason)")
