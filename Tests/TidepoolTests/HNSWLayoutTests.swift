@@ -40,6 +40,20 @@ final class HNSWLayoutTests: XCTestCase {
         return out.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.1)
     }
 
+    /// Damages a copy of a good graph block and expects opening it to fail as corrupt, naming
+    /// the file and (when given) the block offset plus the block's 1000-byte file offset.
+    private func expectCorruptGraph(_ good: [UInt8], _ what: String, at expected: Int?, _ damage: (inout [UInt8]) -> Void) {
+        var bytes = good
+        damage(&bytes)
+        let result = bytes.withUnsafeBytes { raw in
+            Result { try HNSWGraphView(bytes: raw, file: "seg.tps", fileOffset: 1000, expectedCount: n) }
+        }
+        guard case .failure(let e) = result else { return XCTFail("\(what): accepted") }
+        guard case .corrupt(let file, let offset, _) = e as? TidepoolError else { return XCTFail("\(what): \(e)") }
+        XCTAssertEqual(file, "seg.tps", what)
+        if let expected { XCTAssertEqual(offset, 1000 + expected, what) }
+    }
+
     func testCompactLayoutHoldsTheSameGraphAndSearchesTheSame() throws {
         try withBuiltGraph { builder, vectors in
             let fixed = builder.fixedLayoutBlock()
@@ -96,15 +110,7 @@ final class HNSWLayoutTests: XCTestCase {
             let layout = HNSWCompactLayout(count: n, upperNodes: header(56), upperWords: header(32), links: links, idBytes: 3, offsetBytes: 4)
             XCTAssertGreaterThan(layout.upperNodes, 1)
             func expectCorrupt(_ what: String, at expected: Int? = nil, _ damage: (inout [UInt8]) -> Void) {
-                var bytes = good
-                damage(&bytes)
-                let result = bytes.withUnsafeBytes { raw in
-                    Result { try HNSWGraphView(bytes: raw, file: "seg.tps", fileOffset: 1000, expectedCount: n) }
-                }
-                guard case .failure(let e) = result else { return XCTFail("\(what): accepted") }
-                guard case .corrupt(let file, let offset, _) = e as? TidepoolError else { return XCTFail("\(what): \(e)") }
-                XCTAssertEqual(file, "seg.tps", what)
-                if let expected { XCTAssertEqual(offset, 1000 + expected, what) }
+                expectCorruptGraph(good, what, at: expected, damage)
             }
             func putU32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) { for i in 0..<4 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) } }
             func u32(_ at: Int) -> UInt32 { good.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) } }
@@ -196,15 +202,7 @@ final class HNSWLayoutTests: XCTestCase {
             XCTAssertEqual(layout.totalBytes, good.count)
             XCTAssertGreaterThan(layout.upperNodes, 1)
             func expectCorrupt(_ what: String, at expected: Int? = nil, _ damage: (inout [UInt8]) -> Void) {
-                var bytes = good
-                damage(&bytes)
-                let result = bytes.withUnsafeBytes { raw in
-                    Result { try HNSWGraphView(bytes: raw, file: "seg.tps", fileOffset: 1000, expectedCount: n) }
-                }
-                guard case .failure(let e) = result else { return XCTFail("\(what): accepted") }
-                guard case .corrupt(let file, let offset, _) = e as? TidepoolError else { return XCTFail("\(what): \(e)") }
-                XCTAssertEqual(file, "seg.tps", what)
-                if let expected { XCTAssertEqual(offset, 1000 + expected, what) }
+                expectCorruptGraph(good, what, at: expected, damage)
             }
             func putU16(_ b: inout [UInt8], _ at: Int, _ v: UInt16) { b[at] = UInt8(v & 0xFF); b[at + 1] = UInt8(v >> 8) }
             func u16(_ at: Int) -> UInt16 { good.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt16.self) } }
