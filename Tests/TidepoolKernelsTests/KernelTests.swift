@@ -231,6 +231,54 @@ final class KernelTests: XCTestCase {
 
     /// The PQ L2 table kernel (dispatched, vectorized) against the scalar one and a direct
     /// computation, for the 4-float sub-spaces fast path and another width.
+    /// Fast scan: every variant of the byte-table quantizer gives the same bytes, step and bias,
+    /// within step / 2 of each entry; every variant of the blocked scan gives the scalar
+    /// reference's exact sums; and bias + step · sum is within m · step / 2 of the float table sum.
+    func testPQFastScanKernelsMatchScalarReferenceAndBound() {
+        var rng = LCG(s: 77)
+        for m in [1, 8, 32, 96, 256] {
+            let table = (0..<(m * 256)).map { _ in rng.next() * 25 + 15 }
+            var mins = [Float](repeating: 0, count: m), bytes = [UInt8](repeating: 0, count: m * 256)
+            var bias: Float = 0
+            let step = tp_pq_quantize_table_scalar(table, m, &mins, &bytes, &bias)
+            for j in 0..<m {
+                for c in 0..<256 {
+                    let back = mins[j] + step * Float(bytes[j * 256 + c])
+                    XCTAssertEqual(back, table[j * 256 + c], accuracy: step * 0.5001 + 1e-5, "m \(m) entry \(j), \(c)")
+                }
+            }
+            for name in ["scalar", "avx512"] {
+                guard let q = tp_pq_quantize_named(name) else { continue }
+                var m2 = [Float](repeating: 0, count: m), b2 = [UInt8](repeating: 0, count: m * 256)
+                var bias2: Float = 0
+                let step2 = q(table, m, &m2, &b2, &bias2)
+                XCTAssertEqual(step2, step, name); XCTAssertEqual(bias2, bias, name)
+                XCTAssertEqual(b2, bytes, "\(name) m \(m)"); XCTAssertEqual(m2, mins, name)
+            }
+            for blocks in [1, 3] {
+                let rows = blocks * 64
+                let codes = (0..<(rows * m)).map { _ in UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1_000_000)) }   // row-major
+                var blocked = [UInt8](repeating: 0, count: rows * m)
+                for r in 0..<rows { for j in 0..<m { blocked[(r / 64) * 64 * m + j * 64 + r % 64] = codes[r * m + j] } }
+                var ref = [UInt16](repeating: 0, count: rows)
+                tp_pq_scan_blocked_scalar(blocked, blocks, m, bytes, &ref)
+                for r in 0..<rows {
+                    XCTAssertEqual(Int(ref[r]), (0..<m).reduce(0) { $0 + Int(bytes[$1 * 256 + Int(codes[r * m + $1])]) })
+                    let exact = (0..<m).reduce(Float(0)) { $0 + table[$1 * 256 + Int(codes[r * m + $1])] }
+                    XCTAssertEqual(bias + step * Float(ref[r]), exact, accuracy: Float(m) * step * 0.5 + 1e-3 * abs(exact), "m \(m) row \(r)")
+                }
+                for name in ["scalar", "avx512vbmi"] {
+                    guard let scan = tp_pq_scan_blocked_named(name) else { continue }
+                    var out = [UInt16](repeating: 0, count: rows)
+                    scan(blocked, blocks, m, bytes, &out)
+                    XCTAssertEqual(out, ref, "\(name) m \(m) blocks \(blocks)")
+                }
+            }
+        }
+        XCTAssertNotNil(tp_pq_scan_blocked_kernel())
+        XCTAssertNotNil(tp_pq_quantize_kernel())
+    }
+
     func testPQTableKernelMatchesReference() {
         var rng = LCG(s: 11)
         for (m, ds) in [(8, 4), (5, 3)] {

@@ -103,6 +103,45 @@ final class IVFTests: XCTestCase {
         }
     }
 
+    /// PQ codes in the fast-scan layout (blocks of 64 rows per list, sub-space major) are the
+    /// list-order codes transposed; sections in the older list-order layout are still read; an
+    /// unknown layout is refused.
+    func testPQFastScanLayoutHoldsTheListOrderCodesAndOldLayoutIsRead() throws {
+        let dim = 16, n = 3000, nlist = 24
+        let x = flat(clusteredVectors(n, dim, clusters: 12, seed: 33))
+        func section(_ blocked: Bool) -> [UInt8] {
+            x.withUnsafeBufferPointer {
+                IVFFormat.build($0.baseAddress!, count: n, dimension: dim, metric: .l2, nlist: nlist, codec: .pq, pqSubspaces: 4,
+                                iterations: 5, seed: 2, threads: 2, pqBlocked: blocked)
+            }
+        }
+        let old = section(false), new = section(true)
+        try old.withUnsafeBytes { o in
+            try new.withUnsafeBytes { b in
+                let vo = try IVFView(bytes: o, file: "old", fileOffset: 0, dimension: dim, rows: n)
+                let vb = try IVFView(bytes: b, file: "new", fileOffset: 0, dimension: dim, rows: n)
+                XCTAssertNil(vo.pqBlockStarts)
+                let starts = try XCTUnwrap(vb.pqBlockStarts)
+                let m = try XCTUnwrap(vb.pq).m
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: vo.rowIDs, count: n)), Array(UnsafeBufferPointer(start: vb.rowIDs, count: n)))
+                for l in 0..<nlist {
+                    for (i, row) in vb.list(l).enumerated() {
+                        for j in 0..<m {
+                            XCTAssertEqual(vb.pqCodes![starts[l] + i / 64 * 64 * m + j * 64 + i % 64], vo.pqCodes![row * m + j], "list \(l) row \(i)")
+                        }
+                    }
+                    XCTAssertEqual(starts[l + 1] - starts[l], (vb.list(l).count + 63) / 64 * 64 * m)
+                }
+            }
+        }
+        var damaged = new
+        let codecOffset = new.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 16, as: UInt64.self)) }
+        damaged[codecOffset + 12] = 2
+        XCTAssertThrowsError(try damaged.withUnsafeBytes { try IVFView(bytes: $0, file: "t", fileOffset: 100, dimension: dim, rows: n) }) {
+            XCTAssertTrue("\($0)".contains("layout") && "\($0)".contains("\(100 + codecOffset + 12)"), "\($0)")
+        }
+    }
+
     /// An IVF collection through the public API: recall against exact ground truth grows with
     /// nprobe and is exact when every list is probed; filters, deletions and reopening hold.
     func testIVFCollectionsRecallGrowsWithNprobeAndResultsPersist() throws {

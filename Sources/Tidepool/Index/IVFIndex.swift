@@ -27,18 +27,35 @@ enum IVFCodec: UInt32 {
 ///         zero padding to 64
 ///     codec offset: sq8: an SQ8 block (`ScalarQuantizer` layout) whose codes follow list order;
 ///                   pq: u32 dimension, u32 m, u32 1 (codes are of residuals to the list centroid),
-///                       u32[13] reserved, f32 codebooks[256 × dimension], then rows × m code bytes
-///                       in list order;
+///                       u32 layout, u32[12] reserved, f32 codebooks[256 × dimension], then the codes:
+///                       layout 0 (written before fast scan): rows × m bytes in list order;
+///                       layout 1: per list, its rows in blocks of 64, sub-space major (block byte
+///                       j·64 + r is the list's row 64·b + r's code in sub-space j; a list's last
+///                       block padded with zero codes), lists one after another;
 ///                   rabitq: u32 dimension, u32 words, u32 nlist, u32[13] reserved, f32 rotation[dim × dim],
 ///                       f32 rotated centroids[nlist × dim], f32 factors[rows × 4] (list order),
 ///                       zero padding to 64, u64 codes[rows × words] (list order);  flat: nothing.
 enum IVFFormat {
     static let headerSize = 32
     static let pqHeaderSize = 64
+    /// Rows per PQ fast-scan block (one AVX-512 register of codes per sub-space).
+    static let pqBlock = 64
+
+    /// Where each list's PQ blocks start (bytes from the codes' start), for lists of `offsets`; nlist + 1 entries.
+    static func pqBlockStarts(offsets: UnsafePointer<UInt32>, nlist: Int, m: Int) -> [Int] {
+        var starts = [Int](repeating: 0, count: nlist + 1)
+        for l in 0..<nlist {
+            let rows = Int(offsets[l + 1] - offsets[l])
+            starts[l + 1] = starts[l] + (rows + pqBlock - 1) / pqBlock * pqBlock * m
+        }
+        return starts
+    }
 
     /// Builds the whole section: trains the centroids, assigns every row, encodes the lists.
+    /// `pqBlocked` false writes PQ codes in the older list-order layout (tests check it is still read).
     static func build(_ vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, nlist: Int,
-                      codec: IVFCodec, pqSubspaces: Int, iterations: Int, seed: UInt64, threads: Int) -> [UInt8] {
+                      codec: IVFCodec, pqSubspaces: Int, iterations: Int, seed: UInt64, threads: Int,
+                      pqBlocked: Bool = true) -> [UInt8] {
         let nlist = max(1, min(nlist, count))
         let km = KMeans(k: nlist, iterations: iterations, seed: seed, threads: threads)
         let centroids = km.train(vectors, count: count, dimension: dimension).centroids
@@ -84,14 +101,31 @@ enum IVFFormat {
             let pq = ProductQuantizer.train(UnsafePointer(gathered), count: count, dimension: dimension, m: pqSubspaces,
                                             seed: seed &+ 7, threads: threads)
             var h = ByteWriter(capacity: pqHeaderSize + 4 * pq.codebooks.count)
-            h.u32(UInt32(dimension)); h.u32(UInt32(pq.m)); h.u32(1)
+            // u16 sums of byte tables hold at most 257 sub-spaces; wider codes stay in list order.
+            let blockedLayout = pqBlocked && pq.m <= 256
+            h.u32(UInt32(dimension)); h.u32(UInt32(pq.m)); h.u32(1); h.u32(blockedLayout ? 1 : 0)
             while h.bytes.count < pqHeaderSize { h.u8(0) }
             for c in pq.codebooks { h.u32(c.bitPattern) }
             out += h.bytes
-            let base = out.count
-            out += [UInt8](repeating: 0, count: count * pq.m)
-            out.withUnsafeMutableBufferPointer { o in
-                pq.encode(UnsafePointer(gathered), count: count, into: o.baseAddress! + base, threads: threads)
+            var listOrder = [UInt8](repeating: 0, count: count * pq.m)
+            listOrder.withUnsafeMutableBufferPointer { o in
+                pq.encode(UnsafePointer(gathered), count: count, into: o.baseAddress!, threads: threads)
+            }
+            if !blockedLayout {
+                out += listOrder
+            } else {
+                // Fast-scan layout: each list's codes transposed in blocks of 64 rows.
+                let m = pq.m
+                let starts = offsets.withUnsafeBufferPointer { pqBlockStarts(offsets: $0.baseAddress!, nlist: nlist, m: m) }
+                var blocked = [UInt8](repeating: 0, count: starts[nlist])
+                for l in 0..<nlist {
+                    let first = Int(offsets[l])
+                    for i in 0..<(Int(offsets[l + 1]) - first) {
+                        let block = starts[l] + i / pqBlock * pqBlock * m, r = i % pqBlock
+                        for j in 0..<m { blocked[block + j * pqBlock + r] = listOrder[(first + i) * m + j] }
+                    }
+                }
+                out += blocked
             }
         case .rabitq:
             out += rabitqBlock(vectors, count: count, dimension: dimension, centroids: centroids, offsets: offsets,
@@ -160,6 +194,8 @@ struct IVFView: @unchecked Sendable {
     let sq8: SQ8View?
     let pq: ProductQuantizer?
     let pqCodes: UnsafePointer<UInt8>?
+    /// PQ codes in fast-scan blocks (layout 1): where each list's blocks start in `pqCodes`; nil for list order.
+    let pqBlockStarts: [Int]?
     let rabitq: RaBitQ?
     let rotatedCentroids: UnsafePointer<Float>?
     let rabitqFactors: UnsafePointer<Float>?
@@ -209,7 +245,7 @@ struct IVFView: @unchecked Sendable {
             guard bytes.count == align64(listsEnd) else {
                 throw corrupt(0, "ivf section holds \(bytes.count) bytes, expected \(align64(listsEnd))")
             }
-            sq8 = nil; pq = nil; pqCodes = nil
+            sq8 = nil; pq = nil; pqCodes = nil; pqBlockStarts = nil
             rabitq = nil; rotatedCentroids = nil; rabitqFactors = nil; rabitqCodes = nil
         case .sq8:
             guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset <= bytes.count else {
@@ -217,21 +253,26 @@ struct IVFView: @unchecked Sendable {
             }
             sq8 = try SQ8View(bytes: UnsafeRawBufferPointer(rebasing: bytes[codecOffset...]), file: file,
                               fileOffset: fileOffset + codecOffset, dimension: dim, rows: n)
-            pq = nil; pqCodes = nil
+            pq = nil; pqCodes = nil; pqBlockStarts = nil
             rabitq = nil; rotatedCentroids = nil; rabitqFactors = nil; rabitqCodes = nil
         case .pq:
             guard codecOffset >= listsEnd, codecOffset % 64 == 0, codecOffset + IVFFormat.pqHeaderSize <= bytes.count else {
                 throw corrupt(16, "ivf codec offset \(codecOffset) out of range")
             }
             let pdim = Int(u32(codecOffset)), m = Int(u32(codecOffset + 4)), residual = u32(codecOffset + 8)
+            let layout = u32(codecOffset + 12)
             guard pdim == dim, m >= 1, dim % m == 0, residual == 1 else {
                 throw corrupt(codecOffset, "pq block has dimension \(pdim), \(m) sub-spaces, residual flag \(residual)")
             }
+            guard layout <= 1, layout == 0 || m <= 256 else { throw corrupt(codecOffset + 12, "pq code layout \(layout) not supported with \(m) sub-spaces") }
+            let starts = layout == 1 ? IVFFormat.pqBlockStarts(offsets: offsets, nlist: nl, m: m) : nil
+            let codeBytes = starts?[nl] ?? n * m
             let booksAt = codecOffset + IVFFormat.pqHeaderSize
             let codesAt = booksAt + 4 * 256 * dim
-            guard bytes.count == codesAt + n * m else {
-                throw corrupt(codecOffset, "pq block holds \(bytes.count - codecOffset) bytes, expected \(codesAt + n * m - codecOffset)")
+            guard bytes.count == codesAt + codeBytes else {
+                throw corrupt(codecOffset, "pq block holds \(bytes.count - codecOffset) bytes, expected \(codesAt + codeBytes - codecOffset)")
             }
+            pqBlockStarts = starts
             var books = [Float](repeating: 0, count: 256 * dim)
             for i in 0..<books.count {
                 books[i] = Float(bitPattern: u32(booksAt + 4 * i))
@@ -267,7 +308,7 @@ struct IVFView: @unchecked Sendable {
             rotatedCentroids = UnsafePointer(floats + dim * dim)
             rabitqFactors = (base + factorsAt).assumingMemoryBound(to: Float.self)
             rabitqCodes = (base + codesAt).assumingMemoryBound(to: UInt64.self)
-            sq8 = nil; pq = nil; pqCodes = nil
+            sq8 = nil; pq = nil; pqCodes = nil; pqBlockStarts = nil
         }
     }
 

@@ -83,6 +83,20 @@ void tp_assign_scalar(const float *x, size_t n, size_t dim, const float *panels,
 /// Product quantization: out[i] = sum over j < m of table[j * 256 + codes[i * m + j]].
 void tp_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *table, float *out);
 
+/// PQ fast scan. The float table (m × 256) quantized to bytes: mins[j] = table row j's minimum,
+/// out[j·256 + c] = round((table − mins[j]) / step), one step for all rows; returns the step and
+/// writes Σ mins to *bias, so an estimate is bias + step · (sum of bytes). Same bytes on every path.
+typedef float (*tp_pq_quantize_fn)(const float *table, size_t m, float *mins, uint8_t *out, float *bias);
+tp_pq_quantize_fn tp_pq_quantize_kernel(void);
+tp_pq_quantize_fn tp_pq_quantize_named(const char *name);
+float tp_pq_quantize_table_scalar(const float *table, size_t m, float *mins, uint8_t *out, float *bias);
+/// Codes in blocks of 64 rows, sub-space major (block[j·64 + r]); out[b·64 + r] = sum over j < m
+/// of t8[j·256 + code] (m ≤ 257, so the u16 sums cannot overflow). Variants: "scalar", "avx512vbmi".
+typedef void (*tp_pq_scan_blocked_fn)(const uint8_t *blocks, size_t nblocks, size_t m, const uint8_t *t8, uint16_t *out);
+tp_pq_scan_blocked_fn tp_pq_scan_blocked_kernel(void);
+tp_pq_scan_blocked_fn tp_pq_scan_blocked_named(const char *name);
+void tp_pq_scan_blocked_scalar(const uint8_t *blocks, size_t nblocks, size_t m, const uint8_t *t8, uint16_t *out);
+
 /// RaBitQ: for each of `n` codes of `words` u64, sums[i] = sum over j < 4 of 2^j * popcount(code & planes[j])
 /// (planes: 4 × words u64, the query's 4-bit values by bit), and pops[i] = popcount(code).
 typedef void (*tp_rabitq_fn)(const uint64_t *codes, size_t n, size_t words, const uint64_t *planes,

@@ -1,0 +1,148 @@
+// PQ "fast scan" with 8-bit codes: codes stored in blocks of 64 rows, sub-space major
+// (block[j·64 + r] is row r's code in sub-space j), and the query's float distance table
+// quantized to bytes, so that one sub-space of 64 rows is a 256-entry byte lookup done by two
+// AVX-512 VBMI permutes (vpermi2b: 128 entries each) and a blend on the code's top bit, summed
+// in u16. The scalar reference computes the same integer sums, so every path ranks alike.
+#include "TidepoolKernels.h"
+#include "simd_common.h"
+#include <math.h>
+#include <string.h>
+
+// Per sub-space minimum as the bias, one step for all sub-spaces (so sums stay comparable).
+// Two statements per value (no fused multiply-add contraction), identical on every path.
+#define PQ_QUANTIZE_BODY                                                                          \
+    float range = 0, bias = 0;                                                                    \
+    for (size_t j = 0; j < m; j++) {                                                             \
+        const float *t = table + j * 256;                                                        \
+        float lo = t[0], hi = t[0];                                                              \
+        for (size_t c = 1; c < 256; c++) { lo = t[c] < lo ? t[c] : lo; hi = t[c] > hi ? t[c] : hi; } \
+        mins[j] = lo;                                                                            \
+        bias += lo;                                                                              \
+        range = hi - lo > range ? hi - lo : range;                                               \
+    }                                                                                            \
+    float step = range > 0 && isfinite(range) ? range / 255.0f : 1.0f;                          \
+    float inv = 1.0f / step;                                                                     \
+    for (size_t j = 0; j < m; j++) {                                                             \
+        const float *t = table + j * 256;                                                        \
+        uint8_t *o = out + j * 256;                                                              \
+        float lo = mins[j];                                                                      \
+        for (size_t c = 0; c < 256; c++) {                                                       \
+            float v = (t[c] - lo) * inv;                                                         \
+            float r = v + 0.5f;                                                                  \
+            int q = (int)r;                                                                      \
+            o[c] = (uint8_t)(q < 0 ? 0 : (q > 255 ? 255 : q));                                   \
+        }                                                                                        \
+    }                                                                                            \
+    *biasOut = bias;                                                                             \
+    return step;
+
+float tp_pq_quantize_table_scalar(const float *table, size_t m, float *mins, uint8_t *out, float *biasOut) {
+    PQ_QUANTIZE_BODY
+}
+#ifdef TP_X86
+// The same arithmetic as the scalar body, 16 values at a time (min/max are exact; subtract,
+// multiply, add 0.5 and truncate are the same IEEE operations), so the bytes are identical.
+__attribute__((target("avx512f,avx512bw"))) static float tp_pq_quantize_table_avx512(const float *table, size_t m, float *mins,
+                                                                                      uint8_t *out, float *biasOut) {
+    float range = 0, bias = 0;
+    for (size_t j = 0; j < m; j++) {
+        const float *t = table + j * 256;
+        __m512 lo = _mm512_loadu_ps(t), hi = lo;
+        for (size_t c = 16; c < 256; c += 16) {
+            __m512 v = _mm512_loadu_ps(t + c);
+            lo = _mm512_min_ps(lo, v);
+            hi = _mm512_max_ps(hi, v);
+        }
+        float l = _mm512_reduce_min_ps(lo), h = _mm512_reduce_max_ps(hi);
+        mins[j] = l;
+        bias += l;
+        range = h - l > range ? h - l : range;
+    }
+    float step = range > 0 && isfinite(range) ? range / 255.0f : 1.0f;
+    float inv = 1.0f / step;
+    __m512 vinv = _mm512_set1_ps(inv), half = _mm512_set1_ps(0.5f);
+    __m512i zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+    for (size_t j = 0; j < m; j++) {
+        const float *t = table + j * 256;
+        __m512 lo = _mm512_set1_ps(mins[j]);
+        for (size_t c = 0; c < 256; c += 16) {
+            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(t + c), lo), vinv);
+            __m512i q = _mm512_cvttps_epi32(_mm512_add_ps(v, half));
+            q = _mm512_min_epi32(_mm512_max_epi32(q, zero), top);
+            _mm_storeu_si128((__m128i *)(out + j * 256 + c), _mm512_cvtepi32_epi8(q));
+        }
+    }
+    *biasOut = bias;
+    return step;
+}
+#endif
+
+#define PQ_BLOCKED_SCALAR_BODY                                                                    \
+    for (size_t b = 0; b < nblocks; b++) {                                                       \
+        const uint8_t *blk = blocks + b * m * 64;                                                \
+        uint16_t *o = out + b * 64;                                                              \
+        for (size_t r = 0; r < 64; r++) o[r] = 0;                                                \
+        for (size_t j = 0; j < m; j++) {                                                         \
+            const uint8_t *c = blk + j * 64, *t = t8 + j * 256;                                  \
+            for (size_t r = 0; r < 64; r++) o[r] = (uint16_t)(o[r] + t[c[r]]);                   \
+        }                                                                                        \
+    }
+
+void tp_pq_scan_blocked_scalar(const uint8_t *blocks, size_t nblocks, size_t m, const uint8_t *t8, uint16_t *out) {
+    PQ_BLOCKED_SCALAR_BODY
+}
+
+#ifdef TP_X86
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void tp_pq_scan_blocked_vbmi(const uint8_t *blocks, size_t nblocks, size_t m, const uint8_t *t8, uint16_t *out) {
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t *blk = blocks + b * m * 64;
+        __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+        for (size_t j = 0; j < m; j++) {
+            __m512i c = _mm512_loadu_si512(blk + j * 64);
+            const uint8_t *t = t8 + j * 256;
+            __m512i a = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), c, _mm512_loadu_si512(t + 64));
+            __m512i h = _mm512_permutex2var_epi8(_mm512_loadu_si512(t + 128), c, _mm512_loadu_si512(t + 192));
+            __m512i v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(c), a, h);
+            lo = _mm512_add_epi16(lo, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
+            hi = _mm512_add_epi16(hi, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
+        }
+        _mm512_storeu_si512(out + b * 64, lo);
+        _mm512_storeu_si512(out + b * 64 + 32, hi);
+    }
+}
+static int tp_cpu_has_vbmi(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+}
+#endif
+
+tp_pq_quantize_fn tp_pq_quantize_kernel(void) {
+#ifdef TP_X86
+    if (tp_cpu_has_vbmi()) return tp_pq_quantize_table_avx512;
+#endif
+    return tp_pq_quantize_table_scalar;
+}
+
+tp_pq_scan_blocked_fn tp_pq_scan_blocked_kernel(void) {
+#ifdef TP_X86
+    if (tp_cpu_has_vbmi()) return tp_pq_scan_blocked_vbmi;
+#endif
+    return tp_pq_scan_blocked_scalar;
+}
+
+tp_pq_scan_blocked_fn tp_pq_scan_blocked_named(const char *name) {
+    if (strcmp(name, "scalar") == 0) return tp_pq_scan_blocked_scalar;
+#ifdef TP_X86
+    if (strcmp(name, "avx512vbmi") == 0) return tp_cpu_has_vbmi() ? tp_pq_scan_blocked_vbmi : 0;
+#endif
+    return 0;
+}
+
+tp_pq_quantize_fn tp_pq_quantize_named(const char *name) {
+    if (strcmp(name, "scalar") == 0) return tp_pq_quantize_table_scalar;
+#ifdef TP_X86
+    if (strcmp(name, "avx512") == 0) return tp_cpu_has_vbmi() ? tp_pq_quantize_table_avx512 : 0;
+#endif
+    return 0;
+}
