@@ -77,6 +77,49 @@ __attribute__((target("avx512f,avx512bw"))) static float tp_pq_quantize_table_av
 }
 #endif
 
+#ifdef TP_X86
+// AVX2 (machines without AVX-512 VBMI scan bytes with the scalar loop, but still quantize fast).
+AVX2 static float tp_pq_quantize_table_avx2(const float *table, size_t m, float *mins, uint8_t *out, float *biasOut) {
+    float range = 0, bias = 0;
+    for (size_t j = 0; j < m; j++) {
+        const float *t = table + j * 256;
+        __m256 lo = _mm256_loadu_ps(t), hi = lo;
+        for (size_t c = 8; c < 256; c += 8) {
+            __m256 v = _mm256_loadu_ps(t + c);
+            lo = _mm256_min_ps(lo, v);
+            hi = _mm256_max_ps(hi, v);
+        }
+        float l[8], h[8];
+        _mm256_storeu_ps(l, lo);
+        _mm256_storeu_ps(h, hi);
+        float mn = l[0], mx = h[0];
+        for (int i = 1; i < 8; i++) { mn = l[i] < mn ? l[i] : mn; mx = h[i] > mx ? h[i] : mx; }
+        mins[j] = mn;
+        bias += mn;
+        range = mx - mn > range ? mx - mn : range;
+    }
+    float step = range > 0 && isfinite(range) ? range / 255.0f : 1.0f;
+    float inv = 1.0f / step;
+    __m256 vinv = _mm256_set1_ps(inv), half = _mm256_set1_ps(0.5f);
+    __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(255);
+    for (size_t j = 0; j < m; j++) {
+        const float *t = table + j * 256;
+        __m256 lo = _mm256_set1_ps(mins[j]);
+        for (size_t c = 0; c < 256; c += 16) {
+            __m256 v0 = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(t + c), lo), vinv);
+            __m256 v1 = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(t + c + 8), lo), vinv);
+            __m256i q0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(_mm256_add_ps(v0, half)), zero), top);
+            __m256i q1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(_mm256_add_ps(v1, half)), zero), top);
+            __m128i a = _mm_packs_epi32(_mm256_castsi256_si128(q0), _mm256_extracti128_si256(q0, 1));
+            __m128i b = _mm_packs_epi32(_mm256_castsi256_si128(q1), _mm256_extracti128_si256(q1, 1));
+            _mm_storeu_si128((__m128i *)(out + j * 256 + c), _mm_packus_epi16(a, b));
+        }
+    }
+    *biasOut = bias;
+    return step;
+}
+#endif
+
 #define PQ_BLOCKED_SCALAR_BODY                                                                    \
     for (size_t b = 0; b < nblocks; b++) {                                                       \
         const uint8_t *blk = blocks + b * m * 64;                                                \
@@ -120,6 +163,7 @@ static int tp_cpu_has_vbmi(void) {
 tp_pq_quantize_fn tp_pq_quantize_kernel(void) {
 #ifdef TP_X86
     if (tp_cpu_has_vbmi()) return tp_pq_quantize_table_avx512;
+    if (tp_cpu_has_avx2_fma()) return tp_pq_quantize_table_avx2;
 #endif
     return tp_pq_quantize_table_scalar;
 }
@@ -143,6 +187,7 @@ tp_pq_quantize_fn tp_pq_quantize_named(const char *name) {
     if (strcmp(name, "scalar") == 0) return tp_pq_quantize_table_scalar;
 #ifdef TP_X86
     if (strcmp(name, "avx512") == 0) return tp_cpu_has_vbmi() ? tp_pq_quantize_table_avx512 : 0;
+    if (strcmp(name, "avx2") == 0) return tp_cpu_has_avx2_fma() ? tp_pq_quantize_table_avx2 : 0;
 #endif
     return 0;
 }

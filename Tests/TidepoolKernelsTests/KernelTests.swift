@@ -247,7 +247,7 @@ final class KernelTests: XCTestCase {
                     XCTAssertEqual(back, table[j * 256 + c], accuracy: step * 0.5001 + 1e-5, "m \(m) entry \(j), \(c)")
                 }
             }
-            for name in ["scalar", "avx512"] {
+            for name in ["scalar", "avx2", "avx512"] {
                 guard let q = tp_pq_quantize_named(name) else { continue }
                 var m2 = [Float](repeating: 0, count: m), b2 = [UInt8](repeating: 0, count: m * 256)
                 var bias2: Float = 0
