@@ -938,21 +938,26 @@ public final class Collection: @unchecked Sendable {
                         candidates.replaceTop(Neighbor(dist: d, id: row))
                     }
                 }
-                if let pq = ivf.pq, let codes = ivf.pqCodes, let starts = ivf.pqBlockStarts {
-                    // Fast scan: each list's float table (one per query for inner products) is
-                    // quantized to bytes and its blocks of 64 codes summed by byte lookups; the
-                    // estimate is bias + step · sum, ranked only to pick the rows to re-score.
+                if let pq = ivf.pq, let codes = ivf.pqCodes {
+                    // Codes are residuals to the list centroid. Inner products split as q·c + q·r, so
+                    // one table serves every list, offset by the list's centroid term (its probe
+                    // distance, −q·c); squared L2 needs the table of q − c, one per list.
+                    // Fast-scan sections (codes in blocks of 64) quantize the table to bytes and sum
+                    // a block by byte lookups: estimate = bias + step · sum, ranked only to pick the
+                    // rows to re-score; list-order sections sum the float table.
+                    let blockStarts = ivf.pqBlockStarts
                     let table = scratch.floats(1, pq.m * 257)
                     let mins = table + pq.m * 256
                     let bytes = UnsafeMutableRawPointer(scratch.uints(0, pq.m * 64)).bindMemory(to: UInt8.self, capacity: pq.m * 256)
                     let sums = UnsafeMutableRawPointer(scratch.uints(1, ivf.maxListLength / 2 + 64))
                         .bindMemory(to: UInt16.self, capacity: ivf.maxListLength + 128)
+                    let estimates = scratch.floats(2, ivf.maxListLength)
                     let residual = scratch.queryBuffers(dimension).0
                     let tableL2 = tp_pq_table_l2_kernel()!, quantize = tp_pq_quantize_kernel()!, scanBlocks = tp_pq_scan_blocked_kernel()!
                     var step: Float = 1, tableBias: Float = 0
                     if metric.usesDot {
                         pq.dotTable(query, into: table)
-                        step = quantize(table, pq.m, mins, bytes, &tableBias)
+                        if blockStarts != nil { step = quantize(table, pq.m, mins, bytes, &tableBias) }
                     }
                     for p in probes.items {
                         let l = Int(p.key)
@@ -963,40 +968,15 @@ public final class Collection: @unchecked Sendable {
                             let c = ivf.centroids + l * dimension
                             for d in 0..<dimension { residual[d] = query[d] - c[d] }
                             pq.tableL2(residual, into: table, kernel: tableL2)
-                            step = quantize(table, pq.m, mins, bytes, &tableBias)
+                            if blockStarts != nil { step = quantize(table, pq.m, mins, bytes, &tableBias) }
                         }
-                        bias += tableBias
                         let list = ivf.list(l)
-                        scanBlocks(codes + starts[l], (list.count + IVFFormat.pqBlock - 1) / IVFFormat.pqBlock, pq.m, bytes, sums)
-                        cost.quantizedDistances += list.count
-                        for j in 0..<list.count {
-                            let e = bias + step * Float(sums[j])
-                            guard candidates.count < depth || e < candidates.top.dist else { continue }
-                            let row = rows[list.lowerBound + j]
-                            if admit(row) { offer(e, row) }
-                        }
-                    }
-                } else if let pq = ivf.pq, let codes = ivf.pqCodes {
-                    // Codes are residuals to the list centroid. Inner products split as q·c + q·r, so
-                    // one table serves every list, offset by the list's centroid term (its probe
-                    // distance, −q·c); squared L2 needs the table of q − c, one per list.
-                    let table = scratch.floats(1, pq.m * 256)
-                    let residual = scratch.queryBuffers(dimension).0
-                    let tableL2 = tp_pq_table_l2_kernel()!
-                    if metric.usesDot { pq.dotTable(query, into: table) }
-                    let estimates = scratch.floats(2, ivf.maxListLength)
-                    for p in probes.items {
-                        let l = Int(p.key)
-                        var bias: Float = 0
-                        if metric.usesDot {
-                            bias = p.dist
+                        if let starts = blockStarts {
+                            scanBlocks(codes + starts[l], (list.count + IVFFormat.pqBlock - 1) / IVFFormat.pqBlock, pq.m, bytes, sums)
+                            for j in 0..<list.count { estimates[j] = tableBias + step * Float(sums[j]) }
                         } else {
-                            let c = ivf.centroids + l * dimension
-                            for d in 0..<dimension { residual[d] = query[d] - c[d] }
-                            pq.tableL2(residual, into: table, kernel: tableL2)
+                            tp_pq_scan(codes + list.lowerBound * pq.m, list.count, pq.m, table, estimates)
                         }
-                        let list = ivf.list(l)
-                        tp_pq_scan(codes + list.lowerBound * pq.m, list.count, pq.m, table, estimates)
                         cost.quantizedDistances += list.count
                         for j in 0..<list.count where candidates.count < depth || estimates[j] + bias < candidates.top.dist {
                             let row = rows[list.lowerBound + j]
