@@ -286,7 +286,7 @@ struct HNSWGraphView: @unchecked Sendable {
                          : Int(truncatingIfNeeded: UInt64(littleEndian: level0Offsets.loadUnaligned(fromByteOffset: 8 * node, as: UInt64.self)))
     }
 
-    /// Version 2: `node`'s index among the upper nodes, if it is one.
+    /// Versions 2 and 3: `node`'s index among the upper nodes, if it is one.
     @inline(__always) private func upperIndex(_ node: UInt32) -> Int? {
         var lo = 0, hi = upperNodes
         while lo < hi {
@@ -316,17 +316,13 @@ struct HNSWGraphView: @unchecked Sendable {
         let n = UInt32(count)
         if version == 2 {
             // Upper nodes ascend; their lists tile `upper` in whole levels, at most maxLevel each.
-            for i in 0..<upperNodes {
-                if upperIDs[i] >= n || (i > 0 && upperIDs[i] <= upperIDs[i - 1]) { throw corrupt(o.upperIDs + 4 * i, "HNSW upper node \(upperIDs[i]) out of order or range") }
-            }
-            if upperStarts[0] != 0 { throw corrupt(o.upperStarts, "HNSW first upper start \(upperStarts[0]), not 0") }
+            try validateUpperIndex(o, unit: "word", corrupt)
             for i in 0..<upperNodes {
                 let words = Int(upperStarts[i + 1]) - Int(upperStarts[i])
                 if words <= 0 || words % (m + 1) != 0 || words / (m + 1) > maxLevel {
                     throw corrupt(o.upperStarts + 4 * (i + 1), "HNSW upper node \(upperIDs[i]) has \(words) words of lists (whole levels of \(m + 1), at most \(maxLevel))")
                 }
             }
-            if Int(upperStarts[upperNodes]) != upperWords { throw corrupt(o.upperStarts + 4 * upperNodes, "HNSW upper lists end at word \(upperStarts[upperNodes]), not \(upperWords)") }
             // Level-0 offsets start at 0, never fall, end at the link count, and give no node more than m0 links.
             var prev = offset(0)
             if prev != 0 { throw corrupt(o.level0Offsets, "HNSW first level-0 offset \(prev), not 0") }
@@ -369,6 +365,19 @@ struct HNSWGraphView: @unchecked Sendable {
         if count > 0 && level(entryPoint) != maxLevel { throw corrupt(0, "HNSW entry point is not on the top level") }
     }
 
+    /// Versions 2 and 3: the upper nodes ascend and are in range, and their starts run from 0 to
+    /// the end of the upper lists (`upperWords` words or bytes).
+    private func validateUpperIndex(_ o: (levels: Int, upperOffsets: Int, upperIDs: Int, upperStarts: Int, level0: Int, level0Offsets: Int, upper: Int),
+                                    unit: String, _ corrupt: (Int, String) -> TidepoolError) throws {
+        for i in 0..<upperNodes where upperIDs[i] >= UInt32(count) || (i > 0 && upperIDs[i] <= upperIDs[i - 1]) {
+            throw corrupt(o.upperIDs + 4 * i, "HNSW upper node \(upperIDs[i]) out of order or range")
+        }
+        if upperStarts[0] != 0 { throw corrupt(o.upperStarts, "HNSW first upper start \(upperStarts[0]), not 0") }
+        if Int(upperStarts[upperNodes]) != upperWords {
+            throw corrupt(o.upperStarts + 4 * upperNodes, "HNSW upper lists end at \(unit) \(upperStarts[upperNodes]), not \(upperWords)")
+        }
+    }
+
     /// Version 3: every list decodes within its bytes to at most M0 (level 0) or M (upper) ascending
     /// ids in range, the lists tile both streams exactly, and every upper link leads to a node on
     /// that level — so the unchecked decoding a search uses never reads out of bounds.
@@ -376,16 +385,11 @@ struct HNSWGraphView: @unchecked Sendable {
                                 _ o: (levels: Int, upperOffsets: Int, upperIDs: Int, upperStarts: Int, level0: Int, level0Offsets: Int, upper: Int),
                                 upperLevels levelsOffset: Int) throws {
         func corrupt(_ offset: Int, _ reason: String) -> TidepoolError { .corrupt(file: file, offset: at(offset), reason: reason) }
-        let n = UInt32(count)
+        try validateUpperIndex(o, unit: "byte", corrupt)
         for i in 0..<upperNodes {
-            if upperIDs[i] >= n || (i > 0 && upperIDs[i] <= upperIDs[i - 1]) { throw corrupt(o.upperIDs + 4 * i, "HNSW upper node \(upperIDs[i]) out of order or range") }
             if upperLevels[i] == 0 || Int(upperLevels[i]) > maxLevel { throw corrupt(levelsOffset + i, "HNSW upper node \(upperIDs[i]) has level \(upperLevels[i]) (1...\(maxLevel))") }
+            if upperStarts[i + 1] < upperStarts[i] { throw corrupt(o.upperStarts + 4 * (i + 1), "HNSW upper starts fall at upper node \(upperIDs[i])") }
         }
-        if upperStarts[0] != 0 { throw corrupt(o.upperStarts, "HNSW first upper start \(upperStarts[0]), not 0") }
-        for i in 0..<upperNodes where upperStarts[i + 1] < upperStarts[i] {
-            throw corrupt(o.upperStarts + 4 * (i + 1), "HNSW upper starts fall at upper node \(upperIDs[i])")
-        }
-        if Int(upperStarts[upperNodes]) != upperWords { throw corrupt(o.upperStarts + 4 * upperNodes, "HNSW upper lists end at byte \(upperStarts[upperNodes]), not \(upperWords)") }
         // Level 0: offsets from 0, never falling, ending at the stream's length; each list decodes exactly.
         if offset(0) != 0 { throw corrupt(o.level0Offsets, "HNSW first level-0 offset \(offset(0)), not 0") }
         if offset(count) != level0Bytes { throw corrupt(o.level0Offsets + offsetBytes * count, "HNSW last level-0 offset \(offset(count)) differs from the stream's \(level0Bytes) bytes") }
