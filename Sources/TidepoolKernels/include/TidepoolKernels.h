@@ -88,6 +88,7 @@ void tp_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *table, fl
 /// writes Σ mins to *bias, so an estimate is bias + step · (sum of bytes). Same bytes on every path.
 typedef float (*tp_pq_quantize_fn)(const float *table, size_t m, float *mins, uint8_t *out, float *bias);
 tp_pq_quantize_fn tp_pq_quantize_kernel(void);
+/// Variants: "scalar", "avx2", "avx512" (AVX-512BW); nil when the CPU lacks one.
 tp_pq_quantize_fn tp_pq_quantize_named(const char *name);
 float tp_pq_quantize_table_scalar(const float *table, size_t m, float *mins, uint8_t *out, float *bias);
 /// Codes in blocks of 64 rows, sub-space major (block[j·64 + r]); out[b·64 + r] = sum over j < m
