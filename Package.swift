@@ -58,7 +58,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TidepoolKernelsTests", dependencies: ["TidepoolKernels"]),
-        .testTarget(name: "TidepoolTests", dependencies: ["Tidepool"]),
+        // Fixtures/: a database written by earlier code, read by FormatFixtureTests (not sources).
+        .testTarget(name: "TidepoolTests", dependencies: ["Tidepool"], exclude: ["Fixtures"]),
         .testTarget(name: "TidepoolServerTests", dependencies: [
             "TidepoolServer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
