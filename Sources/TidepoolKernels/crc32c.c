@@ -1,10 +1,12 @@
 // CRC32C (Castagnoli polynomial 0x82F63B78, reflected), the checksum of every
 // WAL frame, segment section and manifest. SSE4.2 has an instruction for it.
 #include "TidepoolKernels.h"
+#include "simd_common.h"
+#include <pthread.h>
 #include <string.h>
 
 static uint32_t crc_table[8][256];
-static volatile int crc_table_ready = 0;
+static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
 
 static void build_table(void) {
     for (uint32_t i = 0; i < 256; i++) {
@@ -14,11 +16,11 @@ static void build_table(void) {
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++) crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
-    crc_table_ready = 1;
 }
 
-uint32_t tp_crc32c_scalar(uint32_t crc, const void *data, size_t len) {
-    if (!crc_table_ready) build_table();
+static uint32_t crc32c_scalar(uint32_t crc, const void *data, size_t len) {
+    if (len == 0) return crc;
+    pthread_once(&crc_table_once, build_table);
     const uint8_t *p = (const uint8_t *)data;
     uint32_t c = ~crc;
     while (len >= 8) {
@@ -34,8 +36,8 @@ uint32_t tp_crc32c_scalar(uint32_t crc, const void *data, size_t len) {
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const void *data, size_t len) {
+SSE42 static uint32_t crc32c_sse42(uint32_t crc, const void *data, size_t len) {
+    if (len == 0) return crc;
     const uint8_t *p = (const uint8_t *)data;
     uint64_t c = ~crc;
     while (len >= 8) { uint64_t w; memcpy(&w, p, 8); c = _mm_crc32_u64(c, w); p += 8; len -= 8; }
@@ -45,11 +47,15 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, con
 }
 #endif
 
-uint32_t tp_crc32c(uint32_t crc, const void *data, size_t len) {
+static const tp_crc32c_table crc32c_scalar_table = {crc32c_scalar, "scalar"};
 #if defined(__x86_64__)
-    static int hw = -1;
-    if (hw < 0) { __builtin_cpu_init(); hw = __builtin_cpu_supports("sse4.2") ? 1 : 0; }
-    if (hw) return crc32c_sse42(crc, data, len);
+static const tp_crc32c_table crc32c_sse42_table = {crc32c_sse42, "sse4.2"};
 #endif
-    return tp_crc32c_scalar(crc, data, len);
-}
+
+static const tp_variant crc32c_variants[] = {
+#if defined(__x86_64__)
+    {&crc32c_sse42_table, "sse4.2", tp_cpu_sse42},
+#endif
+    {&crc32c_scalar_table, "scalar", tp_cpu_any},
+};
+TP_DISPATCH(tp_crc32c_table, tp_crc32c, crc32c_variants)

@@ -49,17 +49,17 @@ void tp_f32_to_f16_array(const float *src, uint16_t *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = tp_f32_to_f16(src[i]);
 }
 
-float tp_f16_dot_scalar(const float *q, const uint16_t *h, size_t n) {
+static float f16_dot_scalar(const float *q, const uint16_t *h, size_t n) {
     float s = 0;
     for (size_t i = 0; i < n; i++) s += q[i] * tp_f16_to_f32(h[i]);
     return s;
 }
-float tp_f16_l2_scalar(const float *q, const uint16_t *h, size_t n) {
+static float f16_l2_scalar(const float *q, const uint16_t *h, size_t n) {
     float s = 0;
     for (size_t i = 0; i < n; i++) { float d = q[i] - tp_f16_to_f32(h[i]); s += d * d; }
     return s;
 }
-static const tp_f16_table f16_scalar_table = {tp_f16_dot_scalar, tp_f16_l2_scalar, "scalar"};
+static const tp_f16_table f16_scalar_table = {f16_dot_scalar, f16_l2_scalar, "scalar"};
 
 #ifdef TP_X86
 AVX2F16 static float f16_dot_avx2(const float *q, const uint16_t *h, size_t n) {
@@ -91,7 +91,7 @@ AVX2F16 static float f16_l2_avx2(const float *q, const uint16_t *h, size_t n) {
     for (; i < n; i++) { float d = q[i] - tp_f16_to_f32(h[i]); s += d * d; }
     return s;
 }
-static const tp_f16_table f16_avx2_table = {f16_dot_avx2, f16_l2_avx2, "avx2-fma"};
+static const tp_f16_table f16_avx2_table = {f16_dot_avx2, f16_l2_avx2, "avx2-fma-f16c"};
 
 AVX512 static float f16_dot_avx512(const float *q, const uint16_t *h, size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -148,20 +148,14 @@ static float f16_l2_neon(const float *q, const uint16_t *h, size_t n) {
 static const tp_f16_table f16_neon_table = {f16_dot_neon, f16_l2_neon, "neon"};
 #endif
 
-const tp_f16_table *tp_f16_kernels_named(const char *name) {
-    if (strcmp(name, "scalar") == 0) return &f16_scalar_table;
+static const tp_variant f16_variants[] = {
 #ifdef TP_X86
-    if (strcmp(name, "avx2-fma") == 0) return tp_cpu_has_avx2_fma() && tp_cpu_has_f16c() ? &f16_avx2_table : 0;
-    if (strcmp(name, "avx512f") == 0) return tp_cpu_has_avx512f() ? &f16_avx512_table : 0;
+    {&f16_avx512_table, "avx512f", tp_cpu_avx512f},
+    {&f16_avx2_table, "avx2-fma-f16c", tp_cpu_avx2_fma_f16c},
 #endif
 #ifdef TP_NEON
-    if (strcmp(name, "neon") == 0) return &f16_neon_table;
+    {&f16_neon_table, "neon", tp_cpu_any},
 #endif
-    return 0;
-}
-
-const tp_f16_table *tp_f16_kernels(void) {
-    // The variant the f32 kernels use (avx2-fma without F16C falls back to scalar).
-    const tp_f16_table *t = tp_f16_kernels_named(tp_kernels()->name);
-    return t ? t : &f16_scalar_table;
-}
+    {&f16_scalar_table, "scalar", tp_cpu_any},
+};
+TP_DISPATCH(tp_f16_table, tp_f16, f16_variants)

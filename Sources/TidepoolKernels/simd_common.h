@@ -1,10 +1,11 @@
 // Shared by the kernel files (private to the target): architecture detection, the per-function
-// target attributes, CPU feature checks and the AVX2 horizontal sum.
+// target attributes and the AVX2 horizontal sum. CPU checks and variant choice are in dispatch.h.
 #ifndef TIDEPOOL_SIMD_COMMON_H
 #define TIDEPOOL_SIMD_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "dispatch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -19,19 +20,10 @@
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX2F16 __attribute__((target("avx2,fma,f16c")))
 #define AVX512 __attribute__((target("avx512f")))
-
-static inline int tp_cpu_has_avx2_fma(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-static inline int tp_cpu_has_avx512f(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-static inline int tp_cpu_has_f16c(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("f16c");
-}
+#define AVX512BW __attribute__((target("avx512f,avx512bw")))
+#define AVX512VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+#define POPCNT __attribute__((target("popcnt")))
+#define SSE42 __attribute__((target("sse4.2")))
 
 AVX2 static inline float hsum256(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);

@@ -5,19 +5,19 @@
 #include "simd_common.h"
 #include <string.h>
 
-float tp_sq8_dot_scalar(const float *q, const uint8_t *c, size_t n) {
+static float sq8_dot_scalar(const float *q, const uint8_t *c, size_t n) {
     float s = 0;
     for (size_t i = 0; i < n; i++) s += q[i] * (float)c[i];
     return s;
 }
 
-float tp_sq8_l2_scalar(const float *q, const float *w, const uint8_t *c, size_t n) {
+static float sq8_l2_scalar(const float *q, const float *w, const uint8_t *c, size_t n) {
     float s = 0;
     for (size_t i = 0; i < n; i++) { float d = q[i] - (float)c[i]; s += w[i] * d * d; }
     return s;
 }
 
-static const tp_sq8_table sq8_scalar_table = {tp_sq8_dot_scalar, tp_sq8_l2_scalar, "scalar"};
+static const tp_sq8_table sq8_scalar_table = {sq8_dot_scalar, sq8_l2_scalar, "scalar"};
 
 #ifdef TP_X86
 
@@ -130,20 +130,14 @@ static float sq8_l2_neon(const float *q, const float *w, const uint8_t *c, size_
 static const tp_sq8_table sq8_neon_table = {sq8_dot_neon, sq8_l2_neon, "neon"};
 #endif
 
-const tp_sq8_table *tp_sq8_kernels_named(const char *name) {
-    if (strcmp(name, "scalar") == 0) return &sq8_scalar_table;
+static const tp_variant sq8_variants[] = {
 #ifdef TP_X86
-    if (strcmp(name, "avx2-fma") == 0) return tp_cpu_has_avx2_fma() ? &sq8_avx2_table : 0;
-    if (strcmp(name, "avx512f") == 0) return tp_cpu_has_avx512f() ? &sq8_avx512_table : 0;
+    {&sq8_avx512_table, "avx512f", tp_cpu_avx512f},
+    {&sq8_avx2_table, "avx2-fma", tp_cpu_avx2_fma},
 #endif
 #ifdef TP_NEON
-    if (strcmp(name, "neon") == 0) return &sq8_neon_table;
+    {&sq8_neon_table, "neon", tp_cpu_any},
 #endif
-    return 0;
-}
-
-const tp_sq8_table *tp_sq8_kernels(void) {
-    // The same variant as the f32 kernels, so one CPU check decides both.
-    const tp_sq8_table *t = tp_sq8_kernels_named(tp_kernels()->name);
-    return t ? t : &sq8_scalar_table;
-}
+    {&sq8_scalar_table, "scalar", tp_cpu_any},
+};
+TP_DISPATCH(tp_sq8_table, tp_sq8, sq8_variants)

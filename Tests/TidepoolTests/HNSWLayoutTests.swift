@@ -27,14 +27,30 @@ final class HNSWLayoutTests: XCTestCase {
         }
     }
 
-    private func search<A: RowAdmission>(_ g: HNSWGraphView, _ vectors: [Float], _ q: [Float], twoHop: Bool, admit: A) -> [UInt32] {
+    /// A top-10 search of a stored graph, through the layout's own type.
+    private struct Searcher<A: RowAdmission>: StoredGraphVisitor {
+        let distances: F32RowDistance
+        let twoHop: Bool
+        let admit: A
         let scratch = SearchScratch()
+        var out: [(Float, UInt32)] = []
+
+        mutating func visit<G: StoredGraphLayout>(_ g: G) {
+            var found: [(Float, UInt32)] = []
+            _ = hnswSearch(g, entryPoint: g.entryPoint, maxLevel: g.maxLevel, count: g.count, distance: distances, k: 10, ef: 40,
+                           admit: admit, twoHop: twoHop, scratch: scratch) { found.append(($0, $1)) }
+            out = found
+        }
+    }
+
+    private func search<A: RowAdmission>(_ g: StoredGraph, _ vectors: [Float], _ q: [Float], twoHop: Bool, admit: A) -> [UInt32] {
         var out: [(Float, UInt32)] = []
         vectors.withUnsafeBufferPointer { vp in
             q.withUnsafeBufferPointer { qp in
                 let d = F32RowDistance(query: qp.baseAddress!, vectors: vp.baseAddress!, distance: DistanceFunction(metric: .l2, dimension: dim))
-                _ = hnswSearch(g, entryPoint: g.entryPoint, maxLevel: g.maxLevel, count: g.count, distance: d, k: 10, ef: 40,
-                               admit: admit, twoHop: twoHop, scratch: scratch) { out.append(($0, $1)) }
+                var searcher = Searcher(distances: d, twoHop: twoHop, admit: admit)
+                g.visit(&searcher)
+                out = searcher.out
             }
         }
         return out.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.1)
@@ -46,7 +62,7 @@ final class HNSWLayoutTests: XCTestCase {
         var bytes = good
         damage(&bytes)
         let result = bytes.withUnsafeBytes { raw in
-            Result { try HNSWGraphView(bytes: raw, file: "seg.tps", fileOffset: 1000, expectedCount: n) }
+            Result { try StoredGraph(bytes: raw, file: "seg.tps", fileOffset: 1000, expectedCount: n) }
         }
         guard case .failure(let e) = result else { return XCTFail("\(what): accepted") }
         guard case .corrupt(let file, let offset, _) = e as? TidepoolError else { return XCTFail("\(what): \(e)") }
@@ -56,33 +72,30 @@ final class HNSWLayoutTests: XCTestCase {
 
     func testCompactLayoutHoldsTheSameGraphAndSearchesTheSame() throws {
         try withBuiltGraph { builder, vectors in
-            let fixed = builder.fixedLayoutBlock()
-            let v1 = try HNSWGraphView(bytes: fixed, file: "v1", fileOffset: 0, expectedCount: n)
+            let fixed = builder.storedVersion1()
+            let v1 = try StoredGraph(bytes: fixed, file: "v1", fileOffset: 0, expectedCount: n)
             XCTAssertEqual(v1.version, 1)
             let queries = randomVectors(20, dim, seed: 22)
             for (ib, ob) in [(3, 4), (4, 4), (3, 8), (4, 8)] {
                 let bytes = builder.storedVersion2(idBytes: ib, offsetBytes: ob)
                 try bytes.withUnsafeBytes { raw in
-                    let v2 = try HNSWGraphView(bytes: raw, file: "v2", fileOffset: 0, expectedCount: n)
+                    let v2 = try StoredGraph(bytes: raw, file: "v2", fileOffset: 0, expectedCount: n)
                     XCTAssertEqual(v2.version, 2)
-                    XCTAssertEqual(v2.idBytes, ib)
-                    XCTAssertEqual(v2.offsetBytes, ob)
+                    guard case .compact(let compact) = v2 else { return XCTFail("version 2 read as \(v2.version)") }
+                    XCTAssertEqual(compact.idBytes, ib)
+                    XCTAssertEqual(compact.offsetBytes, ob)
                     XCTAssertEqual(v2.entryPoint, v1.entryPoint)
                     XCTAssertEqual(v2.maxLevel, v1.maxLevel)
                     XCTAssertEqual(v2.meanDegree, v1.meanDegree)
                     XCTAssertLessThan(v2.meanDegree, Double(v1.m0), "the heuristic leaves slots empty")
                     let links = Int((v2.meanDegree * Double(n)).rounded())
-                    XCTAssertEqual(raw.count, HNSWCompactLayout(count: n, upperNodes: v2.upperNodes, upperWords: v2.upperWords, links: links, idBytes: ib, offsetBytes: ob).totalBytes)
+                    XCTAssertEqual(raw.count, CompactGraphLayout(count: n, upperNodes: compact.upperNodes.count, upperWords: compact.header.upperSize, links: links, idBytes: ib, offsetBytes: ob).totalBytes)
                     if ib == 3 && ob == 4 { XCTAssertLessThan(raw.count, fixed.count * 3 / 4, "3-byte ids of partly filled lists") }
                     for node in 0..<UInt32(n) {
-                        let a = v1.level0Links(node), b = v2.level0Links(node)
-                        XCTAssertEqual(a.count, b.count)
-                        XCTAssertEqual((0..<a.count).map { a[$0] }, (0..<b.count).map { b[$0] }, "node \(node)")
+                        XCTAssertEqual(v1.level0IDs(node), v2.level0IDs(node), "node \(node)")
                         XCTAssertEqual(v1.level(node), v2.level(node))
                         for level in stride(from: v1.level(node), to: 0, by: -1) {
-                            let l1 = v1.withLinks(node, level: level) { Array(UnsafeBufferPointer(start: $0, count: Int($0[0]) + 1)) }
-                            let l2 = v2.withLinks(node, level: level) { Array(UnsafeBufferPointer(start: $0, count: Int($0[0]) + 1)) }
-                            XCTAssertEqual(l1, l2)
+                            XCTAssertEqual(v1.upperIDs(node, level: level), v2.upperIDs(node, level: level))
                         }
                     }
                     for q in queries {
@@ -107,7 +120,7 @@ final class HNSWLayoutTests: XCTestCase {
             let good = builder.storedVersion2(idBytes: 3, offsetBytes: 4)
             let links = good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 40, as: UInt64.self)) }
             let header = { (at: Int) in good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
-            let layout = HNSWCompactLayout(count: n, upperNodes: header(56), upperWords: header(32), links: links, idBytes: 3, offsetBytes: 4)
+            let layout = CompactGraphLayout(count: n, upperNodes: header(56), upperWords: header(32), links: links, idBytes: 3, offsetBytes: 4)
             XCTAssertGreaterThan(layout.upperNodes, 1)
             func expectCorrupt(_ what: String, at expected: Int? = nil, _ damage: (inout [UInt8]) -> Void) {
                 expectCorruptGraph(good, what, at: expected, damage)
@@ -147,7 +160,7 @@ final class HNSWLayoutTests: XCTestCase {
             let builder = HNSWBuilder(vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2,
                                       parameters: HNSWParameters(m: 8, efConstruction: 60))
             builder.build(threads: 2)
-            let v1 = try HNSWGraphView(bytes: builder.fixedLayoutBlock(), file: "v1", fileOffset: 0, expectedCount: n)
+            let v1 = try StoredGraph(bytes: builder.storedVersion1(), file: "v1", fileOffset: 0, expectedCount: n)
             let v2Size = builder.storedVersion2().count
             var rng = SplitMix64(seed: 5)
             var shuffled = (0..<UInt32(n)).map { $0 }
@@ -163,7 +176,7 @@ final class HNSWLayoutTests: XCTestCase {
                 let bytes = builder.stored(order: order)
                 sizes[label] = bytes.count
                 try bytes.withUnsafeBytes { raw in
-                    let v3 = try HNSWGraphView(bytes: raw, file: "v3", fileOffset: 0, expectedCount: n)
+                    let v3 = try StoredGraph(bytes: raw, file: "v3", fileOffset: 0, expectedCount: n)
                     XCTAssertEqual(v3.version, 3)
                     XCTAssertEqual(v3.maxLevel, v1.maxLevel)
                     XCTAssertEqual(v3.entryPoint, rank[Int(v1.entryPoint)], label)
@@ -198,7 +211,7 @@ final class HNSWLayoutTests: XCTestCase {
         try withBuiltGraph { builder, _ in
             let good = builder.stored()
             func header(_ at: Int) -> Int { good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
-            let layout = HNSWVarintLayout(count: n, upperNodes: header(56), upperBytes: header(32), level0Bytes: header(40), relBytes: 2)
+            let layout = VarintGraphLayout(count: n, upperNodes: header(56), upperBytes: header(32), level0Bytes: header(40), relBytes: 2)
             XCTAssertEqual(layout.totalBytes, good.count)
             XCTAssertGreaterThan(layout.upperNodes, 1)
             func expectCorrupt(_ what: String, at expected: Int? = nil, _ damage: (inout [UInt8]) -> Void) {

@@ -67,9 +67,9 @@ final class IVFTests: XCTestCase {
         var out = [Float](repeating: 0, count: n)
         for usesDot in [false, true] {
             q.withUnsafeBufferPointer {
-                if usesDot { pq.dotTable($0.baseAddress!, into: &table) } else { pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_table_l2_kernel()) }
+                if usesDot { pq.dotTable($0.baseAddress!, into: &table) } else { pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_kernels().pointee.table_l2) }
             }
-            codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_scan(c.baseAddress!, n, pq.m, t.baseAddress!, &out) } }
+            codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_kernels().pointee.scan(c.baseAddress!, n, pq.m, t.baseAddress!, &out) } }
             for r in stride(from: 0, to: n, by: 13) {
                 codes.withUnsafeBufferPointer { pq.decode($0.baseAddress! + r * pq.m, into: &decoded) }
                 let want = referenceDistance(q, decoded, usesDot ? .innerProduct : .l2)
@@ -93,7 +93,7 @@ final class IVFTests: XCTestCase {
             XCTAssertEqual(seen, [Int](repeating: 1, count: n), "\(codec): every row in exactly one list")
             // A row listed twice is refused, with the offset of the damage.
             var damaged = bytes
-            let rowsAt = IVFFormat.headerSize + 4 * (40 * dim + 41)
+            let rowsAt = IVFHeader.size + 4 * (40 * dim + 41)
             damaged.withUnsafeMutableBytes { $0.storeBytes(of: $0.load(fromByteOffset: rowsAt + 4, as: UInt32.self), toByteOffset: rowsAt, as: UInt32.self) }
             XCTAssertThrowsError(try damaged.withUnsafeBytes { try IVFView(bytes: $0, file: "t", fileOffset: 100, dimension: dim, rows: n) }) {
                 XCTAssertTrue("\($0)".contains("listed twice") && "\($0)".contains("\(100 + rowsAt + 4)"), "\($0)")
@@ -120,14 +120,15 @@ final class IVFTests: XCTestCase {
             try new.withUnsafeBytes { b in
                 let vo = try IVFView(bytes: o, file: "old", fileOffset: 0, dimension: dim, rows: n)
                 let vb = try IVFView(bytes: b, file: "new", fileOffset: 0, dimension: dim, rows: n)
-                XCTAssertNil(vo.pqBlockStarts)
-                let starts = try XCTUnwrap(vb.pqBlockStarts)
-                let m = try XCTUnwrap(vb.pq).m
+                guard case .pq(let po) = vo.codes, case .pq(let pb) = vb.codes else { return XCTFail("not PQ sections") }
+                XCTAssertNil(po.blockStarts)
+                let starts = try XCTUnwrap(pb.blockStarts)
+                let m = pb.m
                 XCTAssertEqual(Array(UnsafeBufferPointer(start: vo.rowIDs, count: n)), Array(UnsafeBufferPointer(start: vb.rowIDs, count: n)))
                 for l in 0..<nlist {
                     for (i, row) in vb.list(l).enumerated() {
                         for j in 0..<m {
-                            XCTAssertEqual(vb.pqCodes![starts[l] + i / 64 * 64 * m + j * 64 + i % 64], vo.pqCodes![row * m + j], "list \(l) row \(i)")
+                            XCTAssertEqual(pb.codes[starts[l] + i / 64 * 64 * m + j * 64 + i % 64], po.codes[row * m + j], "list \(l) row \(i)")
                         }
                     }
                     XCTAssertEqual(starts[l + 1] - starts[l], (vb.list(l).count + 63) / 64 * 64 * m)
@@ -328,14 +329,14 @@ func assertRaBitQBoundHolds(dimension dim: Int, data: [[Float]], queries: [[Floa
         var rq = [Float](repeating: 0, count: dim)
         qv.withUnsafeBufferPointer { q.rotate($0.baseAddress!, into: &rq) }
         let p = q.prepare(rotatedQuery: rq, rotatedCentroid: rc, planes: &planes, work: &work)
-        tp_rabitq_kernel()(codes, n, q.words, planes, &sums, &pops)
-        tp_rabitq_scan_scalar(codes, n, q.words, planes, &sums2, &pops2)
+        tp_rabitq_kernels().pointee.scan(codes, n, q.words, planes, &sums, &pops)
+        tp_rabitq_kernels_named("scalar")!.pointee.scan(codes, n, q.words, planes, &sums2, &pops2)
         XCTAssertEqual(sums, sums2, "popcount kernel against the scalar reference")
         XCTAssertEqual(pops, pops2)
         // The vectorized lower-bound kernel against the Swift reference.
         var kernelLower = [Float](repeating: 0, count: n), scalarLower = kernelLower
-        tp_rabitq_lower_kernel()(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
-        tp_rabitq_lower_scalar(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
+        tp_rabitq_kernels().pointee.lower_bounds(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
+        tp_rabitq_kernels_named("scalar")!.pointee.lower_bounds(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
         for r in 0..<n {
             let (_, ref) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
             XCTAssertEqual(kernelLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))

@@ -154,7 +154,7 @@ func assertSQ8EstimatesWithinBound(_ flat: [Float], count: Int, dimension dim: I
         for qv in queries {
             let scratch = SearchScratch()
             let prepared = qv.withUnsafeBufferPointer {
-                SQ8Query(query: $0.baseAddress!, quantizer: q, metric: metric, buffers: scratch.queryBuffers(dim))
+                SQ8Query(query: $0.baseAddress!, quantizer: q, metric: metric, buffers: scratch.sq8)
             }
             section.withUnsafeBytes { raw in
                 let codes = (raw.baseAddress! + ScalarQuantizer.codesOffset(dimension: dim)).assumingMemoryBound(to: UInt8.self)

@@ -73,8 +73,8 @@ final class RealEmbeddingQuantizerTests: XCTestCase {
         var decoded = [Float](repeating: 0, count: dim)
         var hits = 0, unrankedHits = 0, relativeError = 0.0, samples = 0
         for qv in queries {
-            qv.withUnsafeBufferPointer { pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_table_l2_kernel()) }
-            codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_scan(c.baseAddress!, n, m, t.baseAddress!, &estimates) } }
+            qv.withUnsafeBufferPointer { pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_kernels().pointee.table_l2) }
+            codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_kernels().pointee.scan(c.baseAddress!, n, m, t.baseAddress!, &estimates) } }
             let exact = base.map { Float(referenceDistance($0, qv, .l2)) }
             for r in stride(from: 0, to: n, by: 37) {
                 codes.withUnsafeBufferPointer { pq.decode($0.baseAddress! + r * m, into: &decoded) }

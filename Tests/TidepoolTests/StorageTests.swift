@@ -91,8 +91,8 @@ final class StorageTests: XCTestCase {
         let (storage, file) = try writeLog(dir, ops: 10)
         let path = storage.path("wal/" + file)
         var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
-        let frameSize = (bytes.count - WALFormat.headerSize) / 10
-        bytes[WALFormat.headerSize + frameSize * 6 + 20] ^= 0x40      // inside frame 7's body
+        let frameSize = (bytes.count - WALFileHeader.size) / 10
+        bytes[WALFileHeader.size + frameSize * 6 + 20] ^= 0x40      // inside frame 7's body
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         var seqs: [UInt64] = []
         _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in seqs.append(s) }
@@ -103,14 +103,14 @@ final class StorageTests: XCTestCase {
         let (storage2, file2) = try writeLog(dir2, ops: 10)
         let path2 = storage2.path("wal/" + file2)
         var b2 = [UInt8](FileManager.default.contents(atPath: path2)!)
-        b2[WALFormat.headerSize + frameSize * 6 + 20] ^= 0x40
+        b2[WALFileHeader.size + frameSize * 6 + 20] ^= 0x40
         FileManager.default.createFile(atPath: path2, contents: Data(b2))
         FileManager.default.createFile(atPath: storage2.path("wal/" + WALFormat.fileName(firstSeq: 11)),
-                                       contents: Data(WALFormat.header(dimension: 2, firstSeq: 11)))
+                                       contents: Data(WALFileHeader(dimension: 2, firstSeq: 11).encoded()))
         XCTAssertThrowsError(try WriteAheadLog.replay(storage: storage2, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { _, _ in }) { e in
             guard case .corrupt(let f, let off, _) = e as? TidepoolError else { return XCTFail("\(e)") }
             XCTAssertEqual(f, path2)
-            XCTAssertEqual(off, WALFormat.headerSize + frameSize * 6)
+            XCTAssertEqual(off, WALFileHeader.size + frameSize * 6)
         }
     }
 

@@ -8,7 +8,7 @@ struct DistanceFunction: @unchecked Sendable {
     let negate: Bool
     let dimension: Int
 
-    init(metric: Metric, dimension: Int, kernels: UnsafePointer<tp_kernel_table> = tp_kernels()) {
+    init(metric: Metric, dimension: Int, kernels: UnsafePointer<tp_f32_table> = tp_f32_kernels()) {
         let t = kernels.pointee
         negate = metric.usesDot
         pair = negate ? t.dot : t.l2sq
@@ -39,6 +39,3 @@ func reportedDistance(_ value: Float, metric: Metric) -> Float {
     default: return value
     }
 }
-
-/// The SIMD kernel variant chosen for this CPU ("avx512f", "avx2-fma", "neon" or "scalar").
-public var simdKernelName: String { String(cString: tp_kernels().pointee.name) }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Per-search working memory (visited marks, heaps, distance buffers), reused
-/// across searches through a pool so the hot path allocates nothing.
+/// Per-search working memory, reused across searches through a pool so the hot path allocates
+/// nothing: the graph walk's visited marks, heaps and buffers, and each codec's own typed
+/// buffers (`SQ8QueryBuffers`, `IVFScratch`, `PQScanScratch`, `RaBitQScanScratch`).
 final class SearchScratch {
     private(set) var visited: UnsafeMutablePointer<UInt16>
     private(set) var visitedCapacity: Int
@@ -16,32 +17,16 @@ final class SearchScratch {
     static let distanceBufferCapacity = 1024
     /// A copy of one link list (at most 2,048 neighbours, the largest m0 a graph may have).
     let linkBuffer: UnsafeMutablePointer<UInt32>
-    private var rerank = GrowableBuffer<UInt32>()
-    private var queryFloats = GrowableBuffer<Float>()
-    private var floatSlots = [GrowableBuffer<Float>](repeating: .init(), count: 3)
-    private var wordSlot = GrowableBuffer<UInt64>()
-    private var uintSlots = [GrowableBuffer<UInt32>](repeating: .init(), count: 3)
+    /// Candidate rows awaiting an exact re-rank after a walk over compressed codes.
+    let rerankRows = ScratchBuffer<UInt32>()
+    /// A query folded into an SQ8 quantizer (graph walks and IVF lists over SQ8 codes).
+    let sq8 = SQ8QueryBuffers()
+    /// IVF probes, estimates and survivors.
+    let ivf = IVFScratch()
+    let pq = PQScanScratch()
+    let rabitq = RaBitQScanScratch()
 
-    /// Two buffers of `dimension` floats for a query prepared against a quantizer.
-    func queryBuffers(_ dimension: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
-        let p = queryFloats.reserve(2 * dimension)
-        return (p, p + dimension)
-    }
-
-    /// Room for `count` floats in one of three independent slots (IVF: centroid distances,
-    /// the PQ table or rotated query, a list's estimates or lower bounds).
-    func floats(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> { floatSlots[slot].reserve(count) }
-
-    /// Room for `count` 64-bit words (RaBitQ: the query's bit planes).
-    func words(_ count: Int) -> UnsafeMutablePointer<UInt64> { wordSlot.reserve(count) }
-
-    /// Room for `count` u32 in one of three slots (RaBitQ: popcount sums, popcounts, surviving rows).
-    func uints(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<UInt32> { uintSlots[slot].reserve(count) }
-
-    /// Room for `count` candidate rows awaiting exact re-ranking.
-    func rerankBuffer(_ count: Int) -> UnsafeMutablePointer<UInt32> { rerank.reserve(count) }
-
-    /// The result heap's storage, for at least `count` entries (IVF's candidate heap).
+    /// The result heap's storage, for at least `count` entries (also IVF's candidate heap).
     func resultHeap(_ count: Int) -> UnsafeMutablePointer<Neighbor> {
         if count > heapCapacity {
             heapB.deallocate()
@@ -70,11 +55,6 @@ final class SearchScratch {
         neighborBuffer.deallocate()
         distanceBuffer.deallocate()
         linkBuffer.deallocate()
-        rerank.free()
-        queryFloats.free()
-        for i in floatSlots.indices { floatSlots[i].free() }
-        wordSlot.free()
-        for i in uintSlots.indices { uintSlots[i].free() }
     }
 
     /// Prepares for a search over `nodes` nodes with a result heap of `heap` entries
@@ -119,26 +99,5 @@ final class ScratchPool: @unchecked Sendable {
             lock.unlock()
         }
         return try body(s)
-    }
-}
-
-/// A buffer that grows (at least doubling) and never shrinks; owned by one scratch, freed by it.
-struct GrowableBuffer<T> {
-    private var pointer: UnsafeMutablePointer<T>? = nil
-    private var capacity = 0
-
-    mutating func reserve(_ count: Int) -> UnsafeMutablePointer<T> {
-        if let pointer, count <= capacity { return pointer }
-        pointer?.deallocate()
-        capacity = max(count, capacity * 2, 1)
-        let p = UnsafeMutablePointer<T>.allocate(capacity: capacity)
-        pointer = p
-        return p
-    }
-
-    mutating func free() {
-        pointer?.deallocate()
-        pointer = nil
-        capacity = 0
     }
 }

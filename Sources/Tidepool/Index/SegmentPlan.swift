@@ -41,7 +41,7 @@ enum SegmentPlan: Equatable {
         if let g = s.graph {
             self = .hnsw(m: g.m, codes: s.quantization)
         } else if let v = s.ivf {
-            self = .ivf(codec: v.codec, nlist: v.nlist, pqSubspaces: v.pq?.m ?? 0)
+            self = .ivf(codec: v.codec, nlist: v.nlist, pqSubspaces: v.pqSubspaces)
         } else {
             self = .flat
         }

@@ -171,6 +171,3 @@ final class AttributeIndex: @unchecked Sendable {
         }
     }
 }
-
-/// UTF-8 byte order, which is Unicode code point order.
-@inline(__always) func utf8Less(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }

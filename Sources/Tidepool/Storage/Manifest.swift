@@ -2,7 +2,7 @@ import Foundation
 
 /// The database's table of contents: collections, their settings, their live
 /// segments with tombstones, and how far the WAL has been flushed. Replaced
-/// atomically as a whole (`StorageBackend.swapManifest`).
+/// atomically as a whole (`StorageBackend.swapManifest`); encoded and decoded side by side below.
 ///
 /// File: magic "TPMANIF1", u32 version, u32 payload length, u32 CRC32C(payload), u32 reserved, JSON payload.
 struct Manifest: Codable, Equatable {
@@ -33,12 +33,15 @@ struct Manifest: Codable, Equatable {
 
     static let magic: [UInt8] = Array("TPMANIF1".utf8)
     static let version: UInt32 = 1
+    /// The header before the JSON payload, and where its fields sit (for messages).
+    static let headerSize = 24
+    static let versionOffset = 8, lengthOffset = 12, reservedOffset = 20
 
     func encoded() throws -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let payload = [UInt8](try enc.encode(self))
-        var w = ByteWriter(capacity: payload.count + 24)
+        var w = ByteWriter(capacity: payload.count + Manifest.headerSize)
         w.raw(Manifest.magic)
         w.u32(Manifest.version)
         w.u32(UInt32(payload.count))
@@ -51,21 +54,21 @@ struct Manifest: Codable, Equatable {
     static func decode(_ bytes: [UInt8], file: String) throws -> Manifest {
         try bytes.withUnsafeBytes { raw in
             var r = ByteReader(raw, file: file)
-            guard raw.count >= 24 else { throw r.fail("manifest too short (\(raw.count) bytes)") }
+            guard raw.count >= headerSize else { throw r.fail("manifest too short (\(raw.count) bytes)") }
             guard Array(try r.bytes(8, "magic")) == magic else { throw TidepoolError.corrupt(file: file, offset: 0, reason: "bad manifest magic") }
             let v = try r.u32()
-            guard v == version else { throw TidepoolError.corrupt(file: file, offset: 8, reason: "unsupported manifest version \(v)") }
+            guard v == version else { throw TidepoolError.corrupt(file: file, offset: versionOffset, reason: "unsupported manifest version \(v)") }
             let len = Int(try r.u32())
             let crc = try r.u32()
             // Reserved, written as zero: anything else is damage (the checksum covers only the payload).
-            guard try r.u32() == 0 else { throw TidepoolError.corrupt(file: file, offset: 20, reason: "manifest reserved field is not zero") }
-            guard len == r.remaining else { throw TidepoolError.corrupt(file: file, offset: 12, reason: "manifest length \(len) but \(r.remaining) bytes follow") }
+            guard try r.u32() == 0 else { throw TidepoolError.corrupt(file: file, offset: reservedOffset, reason: "manifest reserved field is not zero") }
+            guard len == r.remaining else { throw TidepoolError.corrupt(file: file, offset: lengthOffset, reason: "manifest length \(len) but \(r.remaining) bytes follow") }
             let payload = try r.bytes(len, "payload")
-            guard crc32c(payload) == crc else { throw TidepoolError.corrupt(file: file, offset: 24, reason: "manifest checksum mismatch") }
+            guard crc32c(payload) == crc else { throw TidepoolError.corrupt(file: file, offset: headerSize, reason: "manifest checksum mismatch") }
             do {
                 return try JSONDecoder().decode(Manifest.self, from: Data(payload))
             } catch {
-                throw TidepoolError.corrupt(file: file, offset: 24, reason: "manifest JSON does not decode: \(error)")
+                throw TidepoolError.corrupt(file: file, offset: headerSize, reason: "manifest JSON does not decode: \(error)")
             }
         }
     }

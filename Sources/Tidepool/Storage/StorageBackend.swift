@@ -1,29 +1,48 @@
 import Foundation
 
-/// Where a database's files live. Every file the engine touches goes through this
-/// interface, so that an object store can later hold the same immutable files
-/// (segments, manifest) without a redesign. Names are relative, `/`-separated paths.
-protocol StorageBackend: Sendable {
+/// Where a database's files live: the only way the engine reaches storage. `LocalStorage` is a
+/// directory on a POSIX file system; tests drop in an in-memory store and a fault-injecting
+/// wrapper; an object store can implement the same calls, because every file but the WAL is
+/// written once and published whole (segments, the manifest), and the WAL is the only file that
+/// is appended to. Names are relative, `/`-separated paths.
+protocol StorageBackend: AnyObject, Sendable {
     /// A human-readable location, for messages.
     var location: String { get }
-    /// Starts a new immutable file; it becomes visible under `name` only on `commit()`.
+    /// The full name of a file, for messages (a path, or a URL).
+    func displayPath(_ name: String) -> String
+
+    /// Starts a new immutable file; it becomes visible under `name`, whole, only on `commit()`.
     func createImmutable(_ name: String) throws -> ImmutableFileWriter
-    /// Maps a whole immutable file read-only.
+    /// Maps a whole file read-only.
     func map(_ name: String) throws -> MappedFile
-    /// Reads a byte range of a file.
+    /// Reads a byte range of a file (fewer bytes at its end).
     func read(_ name: String, offset: Int, count: Int) throws -> [UInt8]
     /// Size of a file in bytes.
     func size(of name: String) throws -> Int
-    /// The names of the files under a folder (not recursive), sorted.
+    /// The names of the files and folders directly under a folder, sorted; empty when it does not exist.
     func list(_ folder: String) throws -> [String]
     /// Removes a file; missing files are not an error.
     func delete(_ name: String) throws
+    /// Removes a folder and everything under it; a missing folder is not an error.
+    func deleteFolder(_ folder: String) throws
+
     /// Replaces the manifest atomically: readers see the old or the new one, whole.
     func swapManifest(_ bytes: [UInt8]) throws
-    /// The current manifest, or nil in a new database.
+    /// The current manifest, or nil where none was ever written.
     func readManifest() throws -> [UInt8]?
+    /// Removes what an interrupted `swapManifest` may have left (never the manifest itself).
+    func removeManifestLeftovers() throws
+    /// The manifest's name for messages.
+    var manifestDisplayPath: String { get }
+
     /// Opens (creating) an append-only log file such as a WAL segment.
     func openAppendLog(_ name: String) throws -> AppendLog
+    /// Cuts a log file to `length` bytes (a torn final write).
+    func truncate(_ name: String, to length: Int) throws
+
+    /// Takes the exclusive right to write this database, for as long as the returned lock is held;
+    /// throws `TidepoolError.locked` when another process holds it.
+    func lockForWriting() throws -> StorageLock
 }
 
 /// A file being written once, then published atomically.
@@ -44,12 +63,19 @@ extension ImmutableFileWriter {
 protocol AppendLog: AnyObject, Sendable {
     var name: String { get }
     func append(_ bytes: UnsafeRawBufferPointer) throws
+    /// Makes everything appended so far durable.
     func sync() throws
     func close()
     var size: Int { get }
 }
 
-/// A read-only memory mapping of a whole file, unmapped when released.
+/// The exclusive right to write a database, released by `release()` or when the holder dies.
+protocol StorageLock: AnyObject, Sendable {
+    func release()
+}
+
+/// A read-only view of a whole file's bytes (a memory mapping, or memory the store owns),
+/// released with the last reference.
 final class MappedFile: @unchecked Sendable {
     let name: String
     let bytes: UnsafeRawBufferPointer

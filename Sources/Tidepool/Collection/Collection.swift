@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+
+/// Where a document's current version lives: a container id (a segment's id, or a memtable's
+/// with `memtableIDBit` set) and a row in it.
+struct RowRef: Equatable {
+    var container: UInt64
+    var row: UInt32
+}
+
+/// Memtables get container ids with the top bit set; segments use their segment id.
+let memtableIDBit: UInt64 = 1 << 63
+
+/// A named set of documents with a fixed dimension and metric.
+///
+/// All methods are thread-safe. Writes are logged (group commit) before they are applied
+/// (`Collection+Writing`), searches run on a snapshot and never wait for a flush or compaction
+/// (`Collection+Search`), memtables become segments in the background (`Collection+Flushing`).
+public final class Collection: @unchecked Sendable {
+    /// The collection's name, unique in its database.
+    public let name: String
+    /// Every vector's number of components.
+    public let dimension: Int
+    /// The distance the collection ranks by.
+    public let metric: Metric
+    /// The collection's settings; index settings can change (``updateIndexSettings(_:)``).
+    public var config: CollectionConfig { state.withLock { configValue } }
+
+    let storage: any StorageBackend
+    /// The collection's folder in `storage`: `segments/` and `wal/` under it.
+    let folder: String
+    let logger: Logger
+    /// Weak: a collection outliving its database gets a `closed` error, not a crash.
+    weak var database: Database?
+    let distance: DistanceFunction
+    /// Set once recovery has replayed the old log.
+    var wal: WriteAheadLog!
+    let memtableRows: Int
+    let buildThreads: Int
+
+    // State guarded by `state` (the extensions in other files read and write it under the lock).
+    let state = NSCondition()
+    var configValue: CollectionConfig
+    var active: MemTable
+    var frozen: [MemTable] = []
+    var segments: [Segment] = []
+    var idMap: [DocumentID: RowRef] = [:]
+    var memtablesByID: [UInt64: MemTable] = [:]
+    var segmentsByID: [UInt64: Segment] = [:]
+    var visibleSeq: UInt64 = 0
+    var flushedSeq: UInt64 = 0
+    var nextSegmentID: UInt64 = 1
+    var nextMemtableID: UInt64 = 1
+    var closed = false
+    var backgroundError: TidepoolError?
+    /// An indexer task is queued or running.
+    var indexerScheduled = false
+
+    /// Attribute types; guarded by `schemaLock` (taken after `state` when both are needed).
+    let schemaLock = NSLock()
+    var schemaValue: AttributeSchema
+    var schema: AttributeSchema { schemaLock.withLock { schemaValue } }
+
+    /// Flushes and compactions run here, one at a time.
+    let background: DispatchQueue
+    /// Indexes the active memtable's new rows into its graph, one batch at a time.
+    let indexer: DispatchQueue
+    /// Rows the indexer inserts before publishing them (and before looking for a newer memtable).
+    static let indexBatch = 1_024
+    /// Below this many indexed rows a memtable is scanned exactly: the walk would not save enough.
+    static let memtableGraphMinRows = 2_048
+    /// Frozen memtables allowed to await flushing before writers wait (bounds memory at about
+    /// `(maxFrozen + 1) × memtableBytes`); graph builds are slower than ingest, so allow a few.
+    static let maxFrozen = 4
+
+    /// Opens a collection the manifest lists, recovering it (`Collection+Recovery`).
+    init(database: Database, entry: Manifest.CollectionEntry, storage: any StorageBackend, options: DatabaseOptions) throws {
+        self.database = database
+        name = entry.name
+        dimension = entry.dimension
+        metric = entry.metric
+        configValue = entry.config
+        self.storage = storage
+        folder = "collections/" + entry.name
+        logger = options.logger
+        distance = DistanceFunction(metric: entry.metric, dimension: entry.dimension)
+        memtableRows = max(256, entry.config.memtableBytes / (entry.dimension * 4))
+        buildThreads = options.buildThreads
+        background = DispatchQueue(label: "tidepool.background.\(entry.name)")
+        indexer = DispatchQueue(label: "tidepool.indexer.\(entry.name)", qos: .utility)
+        flushedSeq = entry.flushedSeq
+        nextSegmentID = entry.nextSegmentID
+        schemaValue = AttributeSchema(types: entry.schema ?? entry.config.attributeTypes ?? [:])
+        active = Collection.makeMemTable(id: memtableIDBit | 0, capacity: memtableRows, dimension: entry.dimension,
+                                         metric: entry.metric, config: entry.config)
+        memtablesByID[active.containerID] = active
+        try recover(entry, options: options)
+    }
+
+    /// Changes the collection's index settings: HNSW parameters, the row count from which
+    /// segments get a graph, and quantization. The new settings are persisted at once (atomically,
+    /// with the manifest); segments built under other settings are rebuilt by a background
+    /// compaction, which a crash can interrupt safely: the next open resumes it. Searches keep
+    /// running on the old segments meanwhile. Text, attribute and memtable settings cannot change.
+    public func updateIndexSettings(_ change: (inout CollectionConfig) -> Void) throws {
+        var err: Error?
+        // On `background`, which also runs flushes and compactions: concurrent updates apply one
+        // after the other, each to the settings the previous one left.
+        background.sync {
+            let old = config
+            var new = old
+            change(&new)
+            do {
+                try new.validate(dimension: dimension)
+                guard new.text == old.text, new.attributeTypes == old.attributeTypes, new.memtableBytes == old.memtableBytes else {
+                    throw TidepoolError.invalidArgument(
+                        "collection '\(name)': only index settings (hnsw, minRowsForGraph, maxSegments, quantization) can change")
+                }
+                let (segs, cutoff) = state.withLock { () -> ([Segment], UInt64) in
+                    configValue = new
+                    return (segments, flushedSeq)
+                }
+                try owner().persist(collection: manifestEntry(segments: segs, flushedSeq: cutoff))
+            } catch {
+                err = error
+                state.withLock { configValue = old }
+            }
+        }
+        if let err { throw err }
+        if segmentsOutOfDate() { scheduleFlush() }
+    }
+
+    /// The database that holds this collection, or `closed` once it was released.
+    func owner() throws -> Database {
+        guard let database else { throw TidepoolError.closed("collection '\(name)': its database was released") }
+        return database
+    }
+
+    /// A consistent view for one read: everything applied up to `visibleSeq`.
+    func snapshot() -> Snapshot {
+        state.withLock {
+            let segs = segments.map { SnapshotContainer.segment($0) }
+            let mems = (frozen + [active]).map { m in
+                SnapshotContainer.memtable(m, rows: m.count, indexed: min(m.indexedCount, m.count))
+            }
+            return Snapshot(visibleSeq: visibleSeq, containers: segs + mems)
+        }
+    }
+
+    /// The number of live documents.
+    public var count: Int { state.withLock { idMap.count } }
+
+    /// Returns the documents that exist among `ids`, in the order asked (missing ids are skipped).
+    public func get(ids: [DocumentID]) throws -> [Document] {
+        var found: [(DocumentID, SnapshotContainer, Int)] = []
+        state.withLock {
+            for id in ids {
+                guard let ref = idMap[id] else { continue }
+                if ref.container & memtableIDBit != 0 {
+                    if let m = memtablesByID[ref.container] { found.append((id, .memtable(m, rows: m.count, indexed: 0), Int(ref.row))) }
+                } else if let s = segmentsByID[ref.container] {
+                    found.append((id, .segment(s), Int(ref.row)))
+                }
+            }
+        }
+        return try found.map { id, container, row in
+            Document(id: id, vector: container.vector(row), attributes: try container.attributes(row))
+        }
+    }
+
+    /// Finishes background work and closes the log.
+    func close() throws {
+        background.sync {}
+        state.withLock { closed = true }
+        state.broadcast()
+        indexer.sync {}
+        try wal.close()
+    }
+
+    /// For the `batched` sync policy: fsyncs the log if anything was written since the last sync.
+    func syncWAL() { wal.syncIfDirty() }
+}

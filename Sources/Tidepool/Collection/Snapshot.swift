@@ -1,0 +1,107 @@
+/// A consistent view for one read: every operation applied up to `visibleSeq`, over the
+/// containers that held the collection at that moment. Taken under the collection's state lock
+/// in a few microseconds; a read then never waits for a flush or compaction, which only publish
+/// new containers.
+struct Snapshot {
+    let visibleSeq: UInt64
+    /// Segments first (oldest first), then memtables (frozen ones, then the active one). A
+    /// container's index here is the `container` of the `RowKey`s a search returns.
+    let containers: [SnapshotContainer]
+
+    /// The segments (the containers before the first memtable).
+    var segments: [Segment] {
+        containers.compactMap { if case .segment(let s) = $0 { return s } else { return nil } }
+    }
+
+    /// The rows of container `c` as this snapshot sees them.
+    func rows(_ c: Int) -> ContainerRows { containers[c].rows(visibleSeq: visibleSeq) }
+
+    /// Per container, the rows `filter` (validated) admits: segments through their attribute
+    /// indexes, memtables row by row with the reference evaluator. Deletions are not applied.
+    func allowedRows(_ filter: Filter) throws -> [Bitmap] {
+        try containers.map { c in
+            switch c {
+            case .segment(let s):
+                return try s.allowedRows(filter)
+            case .memtable(let m, let n, _):
+                var b = Bitmap(count: n)
+                for r in 0..<n where filter.matches(m.attributes[r]) { b.insert(r) }
+                return b
+            }
+        }
+    }
+
+    /// The live rows that `filter` admits (all live rows when nil), in container order.
+    func liveRows(matching filter: Filter?) throws -> [RowKey] {
+        let allowed = try filter.map { try allowedRows($0) }
+        var out: [RowKey] = []
+        for (ci, c) in containers.enumerated() {
+            let rows = rows(ci)
+            if case .segment = c, let allowed {
+                allowed[ci].forEach { r in if !rows.dead.isDead(UInt32(r)) { out.append(RowKey(container: ci, row: UInt32(r))) } }
+                continue
+            }
+            for r in 0..<c.rowCount where !rows.dead.isDead(UInt32(r)) && rows.isVisible(r) {
+                if let allowed, !allowed[ci].contains(r) { continue }
+                out.append(RowKey(container: ci, row: UInt32(r)))
+            }
+        }
+        return out
+    }
+
+    func documentID(_ key: RowKey) throws -> DocumentID { try containers[key.container].documentID(Int(key.row)) }
+    func attributes(_ key: RowKey) throws -> [String: AttributeValue] { try containers[key.container].attributes(Int(key.row)) }
+    func vector(_ key: RowKey) -> [Float] { containers[key.container].vector(Int(key.row)) }
+}
+
+/// One container of a snapshot: an immutable segment, or a memtable with the rows the snapshot
+/// sees (`rows`) and how many of those its graph already covers (`indexed`).
+enum SnapshotContainer {
+    case segment(Segment)
+    case memtable(MemTable, rows: Int, indexed: Int)
+
+    var rowCount: Int {
+        switch self {
+        case .segment(let s): return s.rowCount
+        case .memtable(_, let n, _): return n
+        }
+    }
+
+    var tombstones: Tombstones {
+        switch self {
+        case .segment(let s): return s.tombstones
+        case .memtable(let m, _, _): return m.tombstones
+        }
+    }
+
+    func rows(visibleSeq: UInt64) -> ContainerRows {
+        switch self {
+        case .segment(let s):
+            return ContainerRows(vectors: s.vectors, dead: DeadFilter(s.tombstones, visibleSeq: visibleSeq), sequences: nil, visibleSeq: visibleSeq)
+        case .memtable(let m, _, _):
+            return ContainerRows(vectors: UnsafePointer(m.vectors), dead: DeadFilter(m.tombstones, visibleSeq: visibleSeq),
+                                 sequences: UnsafePointer(m.seqs), visibleSeq: visibleSeq)
+        }
+    }
+
+    func documentID(_ row: Int) throws -> DocumentID {
+        switch self {
+        case .segment(let s): return try s.documentID(row)
+        case .memtable(let m, _, _): return m.ids[row]
+        }
+    }
+
+    func attributes(_ row: Int) throws -> [String: AttributeValue] {
+        switch self {
+        case .segment(let s): return try s.attributes(row)
+        case .memtable(let m, _, _): return m.attributes[row]
+        }
+    }
+
+    func vector(_ row: Int) -> [Float] {
+        switch self {
+        case .segment(let s): return s.vectorArray(row)
+        case .memtable(let m, _, _): return Array(UnsafeBufferPointer(start: m.vector(row), count: m.dimension))
+        }
+    }
+}

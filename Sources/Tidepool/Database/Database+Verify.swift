@@ -1,0 +1,23 @@
+import Foundation
+import Logging
+
+extension Database {
+    /// Opens the database at `path` (recovering it), recomputes every checksum and checks
+    /// invariants. Returns the problems found; empty means sound.
+    public static func verify(path: String, logger: Logger = Logger(label: "tidepool")) -> [String] {
+        guard StorageLocation.directory(path).hasDatabase else {
+            return ["no database at '\(path)' (missing MANIFEST)"]
+        }
+        do {
+            let db = try Database(path: path, options: DatabaseOptions(verifyChecksumsOnOpen: true, logger: logger))
+            defer { try? db.close() }
+            var problems: [String] = []
+            for name in db.collectionNames {
+                problems += try db.collection(name).checkInvariants()
+            }
+            return problems
+        } catch {
+            return ["\(error)"]
+        }
+    }
+}

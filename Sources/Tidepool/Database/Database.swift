@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+
+/// A Tidepool database: a directory holding named collections.
+///
+/// Opening recovers from any crash (replaying the write-ahead log). Only one
+/// process may open a directory at a time: a second gets `TidepoolError.locked`.
+public final class Database: @unchecked Sendable {
+    /// Where the database lives (a directory path).
+    public let path: String
+    let storage: any StorageBackend
+    let options: DatabaseOptions
+    private let writerLock: StorageLock
+    private let lock = NSLock()
+    private var manifest: Manifest
+    private var open: [String: Collection] = [:]
+    private var syncTimer: DispatchSourceTimer?
+    private var isClosed = false
+
+    /// Opens the database at `path`, creating the directory if needed.
+    public convenience init(path: String, options: DatabaseOptions = DatabaseOptions()) throws {
+        try self.init(storage: StorageLocation.directory(path).open(), path: path, options: options)
+    }
+
+    /// Opens the database `storage` holds (any `StorageBackend`; tests bring their own).
+    init(storage: any StorageBackend, path: String, options: DatabaseOptions) throws {
+        self.path = path
+        self.options = options
+        self.storage = storage
+        writerLock = try storage.lockForWriting()
+        if let bytes = try storage.readManifest() {
+            manifest = try Manifest.decode(bytes, file: storage.manifestDisplayPath)
+        } else {
+            manifest = Manifest()
+        }
+        try? storage.removeManifestLeftovers()
+        let known = Set(manifest.collections.map(\.name))
+        for dir in try storage.list("collections") where !known.contains(dir) {
+            options.logger.info("removing files of dropped collection '\(dir)'")
+            try? storage.deleteFolder("collections/" + dir)
+        }
+        for entry in manifest.collections {
+            open[entry.name] = try Collection(database: self, entry: entry, storage: storage, options: options)
+        }
+        if options.syncPolicy == .batched {
+            let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+            t.schedule(deadline: .now() + options.syncInterval, repeating: options.syncInterval)
+            t.setEventHandler { [weak self] in self?.syncAll() }
+            t.resume()
+            syncTimer = t
+        }
+    }
+
+    deinit {
+        syncTimer?.cancel()
+    }
+
+    private func syncAll() {
+        for c in lock.withLock({ Array(open.values) }) { c.syncWAL() }
+    }
+
+    static func validateName(_ name: String) throws {
+        let ok = !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
+            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0) }
+        if !ok {
+            throw TidepoolError.invalidArgument("collection name '\(name)' must be 1-64 ASCII letters, digits, '_', '-' or '.', not starting with '.'")
+        }
+    }
+
+    /// Creates a collection with a fixed dimension and metric.
+    @discardableResult
+    public func createCollection(_ name: String, dimension: Int, metric: Metric,
+                                 config: CollectionConfig = CollectionConfig()) throws -> Collection {
+        try Database.validateName(name)
+        guard (1...65_536).contains(dimension) else {
+            throw TidepoolError.invalidArgument("dimension must be in 1...65536, got \(dimension)")
+        }
+        try config.validate(dimension: dimension)
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
+        guard open[name] == nil else { throw TidepoolError.collectionExists(name) }
+        let entry = Manifest.CollectionEntry(name: name, dimension: dimension, metric: metric, config: config,
+                                             flushedSeq: 0, nextSegmentID: 1, segments: [],
+                                             schema: config.attributeTypes ?? [:])
+        try? storage.deleteFolder("collections/" + name)
+        var next = manifest
+        next.collections.append(entry)
+        try writeLocked(next)
+        let c = try Collection(database: self, entry: entry, storage: storage, options: options)
+        open[name] = c
+        return c
+    }
+
+    /// The collection named `name`.
+    public func collection(_ name: String) throws -> Collection {
+        try lock.withLock {
+            guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
+            guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
+            return c
+        }
+    }
+
+    /// The names of all collections, sorted.
+    public var collectionNames: [String] { lock.withLock { open.keys.sorted() } }
+
+    /// Deletes a collection and its files.
+    public func dropCollection(_ name: String) throws {
+        let c: Collection = try lock.withLock {
+            guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
+            return c
+        }
+        // Close first: its background flush or compaction finishes before it leaves the manifest.
+        try c.close()
+        try lock.withLock {
+            var next = manifest
+            next.collections.removeAll { $0.name == name }
+            try writeLocked(next)
+            open[name] = nil
+        }
+        try? storage.deleteFolder("collections/" + name)
+    }
+
+    /// Records a collection's new state in the manifest (atomically).
+    func persist(collection entry: Manifest.CollectionEntry) throws {
+        try lock.withLock {
+            var next = manifest
+            guard let i = next.collections.firstIndex(where: { $0.name == entry.name }) else {
+                throw TidepoolError.collectionNotFound(entry.name)
+            }
+            next.collections[i] = entry
+            try writeLocked(next)
+        }
+    }
+
+    private func writeLocked(_ next: Manifest) throws {
+        var next = next
+        next.generation = manifest.generation + 1
+        try storage.swapManifest(try next.encoded())
+        manifest = next
+    }
+
+    /// Finishes background work, syncs the logs and releases the directory lock.
+    public func close() throws {
+        let cols: [Collection] = lock.withLock {
+            if isClosed { return [] }
+            isClosed = true
+            return Array(open.values)
+        }
+        syncTimer?.cancel()
+        syncTimer = nil
+        var firstError: Error?
+        for c in cols {
+            do { try c.close() } catch { if firstError == nil { firstError = error } }
+        }
+        writerLock.release()
+        if let firstError { throw firstError }
+    }
+}

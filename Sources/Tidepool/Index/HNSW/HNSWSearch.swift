@@ -1,0 +1,130 @@
+import TidepoolKernels
+
+/// HNSW search over any link source (Malkov & Yashunin, algorithm 5), skipping rows `admit`
+/// refuses while still routing through them; with `twoHop`, ACORN-style filtered expansion.
+/// Emits up to `k` (distance, row) pairs, unsorted; returns the number of distances computed.
+@inline(__always)
+func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLevel: Int, count: Int,
+                                                              distance dist: D, k: Int, ef: Int, admit: A, twoHop: Bool,
+                                                              scratch: SearchScratch, emit: (Float, UInt32) -> Void) -> Int {
+    guard count > 0 else { return 0 }
+    let ef = max(ef, k)
+    let gen = scratch.begin(nodes: count, heap: ef + 1)
+    let visited = scratch.visited
+
+    var cur = entryPoint
+    var curDist = dist(cur)
+    var computed = 1
+    if maxLevel > 0 {
+        let copy = scratch.linkBuffer
+        for level in stride(from: maxLevel, to: 0, by: -1) {
+            var changed = true
+            while changed {
+                changed = false
+                let n = g.withLinks(cur, level: level) { list in
+                    let n = Int(list[0])
+                    for j in 0..<n { copy[j] = list[1 + j] }
+                    return n
+                }
+                for j in 0..<n {
+                    let cand = copy[j]
+                    let d = dist(cand)
+                    computed += 1
+                    if d < curDist {
+                        curDist = d
+                        cur = cand
+                        changed = true
+                    }
+                }
+            }
+        }
+    }
+
+    var candidates = MinHeap(storage: scratch.heapA, capacity: scratch.candidateCapacity)
+    var results = MaxHeap(storage: scratch.heapB, capacity: scratch.heapCapacity)
+    candidates.push(Neighbor(dist: curDist, id: cur))
+    visited[Int(cur)] = gen
+    if admit.admits(cur) { results.push(Neighbor(dist: curDist, id: cur)) }
+    var lowerBound: Float = results.isEmpty ? .infinity : curDist
+    let fresh = scratch.neighborBuffer
+    let cap = SearchScratch.neighborBufferCapacity
+    let hopList = scratch.linkBuffer
+
+    while !candidates.isEmpty {
+        let c = candidates.top
+        if c.dist > lowerBound && results.count == ef { break }
+        candidates.pop()
+        // The next candidate's list is likely the next one read: pull it in while this one is
+        // expanded (its offset was prefetched when it was queued).
+        if !candidates.isEmpty { g.prefetchLevel0(candidates.top.id) }
+        // Gather the unvisited neighbours, prefetching the first line of each ...
+        var m = 0
+        if twoHop {
+            // Filtered (ACORN-style): a disallowed neighbour costs no distance; its own
+            // neighbours are gathered instead, so the walk stays among allowed nodes.
+            let n = g.withLevel0(c.id) { list in
+                for j in 0..<list.count { hopList[j] = list[j] }
+                return list.count
+            }
+            // Pull in the link lists of the disallowed neighbours first, so their misses overlap.
+            for j in 0..<n {
+                let e = hopList[j]
+                if visited[Int(e)] != gen && !admit.allowed(e) { g.prefetchLevel0(e) }
+            }
+            for j in 0..<n {
+                let e = hopList[j]
+                if visited[Int(e)] == gen { continue }
+                visited[Int(e)] = gen
+                if admit.allowed(e) {
+                    if m < cap { fresh[m] = e; m += 1; dist.prefetch(e) }
+                    continue
+                }
+                m = g.withLevel0(e) { hop in
+                    var m = m
+                    for j2 in 0..<hop.count {
+                        let e2 = hop[j2]
+                        if visited[Int(e2)] == gen || !admit.allowed(e2) { continue }
+                        visited[Int(e2)] = gen
+                        if m < cap { fresh[m] = e2; m += 1; dist.prefetch(e2) }
+                    }
+                    return m
+                }
+            }
+        } else {
+            m = g.withLevel0(c.id) { list in
+                var m = 0
+                for j in 0..<list.count {
+                    let e = list[j]
+                    if visited[Int(e)] == gen { continue }
+                    visited[Int(e)] = gen
+                    fresh[m] = e
+                    m += 1
+                    dist.prefetch(e)
+                }
+                return m
+            }
+        }
+        // ... then compute, pulling in the whole next vector while this one computes.
+        for t in 0..<m {
+            let e = fresh[t]
+            if t + 1 < m { dist.prefetchAll(fresh[t + 1]) }
+            let d = dist(e)
+            computed += 1
+            if results.count < ef || d < lowerBound {
+                candidates.push(Neighbor(dist: d, id: e))
+                g.prefetchLevel0Index(e)
+                if admit.admits(e) {
+                    if results.count < ef {
+                        results.push(Neighbor(dist: d, id: e))
+                    } else {
+                        results.replaceTop(Neighbor(dist: d, id: e))
+                    }
+                }
+                if !results.isEmpty { lowerBound = results.top.dist }
+            }
+        }
+    }
+    while results.count > k { results.pop() }
+    for i in 0..<results.count { emit(results.storage[i].dist, results.storage[i].id) }
+    return computed
+}

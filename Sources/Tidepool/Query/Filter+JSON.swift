@@ -1,0 +1,91 @@
+import Foundation
+
+extension Filter {
+    /// Parses the JSON filter syntax (docs/FILTERS.md):
+    ///
+    ///     {"and": [F, …]}   {"or": [F, …]}   {"not": F}
+    ///     {"FIELD": VALUE}                       equality
+    ///     {"FIELD": {"OP": VALUE}}               OP: eq ne in notIn lt lte gt gte exists contains prefix
+    ///
+    /// An object with several keys is the conjunction of them.
+    public init(json: Data) throws {
+        let value: JSONValue
+        do { value = try JSONDecoder().decode(JSONValue.self, from: json) } catch {
+            throw TidepoolError.invalidArgument("filter is not valid JSON: \(error)")
+        }
+        self = try Filter.parse(value, path: "filter")
+    }
+
+    /// Parses the JSON filter syntax from a string.
+    public init(json: String) throws { try self.init(json: Data(json.utf8)) }
+
+    static func parse(_ json: JSONValue, path: String) throws -> Filter {
+        guard case .object(let obj) = json, !obj.isEmpty else {
+            throw TidepoolError.invalidArgument("\(path): expected a non-empty JSON object")
+        }
+        var parts: [Filter] = []
+        for key in obj.keys.sorted() {
+            let value = obj[key]!
+            let here = "\(path).\(key)"
+            switch key {
+            case "and", "or":
+                guard case .array(let list) = value, !list.isEmpty else { throw TidepoolError.invalidArgument("\(here): expected a non-empty array") }
+                let fs = try list.enumerated().map { try parse($0.element, path: "\(here)[\($0.offset)]") }
+                parts.append(key == "and" ? .and(fs) : .or(fs))
+            case "not":
+                parts.append(.not(try parse(value, path: here)))
+            default:
+                if case .object(let ops) = value {
+                    guard !ops.isEmpty else { throw TidepoolError.invalidArgument("\(here): expected an operator") }
+                    for op in ops.keys.sorted() { parts.append(try parseOp(field: key, op: op, ops[op]!, path: "\(here).\(op)")) }
+                } else {
+                    parts.append(.eq(key, try AttributeValue(json: value, path: here)))
+                }
+            }
+        }
+        return parts.count == 1 ? parts[0] : .and(parts)
+    }
+
+    static func parseOp(field: String, op: String, _ v: JSONValue, path: String) throws -> Filter {
+        switch op {
+        case "eq": return .eq(field, try AttributeValue(json: v, path: path))
+        case "ne": return .ne(field, try AttributeValue(json: v, path: path))
+        case "in", "notIn", "not_in":
+            guard case .array(let list) = v else { throw TidepoolError.invalidArgument("\(path): expected an array") }
+            let vs = try list.map { try AttributeValue(json: $0, path: path) }
+            return op == "in" ? .in(field, vs) : .notIn(field, vs)
+        case "lt": return .lt(field, try AttributeValue(json: v, path: path))
+        case "lte": return .lte(field, try AttributeValue(json: v, path: path))
+        case "gt": return .gt(field, try AttributeValue(json: v, path: path))
+        case "gte": return .gte(field, try AttributeValue(json: v, path: path))
+        case "exists":
+            guard case .bool(let b) = v else { throw TidepoolError.invalidArgument("\(path): expected true or false") }
+            return b ? .exists(field) : .not(.exists(field))
+        case "contains", "prefix":
+            guard case .string(let s) = v else { throw TidepoolError.invalidArgument("\(path): expected a string") }
+            return op == "contains" ? .contains(field, s) : .prefix(field, s)
+        default:
+            throw TidepoolError.invalidArgument("\(path): unknown operator '\(op)'")
+        }
+    }
+}
+
+extension AttributeValue {
+    /// The attribute value a JSON value stands for: strings, integers, floats, booleans, null,
+    /// and arrays of strings. `path` names the value in error messages.
+    public init(json v: JSONValue, path: String) throws {
+        switch v {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = .int(i)
+        case .double(let d): self = .float(d)
+        case .string(let s): self = .string(s)
+        case .array(let a):
+            self = .stringArray(try a.map {
+                guard case .string(let s) = $0 else { throw TidepoolError.invalidArgument("\(path): arrays hold strings only") }
+                return s
+            })
+        case .object: throw TidepoolError.invalidArgument("\(path): nested objects are not supported")
+        }
+    }
+}

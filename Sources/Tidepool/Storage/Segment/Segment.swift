@@ -1,0 +1,175 @@
+import Foundation
+import Metrics
+
+/// An immutable, memory-mapped segment: vectors, ids, attributes and an optional
+/// HNSW graph, searched in place. Opening validates the header, footer, section
+/// table and record offsets (and, by default, every section checksum), so damage
+/// is an error naming the file and offset rather than a crash or a wrong answer.
+final class Segment: @unchecked Sendable {
+    let id: UInt64
+    let name: String
+    let file: MappedFile
+    let dimension: Int
+    let metric: Metric
+    let rowCount: Int
+    let maxSeq: UInt64
+    let vectors: UnsafePointer<Float>
+    let graph: StoredGraph?
+    let text: TextIndexView?
+    /// What the graph walk reads instead of `vectors` (SQ8 codes or f16), per the quantization
+    /// setting the segment was written under.
+    let codes: CompressedVectors?
+    var quantization: Quantization { codes?.quantization ?? .none }
+    /// The inverted file, for IVF segments.
+    let ivf: IVFView?
+    let tombstones: Tombstones
+    private let idRecords: RecordTable
+    private let attributeRecords: RecordTable
+    private let sections: [SectionEntry]
+
+    private let indexLock = NSLock()
+    private var attributeIndexCache: AttributeIndex?
+    private var bitmapCache: [Filter: Bitmap] = [:]
+
+    /// The rows `filter` (validated) allows, cached: applications repeat their filters.
+    func allowedRows(_ filter: Filter) throws -> Bitmap {
+        if let b = indexLock.withLock({ bitmapCache[filter] }) {
+            Counter(label: "tidepool_filter_cache_hits").increment()
+            return b
+        }
+        Counter(label: "tidepool_filter_cache_misses").increment()
+        let index = try attributeIndex()
+        try index.prepare(filter)
+        let b = index.evaluate(filter)
+        indexLock.withLock {
+            if bitmapCache.count >= 64 { bitmapCache.removeAll() }
+            bitmapCache[filter] = b
+        }
+        return b
+    }
+
+    var path: String { file.name }
+
+    /// The segment's attribute indexes, built from its attribute records on first use.
+    func attributeIndex() throws -> AttributeIndex {
+        indexLock.lock()
+        defer { indexLock.unlock() }
+        if let a = attributeIndexCache { return a }
+        let a = AttributeIndex(rows: rowCount) { [unowned self] key, row in try self.attribute(row, key: key) }
+        attributeIndexCache = a
+        return a
+    }
+    var byteCount: Int { file.bytes.count }
+
+    init(id: UInt64, name: String, storage: any StorageBackend, dimension: Int, metric: Metric, verifyChecksums: Bool) throws {
+        self.id = id
+        self.name = name
+        file = try storage.map(name)
+        let bytes = file.bytes
+        let path = file.name
+        func corrupt(_ offset: Int, _ reason: String) -> TidepoolError { .corrupt(file: path, offset: offset, reason: reason) }
+
+        guard bytes.count >= SegmentHeader.size + SegmentFooter.size else {
+            throw corrupt(bytes.count, "segment file too short (\(bytes.count) bytes)")
+        }
+        let header = try SegmentHeader.decode(bytes, file: path, dimension: dimension, metric: metric)
+        let footer = try SegmentFooter.decode(bytes, file: path, headerRows: header.rows)
+        let parsed = try SectionEntry.decodeTable(bytes, file: path, footer: footer)
+        maxSeq = header.maxSeq
+        self.dimension = dimension
+        self.metric = metric
+        rowCount = header.rows
+        func find(_ k: SegmentFormat.Kind) -> SectionEntry? { parsed.first { $0.kind == k.rawValue } }
+        guard let vec = find(.vectors), let ids = find(.ids), let attrs = find(.attributes) else {
+            throw corrupt(footer.tableOffset, "segment lacks a vectors, ids or attributes section")
+        }
+        guard (header.flags & SegmentHeader.hasGraphFlag != 0) == (find(.hnsw) != nil) else {
+            throw corrupt(SegmentHeader.flagsOffset, "segment flags \(header.flags) disagree with its sections (graph section \(find(.hnsw) == nil ? "absent" : "present"))")
+        }
+        let rows = header.rows
+        guard vec.length == rows * dimension * 4 else {
+            throw corrupt(vec.offset, "vector section holds \(vec.length) bytes, expected \(rows * dimension * 4)")
+        }
+        let base = bytes.baseAddress!
+        vectors = (base + vec.offset).assumingMemoryBound(to: Float.self)
+        idRecords = try RecordTable(section: ids, in: bytes, rows: rows, file: path, what: "id")
+        attributeRecords = try RecordTable(section: attrs, in: bytes, rows: rows, file: path, what: "attribute")
+
+        if verifyChecksums { for s in parsed { try s.verify(bytes, file: path) } }
+
+        func section(_ s: SectionEntry) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + s.offset, count: s.length) }
+        graph = try find(.hnsw).map { try StoredGraph(bytes: section($0), file: path, fileOffset: $0.offset, expectedCount: rows) }
+        text = try find(.text).map { try TextIndexView(bytes: section($0), file: path, fileOffset: $0.offset, expectedRows: rows) }
+        if let q = find(.sq8) {
+            codes = .sq8(try SQ8View(bytes: section(q), file: path, fileOffset: q.offset, dimension: dimension, rows: rows))
+        } else if let h = find(.f16) {
+            codes = .f16(try F16View(bytes: section(h), file: path, fileOffset: h.offset, dimension: dimension, rows: rows))
+        } else {
+            codes = nil
+        }
+        ivf = try find(.ivf).map { try IVFView(bytes: section($0), file: path, fileOffset: $0.offset, dimension: dimension, rows: rows) }
+        sections = parsed
+        tombstones = Tombstones(count: rows)
+    }
+
+    /// Bytes of one section (0 when the segment has none).
+    func sectionLength(_ kind: SegmentFormat.Kind) -> Int { sections.first { $0.kind == kind.rawValue }?.length ?? 0 }
+
+    /// Recomputes every section checksum.
+    func verifyChecksums() throws { for s in sections { try s.verify(file.bytes, file: path) } }
+
+    @inline(__always) func vector(_ row: Int) -> UnsafePointer<Float> { vectors + row * dimension }
+
+    func documentID(_ row: Int) throws -> DocumentID {
+        var r = idRecords.record(row, file: path)
+        return try RecordCodec.decodeID(&r)
+    }
+
+    func attributes(_ row: Int) throws -> [String: AttributeValue] {
+        var r = attributeRecords.record(row, file: path)
+        if r.remaining == 0 { return [:] }
+        return try RecordCodec.decodeAttributes(&r)
+    }
+
+    /// One attribute of a row, read without decoding the rest of its record.
+    func attribute(_ row: Int, key: [UInt8]) throws -> AttributeValue? {
+        var r = attributeRecords.record(row, file: path)
+        return try RecordCodec.decodeAttribute(&r, key: key)
+    }
+
+    func vectorArray(_ row: Int) -> [Float] { Array(UnsafeBufferPointer(start: vector(row), count: dimension)) }
+}
+
+/// A records section (ids or attributes): u64 offsets[rows + 1] relative to the section, then
+/// the records. Opening checks the offsets start after the table, never fall, and end inside
+/// the section, so reading a record is bounds-safe.
+struct RecordTable: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    /// The section's offset in the file, for messages.
+    let sectionOffset: Int
+
+    init(section s: SectionEntry, in bytes: UnsafeRawBufferPointer, rows: Int, file: String, what: String) throws {
+        let tableLen = (rows + 1) * 8
+        guard s.length >= tableLen else {
+            throw TidepoolError.corrupt(file: file, offset: s.offset, reason: "\(what) section shorter than its offset table")
+        }
+        let p = UnsafeRawPointer(bytes.baseAddress!) + s.offset
+        var prev = UInt64(tableLen)
+        for i in 0...rows {
+            let o = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+            if o < prev || o > UInt64(s.length) || (i == 0 && o != UInt64(tableLen)) {
+                throw TidepoolError.corrupt(file: file, offset: s.offset + i * 8, reason: "\(what) offset \(o) out of order or out of range")
+            }
+            prev = o
+        }
+        base = p
+        sectionOffset = s.offset
+    }
+
+    /// A reader over row `row`'s record.
+    @inline(__always) func record(_ row: Int, file: String) -> ByteReader {
+        let a = Int(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)))
+        let b = Int(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: row * 8 + 8, as: UInt64.self)))
+        return ByteReader(UnsafeRawBufferPointer(start: base + a, count: b - a), file: file, fileOffset: sectionOffset + a)
+    }
+}

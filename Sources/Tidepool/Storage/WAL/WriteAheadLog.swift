@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+
+/// A collection's write-ahead log with group commit.
+///
+/// Writers call `commit`; the first writer to find no leader becomes the leader,
+/// takes every pending operation, writes them as one `write`, syncs once as the
+/// policy says, applies them to memory in sequence order, and wakes the rest.
+/// So concurrent writers share one fsync, readers only ever see durable data,
+/// and memory is always applied in log order.
+final class WriteAheadLog: @unchecked Sendable {
+    struct Pending {
+        let seq: UInt64
+        let payload: [UInt8]
+        let op: WALOperation
+    }
+
+    let storage: any StorageBackend
+    let folder: String
+    let dimension: Int
+    let collection: String
+    let policy: SyncPolicy
+    let syncInterval: Double
+
+    /// Applies a durable batch to memory; called by the leader, one batch at a time, in order.
+    var apply: (@Sendable ([Pending]) -> Void)?
+
+    private let cond = NSCondition()
+    private var nextSeq: UInt64
+    private var pending: [Pending] = []
+    private var leaderActive = false
+    private(set) var durableSeq: UInt64
+    private var failure: TidepoolError?
+    private var closed = false
+
+    /// Guards the current log file: held by the leader while writing and by `syncIfDirty`.
+    private let fileLock = NSLock()
+    private var log: AppendLog?
+    private var dirty = false
+    private var lastSync = Date()
+    private var rotateRequested = false
+
+    init(storage: any StorageBackend, folder: String, dimension: Int, collection: String, policy: SyncPolicy,
+         syncInterval: Double, lastSeq: UInt64) throws {
+        self.storage = storage
+        self.folder = folder
+        self.dimension = dimension
+        self.collection = collection
+        self.policy = policy
+        self.syncInterval = syncInterval
+        self.nextSeq = lastSeq + 1
+        self.durableSeq = lastSeq
+        try startFile(firstSeq: lastSeq + 1)
+    }
+
+    /// The sequence number of the last operation written.
+    var lastSeq: UInt64 { cond.lock(); defer { cond.unlock() }; return nextSeq - 1 }
+
+    private func startFile(firstSeq: UInt64) throws {
+        let name = folder + "/" + WALFormat.fileName(firstSeq: firstSeq)
+        // A file with this first sequence number can only be a leftover with no frames in it.
+        try storage.delete(name)
+        let newLog = try storage.openAppendLog(name)
+        try WALFileHeader(dimension: dimension, firstSeq: firstSeq).encoded().withUnsafeBytes { try newLog.append($0) }
+        if policy != .none { try newLog.sync() }
+        log?.close()
+        log = newLog
+    }
+
+    /// Logs `op`, waits until it is as durable as the policy promises and applied to memory, and
+    /// returns its sequence number.
+    @discardableResult
+    func commit(_ op: WALOperation) throws -> UInt64 {
+        let payload = WALFormat.encodePayload(op, dimension: dimension)
+        cond.lock()
+        defer { cond.unlock() }
+        if let failure { throw failure }
+        if closed { throw TidepoolError.closed("collection '\(collection)' is closed") }
+        let seq = nextSeq
+        nextSeq += 1
+        pending.append(Pending(seq: seq, payload: payload, op: op))
+        while durableSeq < seq {
+            if let failure { throw failure }
+            if leaderActive {
+                cond.wait()
+                continue
+            }
+            leaderActive = true
+            let batch = pending
+            pending = []
+            cond.unlock()
+            var err: TidepoolError?
+            do { try write(batch) } catch let e as TidepoolError { err = e } catch { err = .io(path: folder, operation: "WAL write", errno: EIO) }
+            if err == nil { apply?(batch) }
+            cond.lock()
+            leaderActive = false
+            if let err {
+                // A failed write leaves the log's tail unknown: refuse further writes until reopened.
+                failure = .closed("collection '\(collection)': WAL write failed (\(err)); reopen the database")
+            } else {
+                durableSeq = batch.last!.seq
+            }
+            cond.broadcast()
+        }
+        return seq
+    }
+
+    private func write(_ batch: [Pending]) throws {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.payload.count + 17 })
+        for p in batch { WALFormat.appendFrame(seq: p.seq, type: p.op.typeCode, payload: p.payload, to: &buffer) }
+        fileLock.lock()
+        defer { fileLock.unlock() }
+        if rotateRequested {
+            rotateRequested = false
+            try log?.sync()
+            try startFile(firstSeq: batch[0].seq)
+        }
+        guard let log else { throw TidepoolError.closed("collection '\(collection)': WAL is closed") }
+        try buffer.withUnsafeBytes { try log.append($0) }
+        switch policy {
+        case .always:
+            try log.sync()
+        case .batched:
+            if Date().timeIntervalSince(lastSync) >= syncInterval {
+                try log.sync()
+                lastSync = Date()
+                dirty = false
+            } else {
+                dirty = true
+            }
+        case .none:
+            dirty = true
+        }
+    }
+
+    /// Starts a new log file before the next batch, so older files can be deleted once flushed.
+    func requestRotation() {
+        fileLock.lock()
+        rotateRequested = true
+        fileLock.unlock()
+    }
+
+    /// Starts a new log file now if no write is in progress, so that a fully flushed file can
+    /// be deleted without waiting for the next write.
+    func rotateIfIdle() {
+        cond.lock()
+        defer { cond.unlock() }
+        guard !leaderActive, pending.isEmpty, !closed, failure == nil else { return }
+        fileLock.lock()
+        defer { fileLock.unlock() }
+        do {
+            try log?.sync()
+            try startFile(firstSeq: nextSeq)
+            rotateRequested = false
+        } catch {
+            // The current file stays in use; it will be rotated before the next batch.
+        }
+    }
+
+    /// For the `batched` policy: fsyncs if anything was written since the last sync.
+    func syncIfDirty(force: Bool = false) {
+        fileLock.lock()
+        defer { fileLock.unlock() }
+        guard dirty, let log else { return }
+        if policy == .batched || force {
+            do {
+                try log.sync()
+                dirty = false
+                lastSync = Date()
+            } catch {}
+        }
+    }
+
+    /// Deletes log files whose every frame is at or below `flushedSeq`.
+    func deleteFiles(upTo flushedSeq: UInt64) {
+        guard let names = try? storage.list(folder) else { return }
+        let seqs = names.compactMap { n -> (String, UInt64)? in
+            guard let s = WALFormat.firstSeq(fromFileName: n) else { return nil }
+            return (n, s)
+        }
+        for i in 0..<max(0, seqs.count - 1) where seqs[i + 1].1 - 1 <= flushedSeq {
+            try? storage.delete(folder + "/" + seqs[i].0)
+        }
+    }
+
+    func close() throws {
+        cond.lock()
+        while leaderActive { cond.wait() }
+        closed = true
+        cond.unlock()
+        fileLock.lock()
+        defer { fileLock.unlock() }
+        if let log {
+            try log.sync()
+            log.close()
+        }
+        log = nil
+    }
+}
