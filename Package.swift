@@ -60,9 +60,11 @@ let package = Package(
         .testTarget(name: "TidepoolKernelsTests", dependencies: ["TidepoolKernels"]),
         // Fixtures/: a database written by earlier code, read by FormatFixtureTests (not sources).
         .testTarget(name: "TidepoolTests", dependencies: ["Tidepool"], exclude: ["Fixtures"]),
-        .testTarget(name: "TidepoolServerTests", dependencies: [
-            "TidepoolServer",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ]),
+        .testTarget(
+            name: "TidepoolServerTests",
+            dependencies: [
+                "TidepoolServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ]
 )

@@ -17,10 +17,10 @@ struct BenchVectorsCommand: ParsableCommand {
         commandName: "vectors",
         abstract: "Benchmark ingest, index build, reopen, and the recall/QPS trade-off against ground truth.",
         discussion: """
-        Imports the base through the public API into a fresh temporary database (WAL with `batched` sync), \
-        flushes it into one HNSW segment, reopens it, then sweeps ef single-threaded, one query at a time. \
-        Writes the JSON schema of peers.py with entries `tidepool-hnsw` and `tidepool-flat`.
-        """)
+            Imports the base through the public API into a fresh temporary database (WAL with `batched` sync), \
+            flushes it into one HNSW segment, reopens it, then sweeps ef single-threaded, one query at a time. \
+            Writes the JSON schema of peers.py with entries `tidepool-hnsw` and `tidepool-flat`.
+            """)
 
     @Option(help: "Base vectors (.fvecs or .npy).") var base: String
     @Option(help: "Query vectors.") var query: String
@@ -29,7 +29,8 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "Neighbours per query; recall is recall@k.") var k: Int = 10
     @Option(help: "Write the report here.") var json: String?
     @Option(help: "HNSW M.") var m: Int = 16
-    @Option(help: "Vectors the search reads: none (f32), sq8 (8-bit codes), f16, or pq (IVF only); compressed searches re-rank with f32.") var quantization: String = "none"
+    @Option(help: "Vectors the search reads: none (f32), sq8 (8-bit codes), f16, or pq (IVF only); compressed searches re-rank with f32.")
+    var quantization: String = "none"
     @Option(help: "Index: hnsw, ivf, flat or auto (by segment size).") var index: String = "hnsw"
     @Option(help: "IVF lists (default 4·√n).") var nlist: Int?
     @Option(help: "PQ sub-spaces, code bytes per vector (default dimension / 4).") var pqSubspaces: Int?
@@ -71,9 +72,10 @@ struct BenchVectorsCommand: ParsableCommand {
         // 1. Ingest through the public API; one segment holds the whole base.
         guard let quant = Quantization(rawValue: quantization) else { throw ValidationError("--quantization must be none, sq8, f16 or pq") }
         guard let indexKind = IndexKind(rawValue: index) else { throw ValidationError("--index must be hnsw, ivf, flat or auto") }
-        let config = CollectionConfig(hnsw: HNSWParameters(m: m, efConstruction: efConstruction, efSearch: 64),
-                                      memtableBytes: max(64 << 20, (n + 1) * dim * 4), quantization: quant, index: indexKind,
-                                      ivf: IVFParameters(nlist: nlist, pqSubspaces: pqSubspaces))
+        let config = CollectionConfig(
+            hnsw: HNSWParameters(m: m, efConstruction: efConstruction, efSearch: 64),
+            memtableBytes: max(64 << 20, (n + 1) * dim * 4), quantization: quant, index: indexKind,
+            ivf: IVFParameters(nlist: nlist, pqSubspaces: pqSubspaces))
         let isIVF = indexKind == .ivf || (indexKind == .auto && n >= config.ivf.minRows)
         let load0 = busyCPUSeconds()
         let wall0 = monotonicSeconds()
@@ -99,19 +101,22 @@ struct BenchVectorsCommand: ParsableCommand {
         // (building graphs on the same cores) while the upserts go on.
         var bgIngestS = 0.0, bgTotalS = 0.0
         if !reusing && !skipBackgroundIngest {
-        let bgDir = dir + "-background"
-        defer { try? FileManager.default.removeItem(atPath: bgDir) }
-        let bgDB = try Database(path: bgDir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
-        let bgColl = try bgDB.createCollection("bench", dimension: dim, metric: metricValue,
-                                               config: CollectionConfig(hnsw: config.hnsw))
-        let tb = monotonicSeconds()
-        bgIngestS = try ingest(baseM, into: bgColl)
-        try bgColl.flush()
-        bgTotalS = monotonicSeconds() - tb
-        let bgSegments = bgColl.info().segments.count
-        try bgDB.close()
-        try? FileManager.default.removeItem(atPath: bgDir)
-        note(String(format: "sustained ingest with background flush: %.0f vectors/s (%d segments, all flushed and indexed after %.1f s)",
+            let bgDir = dir + "-background"
+            defer { try? FileManager.default.removeItem(atPath: bgDir) }
+            let bgDB = try Database(path: bgDir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
+            let bgColl = try bgDB.createCollection(
+                "bench", dimension: dim, metric: metricValue,
+                config: CollectionConfig(hnsw: config.hnsw))
+            let tb = monotonicSeconds()
+            bgIngestS = try ingest(baseM, into: bgColl)
+            try bgColl.flush()
+            bgTotalS = monotonicSeconds() - tb
+            let bgSegments = bgColl.info().segments.count
+            try bgDB.close()
+            try? FileManager.default.removeItem(atPath: bgDir)
+            note(
+                String(
+                    format: "sustained ingest with background flush: %.0f vectors/s (%d segments, all flushed and indexed after %.1f s)",
                     Double(n) / bgIngestS, bgSegments, bgTotalS))
         }
 
@@ -126,8 +131,10 @@ struct BenchVectorsCommand: ParsableCommand {
         note(String(format: "reopen to first result: %.1f ms", openMS))
 
         // 3. The ef sweep, one query per call, one thread.
-        let efValues = isIVF ? nprobes.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
-                             : efs.split(separator: ",").compactMap { Int($0) }.filter { $0 >= k }
+        let efValues =
+            isIVF
+            ? nprobes.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
+            : efs.split(separator: ",").compactMap { Int($0) }.filter { $0 >= k }
         var best: [Int: (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int)] = [:]
         var batchParam: Int?
         var batchQPS = 0.0, batch1QPS = 0.0, batchRecall = 0.0
@@ -140,7 +147,10 @@ struct BenchVectorsCommand: ParsableCommand {
                 } else {
                     best[ef]!.passes += r.passes
                 }
-                note(String(format: "round %d %@=%d recall=%.4f qps=%.0f p50=%.1fus", round + 1, isIVF ? "nprobe" : "ef", ef, r.recall, r.qps, r.p50))
+                note(
+                    String(
+                        format: "round %d %@=%d recall=%.4f qps=%.0f p50=%.1fus", round + 1, isIVF ? "nprobe" : "ef", ef, r.recall, r.qps,
+                        r.p50))
             }
             if round == 0 { batchParam = efValues.first { best[$0]!.recall >= 0.95 } }
             if let ef = batchParam {
@@ -154,8 +164,10 @@ struct BenchVectorsCommand: ParsableCommand {
         let searchResident = coll.info().segments.reduce(0) { $0 + $1.searchResidentBytes }
         let sweep: [[String: Any]] = efValues.map { ef in
             let b = best[ef]!
-            return ["param": ef, "recall": round5(b.recall), "qps": round1(b.qps), "p50_us": round1(b.p50),
-                    "p99_us": round1(b.p99), "passes": b.passes]
+            return [
+                "param": ef, "recall": round5(b.recall), "qps": round1(b.qps), "p50_us": round1(b.p50),
+                "p99_us": round1(b.p99), "passes": b.passes,
+            ]
         }
         func qpsAt(_ t: Double) -> Any {
             let v = efValues.compactMap { best[$0]!.recall >= t ? best[$0]!.qps : nil }.max()
@@ -164,13 +176,19 @@ struct BenchVectorsCommand: ParsableCommand {
         let wall = monotonicSeconds() - wall0
         let otherLoad = max(0, (busyCPUSeconds() - load0 - ownCPUSeconds()) / max(wall, 1e-9))
         var hnsw: [String: Any] = [
-            "name": (isIVF ? "tidepool-ivf-" : "tidepool-hnsw") + (quant == .none ? (isIVF ? "flat" : "") : (isIVF ? "" : "-") + quant.rawValue),
+            "name": (isIVF ? "tidepool-ivf-" : "tidepool-hnsw")
+                + (quant == .none ? (isIVF ? "flat" : "") : (isIVF ? "" : "-") + quant.rawValue),
             "params": isIVF
-                ? ["nlist": coll.info().segments.first?.ivfLists ?? 0, "metric": metricValue.rawValue,
-                   "storage": quant == .none ? "f32" : quant.rawValue, "pq_subspaces": quant == .pq ? (pqSubspaces ?? dim / 4) : 0,
-                   "rerank": rerank.map { $0 as Any } ?? "max(4k, 40)"]
-                : ["M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue, "storage": quant == .none ? "f32" : quant.rawValue,
-                   "rerank": rerank.map { $0 as Any } ?? "ef"],
+                ? [
+                    "nlist": coll.info().segments.first?.ivfLists ?? 0, "metric": metricValue.rawValue,
+                    "storage": quant == .none ? "f32" : quant.rawValue, "pq_subspaces": quant == .pq ? (pqSubspaces ?? dim / 4) : 0,
+                    "rerank": rerank.map { $0 as Any } ?? "max(4k, 40)",
+                ]
+                : [
+                    "M": m, "ef_construction": efConstruction, "metric": metricValue.rawValue,
+                    "storage": quant == .none ? "f32" : quant.rawValue,
+                    "rerank": rerank.map { $0 as Any } ?? "ef",
+                ],
             "build_s": reusing ? NSNull() : round3(buildS) as Any,
             "build_vps": reusing ? NSNull() : round1(Double(n) / buildS) as Any, "build_threads": threads,
             "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk (vectors, ids, graph)",
@@ -186,7 +204,8 @@ struct BenchVectorsCommand: ParsableCommand {
             "resident_bytes": residentBytes,
             "search_resident_bytes": searchResident,
             "search_resident_bytes_per_vector": round1(Double(searchResident) / Double(n)),
-            "search_resident_bytes_source": isIVF ? "IVF section: centroids, list row ids, codes (plus f32 for IVF-flat)"
+            "search_resident_bytes_source": isIVF
+                ? "IVF section: centroids, list row ids, codes (plus f32 for IVF-flat)"
                 : "graph + the vectors the walk reads (SQ8 codes, or f32 without quantization), from the segment sections",
         ]
         hnsw["ingest_s"] = round3(ingestS)
@@ -206,7 +225,10 @@ struct BenchVectorsCommand: ParsableCommand {
                 let s = monotonicSeconds()
                 let r = try coll.search(vector: queryRows[q], k: k, options: SearchOptions(exact: true, maxThreads: 1))
                 lat.append((monotonicSeconds() - s) * 1e6)
-                hits += r.filter { if case .uint(let v) = $0.id { return truthSets[q].contains(v) }; return false }.count
+                hits +=
+                    r.filter {
+                        if case .uint(let v) = $0.id { return truthSets[q].contains(v) }; return false
+                    }.count
             }
             let flatQPS = Double(fq) / (monotonicSeconds() - tf)
             lat.sort()
@@ -218,8 +240,12 @@ struct BenchVectorsCommand: ParsableCommand {
                 "build_vps": reusing ? NSNull() : round1(Double(n) / ingestS) as Any, "build_threads": 1,
                 "index_bytes": indexBytes, "index_bytes_source": "segment file bytes on disk",
                 "rss_growth_bytes": residentBytes, "rss_peak_growth_bytes": NSNull(), "knob": NSNull(),
-                "sweep": [["param": NSNull(), "recall": round5(recall), "qps": round1(flatQPS),
-                           "p50_us": round1(percentile(lat, 50)), "p99_us": round1(percentile(lat, 99)), "passes": 1]],
+                "sweep": [
+                    [
+                        "param": NSNull(), "recall": round5(recall), "qps": round1(flatQPS),
+                        "p50_us": round1(percentile(lat, 50)), "p99_us": round1(percentile(lat, 99)), "passes": 1,
+                    ]
+                ],
                 "qps_at_recall_0.90": recall >= 0.9 ? round1(flatQPS) : NSNull(),
                 "qps_at_recall_0.95": recall >= 0.95 ? round1(flatQPS) : NSNull(),
                 "qps_at_recall_0.99": recall >= 0.99 ? round1(flatQPS) : NSNull(),
@@ -248,7 +274,9 @@ struct BenchVectorsCommand: ParsableCommand {
             emit(text)
         }
         for p in peers {
-            note("\(p["name"]!): qps@0.95=\(p["qps_at_recall_0.95"]!) batch(\(threads) threads)=\(p["batch_qps_at_0.95"]!) batch1=\(p["batch1_qps_at_0.95"]!) build_s=\(p["build_s"]!) ingest_vps=\(p["ingest_vps"]!) open_ms=\(p["open_to_first_result_ms"]!) resident=\(p["resident_bytes"]!)")
+            note(
+                "\(p["name"]!): qps@0.95=\(p["qps_at_recall_0.95"]!) batch(\(threads) threads)=\(p["batch_qps_at_0.95"]!) batch1=\(p["batch1_qps_at_0.95"]!) build_s=\(p["build_s"]!) ingest_vps=\(p["ingest_vps"]!) open_ms=\(p["open_to_first_result_ms"]!) resident=\(p["resident_bytes"]!)"
+            )
         }
     }
 
@@ -271,7 +299,8 @@ struct BenchVectorsCommand: ParsableCommand {
 
     /// One setting: 100 warm-up queries, then timed passes over all queries until 1 s is spent (1–5 passes).
     private func sweepSetting(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int, ivf: Bool) throws
-        -> (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int) {
+        -> (recall: Double, qps: Double, p50: Double, p99: Double, passes: Int)
+    {
         let opts = searchOptions(ef, ivf: ivf)
         for q in 0..<min(100, queries.count) { _ = try coll.search(vector: queries[q], k: k, options: opts) }
         var bestQPS = 0.0, bestLat: [Double] = [], recall = 0.0
@@ -299,7 +328,8 @@ struct BenchVectorsCommand: ParsableCommand {
 
     /// All queries split across `threads` threads, repeated until 1 s is spent (2–5 runs); the fastest run.
     private func batchRun(_ coll: Collection, _ queries: [[Float]], _ truth: [Set<UInt64>], ef: Int, threads: Int, ivf: Bool) throws
-        -> (qps: Double, recall: Double) {
+        -> (qps: Double, recall: Double)
+    {
         let opts = searchOptions(ef, ivf: ivf)
         var bestQPS = 0.0, recall = 0.0, spent = 0.0, runs = 0
         let hitsBox = LockedInt()
@@ -361,7 +391,8 @@ func loadAverage() -> Double {
 /// CPU seconds the whole machine has been busy since boot (from /proc/stat), as peers.py counts them.
 func busyCPUSeconds() -> Double {
     guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-          let first = s.split(separator: "\n").first else { return 0 }
+        let first = s.split(separator: "\n").first
+    else { return 0 }
     let f = first.split(separator: " ").dropFirst().compactMap { Double($0) }
     guard f.count >= 8 else { return 0 }
     let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7]

@@ -9,10 +9,10 @@ struct BenchFilteredCommand: ParsableCommand {
         commandName: "filtered",
         abstract: "Filtered search at 50%, 10%, 1% and 0.1% selectivity (pypi-minilm-100k's docs.tsv attributes).",
         discussion: """
-        Imports the base with the attributes of docs.tsv (name, month, rank, summary) into one segment, then for each \
-        filter measures recall@k against the exact filtered top-k, single-thread QPS one query per call, p50/p99, and \
-        the QPS of the exact filtered scan; and the unfiltered QPS at the same ef.
-        """)
+            Imports the base with the attributes of docs.tsv (name, month, rank, summary) into one segment, then for each \
+            filter measures recall@k against the exact filtered top-k, single-thread QPS one query per call, p50/p99, and \
+            the QPS of the exact filtered scan; and the unfiltered QPS at the same ef.
+            """)
 
     @Option(help: "Base vectors.") var base: String
     @Option(help: "Query vectors.") var query: String
@@ -63,8 +63,9 @@ struct BenchFilteredCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
         defer { try? db.close() }
-        let coll = try db.createCollection("bench", dimension: dim, metric: .cosine,
-                                           config: CollectionConfig(memtableBytes: max(64 << 20, (n + 1) * dim * 4)))
+        let coll = try db.createCollection(
+            "bench", dimension: dim, metric: .cosine,
+            config: CollectionConfig(memtableBytes: max(64 << 20, (n + 1) * dim * 4)))
         var i = 0
         while i < n {
             let end = min(i + 1000, n)
@@ -99,9 +100,12 @@ struct BenchFilteredCommand: ParsableCommand {
             }
             let recall = total == 0 ? 1 : Double(hits) / Double(total)
             let bar = max(plain.qps / 2, exact.qps)
-            note(String(format: "%@: selectivity %.4f recall=%.4f qps=%.0f p50=%.1fus p99=%.1fus exact-filtered qps=%.0f (%.2fx unfiltered, %.2fx exact scan)",
-                        c.name, Double(matching) / Double(n), recall, fast.qps, fast.p50, fast.p99, exact.qps,
-                        fast.qps / plain.qps, fast.qps / exact.qps))
+            note(
+                String(
+                    format:
+                        "%@: selectivity %.4f recall=%.4f qps=%.0f p50=%.1fus p99=%.1fus exact-filtered qps=%.0f (%.2fx unfiltered, %.2fx exact scan)",
+                    c.name, Double(matching) / Double(n), recall, fast.qps, fast.p50, fast.p99, exact.qps,
+                    fast.qps / plain.qps, fast.qps / exact.qps))
             results.append([
                 "name": c.name, "filter": c.json, "matching": matching, "selectivity": round5(Double(matching) / Double(n)),
                 "recall": round5(recall), "qps": round1(fast.qps), "p50_us": round1(fast.p50), "p99_us": round1(fast.p99),
@@ -112,7 +116,8 @@ struct BenchFilteredCommand: ParsableCommand {
         }
         let report: [String: Any] = [
             "dataset": URL(fileURLWithPath: base).deletingLastPathComponent().lastPathComponent, "n": n, "dim": dim,
-            "nq": qrows.count, "k": k, "ef": ef.map { $0 as Any } ?? NSNull(), "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
+            "nq": qrows.count, "k": k, "ef": ef.map { $0 as Any } ?? NSNull(),
+            "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
             "cpu": cpuModel(), "kernels": simdKernelName,
             "unfiltered": ["qps": round1(plain.qps), "p50_us": round1(plain.p50), "p99_us": round1(plain.p99)],
             "cases": results, "first_filtered_query_ms": round1(indexBuildMS),
@@ -123,7 +128,8 @@ struct BenchFilteredCommand: ParsableCommand {
 
     /// Runs every query once as warm-up, then `fastestPass`; also returns each query's ids.
     private func timedQueries(_ qs: [[Float]], _ body: ([Float]) throws -> [SearchHit]) throws
-        -> (qps: Double, p50: Double, p99: Double, answers: [[DocumentID]]) {
+        -> (qps: Double, p50: Double, p99: Double, answers: [[DocumentID]])
+    {
         var answers = try qs.map { try body($0).map(\.id) }
         let t = try fastestPass(count: qs.count, rounds: rounds, maxPasses: 5) { answers[$0] = try body(qs[$0]).map(\.id) }
         return (t.qps, t.p50, t.p99, answers)

@@ -24,11 +24,15 @@ struct BenchKMeansCommand: ParsableCommand {
                 try kMeansCentroids($0, dimension: m.dimension, k: k, iterations: iterations, seed: seed, threads: threads)
             }
             let seconds = Date().timeIntervalSince(start)
-            let report: [String: Any] = ["name": "tidepool-kmeans", "n": m.rows, "dim": m.dimension, "k": k,
-                                         "iterations": iterations, "threads": threads, "train_s": seconds,
-                                         "mse": r.meanSquaredError]
-            print(String(format: "tidepool k-means: n=%d dim=%d k=%d iterations=%d threads=%d  %.2f s  mse %.5f",
-                         m.rows, m.dimension, k, iterations, threads, seconds, r.meanSquaredError))
+            let report: [String: Any] = [
+                "name": "tidepool-kmeans", "n": m.rows, "dim": m.dimension, "k": k,
+                "iterations": iterations, "threads": threads, "train_s": seconds,
+                "mse": r.meanSquaredError,
+            ]
+            print(
+                String(
+                    format: "tidepool k-means: n=%d dim=%d k=%d iterations=%d threads=%d  %.2f s  mse %.5f",
+                    m.rows, m.dimension, k, iterations, threads, seconds, r.meanSquaredError))
             if let json {
                 try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
                     .write(to: URL(fileURLWithPath: json))

@@ -2,7 +2,8 @@
 /// `maxPasses` until 1 s is spent, `rounds` rounds. Returns the fastest pass's QPS and its p50/p99
 /// latency in microseconds.
 func fastestPass(count: Int, rounds: Int, maxPasses: Int, _ body: (Int) throws -> Void) rethrows
-    -> (qps: Double, p50: Double, p99: Double) {
+    -> (qps: Double, p50: Double, p99: Double)
+{
     var best = 0.0, bestLat: [Double] = []
     var lat = [Double](repeating: 0, count: count)
     for _ in 0..<rounds {

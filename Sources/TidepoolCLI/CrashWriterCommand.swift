@@ -24,10 +24,12 @@ struct CrashWriterCommand: ParsableCommand {
             if db.collectionNames.contains("crash") {
                 coll = try db.collection("crash")
             } else {
-                coll = try db.createCollection("crash", dimension: dimension, metric: .l2, config: CollectionConfig(
-                    hnsw: HNSWParameters(m: 8, efConstruction: 32, efSearch: 32),
-                    memtableBytes: 4096 * 4, minRowsForGraph: 64, maxSegments: 3,
-                    text: TextIndexConfig(fields: ["t"])))
+                coll = try db.createCollection(
+                    "crash", dimension: dimension, metric: .l2,
+                    config: CollectionConfig(
+                        hnsw: HNSWParameters(m: 8, efConstruction: 32, efSearch: 32),
+                        memtableBytes: 4096 * 4, minRowsForGraph: 64, maxSegments: 3,
+                        text: TextIndexConfig(fields: ["t"])))
             }
             var rng = SplitMix64(seed: seed)
             for op in firstOp..<(firstOp + ops) {
@@ -36,8 +38,12 @@ struct CrashWriterCommand: ParsableCommand {
                 let ids = (0..<n).map { _ in UInt64(rng.next() % UInt64(idSpace)) }
                 if roll < 7 {
                     emit("BEGIN \(op) U " + ids.map(String.init).joined(separator: ","))
-                    try coll.upsert(ids.map { Document(id: .uint($0), vector: CrashWriterCommand.vector(id: $0, op: op, dimension: dimension),
-                                                        attributes: ["op": .int(Int64(op)), "t": .string("w\($0 % 7) all")]) })
+                    try coll.upsert(
+                        ids.map {
+                            Document(
+                                id: .uint($0), vector: CrashWriterCommand.vector(id: $0, op: op, dimension: dimension),
+                                attributes: ["op": .int(Int64(op)), "t": .string("w\($0 % 7) all")])
+                        })
                 } else {
                     emit("BEGIN \(op) D " + ids.map(String.init).joined(separator: ","))
                     try coll.delete(ids: ids.map { .uint($0) })
@@ -49,10 +55,14 @@ struct CrashWriterCommand: ParsableCommand {
                     // Settings changes rebuild every segment in the background: kills land mid-rebuild too.
                     if r == 1 || r == 2 {
                         // Cycle through HNSW and IVF with each kind of codes.
-                        let states: [(IndexKind, Quantization)] = [(.auto, .none), (.auto, .sq8), (.ivf, .pq), (.ivf, .sq8), (.ivf, .none), (.hnsw, .f16)]
+                        let states: [(IndexKind, Quantization)] = [
+                            (.auto, .none), (.auto, .sq8), (.ivf, .pq), (.ivf, .sq8), (.ivf, .none), (.hnsw, .f16),
+                        ]
                         let now = states.firstIndex { $0.0 == coll.config.index && $0.1 == coll.config.quantization } ?? 0
                         let (index, quantization) = states[(now + 1) % states.count]
-                        try coll.updateIndexSettings { $0.index = index; $0.quantization = quantization }
+                        try coll.updateIndexSettings {
+                            $0.index = index; $0.quantization = quantization
+                        }
                         emit("SETTINGS \(op) index=\(index.rawValue) quantization=\(quantization.rawValue)")
                     }
                 }

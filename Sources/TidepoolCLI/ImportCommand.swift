@@ -7,10 +7,10 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Import vectors from a .fvecs or float32 .npy file.",
         discussion: """
-        Prints `committed N` on standard output each time N documents in total are durable, \
-        so a script that kills the import can check that at least N survive. Ids are row numbers \
-        (plus --first-id). A progress bar goes to standard error when it is a terminal.
-        """)
+            Prints `committed N` on standard output each time N documents in total are durable, \
+            so a script that kills the import can check that at least N survive. Ids are row numbers \
+            (plus --first-id). A progress bar goes to standard error when it is a terminal.
+            """)
 
     @Option(help: "Data directory.") var data: String
     @Option(help: "Collection name (created if missing).") var collection: String
@@ -55,7 +55,9 @@ struct ImportCommand: ParsableCommand {
             }
             progress.finish()
             let ingest = monotonicSeconds() - start
-            note(String(format: "imported %d vectors in %.2f s (%.0f vectors/s)", matrix.rows, ingest, Double(matrix.rows) / max(ingest, 1e-9)))
+            note(
+                String(
+                    format: "imported %d vectors in %.2f s (%.0f vectors/s)", matrix.rows, ingest, Double(matrix.rows) / max(ingest, 1e-9)))
             if !noFlush {
                 let t0 = monotonicSeconds()
                 try coll.flush()
@@ -89,8 +91,9 @@ final class ProgressBar {
         let width = 30
         let filled = total > 0 ? width * done / total : width
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = String(format: "\r[%@] %5.1f%% %d/%d %.0f vec/s ETA %.0fs ", bar,
-                          100 * Double(done) / Double(max(total, 1)), done, total, rate, eta)
+        let line = String(
+            format: "\r[%@] %5.1f%% %d/%d %.0f vec/s ETA %.0fs ", bar,
+            100 * Double(done) / Double(max(total, 1)), done, total, rate, eta)
         FileHandle.standardError.write(line.data(using: .utf8)!)
     }
 

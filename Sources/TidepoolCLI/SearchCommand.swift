@@ -51,9 +51,14 @@ struct InspectCommand: ParsableCommand {
                 let items: [[String: Any]] = infos.map { c in
                     [
                         "name": c.name, "count": c.count, "dimension": c.dimension, "metric": c.metric.rawValue,
-                        "segments": c.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows,
-                                                      "bytes": $0.bytes, "hnsw": $0.hasGraph, "index": $0.index, "ivf_lists": $0.ivfLists, "graph_mean_degree": $0.graphMeanDegree,
-                                                      "search_resident_bytes": $0.searchResidentBytes] as [String: Any] },
+                        "segments": c.segments.map {
+                            [
+                                "id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows,
+                                "bytes": $0.bytes, "hnsw": $0.hasGraph, "index": $0.index, "ivf_lists": $0.ivfLists,
+                                "graph_mean_degree": $0.graphMeanDegree,
+                                "search_resident_bytes": $0.searchResidentBytes,
+                            ] as [String: Any]
+                        },
                         "deleted_rows": c.segments.reduce(0) { $0 + $1.deletedRows },
                         "memtable_rows": c.memtableRows, "memtable_indexed_rows": c.memtableIndexedRows, "wal_bytes": c.walBytes,
                         "bytes_on_disk": c.segments.reduce(0) { $0 + $1.bytes } + c.walBytes,
@@ -63,11 +68,15 @@ struct InspectCommand: ParsableCommand {
             } else {
                 for c in infos {
                     let bytes = c.segments.reduce(0) { $0 + $1.bytes } + c.walBytes
-                    emit("\(c.name): \(c.count) documents, dimension \(c.dimension), metric \(c.metric.rawValue), "
-                         + "\(c.segments.count) segments, \(c.segments.reduce(0) { $0 + $1.deletedRows }) deleted rows, "
-                         + "\(c.memtableRows) rows in memory (\(c.memtableIndexedRows) indexed), \(bytes) bytes on disk (WAL \(c.walBytes))")
+                    emit(
+                        "\(c.name): \(c.count) documents, dimension \(c.dimension), metric \(c.metric.rawValue), "
+                            + "\(c.segments.count) segments, \(c.segments.reduce(0) { $0 + $1.deletedRows }) deleted rows, "
+                            + "\(c.memtableRows) rows in memory (\(c.memtableIndexedRows) indexed), \(bytes) bytes on disk (WAL \(c.walBytes))"
+                    )
                     for s in c.segments {
-                        emit("  segment \(s.id): \(s.rows) rows, \(s.deletedRows) deleted, \(s.bytes) bytes, \(s.index == "ivf" ? "IVF (\(s.ivfLists) lists)" : s.index == "hnsw" ? String(format: "HNSW (%.1f links per node at level 0)", s.graphMeanDegree) : "flat"), \(s.searchResidentBytes) bytes searched in memory")
+                        emit(
+                            "  segment \(s.id): \(s.rows) rows, \(s.deletedRows) deleted, \(s.bytes) bytes, \(s.index == "ivf" ? "IVF (\(s.ivfLists) lists)" : s.index == "hnsw" ? String(format: "HNSW (%.1f links per node at level 0)", s.graphMeanDegree) : "flat"), \(s.searchResidentBytes) bytes searched in memory"
+                        )
                     }
                 }
                 if infos.isEmpty { emit("no collections") }

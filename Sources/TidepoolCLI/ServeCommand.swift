@@ -9,12 +9,12 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the HTTP/JSON API over a data directory.",
         discussion: """
-        Settings come from flags, then the environment, then --config (JSON). API keys come from \
-        --api-keys-file, the TIDEPOOL_API_KEYS environment variable and the configuration file: entries \
-        SECRET:rw, SECRET:ro or SECRET:rw:coll1|coll2, separated by commas or lines. Without a key only \
-        /health and /ready answer. SIGTERM or SIGINT stops accepting, finishes in-flight requests and \
-        closes the database.
-        """)
+            Settings come from flags, then the environment, then --config (JSON). API keys come from \
+            --api-keys-file, the TIDEPOOL_API_KEYS environment variable and the configuration file: entries \
+            SECRET:rw, SECRET:ro or SECRET:rw:coll1|coll2, separated by commas or lines. Without a key only \
+            /health and /ready answer. SIGTERM or SIGINT stops accepting, finishes in-flight requests and \
+            closes the database.
+            """)
 
     @Option(help: "JSON configuration file: data, host, port, sync, max_body_bytes, max_in_flight, api_keys (flags override it).")
     var config: String?
@@ -62,7 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let keys: APIKeyring
         do { keys = try APIKeyring(spec: spec) } catch { throw ValidationError("\(error)") }
-        if keys.keys.isEmpty { note("warning: no API keys configured (TIDEPOOL_API_KEYS or --api-keys-file): only /health and /ready will answer") }
+        if keys.keys.isEmpty {
+            note("warning: no API keys configured (TIDEPOOL_API_KEYS or --api-keys-file): only /health and /ready will answer")
+        }
         let policy = try parseSync(sync)
         guard let level = Logger.Level(rawValue: logLevel ?? "info") else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
@@ -75,10 +77,14 @@ struct ServeCommand: AsyncParsableCommand {
             note("error: \(e)")
             throw ExitCode(1)
         }
-        note(String(format: "opened %@ (%d collections) in %.0f ms; listening on http://%@:%d", data, db.collectionNames.count,
-                    (monotonicSeconds() - started) * 1000, host, port))
-        let app = makeTidepoolApplication(database: db, configuration: ServerConfiguration(
-            host: host, port: port, keys: keys, maxBodyBytes: maxBodyBytes, maxInFlight: maxInFlight), logger: logger)
+        note(
+            String(
+                format: "opened %@ (%d collections) in %.0f ms; listening on http://%@:%d", data, db.collectionNames.count,
+                (monotonicSeconds() - started) * 1000, host, port))
+        let app = makeTidepoolApplication(
+            database: db,
+            configuration: ServerConfiguration(
+                host: host, port: port, keys: keys, maxBodyBytes: maxBodyBytes, maxInFlight: maxInFlight), logger: logger)
         try await app.runService()
     }
 }

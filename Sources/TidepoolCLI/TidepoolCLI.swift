@@ -7,8 +7,10 @@ struct TidepoolCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidepool",
         abstract: "Tidepool: an embeddable vector database.",
-        subcommands: [ServeCommand.self, ImportCommand.self, CompactCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
-                      BenchCommand.self, CrashWriterCommand.self])
+        subcommands: [
+            ServeCommand.self, ImportCommand.self, CompactCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
+            BenchCommand.self, CrashWriterCommand.self,
+        ])
 }
 
 /// Prints to standard error.

@@ -13,16 +13,19 @@ struct API: Sendable {
 
     func register(_ router: Router<TidepoolRequestContext>) {
         let v1 = router.group("v1")
-        v1.get("collections") { _, context in try await run(context, write: false, collection: nil) { _ in
-            ["collections": try database.collectionNames.map { try describe(database.collection($0)) }]
-        } }
+        v1.get("collections") { _, context in
+            try await run(context, write: false, collection: nil) { _ in
+                ["collections": try database.collectionNames.map { try describe(database.collection($0)) }]
+            }
+        }
         v1.post("collections") { request, context in
             let body = try await object(request, allowed: ["name", "dimension", "metric", "config"])
             let name = try string(body, "name")
             return try await run(context, write: true, collection: name, status: .created) { _ in
                 let metric = try metricValue(body["metric"] ?? .string("cosine"))
                 let config = try collectionConfig(body["config"])
-                return try describe(database.createCollection(name, dimension: Int(try int(body, "dimension")), metric: metric, config: config))
+                return try describe(
+                    database.createCollection(name, dimension: Int(try int(body, "dimension")), metric: metric, config: config))
             }
         }
         v1.get("collections/:name") { _, context in
@@ -102,24 +105,32 @@ struct API: Sendable {
                     filter: try body["filter"].map(filter), after: try body["after"].map(documentID),
                     limit: Int(try int(body, "limit", default: 1000)), includeVectors: try bool(body, "include_vectors", default: false))
                 let vectors = try bool(body, "include_vectors", default: false)
-                return ["documents": page.documents.map { encode($0, vectors: vectors) },
-                        "next": page.next.map(idJSON) ?? NSNull()]
+                return [
+                    "documents": page.documents.map { encode($0, vectors: vectors) },
+                    "next": page.next.map(idJSON) ?? NSNull(),
+                ]
             }
         }
         v1.post("collections/:name/query") { request, context in
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
-                                                           "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe"])
+            let body = try await object(
+                request,
+                allowed: [
+                    "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
+                    "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe",
+                ])
             return try await run(context, write: false, collection: name) { _ in try query(try database.collection(name), body) }
         }
     }
 
     // MARK: Execution
 
-    /// Checks the key's rights, runs the engine call on the blocking thread pool, and wraps the
-    /// result with the server-side time.
-    func run(_ context: TidepoolRequestContext, write: Bool, collection: String?, status: HTTPResponse.Status = .ok,
-             _ body: @escaping @Sendable (Void) throws -> [String: Any]) async throws -> Response {
+    /// Checks the key's rights, runs the engine call (writes on the blocking thread pool, reads in
+    /// place), and wraps the result with the server-side time.
+    func run(
+        _ context: TidepoolRequestContext, write: Bool, collection: String?, status: HTTPResponse.Status = .ok,
+        _ body: @escaping @Sendable (Void) throws -> [String: Any]
+    ) async throws -> Response {
         guard let key = context.apiKey else { throw APIError(.unauthorized, "unauthorized", "no API key") }
         if write && key.role != .readWrite { throw APIError(.forbidden, "forbidden", "this API key is read-only") }
         if let collection, !key.allows(collection: collection) {
@@ -155,21 +166,37 @@ struct API: Sendable {
 
     func query(_ coll: Tidepool.Collection, _ b: [String: JSONValue]) throws -> [String: Any] {
         let k = Int(try int(b, "k", default: 10))
-        let ef = try b["ef"].map { v -> Int in guard case .int(let i) = v else { throw APIError.badRequest("'ef' must be an integer") }; return Int(i) }
-        let rerank = try b["rerank"].map { v -> Int in guard case .int(let i) = v else { throw APIError.badRequest("'rerank' must be an integer") }; return Int(i) }
+        let ef = try b["ef"].map { v -> Int in
+            guard case .int(let i) = v else { throw APIError.badRequest("'ef' must be an integer") }; return Int(i)
+        }
+        let rerank = try b["rerank"].map { v -> Int in
+            guard case .int(let i) = v else { throw APIError.badRequest("'rerank' must be an integer") }; return Int(i)
+        }
         let nprobe = try b["nprobe"].map { v -> Int in
-            guard case .int(let i) = v, (1...1_048_576).contains(i) else { throw APIError.badRequest("'nprobe' must be an integer in 1...1048576") }
+            guard case .int(let i) = v, (1...1_048_576).contains(i) else {
+                throw APIError.badRequest("'nprobe' must be an integer in 1...1048576")
+            }
             return Int(i)
         }
         let include = try stringList(b["include"] ?? .array([]), "include")
-        for i in include where i != "attributes" && i != "vectors" { throw APIError.badRequest("'include' accepts \"attributes\" and \"vectors\", not '\(i)'") }
+        for i in include where i != "attributes" && i != "vectors" {
+            throw APIError.badRequest("'include' accepts \"attributes\" and \"vectors\", not '\(i)'")
+        }
         let f = try b["filter"].map(filter)
-        let text: String? = try b["text"].map { v in guard case .string(let s) = v else { throw APIError.badRequest("'text' must be a string") }; return s }
-        let match = try TextMatch(rawValue: string(b, "text_match", default: "any")) ?? { throw APIError.badRequest("'text_match' must be any, all or phrase") }()
+        let text: String? = try b["text"].map { v in
+            guard case .string(let s) = v else { throw APIError.badRequest("'text' must be a string") }; return s
+        }
+        let match =
+            try TextMatch(rawValue: string(b, "text_match", default: "any"))
+            ?? { throw APIError.badRequest("'text_match' must be any, all or phrase") }()
         var vectors: [[Float]] = []
         if let v = b["vector"] { vectors.append(try floatVector(v)) }
         if let v = b["vector_b64"] { vectors.append(try base64Vector(v)) }
-        if case .array(let vs)? = b["vectors"] { vectors += try vs.map(floatVector) } else if b["vectors"] != nil { throw APIError.badRequest("'vectors' must be an array of vectors") }
+        if case .array(let vs)? = b["vectors"] {
+            vectors += try vs.map(floatVector)
+        } else if b["vectors"] != nil {
+            throw APIError.badRequest("'vectors' must be an array of vectors")
+        }
         guard vectors.count <= 1024 else { throw APIError.badRequest("at most 1024 vectors per request") }
         let batch = b["vectors"] != nil
         var results: [[[String: Any]]] = []
@@ -183,33 +210,40 @@ struct API: Sendable {
                 case "weighted": fusion = .weighted(vectorWeight: try double(b, "vector_weight", default: 0.5))
                 default: throw APIError.badRequest("'fusion' must be rrf or weighted")
                 }
-                let (hits, cost) = try coll.hybridSearchWithCost(vector: v, text: text, k: k, options: HybridOptions(
-                    fusion: fusion, candidates: Int(try int(b, "candidates", default: 100)), ef: ef, filter: f, match: match,
-                    includeAttributes: include.contains("attributes")))
+                let (hits, cost) = try coll.hybridSearchWithCost(
+                    vector: v, text: text, k: k,
+                    options: HybridOptions(
+                        fusion: fusion, candidates: Int(try int(b, "candidates", default: 100)), ef: ef, filter: f, match: match,
+                        includeAttributes: include.contains("attributes")))
                 textCost = cost
-                results.append(hits.map { h in
-                    var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
-                    o["vector_rank"] = h.vectorRank.map { $0 as Any } ?? NSNull()
-                    o["vector_distance"] = h.vectorDistance.map { Double($0) as Any } ?? NSNull()
-                    o["text_rank"] = h.textRank.map { $0 as Any } ?? NSNull()
-                    o["text_score"] = h.textScore.map { $0 as Any } ?? NSNull()
-                    if let a = h.attributes { o["attributes"] = attributesJSON(a) }
-                    return o
-                })
+                results.append(
+                    hits.map { h in
+                        var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
+                        o["vector_rank"] = h.vectorRank.map { $0 as Any } ?? NSNull()
+                        o["vector_distance"] = h.vectorDistance.map { Double($0) as Any } ?? NSNull()
+                        o["text_rank"] = h.textRank.map { $0 as Any } ?? NSNull()
+                        o["text_score"] = h.textScore.map { $0 as Any } ?? NSNull()
+                        if let a = h.attributes { o["attributes"] = attributesJSON(a) }
+                        return o
+                    })
             } else {
-                let (hits, cost) = try coll.textSearchWithCost(text, k: k, options: TextSearchOptions(
-                    match: match, filter: f, includeAttributes: include.contains("attributes")))
+                let (hits, cost) = try coll.textSearchWithCost(
+                    text, k: k,
+                    options: TextSearchOptions(
+                        match: match, filter: f, includeAttributes: include.contains("attributes")))
                 textCost = cost
-                results.append(hits.map { h in
-                    var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
-                    if let a = h.attributes { o["attributes"] = attributesJSON(a) }
-                    return o
-                })
+                results.append(
+                    hits.map { h in
+                        var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
+                        if let a = h.attributes { o["attributes"] = attributesJSON(a) }
+                        return o
+                    })
             }
         } else {
             guard !vectors.isEmpty else { throw APIError.badRequest("give 'vector', 'vector_b64', 'vectors' or 'text'") }
-            let options = SearchOptions(ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
-                                        includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank, nprobe: nprobe)
+            let options = SearchOptions(
+                ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
+                includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank, nprobe: nprobe)
             var lists: [RawJSON] = []
             var cost = SearchCost()
             for v in vectors {

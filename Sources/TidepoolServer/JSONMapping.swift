@@ -5,7 +5,9 @@ import Tidepool
 
 func checkKeys(_ o: [String: JSONValue], _ allowed: Set<String>, _ what: String) throws {
     if let unknown = o.keys.sorted().first(where: { !allowed.contains($0) }) {
-        throw APIError(.badRequest, "unknown_field", "\(what) has an unknown field '\(unknown)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
+        throw APIError(
+            .badRequest, "unknown_field", "\(what) has an unknown field '\(unknown)' (allowed: \(allowed.sorted().joined(separator: ", ")))"
+        )
     }
 }
 
@@ -44,7 +46,9 @@ func bool(_ o: [String: JSONValue], _ key: String, default d: Bool) throws -> Bo
 
 func stringList(_ v: JSONValue, _ what: String) throws -> [String] {
     guard case .array(let a) = v else { throw APIError.badRequest("'\(what)' must be an array of strings") }
-    return try a.map { guard case .string(let s) = $0 else { throw APIError.badRequest("'\(what)' must be an array of strings") }; return s }
+    return try a.map {
+        guard case .string(let s) = $0 else { throw APIError.badRequest("'\(what)' must be an array of strings") }; return s
+    }
 }
 
 func metricValue(_ v: JSONValue) throws -> Metric {
@@ -83,7 +87,9 @@ func base64Vector(_ v: JSONValue) throws -> [Float] {
     guard case .string(let s) = v, let data = Data(base64Encoded: s), data.count % 4 == 0 else {
         throw APIError.badRequest("'vector_b64' must be base64 of little-endian float32 values")
     }
-    return data.withUnsafeBytes { raw in (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+    return data.withUnsafeBytes { raw in
+        (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+    }
 }
 
 func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] {
@@ -168,8 +174,10 @@ func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
 /// The index settings of a `config` object (creation, or PATCH): each given one replaces the
 /// collection's; validation is the engine's.
 struct IndexSettings {
-    static let keys: Set<String> = ["m", "ef_construction", "ef_search", "quantization", "index", "nlist", "nprobe",
-                                    "pq_subspaces", "ivf_min_rows"]
+    static let keys: Set<String> = [
+        "m", "ef_construction", "ef_search", "quantization", "index", "nlist", "nprobe",
+        "pq_subspaces", "ivf_min_rows",
+    ]
     var m, efConstruction, efSearch, nlist, nprobe, pqSubspaces, ivfMinRows: Int?
     var quantization: Quantization?
     var index: IndexKind?
@@ -214,16 +222,23 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
     let info = c.info()
     let o: [String: Any] = [
         "name": info.name, "dimension": info.dimension, "metric": info.metric.rawValue, "count": info.count,
-        "segments": info.segments.map { ["id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph,
-                                   "code_bytes": $0.codeBytes, "index": $0.index, "ivf_bytes": $0.ivfBytes] as [String: Any] },
+        "segments": info.segments.map {
+            [
+                "id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph,
+                "code_bytes": $0.codeBytes, "index": $0.index, "ivf_bytes": $0.ivfBytes,
+            ] as [String: Any]
+        },
         "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,
         "memtable_rows": info.memtableRows,
         "memtable_indexed_rows": info.memtableIndexedRows,
         "attribute_types": c.attributeTypes.mapValues(\.rawValue),
-        "config": ["m": c.config.hnsw.m, "ef_construction": c.config.hnsw.efConstruction, "ef_search": c.config.hnsw.efSearch,
-                   "text_fields": c.config.text?.fields ?? [], "quantization": c.config.quantization.rawValue,
-                   "index": c.config.index.rawValue, "nlist": c.config.ivf.nlist.map { $0 as Any } ?? NSNull(), "nprobe": c.config.ivf.nprobe.map { $0 as Any } ?? NSNull(),
-                   "pq_subspaces": c.config.ivf.pqSubspaces.map { $0 as Any } ?? NSNull(), "ivf_min_rows": c.config.ivf.minRows] as [String: Any],
+        "config": [
+            "m": c.config.hnsw.m, "ef_construction": c.config.hnsw.efConstruction, "ef_search": c.config.hnsw.efSearch,
+            "text_fields": c.config.text?.fields ?? [], "quantization": c.config.quantization.rawValue,
+            "index": c.config.index.rawValue, "nlist": c.config.ivf.nlist.map { $0 as Any } ?? NSNull(),
+            "nprobe": c.config.ivf.nprobe.map { $0 as Any } ?? NSNull(),
+            "pq_subspaces": c.config.ivf.pqSubspaces.map { $0 as Any } ?? NSNull(), "ivf_min_rows": c.config.ivf.minRows,
+        ] as [String: Any],
     ]
     return o
 }

@@ -40,14 +40,14 @@ enum JSONWriter {
             for (n, x) in a.enumerated() { if n > 0 { out.append(UInt8(ascii: ",")) }; write(x, &out) }
             out.append(UInt8(ascii: "]"))
         default:
-            out.append(contentsOf: Array("null".utf8))   // NSNull and anything without a JSON form
+            out.append(contentsOf: Array("null".utf8))  // NSNull and anything without a JSON form
         }
     }
 
     static func writeNumber(_ d: Double, _ out: inout [UInt8]) {
         guard d.isFinite else { out.append(contentsOf: Array("null".utf8)); return }
         if d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: Array(String(Int64(d)).utf8)); return }
-        out.append(contentsOf: Array(d.description.utf8))   // shortest round-trip form
+        out.append(contentsOf: Array(d.description.utf8))  // shortest round-trip form
     }
 
     static func writeString(_ s: String, _ out: inout [UInt8]) {
@@ -111,6 +111,9 @@ struct RawJSON {
 
 /// What a search cost, in the response's `cost` object.
 func costJSON(_ c: SearchCost) -> [String: Any] {
-    ["containers": c.containers, "graph_searches": c.graphSearches, "rows_scanned": c.rowsScanned,
-     "distances": c.distances, "quantized_distances": c.quantizedDistances, "lists_probed": c.listsProbed, "postings": c.postings, "search_ms": Double(c.nanoseconds) / 1e6]
+    [
+        "containers": c.containers, "graph_searches": c.graphSearches, "rows_scanned": c.rowsScanned,
+        "distances": c.distances, "quantized_distances": c.quantizedDistances, "lists_probed": c.listsProbed, "postings": c.postings,
+        "search_ms": Double(c.nanoseconds) / 1e6,
+    ]
 }

@@ -11,7 +11,7 @@ public struct LogfmtLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     public let label: String
-    private static let output = NSLock()   // whole lines, never interleaved
+    private static let output = NSLock()  // whole lines, never interleaved
 
     public init(label: String, level: Logger.Level = .info) {
         self.label = label
@@ -23,8 +23,10 @@ public struct LogfmtLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+        source: String, file: String, function: String, line: UInt
+    ) {
         var all = metadata
         if let explicit { all.merge(explicit) { $1 } }
         var text = "ts=\(Date().formatted(.iso8601)) level=\(level) logger=\(label) msg=\(Self.quoted(message.description))"
@@ -35,7 +37,9 @@ public struct LogfmtLogHandler: LogHandler {
 
     /// Bare when the value has no space, quote, `=` or control character; quoted and escaped otherwise.
     static func quoted(_ s: String) -> String {
-        if !s.isEmpty, !s.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "\\") }) {
+        if !s.isEmpty,
+            !s.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "\\") })
+        {
             return s
         }
         var out = "\""

@@ -20,8 +20,10 @@ public struct ServerConfiguration: Sendable {
     /// Requests beyond this many in flight get 429 at once.
     public var maxInFlight: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, keys: APIKeyring, maxBodyBytes: Int = 64 << 20,
-                maxInFlight: Int = 256) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, keys: APIKeyring, maxBodyBytes: Int = 64 << 20,
+        maxInFlight: Int = 256
+    ) {
         self.host = host
         self.port = port
         self.keys = keys
@@ -109,16 +111,20 @@ struct DatabaseService: Service {
 }
 
 /// Builds the Tidepool HTTP application over an open database.
-public func makeTidepoolApplication(database: Database, configuration: ServerConfiguration,
-                                    logger: Logger = Logger(label: "tidepool.server")) -> some ApplicationProtocol {
+public func makeTidepoolApplication(
+    database: Database, configuration: ServerConfiguration,
+    logger: Logger = Logger(label: "tidepool.server")
+) -> some ApplicationProtocol {
     _ = TidepoolMetrics.registry
     let state = ServerState()
     let router = Router(context: TidepoolRequestContext.self)
     // Every request is logged with its id at debug level (`--log-level debug`); errors at info.
     router.middlewares.add(LogRequestsMiddleware(.debug))
     router.middlewares.add(MetricsMiddleware())
-    router.middlewares.add(GuardMiddleware(keys: configuration.keys, inFlight: ManagedAtomic(0),
-                                           maxInFlight: configuration.maxInFlight, state: state))
+    router.middlewares.add(
+        GuardMiddleware(
+            keys: configuration.keys, inFlight: ManagedAtomic(0),
+            maxInFlight: configuration.maxInFlight, state: state))
     let api = API(database: database, maxBody: configuration.maxBodyBytes)
     api.register(router)
     router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
@@ -133,8 +139,9 @@ public func makeTidepoolApplication(database: Database, configuration: ServerCon
         headers[.contentType] = "text/plain; version=0.0.4"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: TidepoolMetrics.registry.emitToBuffer())))
     }
-    var app = Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-                          logger: logger)
+    var app = Application(
+        router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+        logger: logger)
     app.addServices(DatabaseService(database: database, state: state, logger: logger))
     return app
 }

@@ -42,20 +42,20 @@ final class IndexKernelTests: XCTestCase {
     func testPQScanSumsTableEntries() {
         var rng = LCG(s: 9)
         for (variant, t) in runnableVariants({ tp_pq_kernels_named($0) }) {
-        let tp_pq_scan = t.scan
-        for (m, n) in [(7, 33), (8, 2), (13, 5), (16, 1), (96, 41)] {
-            let table = (0..<(m * 256)).map { _ in rng.next() }
-            let codes = (0..<(n * m)).map { _ in UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1000)) }
-            var out = [Float](repeating: 0, count: n)
-            tp_pq_scan(codes, n, m, table, &out)
-            for i in 0..<n {
-                let want = (0..<m).reduce(Float(0)) { $0 + table[$1 * 256 + Int(codes[i * m + $1])] }
-                XCTAssertEqual(out[i], want, accuracy: 1e-5 * Float(m), "m \(m) code \(i)")
-                var alone: Float = 0
-                Array(codes[(i * m)..<((i + 1) * m)]).withUnsafeBufferPointer { tp_pq_scan($0.baseAddress!, 1, m, table, &alone) }
-                XCTAssertEqual(alone.bitPattern, out[i].bitPattern, "\(variant) m \(m) code \(i) scores differently alone")
+            let tp_pq_scan = t.scan
+            for (m, n) in [(7, 33), (8, 2), (13, 5), (16, 1), (96, 41)] {
+                let table = (0..<(m * 256)).map { _ in rng.next() }
+                let codes = (0..<(n * m)).map { _ in UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1000)) }
+                var out = [Float](repeating: 0, count: n)
+                tp_pq_scan(codes, n, m, table, &out)
+                for i in 0..<n {
+                    let want = (0..<m).reduce(Float(0)) { $0 + table[$1 * 256 + Int(codes[i * m + $1])] }
+                    XCTAssertEqual(out[i], want, accuracy: 1e-5 * Float(m), "m \(m) code \(i)")
+                    var alone: Float = 0
+                    Array(codes[(i * m)..<((i + 1) * m)]).withUnsafeBufferPointer { tp_pq_scan($0.baseAddress!, 1, m, table, &alone) }
+                    XCTAssertEqual(alone.bitPattern, out[i].bitPattern, "\(variant) m \(m) code \(i) scores differently alone")
+                }
             }
-        }
         }
     }
 
@@ -88,7 +88,7 @@ final class IndexKernelTests: XCTestCase {
             }
             for blocks in [1, 3] {
                 let rows = blocks * 64
-                let codes = (0..<(rows * m)).map { _ in UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1_000_000)) }   // row-major
+                let codes = (0..<(rows * m)).map { _ in UInt8(truncatingIfNeeded: Int(abs(rng.next()) * 1_000_000)) }  // row-major
                 var blocked = [UInt8](repeating: 0, count: rows * m)
                 for r in 0..<rows { for j in 0..<m { blocked[(r / 64) * 64 * m + j * 64 + r % 64] = codes[r * m + j] } }
                 var ref = [UInt16](repeating: 0, count: rows)
@@ -96,7 +96,8 @@ final class IndexKernelTests: XCTestCase {
                 for r in 0..<rows {
                     XCTAssertEqual(Int(ref[r]), (0..<m).reduce(0) { $0 + Int(bytes[$1 * 256 + Int(codes[r * m + $1])]) })
                     let exact = (0..<m).reduce(Float(0)) { $0 + table[$1 * 256 + Int(codes[r * m + $1])] }
-                    XCTAssertEqual(bias + step * Float(ref[r]), exact, accuracy: Float(m) * step * 0.5 + 1e-3 * abs(exact), "m \(m) row \(r)")
+                    XCTAssertEqual(
+                        bias + step * Float(ref[r]), exact, accuracy: Float(m) * step * 0.5 + 1e-3 * abs(exact), "m \(m) row \(r)")
                 }
                 for (name, t) in runnableVariants({ tp_pq_kernels_named($0) }) {
                     let scan = t.scan_blocked
@@ -114,10 +115,14 @@ final class IndexKernelTests: XCTestCase {
             let books = (0..<(m * 256 * ds)).map { _ in rng.next() }
             var booksT = [Float](repeating: 0, count: books.count)
             var norms = [Float](repeating: 0, count: m * 256)
-            for j in 0..<m { for c in 0..<256 { for d in 0..<ds {
-                booksT[(j * ds + d) * 256 + c] = books[(j * 256 + c) * ds + d]
-                norms[j * 256 + c] += books[(j * 256 + c) * ds + d] * books[(j * 256 + c) * ds + d]
-            } } }
+            for j in 0..<m {
+                for c in 0..<256 {
+                    for d in 0..<ds {
+                        booksT[(j * ds + d) * 256 + c] = books[(j * 256 + c) * ds + d]
+                        norms[j * 256 + c] += books[(j * 256 + c) * ds + d] * books[(j * 256 + c) * ds + d]
+                    }
+                }
+            }
             let t = (0..<(m * ds)).map { _ in rng.next() }
             for (name, kernels) in runnableVariants({ tp_pq_kernels_named($0) }) {
                 var out = [Float](repeating: 0, count: m * 256)

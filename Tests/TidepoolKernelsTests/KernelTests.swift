@@ -38,15 +38,18 @@ final class KernelTests: XCTestCase {
     /// Every family picks a variant the CPU can run, by the one naming scheme, and has the
     /// scalar reference; an unknown name is refused.
     func testEveryFamilyDispatchesToARunnableNamedVariant() {
-        func check<T>(_ family: String, _ chosen: UnsafePointer<T>, _ name: (T) -> UnsafePointer<CChar>,
-                      _ named: (String) -> UnsafePointer<T>?) {
+        func check<T>(
+            _ family: String, _ chosen: UnsafePointer<T>, _ name: (T) -> UnsafePointer<CChar>,
+            _ named: (String) -> UnsafePointer<T>?
+        ) {
             let chosenName = String(cString: name(chosen.pointee))
             XCTAssertEqual(named(chosenName), chosen, "\(family): dispatch chose \(chosenName), which the named lookup refuses")
             XCTAssertNotNil(named("scalar"), "\(family) lacks the scalar reference")
             XCTAssertNil(named("no-such-variant"), family)
             var count = 0
             let names = tp_kernel_variant_names(&count)
-            XCTAssertTrue((0..<count).contains { String(cString: names[$0]) == chosenName }, "\(family): \(chosenName) is not a listed variant name")
+            XCTAssertTrue(
+                (0..<count).contains { String(cString: names[$0]) == chosenName }, "\(family): \(chosenName) is not a listed variant name")
         }
         check("f32", tp_f32_kernels(), { $0.name }) { tp_f32_kernels_named($0) }
         check("sq8", tp_sq8_kernels(), { $0.name }) { tp_sq8_kernels_named($0) }
@@ -114,7 +117,8 @@ final class KernelTests: XCTestCase {
                 XCTAssertEqual(t.crc32c(0, bytes, n), scalar(0, bytes, n), "\(name) length \(n)")
                 // Incremental equals one-shot.
                 let half = n / 2
-                let inc = bytes.withUnsafeBytes { p in t.crc32c(t.crc32c(0, p.baseAddress, half), p.baseAddress.map { $0 + half }, n - half) }
+                let inc = bytes.withUnsafeBytes { p in t.crc32c(t.crc32c(0, p.baseAddress, half), p.baseAddress.map { $0 + half }, n - half)
+                }
                 XCTAssertEqual(inc, t.crc32c(0, bytes, n), "\(name) incremental length \(n)")
             }
         }

@@ -1,8 +1,9 @@
 import Foundation
+import XCTest
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import XCTest
 
 /// `tidepool serve` as a child process: SIGKILL loses no acknowledged write, SIGTERM drains and exits.
 final class ServeProcessTests: XCTestCase, @unchecked Sendable {
@@ -44,7 +45,9 @@ final class ServeProcessTests: XCTestCase, @unchecked Sendable {
         nonisolated(unsafe) var result: (Int, [String: Any])?
         nonisolated(unsafe) var failure: Error?
         URLSession.shared.dataTask(with: r) { data, response, error in
-            if let error { failure = error } else {
+            if let error {
+                failure = error
+            } else {
                 let obj = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
                 result = ((response as? HTTPURLResponse)?.statusCode ?? 0, obj)
             }
@@ -70,7 +73,10 @@ final class ServeProcessTests: XCTestCase, @unchecked Sendable {
                     let id = batch * 10 + i
                     return "{\"id\":\(id),\"vector\":[\(id),1,2,3]}"
                 }
-                guard let (s, _) = try? self.request(port, "POST", "/v1/collections/c/upsert", "{\"documents\":[\(docs.joined(separator: ","))]}"), s == 200 else { return }
+                guard
+                    let (s, _) = try? self.request(
+                        port, "POST", "/v1/collections/c/upsert", "{\"documents\":[\(docs.joined(separator: ","))]}"), s == 200
+                else { return }
                 acked.set(batch * 10 + 9)
             }
         }

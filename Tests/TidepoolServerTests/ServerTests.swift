@@ -10,7 +10,9 @@ let rw = "Bearer write-key-0001"
 let ro = "Bearer read-key-00001"
 let scoped = "Bearer scoped-key-001"
 
-func call(_ c: TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, auth: String?, _ json: String? = nil) async throws -> (HTTPResponse.Status, [String: Any]) {
+func call(_ c: TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, auth: String?, _ json: String? = nil) async throws -> (
+    HTTPResponse.Status, [String: Any]
+) {
     var headers = HTTPFields()
     if let auth { headers[.authorization] = auth }
     headers[.contentType] = "application/json"
@@ -22,15 +24,17 @@ func call(_ c: TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, 
 
 func code(_ o: [String: Any]) -> String? { (o["error"] as? [String: Any])?["code"] as? String }
 
-
 /// The HTTP API through a real socket (Hummingbird's live test framework).
 final class ServerTests: XCTestCase {
-    func withServer(maxBody: Int = 1 << 20, maxInFlight: Int = 64, _ body: @escaping @Sendable (TestClientProtocol) async throws -> Void) async throws {
+    func withServer(maxBody: Int = 1 << 20, maxInFlight: Int = 64, _ body: @escaping @Sendable (TestClientProtocol) async throws -> Void)
+        async throws
+    {
         let dir = NSTemporaryDirectory() + "tidepool-server-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try Database(path: dir)
         let keys = try APIKeyring(spec: "write-key-0001:rw, read-key-00001:ro, scoped-key-001:rw:allowed")
-        let app = makeTidepoolApplication(database: db, configuration: ServerConfiguration(port: 0, keys: keys, maxBodyBytes: maxBody, maxInFlight: maxInFlight))
+        let app = makeTidepoolApplication(
+            database: db, configuration: ServerConfiguration(port: 0, keys: keys, maxBodyBytes: maxBody, maxInFlight: maxInFlight))
         try await app.test(.live, body)
     }
 
@@ -46,7 +50,8 @@ final class ServerTests: XCTestCase {
             (s, o) = try await call(c, .get, "/v1/collections", auth: "Bearer wrong-key-9999")
             XCTAssertEqual(s, .unauthorized)
 
-            (s, o) = try await call(c, .post, "/v1/collections", auth: rw, #"{"name":"docs","dimension":3,"metric":"l2","config":{"text_fields":["body"]}}"#)
+            (s, o) = try await call(
+                c, .post, "/v1/collections", auth: rw, #"{"name":"docs","dimension":3,"metric":"l2","config":{"text_fields":["body"]}}"#)
             XCTAssertEqual(s, .created, "\(o)")
             (s, o) = try await call(c, .post, "/v1/collections", auth: rw, #"{"name":"docs","dimension":3}"#)
             XCTAssertEqual(s, .conflict)
@@ -55,7 +60,9 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(s, .forbidden)
 
             let b64 = Data([Float(0), 0, 1].flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }).base64EncodedString()
-            (s, o) = try await call(c, .post, "/v1/collections/docs/upsert", auth: rw, """
+            (s, o) = try await call(
+                c, .post, "/v1/collections/docs/upsert", auth: rw,
+                """
                 {"documents":[{"id":1,"vector":[1,0,0],"attributes":{"body":"red apple","n":1}},
                               {"id":"two","vector":[0,1,0],"attributes":{"body":"green apple","n":2}},
                               {"id":3,"vector_b64":"\(b64)","attributes":{"body":"blue sky","n":3}}]}
@@ -64,7 +71,8 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(o["upserted"] as? Int, 3)
             XCTAssertNotNil(o["took_ms"])
 
-            (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"vector":[0,0,0.9],"k":1,"include":["attributes","vectors"]}"#)
+            (s, o) = try await call(
+                c, .post, "/v1/collections/docs/query", auth: ro, #"{"vector":[0,0,0.9],"k":1,"include":["attributes","vectors"]}"#)
             XCTAssertEqual(s, .ok)
             let hit = (o["results"] as? [[String: Any]])?.first
             XCTAssertEqual(hit?["id"] as? Int, 3)
@@ -76,7 +84,8 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(cost?["rows_scanned"] as? Int, 3)
             XCTAssertEqual(cost?["distances"] as? Int, 3)
             XCTAssertEqual(cost?["graph_searches"] as? Int, 0)
-            (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"vectors":[[1,0,0],[0,1,0]],"k":1,"filter":{"n":{"lte":2}}}"#)
+            (s, o) = try await call(
+                c, .post, "/v1/collections/docs/query", auth: ro, #"{"vectors":[[1,0,0],[0,1,0]],"k":1,"filter":{"n":{"lte":2}}}"#)
             XCTAssertEqual(((o["results"] as? [[[String: Any]]])?.map { $0.first?["id"] as? AnyHashable }), [1, "two"])
             (s, o) = try await call(c, .post, "/v1/collections/docs/query", auth: ro, #"{"text":"apple","k":5,"filter":{"n":{"gte":2}}}"#)
             XCTAssertEqual((o["results"] as? [[String: Any]])?.map { $0["id"] as? String }, ["two"])
@@ -94,10 +103,12 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual((o["attribute_types"] as? [String: String])?["n"], "int")
 
             // Bad requests change nothing.
-            for bad in [#"{"documents":[{"id":9,"vector":[1,0]}]}"#,                  // wrong dimension
-                        #"{"documents":[{"id":9,"vector":[1,0,0],"colour":1}]}"#,      // unknown field
-                        #"{"documents":[{"id":9,"vector":[1,0,0],"attributes":{"n":"x"}}]}"#, // type clash
-                        #"{"documents": 5}"#, "not json"] {
+            for bad in [
+                #"{"documents":[{"id":9,"vector":[1,0]}]}"#,  // wrong dimension
+                #"{"documents":[{"id":9,"vector":[1,0,0],"colour":1}]}"#,  // unknown field
+                #"{"documents":[{"id":9,"vector":[1,0,0],"attributes":{"n":"x"}}]}"#,  // type clash
+                #"{"documents": 5}"#, "not json",
+            ] {
                 (s, o) = try await call(c, .post, "/v1/collections/docs/upsert", auth: rw, bad)
                 XCTAssertEqual(s, .badRequest, bad)
                 XCTAssertNotNil(code(o), bad)
@@ -109,7 +120,9 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(code(o), "collection_not_found")
             (s, o) = try await call(c, .get, "/v1/collections/docs", auth: scoped)
             XCTAssertEqual(s, .forbidden)
-            (s, o) = try await call(c, .post, "/v1/collections/allowed/upsert", auth: scoped, #"{"documents":[{"id":1,"vector":[1,2]}],"create":{"metric":"l2"}}"#)
+            (s, o) = try await call(
+                c, .post, "/v1/collections/allowed/upsert", auth: scoped,
+                #"{"documents":[{"id":1,"vector":[1,2]}],"create":{"metric":"l2"}}"#)
             XCTAssertEqual(s, .ok, "\(o)")
             (s, o) = try await call(c, .get, "/v1/collections", auth: scoped)
             XCTAssertEqual((o["collections"] as? [[String: Any]])?.map { $0["name"] as? String }, ["allowed"])
@@ -141,10 +154,12 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual((o["config"] as? [String: Any])?["quantization"] as? String, "sq8")
             XCTAssertEqual((o["config"] as? [String: Any])?["ef_search"] as? Int, 80)
             // IVF settings: validated by the engine (pq needs a dimension it divides; 3 is divisible by 3).
-            (s, o) = try await call(c, .patch, "/v1/collections/docs", auth: rw, #"{"config":{"index":"ivf","quantization":"pq","pq_subspaces":2}}"#)
+            (s, o) = try await call(
+                c, .patch, "/v1/collections/docs", auth: rw, #"{"config":{"index":"ivf","quantization":"pq","pq_subspaces":2}}"#)
             XCTAssertEqual(s, .badRequest, "\(o)")
-            (s, o) = try await call(c, .patch, "/v1/collections/docs", auth: rw,
-                                    #"{"config":{"index":"ivf","quantization":"pq","pq_subspaces":3,"nlist":2,"nprobe":1}}"#)
+            (s, o) = try await call(
+                c, .patch, "/v1/collections/docs", auth: rw,
+                #"{"config":{"index":"ivf","quantization":"pq","pq_subspaces":3,"nlist":2,"nprobe":1}}"#)
             XCTAssertEqual(s, .ok, "\(o)")
             XCTAssertEqual((o["config"] as? [String: Any])?["index"] as? String, "ivf")
             XCTAssertEqual((o["config"] as? [String: Any])?["nlist"] as? Int, 2)

@@ -13,7 +13,9 @@ final class CLITests: XCTestCase {
         try VectorFile.writeFvecs(VectorMatrix(rows: 3, dimension: 16, values: [base[5], base[100], base[2999]].flatMap { $0 }), to: qfile)
         let data = dir.path + "/db"
 
-        let (s1, out1, err1) = try runTidepool(["import", "--data", data, "--collection", "c", "--metric", "l2", "--batch-size", "500", file])
+        let (s1, out1, err1) = try runTidepool([
+            "import", "--data", data, "--collection", "c", "--metric", "l2", "--batch-size", "500", file,
+        ])
         XCTAssertEqual(s1, 0, err1)
         let committed = out1.split(separator: "\n").filter { $0.hasPrefix("committed ") }
         XCTAssertEqual(committed.first, "committed 500")

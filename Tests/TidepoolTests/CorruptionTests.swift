@@ -11,10 +11,16 @@ final class CorruptionTests: XCTestCase {
     /// A database with one flushed segment (with a graph), tombstones, and a WAL tail.
     func makeDatabase(_ dir: TempDir) throws {
         let db = try Database(path: dir.path)
-        let c = try db.createCollection("c", dimension: dim, metric: .l2, config: CollectionConfig(
-            minRowsForGraph: 100, text: TextIndexConfig(fields: ["t"])))
-        try c.upsert((0..<1000).map { Document(id: .uint(UInt64($0)), vector: vectors[$0],
-                                               attributes: ["i": .int(Int64($0)), "t": .string("word\($0 % 50) common")]) })
+        let c = try db.createCollection(
+            "c", dimension: dim, metric: .l2,
+            config: CollectionConfig(
+                minRowsForGraph: 100, text: TextIndexConfig(fields: ["t"])))
+        try c.upsert(
+            (0..<1000).map {
+                Document(
+                    id: .uint(UInt64($0)), vector: vectors[$0],
+                    attributes: ["i": .int(Int64($0)), "t": .string("word\($0 % 50) common")])
+            })
         try c.delete(ids: [3, 4, 5])
         try c.flush()
         for start in stride(from: 1000, to: 1200, by: 20) {
@@ -106,7 +112,7 @@ final class CorruptionTests: XCTestCase {
         let rel = try files(dir.path)[1].1
         let path = dir.path + "/" + rel
         var b = [UInt8](FileManager.default.contents(atPath: path)!)
-        b[200] ^= 0xFF                     // inside the vector section
+        b[200] ^= 0xFF  // inside the vector section
         _ = FileManager.default.createFile(atPath: path, contents: Data(b))
         let problems = Database.verify(path: dir.path)
         XCTAssertEqual(problems.count, 1)

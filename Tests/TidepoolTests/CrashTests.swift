@@ -18,7 +18,7 @@ final class CrashTests: XCTestCase {
     func testSIGKILLNeverLosesAcknowledgedWrites() throws {
         let bin = try tidepoolBinary()
         let dir = TempDir()
-        var model: [UInt64: Int] = [:]   // id -> op that wrote its live version
+        var model: [UInt64: Int] = [:]  // id -> op that wrote its live version
         var nextOp = 0
         var rng = SplitMix64(seed: 20261122)
         var totalAcked = 0
@@ -35,7 +35,8 @@ final class CrashTests: XCTestCase {
             kill(p.processIdentifier, SIGKILL)
             let data = out.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
-            XCTAssertEqual(p.terminationReason, .uncaughtSignal, "writer ended on its own: \(String(decoding: data, as: UTF8.self).suffix(300))")
+            XCTAssertEqual(
+                p.terminationReason, .uncaughtSignal, "writer ended on its own: \(String(decoding: data, as: UTF8.self).suffix(300))")
 
             // Replay what the writer said into the model.
             var inFlight: (op: Int, upsert: Bool, ids: [UInt64])?
@@ -63,11 +64,15 @@ final class CrashTests: XCTestCase {
             for id in 0..<UInt64(CrashTests.idSpace) {
                 let doc = try c.get(ids: [.uint(id)]).first
                 let acked = model[id].map { vector(id: id, op: $0) }
-                let flying: [Float]?? = inFlight.flatMap { f in f.ids.contains(id) ? (f.upsert ? .some(vector(id: id, op: f.op)) : .some(nil)) : nil }
+                let flying: [Float]?? = inFlight.flatMap { f in
+                    f.ids.contains(id) ? (f.upsert ? .some(vector(id: id, op: f.op)) : .some(nil)) : nil
+                }
                 let actual = doc?.vector
                 if let flying {
                     // The unacknowledged operation may or may not have happened.
-                    XCTAssertTrue(actual == acked || actual == flying, "id \(id): \(String(describing: actual)) is neither the acknowledged nor the in-flight version")
+                    XCTAssertTrue(
+                        actual == acked || actual == flying,
+                        "id \(id): \(String(describing: actual)) is neither the acknowledged nor the in-flight version")
                     if let f = inFlight, actual == flying && actual != acked {
                         model[id] = f.upsert ? f.op : nil
                     }
@@ -84,8 +89,10 @@ final class CrashTests: XCTestCase {
             for h in hits { if case .uint(let id) = h.id { XCTAssertNotNil(model[id], "deleted id \(id) returned by search") } }
             // The text index (segments and replayed memtable) agrees: word w3 is on ids ≡ 3 (mod 7), live only.
             let textHits = try c.textSearch("w3", k: 1000)
-            XCTAssertEqual(Set(textHits.map(\.id)), Set((0..<UInt64(CrashTests.idSpace)).filter { $0 % 7 == 3 && model[$0] != nil }.map { DocumentID.uint($0) }),
-                           "iteration \(iteration): text search disagrees with the acknowledged state")
+            XCTAssertEqual(
+                Set(textHits.map(\.id)),
+                Set((0..<UInt64(CrashTests.idSpace)).filter { $0 % 7 == 3 && model[$0] != nil }.map { DocumentID.uint($0) }),
+                "iteration \(iteration): text search disagrees with the acknowledged state")
             let graphHits = try c.search(vector: vector(id: 7, op: 7), k: 50)
             for h in graphHits { if case .uint(let id) = h.id { XCTAssertNotNil(model[id]) } }
             try db.close()

@@ -15,8 +15,9 @@ final class FormatFixtureTests: XCTestCase {
     /// Opens a copy of the committed database (opening recovers, which may write) and checks
     /// that every recorded answer comes back, and that `verify` finds it sound.
     func testCommittedDatabaseOpensAndAnswersAsWhenItWasWritten() throws {
-        let expected = try JSONDecoder().decode(FixtureAnswers.self,
-                                                from: Data(contentsOf: URL(fileURLWithPath: Self.fixture + "/answers.json")))
+        let expected = try JSONDecoder().decode(
+            FixtureAnswers.self,
+            from: Data(contentsOf: URL(fileURLWithPath: Self.fixture + "/answers.json")))
         let dir = TempDir()
         try? FileManager.default.removeItem(atPath: dir.path)
         try FileManager.default.copyItem(atPath: Self.fixture + "/db", toPath: dir.path)
@@ -98,8 +99,10 @@ enum FixtureData {
         return range.map { Document(id: id($0), vector: v[$0], attributes: attributes($0)) }
     }
 
-    static let words = ["vector", "search", "swift", "database", "graph", "index", "quantized", "cosine",
-                        "neighbour", "segment", "memory", "disk", "fast", "exact", "recall", "query"]
+    static let words = [
+        "vector", "search", "swift", "database", "graph", "index", "quantized", "cosine",
+        "neighbour", "segment", "memory", "disk", "fast", "exact", "recall", "query",
+    ]
 
     static func body(_ i: Int) -> String {
         var rng = UInt64(i) &* 0x9E37_79B9_7F4A_7C15
@@ -117,7 +120,7 @@ enum FixtureData {
             let c = try db.createCollection(name, dimension: dimension, metric: metric, config: config)
             let docs = documents(0..<rows, seed: seed)
             for start in stride(from: 0, to: rows, by: 1000) { try c.upsert(Array(docs[start..<min(rows, start + 1000)])) }
-            try c.delete(ids: stride(from: 1, to: rows, by: 37).map(id))   // persisted by the flush as tombstones
+            try c.delete(ids: stride(from: 1, to: rows, by: 37).map(id))  // persisted by the flush as tombstones
             try c.flush()
             // The tail: replacements, new rows, deletions of flushed rows.
             let more = documents(0..<(rows + 150), seed: seed &+ 1)
@@ -132,10 +135,15 @@ enum FixtureData {
         // A second, small flush: a flat segment beside the graph one.
         try f.upsert(documents(4000..<4300, seed: 13))
         try f.flush()
-        for (name, metric, q, seed) in [("ivf_flat", Metric.l2, Quantization.none, UInt64(14)), ("ivf_sq8", .innerProduct, .sq8, 15),
-                                        ("ivf_pq", .l2, .pq, 16), ("ivf_rabitq", .cosine, .rabitq, 17)] {
-            _ = try make(name, metric, CollectionConfig(minRowsForGraph: 500, quantization: q, index: .ivf,
-                                                        ivf: IVFParameters(nlist: 16, pqSubspaces: 4)), rows: 2200, seed: seed)
+        for (name, metric, q, seed) in [
+            ("ivf_flat", Metric.l2, Quantization.none, UInt64(14)), ("ivf_sq8", .innerProduct, .sq8, 15),
+            ("ivf_pq", .l2, .pq, 16), ("ivf_rabitq", .cosine, .rabitq, 17),
+        ] {
+            _ = try make(
+                name, metric,
+                CollectionConfig(
+                    minRowsForGraph: 500, quantization: q, index: .ivf,
+                    ivf: IVFParameters(nlist: 16, pqSubspaces: 4)), rows: 2200, seed: seed)
         }
         // Three flushes merged by a compaction (graph rebuilt from cluster-ordered rows), then
         // deletions persisted by one more flush.
@@ -151,8 +159,10 @@ enum FixtureData {
         try c.flush()
         try c.upsert(Array(docs[10..<60]))
         // Text: a BM25 section in the flushed segment, terms in the WAL tail.
-        let t = try db.createCollection("text", dimension: 8, metric: .l2, config: CollectionConfig(
-            minRowsForGraph: 1000, text: TextIndexConfig(fields: ["body"], analyzer: TextAnalyzer(stemEnglish: true))))
+        let t = try db.createCollection(
+            "text", dimension: 8, metric: .l2,
+            config: CollectionConfig(
+                minRowsForGraph: 1000, text: TextIndexConfig(fields: ["body"], analyzer: TextAnalyzer(stemEnglish: true))))
         let tv = clusteredVectors(600, 8, clusters: 6, seed: 19)
         func textDoc(_ i: Int) -> Document {
             var a = attributes(i)
@@ -234,11 +244,12 @@ struct FixtureAnswers: Codable {
             let probe = (0..<120).map { FixtureData.id($0 * 23) }
             let docs = try c.get(ids: probe).map { Stored(name: name, id: key($0.id), vector: $0.vector, attributes: $0.attributes) }
             let page = try c.scan(filter: .gte("score", .float(6)), limit: 50)
-            out.append(CollectionAnswers(
-                name: name, count: c.count,
-                segments: info.segments.map { "\($0.index) rows \($0.rows) deleted \($0.deletedRows)" },
-                documents: docs, scanned: page.documents.map { key($0.id) },
-                filteredCount: try c.count(filter: filter), searches: searches))
+            out.append(
+                CollectionAnswers(
+                    name: name, count: c.count,
+                    segments: info.segments.map { "\($0.index) rows \($0.rows) deleted \($0.deletedRows)" },
+                    documents: docs, scanned: page.documents.map { key($0.id) },
+                    filteredCount: try c.count(filter: filter), searches: searches))
         }
         return FixtureAnswers(collections: out)
     }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Tidepool
 
 /// The stored graph layouts: version 2 (compressed sparse rows at level 0, 3- or 4-byte ids,
@@ -20,8 +21,9 @@ final class HNSWLayoutTests: XCTestCase {
     private func withBuiltGraph(_ body: (HNSWBuilder, [Float]) throws -> Void) throws {
         let vectors = randomVectors(n, dim, seed: 21).flatMap { $0 }
         try vectors.withUnsafeBufferPointer { vp in
-            let builder = HNSWBuilder(vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2,
-                                      parameters: HNSWParameters(m: 8, efConstruction: 60))
+            let builder = HNSWBuilder(
+                vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2,
+                parameters: HNSWParameters(m: 8, efConstruction: 60))
             builder.build(threads: 2)
             try body(builder, vectors)
         }
@@ -37,8 +39,10 @@ final class HNSWLayoutTests: XCTestCase {
 
         mutating func visit<G: StoredGraphLayout>(_ g: G) {
             var found: [(Float, UInt32)] = []
-            _ = hnswSearch(g, entryPoint: g.entryPoint, maxLevel: g.maxLevel, count: g.count, distance: distances, k: 10, ef: 40,
-                           admit: admit, twoHop: twoHop, scratch: scratch) { found.append(($0, $1)) }
+            _ = hnswSearch(
+                g, entryPoint: g.entryPoint, maxLevel: g.maxLevel, count: g.count, distance: distances, k: 10, ef: 40,
+                admit: admit, twoHop: twoHop, scratch: scratch
+            ) { found.append(($0, $1)) }
             out = found
         }
     }
@@ -47,7 +51,8 @@ final class HNSWLayoutTests: XCTestCase {
         var out: [(Float, UInt32)] = []
         vectors.withUnsafeBufferPointer { vp in
             q.withUnsafeBufferPointer { qp in
-                let d = F32RowDistance(query: qp.baseAddress!, vectors: vp.baseAddress!, distance: DistanceFunction(metric: .l2, dimension: dim))
+                let d = F32RowDistance(
+                    query: qp.baseAddress!, vectors: vp.baseAddress!, distance: DistanceFunction(metric: .l2, dimension: dim))
                 var searcher = Searcher(distances: d, twoHop: twoHop, admit: admit)
                 g.visit(&searcher)
                 out = searcher.out
@@ -89,7 +94,12 @@ final class HNSWLayoutTests: XCTestCase {
                     XCTAssertEqual(v2.meanDegree, v1.meanDegree)
                     XCTAssertLessThan(v2.meanDegree, Double(v1.m0), "the heuristic leaves slots empty")
                     let links = Int((v2.meanDegree * Double(n)).rounded())
-                    XCTAssertEqual(raw.count, CompactGraphLayout(count: n, upperNodes: compact.upperNodes.count, upperWords: compact.header.upperSize, links: links, idBytes: ib, offsetBytes: ob).totalBytes)
+                    XCTAssertEqual(
+                        raw.count,
+                        CompactGraphLayout(
+                            count: n, upperNodes: compact.upperNodes.count, upperWords: compact.header.upperSize, links: links, idBytes: ib,
+                            offsetBytes: ob
+                        ).totalBytes)
                     if ib == 3 && ob == 4 { XCTAssertLessThan(raw.count, fixed.count * 3 / 4, "3-byte ids of partly filled lists") }
                     for node in 0..<UInt32(n) {
                         XCTAssertEqual(v1.level0IDs(node), v2.level0IDs(node), "node \(node)")
@@ -99,16 +109,22 @@ final class HNSWLayoutTests: XCTestCase {
                         }
                     }
                     for q in queries {
-                        XCTAssertEqual(search(v1, vectors, q, twoHop: false, admit: AdmitAll()), search(v2, vectors, q, twoHop: false, admit: AdmitAll()))
-                        XCTAssertEqual(search(v1, vectors, q, twoHop: true, admit: AdmitEven()), search(v2, vectors, q, twoHop: true, admit: AdmitEven()))
+                        XCTAssertEqual(
+                            search(v1, vectors, q, twoHop: false, admit: AdmitAll()),
+                            search(v2, vectors, q, twoHop: false, admit: AdmitAll()))
+                        XCTAssertEqual(
+                            search(v1, vectors, q, twoHop: true, admit: AdmitEven()),
+                            search(v2, vectors, q, twoHop: true, admit: AdmitEven()))
                     }
                 }
             }
             // The search finds the true neighbours (the layouts agree on a good graph, not a broken one).
             var hits = 0
             for q in queries {
-                let exact = (0..<n).map { r in (zip(q, vectors[(r * dim)..<((r + 1) * dim)]).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }, UInt32(r)) }
-                    .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.prefix(10).map(\.1)
+                let exact = (0..<n).map { r in
+                    (zip(q, vectors[(r * dim)..<((r + 1) * dim)]).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }, UInt32(r))
+                }
+                .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.prefix(10).map(\.1)
                 hits += Set(exact).intersection(search(v1, vectors, q, twoHop: false, admit: AdmitAll())).count
             }
             XCTAssertGreaterThanOrEqual(Double(hits) / Double(10 * queries.count), 0.9)
@@ -120,12 +136,15 @@ final class HNSWLayoutTests: XCTestCase {
             let good = builder.storedVersion2(idBytes: 3, offsetBytes: 4)
             let links = good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 40, as: UInt64.self)) }
             let header = { (at: Int) in good.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) } }
-            let layout = CompactGraphLayout(count: n, upperNodes: header(56), upperWords: header(32), links: links, idBytes: 3, offsetBytes: 4)
+            let layout = CompactGraphLayout(
+                count: n, upperNodes: header(56), upperWords: header(32), links: links, idBytes: 3, offsetBytes: 4)
             XCTAssertGreaterThan(layout.upperNodes, 1)
             func expectCorrupt(_ what: String, at expected: Int? = nil, _ damage: (inout [UInt8]) -> Void) {
                 expectCorruptGraph(good, what, at: expected, damage)
             }
-            func putU32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) { for i in 0..<4 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) } }
+            func putU32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
+                for i in 0..<4 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
+            }
             func u32(_ at: Int) -> UInt32 { good.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) } }
             expectCorrupt("id width 2") { putU32(&$0, 48, 2) }
             expectCorrupt("offset width 5") { putU32(&$0, 52, 5) }
@@ -141,14 +160,20 @@ final class HNSWLayoutTests: XCTestCase {
             expectCorrupt("too many links", at: layout.level0OffsetsOffset + 4 * 6) { putU32(&$0, o5 + 4, u32(o5) + 17) }
             // Upper nodes: out of order; a list start that is not a whole number of levels; a level-1
             // link to a node with no level 1 (the descent would read a list it does not have).
-            expectCorrupt("upper nodes out of order", at: layout.upperIDsOffset + 4) { putU32(&$0, layout.upperIDsOffset + 4, u32(layout.upperIDsOffset)) }
-            expectCorrupt("upper start not whole levels", at: layout.upperStartsOffset + 4) { putU32(&$0, layout.upperStartsOffset + 4, u32(layout.upperStartsOffset + 4) + 1) }
+            expectCorrupt("upper nodes out of order", at: layout.upperIDsOffset + 4) {
+                putU32(&$0, layout.upperIDsOffset + 4, u32(layout.upperIDsOffset))
+            }
+            expectCorrupt("upper start not whole levels", at: layout.upperStartsOffset + 4) {
+                putU32(&$0, layout.upperStartsOffset + 4, u32(layout.upperStartsOffset + 4) + 1)
+            }
             let firstUpper = layout.upperOffset  // node upperIDs[0], level 1: count, then links
             XCTAssertGreaterThan(u32(firstUpper), 0)
             let lowNode = (0..<UInt32(n)).first { id in !(0..<layout.upperNodes).contains { u32(layout.upperIDsOffset + 4 * $0) == id } }!
             expectCorrupt("upper link to a level-0 node", at: firstUpper + 4) { putU32(&$0, firstUpper + 4, lowNode) }
             expectCorrupt("first offset not 0", at: layout.level0OffsetsOffset) { putU32(&$0, layout.level0OffsetsOffset, 1) }
-            expectCorrupt("last offset differs from the link count", at: layout.level0OffsetsOffset + 4 * n) { putU32(&$0, layout.level0OffsetsOffset + 4 * n, UInt32(links - 1)) }
+            expectCorrupt("last offset differs from the link count", at: layout.level0OffsetsOffset + 4 * n) {
+                putU32(&$0, layout.level0OffsetsOffset + 4 * n, UInt32(links - 1))
+            }
         }
     }
 
@@ -157,8 +182,9 @@ final class HNSWLayoutTests: XCTestCase {
     func testVarintLayoutHoldsTheGraphUnderAnyRowOrder() throws {
         let vectors = clusteredVectors(n, dim, clusters: 30, seed: 23).flatMap { $0 }
         try vectors.withUnsafeBufferPointer { vp in
-            let builder = HNSWBuilder(vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2,
-                                      parameters: HNSWParameters(m: 8, efConstruction: 60))
+            let builder = HNSWBuilder(
+                vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2,
+                parameters: HNSWParameters(m: 8, efConstruction: 60))
             builder.build(threads: 2)
             let v1 = try StoredGraph(bytes: builder.storedVersion1(), file: "v1", fileOffset: 0, expectedCount: n)
             let v2Size = builder.storedVersion2().count
@@ -167,7 +193,9 @@ final class HNSWLayoutTests: XCTestCase {
             for i in stride(from: n - 1, to: 0, by: -1) { shuffled.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
             let clustered = try XCTUnwrap(RowOrder.clustered(vp.baseAddress!, count: n, dimension: dim, seed: 7, threads: 2))
             XCTAssertEqual(clustered.sorted(), (0..<UInt32(n)).map { $0 }, "a permutation")
-            XCTAssertEqual(RowOrder.clustered(vp.baseAddress!, count: n, dimension: dim, seed: 7, threads: 1), clustered, "same order on any thread count")
+            XCTAssertEqual(
+                RowOrder.clustered(vp.baseAddress!, count: n, dimension: dim, seed: 7, threads: 1), clustered,
+                "same order on any thread count")
             var sizes: [String: Int] = [:]
             for (label, order) in [("identity", nil), ("shuffled", shuffled), ("clustered", clustered)] as [(String, [UInt32]?)] {
                 let order2 = order ?? (0..<UInt32(n)).map { $0 }
@@ -186,7 +214,9 @@ final class HNSWLayoutTests: XCTestCase {
                         XCTAssertEqual(v3.level0IDs(UInt32(new)), v1.level0IDs(old).map { rank[Int($0)] }.sorted(), "\(label) node \(new)")
                         XCTAssertEqual(v3.level(UInt32(new)), v1.level(old), label)
                         for level in stride(from: v1.level(old), to: 0, by: -1) {
-                            XCTAssertEqual(v3.upperIDs(UInt32(new), level: level), v1.upperIDs(old, level: level).map { rank[Int($0)] }.sorted(), "\(label) node \(new) level \(level)")
+                            XCTAssertEqual(
+                                v3.upperIDs(UInt32(new), level: level), v1.upperIDs(old, level: level).map { rank[Int($0)] }.sorted(),
+                                "\(label) node \(new) level \(level)")
                         }
                     }
                     // The same neighbours as version 1 (ties aside, the walk differs only in the order it reads a list).
@@ -220,7 +250,9 @@ final class HNSWLayoutTests: XCTestCase {
             func putU16(_ b: inout [UInt8], _ at: Int, _ v: UInt16) { b[at] = UInt8(v & 0xFF); b[at + 1] = UInt8(v >> 8) }
             func u16(_ at: Int) -> UInt16 { good.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt16.self) } }
             expectCorrupt("offset width 3") { $0[64] = 3 }
-            expectCorrupt("link count above nodes × m0") { $0[48] = 0xFF; $0[49] = 0xFF; $0[50] = 0xFF }
+            expectCorrupt("link count above nodes × m0") {
+                $0[48] = 0xFF; $0[49] = 0xFF; $0[50] = 0xFF
+            }
             expectCorrupt("link count differs from the lists", at: 48) { $0[48] ^= 1 }
             expectCorrupt("truncated") { $0.removeLast(64) }
             // Node 0's first link made to continue into the bytes after it: out of range, or past the list's end.
@@ -235,7 +267,9 @@ final class HNSWLayoutTests: XCTestCase {
             // Upper levels: a level of 0, a level above the top, a start past the stream.
             expectCorrupt("upper level 0", at: layout.upperLevelsOffset) { $0[layout.upperLevelsOffset] = 0 }
             expectCorrupt("upper level above the top", at: layout.upperLevelsOffset) { $0[layout.upperLevelsOffset] = 60 }
-            expectCorrupt("upper nodes out of order", at: layout.upperIDsOffset + 4) { for i in 0..<4 { $0[layout.upperIDsOffset + 4 + i] = $0[layout.upperIDsOffset + i] } }
+            expectCorrupt("upper nodes out of order", at: layout.upperIDsOffset + 4) {
+                for i in 0..<4 { $0[layout.upperIDsOffset + 4 + i] = $0[layout.upperIDsOffset + i] }
+            }
             // The first upper list's count made larger than M.
             expectCorrupt("upper count above M", at: layout.upperOffset) { $0[layout.upperOffset] = 9 }
         }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Tidepool
 import TidepoolKernels
 import XCTest
+
+@testable import Tidepool
 
 /// k-means, product quantization and IVF segments.
 final class IVFTests: XCTestCase {
@@ -10,19 +11,28 @@ final class IVFTests: XCTestCase {
     func testKMeansIsDeterministicForASeedWhateverTheThreadCountAndAssignsToTheNearestCentroid() {
         let dim = 24, n = 5000, k = 37
         let x = flat(clusteredVectors(n, dim, clusters: 30, seed: 3))
-        let a = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 8, seed: 9, threads: 1).train($0.baseAddress!, count: n, dimension: dim) }
-        let b = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 8, seed: 9, threads: 2).train($0.baseAddress!, count: n, dimension: dim) }
-        let c = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 8, seed: 10, threads: 2).train($0.baseAddress!, count: n, dimension: dim) }
+        let a = x.withUnsafeBufferPointer {
+            KMeans(k: k, iterations: 8, seed: 9, threads: 1).train($0.baseAddress!, count: n, dimension: dim)
+        }
+        let b = x.withUnsafeBufferPointer {
+            KMeans(k: k, iterations: 8, seed: 9, threads: 2).train($0.baseAddress!, count: n, dimension: dim)
+        }
+        let c = x.withUnsafeBufferPointer {
+            KMeans(k: k, iterations: 8, seed: 10, threads: 2).train($0.baseAddress!, count: n, dimension: dim)
+        }
         XCTAssertEqual(a.centroids, b.centroids, "same seed, different thread counts")
         XCTAssertNotEqual(a.centroids, c.centroids, "another seed gives another start")
         XCTAssertEqual(a.centroids.count, k * dim)
         // Lloyd never increases the error: more iterations do at least as well.
-        let one = x.withUnsafeBufferPointer { KMeans(k: k, iterations: 1, seed: 9, threads: 2).train($0.baseAddress!, count: n, dimension: dim) }
+        let one = x.withUnsafeBufferPointer {
+            KMeans(k: k, iterations: 1, seed: 9, threads: 2).train($0.baseAddress!, count: n, dimension: dim)
+        }
         XCTAssertLessThanOrEqual(a.meanSquaredError, one.meanSquaredError * 1.0001)
         // Assignment against a brute-force nearest centroid (ties aside).
         var assignment = [Int32](repeating: -1, count: n)
         _ = x.withUnsafeBufferPointer {
-            KMeans.assign($0.baseAddress!, count: n, dimension: dim, centroids: a.centroids, k: k, innerProduct: false, threads: 2, into: &assignment)
+            KMeans.assign(
+                $0.baseAddress!, count: n, dimension: dim, centroids: a.centroids, k: k, innerProduct: false, threads: 2, into: &assignment)
         }
         for i in stride(from: 0, to: n, by: 7) {
             let p = Array(x[i * dim..<(i + 1) * dim])
@@ -45,7 +55,9 @@ final class IVFTests: XCTestCase {
         let pq = x.withUnsafeBufferPointer { ProductQuantizer.train($0.baseAddress!, count: n, dimension: dim, m: 8, seed: 4, threads: 2) }
         XCTAssertEqual(pq.m, 8)
         var codes = [UInt8](repeating: 0, count: n * pq.m)
-        x.withUnsafeBufferPointer { xp in codes.withUnsafeMutableBufferPointer { pq.encode(xp.baseAddress!, count: n, into: $0.baseAddress!, threads: 2) } }
+        x.withUnsafeBufferPointer { xp in
+            codes.withUnsafeMutableBufferPointer { pq.encode(xp.baseAddress!, count: n, into: $0.baseAddress!, threads: 2) }
+        }
         let ds = pq.subDimension
         var decoded = [Float](repeating: 0, count: dim)
         var errorSum = 0.0, normSum = 0.0
@@ -54,7 +66,9 @@ final class IVFTests: XCTestCase {
             for j in 0..<pq.m {
                 let sub = Array(x[(r * dim + j * ds)..<(r * dim + (j + 1) * ds)])
                 let chosen = referenceDistance(sub, Array(decoded[(j * ds)..<((j + 1) * ds)]), .l2)
-                let best = (0..<256).map { referenceDistance(sub, Array(pq.codebooks[((j * 256 + $0) * ds)..<((j * 256 + $0 + 1) * ds)]), .l2) }.min()!
+                let best = (0..<256).map {
+                    referenceDistance(sub, Array(pq.codebooks[((j * 256 + $0) * ds)..<((j * 256 + $0 + 1) * ds)]), .l2)
+                }.min()!
                 XCTAssertLessThanOrEqual(chosen, best + 1e-4 * max(1, best), "row \(r) sub-space \(j)")
             }
             errorSum += referenceDistance(Array(x[r * dim..<(r + 1) * dim]), decoded, .l2)
@@ -67,9 +81,15 @@ final class IVFTests: XCTestCase {
         var out = [Float](repeating: 0, count: n)
         for usesDot in [false, true] {
             q.withUnsafeBufferPointer {
-                if usesDot { pq.dotTable($0.baseAddress!, into: &table) } else { pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_kernels().pointee.table_l2) }
+                if usesDot {
+                    pq.dotTable($0.baseAddress!, into: &table)
+                } else {
+                    pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_kernels().pointee.table_l2)
+                }
             }
-            codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_kernels().pointee.scan(c.baseAddress!, n, pq.m, t.baseAddress!, &out) } }
+            codes.withUnsafeBufferPointer { c in
+                table.withUnsafeBufferPointer { t in tp_pq_kernels().pointee.scan(c.baseAddress!, n, pq.m, t.baseAddress!, &out) }
+            }
             for r in stride(from: 0, to: n, by: 13) {
                 codes.withUnsafeBufferPointer { pq.decode($0.baseAddress! + r * pq.m, into: &decoded) }
                 let want = referenceDistance(q, decoded, usesDot ? .innerProduct : .l2)
@@ -83,8 +103,9 @@ final class IVFTests: XCTestCase {
         let x = flat(clusteredVectors(n, dim, clusters: 12, seed: 31))
         for codec in [IVFCodec.flat, .sq8, .pq] {
             let bytes = x.withUnsafeBufferPointer {
-                IVFFormat.build($0.baseAddress!, count: n, dimension: dim, metric: .l2, nlist: 40, codec: codec, pqSubspaces: 4,
-                                iterations: 5, seed: 2, threads: 2)
+                IVFFormat.build(
+                    $0.baseAddress!, count: n, dimension: dim, metric: .l2, nlist: 40, codec: codec, pqSubspaces: 4,
+                    iterations: 5, seed: 2, threads: 2)
             }
             let view = try bytes.withUnsafeBytes { try IVFView(bytes: $0, file: "t", fileOffset: 0, dimension: dim, rows: n) }
             XCTAssertEqual(view.nlist, 40)
@@ -94,12 +115,20 @@ final class IVFTests: XCTestCase {
             // A row listed twice is refused, with the offset of the damage.
             var damaged = bytes
             let rowsAt = IVFHeader.size + 4 * (40 * dim + 41)
-            damaged.withUnsafeMutableBytes { $0.storeBytes(of: $0.load(fromByteOffset: rowsAt + 4, as: UInt32.self), toByteOffset: rowsAt, as: UInt32.self) }
-            XCTAssertThrowsError(try damaged.withUnsafeBytes { try IVFView(bytes: $0, file: "t", fileOffset: 100, dimension: dim, rows: n) }) {
+            damaged.withUnsafeMutableBytes {
+                $0.storeBytes(of: $0.load(fromByteOffset: rowsAt + 4, as: UInt32.self), toByteOffset: rowsAt, as: UInt32.self)
+            }
+            XCTAssertThrowsError(
+                try damaged.withUnsafeBytes { try IVFView(bytes: $0, file: "t", fileOffset: 100, dimension: dim, rows: n) }
+            ) {
                 XCTAssertTrue("\($0)".contains("listed twice") && "\($0)".contains("\(100 + rowsAt + 4)"), "\($0)")
             }
-            XCTAssertThrowsError(try bytes.withUnsafeBytes { try IVFView(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 1)]), file: "t",
-                                                                          fileOffset: 0, dimension: dim, rows: n) })
+            XCTAssertThrowsError(
+                try bytes.withUnsafeBytes {
+                    try IVFView(
+                        bytes: UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 1)]), file: "t",
+                        fileOffset: 0, dimension: dim, rows: n)
+                })
         }
     }
 
@@ -111,8 +140,9 @@ final class IVFTests: XCTestCase {
         let x = flat(clusteredVectors(n, dim, clusters: 12, seed: 33))
         func section(_ blocked: Bool) -> [UInt8] {
             x.withUnsafeBufferPointer {
-                IVFFormat.build($0.baseAddress!, count: n, dimension: dim, metric: .l2, nlist: nlist, codec: .pq, pqSubspaces: 4,
-                                iterations: 5, seed: 2, threads: 2, pqBlocked: blocked)
+                IVFFormat.build(
+                    $0.baseAddress!, count: n, dimension: dim, metric: .l2, nlist: nlist, codec: .pq, pqSubspaces: 4,
+                    iterations: 5, seed: 2, threads: 2, pqBlocked: blocked)
             }
         }
         let old = section(false), new = section(true)
@@ -124,11 +154,13 @@ final class IVFTests: XCTestCase {
                 XCTAssertNil(po.blockStarts)
                 let starts = try XCTUnwrap(pb.blockStarts)
                 let m = pb.m
-                XCTAssertEqual(Array(UnsafeBufferPointer(start: vo.rowIDs, count: n)), Array(UnsafeBufferPointer(start: vb.rowIDs, count: n)))
+                XCTAssertEqual(
+                    Array(UnsafeBufferPointer(start: vo.rowIDs, count: n)), Array(UnsafeBufferPointer(start: vb.rowIDs, count: n)))
                 for l in 0..<nlist {
                     for (i, row) in vb.list(l).enumerated() {
                         for j in 0..<m {
-                            XCTAssertEqual(pb.codes[starts[l] + i / 64 * 64 * m + j * 64 + i % 64], po.codes[row * m + j], "list \(l) row \(i)")
+                            XCTAssertEqual(
+                                pb.codes[starts[l] + i / 64 * 64 * m + j * 64 + i % 64], po.codes[row * m + j], "list \(l) row \(i)")
                         }
                     }
                     XCTAssertEqual(starts[l + 1] - starts[l], (vb.list(l).count + 63) / 64 * 64 * m)
@@ -153,9 +185,11 @@ final class IVFTests: XCTestCase {
         for quantization in [Quantization.none, .sq8, .pq, .rabitq] {
             let dir = TempDir()
             var db: Database? = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 2))
-            let c = try db!.createCollection("v", dimension: dim, metric: .l2,
-                                             config: CollectionConfig(minRowsForGraph: 1000, quantization: quantization, index: .ivf,
-                                                                      ivf: IVFParameters(nlist: 64)))
+            let c = try db!.createCollection(
+                "v", dimension: dim, metric: .l2,
+                config: CollectionConfig(
+                    minRowsForGraph: 1000, quantization: quantization, index: .ivf,
+                    ivf: IVFParameters(nlist: 64)))
             try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0], attributes: ["even": .bool($0 % 2 == 0)]) })
             try c.flush()
             let seg = c.info().segments
@@ -190,7 +224,10 @@ final class IVFTests: XCTestCase {
             // Filters: only allowed rows, still the nearest ones.
             let even = try c.search(vector: queries[1], k: 10, options: SearchOptions(filter: .eq("even", .bool(true)), nprobe: 64))
             XCTAssertEqual(even.count, 10)
-            XCTAssertTrue(even.allSatisfy { if case .uint(let v) = $0.id { return v % 2 == 0 }; return false })
+            XCTAssertTrue(
+                even.allSatisfy {
+                    if case .uint(let v) = $0.id { return v % 2 == 0 }; return false
+                })
             // Deleted rows never come back.
             let before = try c.search(vector: queries[2], k: 10, options: SearchOptions(nprobe: 16))
             _ = try c.delete(ids: [before[0].id])
@@ -208,12 +245,17 @@ final class IVFTests: XCTestCase {
     func testIndexSettingsValidateAndMoveACollectionBetweenHNSWAndIVF() throws {
         let dir = TempDir()
         let db = try Database(path: dir.path)
-        XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2,
-                                                     config: CollectionConfig(quantization: .pq, index: .ivf, ivf: IVFParameters(pqSubspaces: 7)))) {
+        XCTAssertThrowsError(
+            try db.createCollection(
+                "a", dimension: 30, metric: .l2,
+                config: CollectionConfig(quantization: .pq, index: .ivf, ivf: IVFParameters(pqSubspaces: 7)))
+        ) {
             XCTAssertTrue("\($0)".contains("does not divide"), "\($0)")
         }
-        XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(quantization: .pq, index: .hnsw)))
-        XCTAssertThrowsError(try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(ivf: IVFParameters(nlist: 0))))
+        XCTAssertThrowsError(
+            try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(quantization: .pq, index: .hnsw)))
+        XCTAssertThrowsError(
+            try db.createCollection("a", dimension: 30, metric: .l2, config: CollectionConfig(ivf: IVFParameters(nlist: 0))))
         XCTAssertThrowsError(try db.createCollection("a", dimension: 5000, metric: .l2, config: CollectionConfig(quantization: .rabitq))) {
             XCTAssertTrue("\($0)".contains("up to 4096"), "\($0)")
         }
@@ -223,15 +265,21 @@ final class IVFTests: XCTestCase {
         try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
         try c.flush()
         XCTAssertEqual(c.info().segments.map(\.index), ["hnsw"], "auto: mid-sized segments get HNSW")
-        try c.updateIndexSettings { $0.index = .ivf; $0.quantization = .pq }
+        try c.updateIndexSettings {
+            $0.index = .ivf; $0.quantization = .pq
+        }
         try c.compact()
         XCTAssertEqual(c.info().segments.map(\.index), ["ivf"])
         XCTAssertFalse(c.segmentsOutOfDate())
         let q = base[5]
         XCTAssertEqual(try c.search(vector: q, k: 1).first?.id, .uint(5))
-        try c.updateIndexSettings { $0.index = .auto; $0.ivf.minRows = 2000 }
+        try c.updateIndexSettings {
+            $0.index = .auto; $0.ivf.minRows = 2000
+        }
         XCTAssertFalse(c.segmentsOutOfDate(), "auto over 2,000 rows plans the IVF the segment has")
-        try c.updateIndexSettings { $0.index = .flat; $0.quantization = .none }
+        try c.updateIndexSettings {
+            $0.index = .flat; $0.quantization = .none
+        }
         try c.compact()
         XCTAssertEqual(c.info().segments.map(\.index), ["flat"])
         try db.close()
@@ -241,8 +289,10 @@ final class IVFTests: XCTestCase {
     /// guarantee at ε0 = 1.9), on uniform random and clustered data, and the estimated distances
     /// track the exact ones.
     func testRaBitQErrorBoundHoldsOnAtLeast99PercentOfPairs() {
-        for (dim, data, queries) in [(64, randomVectors(1500, 64, seed: 61), randomVectors(20, 64, seed: 63)),
-                                    (100, clusteredVectors(1500, 100, clusters: 10, seed: 62), clusteredVectors(20, 100, clusters: 10, seed: 64))] {
+        for (dim, data, queries) in [
+            (64, randomVectors(1500, 64, seed: 61), randomVectors(20, 64, seed: 63)),
+            (100, clusteredVectors(1500, 100, clusters: 10, seed: 62), clusteredVectors(20, 100, clusters: 10, seed: 64)),
+        ] {
             assertRaBitQBoundHolds(dimension: dim, data: data, queries: queries)
         }
     }
@@ -254,8 +304,9 @@ final class IVFTests: XCTestCase {
         let base = clusteredVectors(n, dim, clusters: 10, seed: 71)
         let dir = TempDir()
         let db = try Database(path: dir.path)
-        let c = try db.createCollection("v", dimension: dim, metric: .l2,
-                                        config: CollectionConfig(minRowsForGraph: 1000, quantization: .rabitq, index: .ivf))
+        let c = try db.createCollection(
+            "v", dimension: dim, metric: .l2,
+            config: CollectionConfig(minRowsForGraph: 1000, quantization: .rabitq, index: .ivf))
         try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
         try c.flush()
         let ivfBytes = c.info().segments[0].ivfBytes
@@ -278,9 +329,11 @@ final class IVFTests: XCTestCase {
             for quantization in [Quantization.none, .sq8, .pq, .rabitq] {
                 let dir = TempDir()
                 let db = try Database(path: dir.path)
-                let c = try db.createCollection("v", dimension: dim, metric: metric,
-                                                config: CollectionConfig(minRowsForGraph: 1000, quantization: quantization, index: .ivf,
-                                                                         ivf: IVFParameters(nlist: 32)))
+                let c = try db.createCollection(
+                    "v", dimension: dim, metric: metric,
+                    config: CollectionConfig(
+                        minRowsForGraph: 1000, quantization: quantization, index: .ivf,
+                        ivf: IVFParameters(nlist: 32)))
                 try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
                 try c.flush()
                 let r = try recall(c, queries, truth, options: SearchOptions(nprobe: 32))
@@ -299,8 +352,10 @@ final class IVFTests: XCTestCase {
 /// Encodes `data` with RaBitQ around `centroid` (default: every coordinate 0.01) and checks, for
 /// every query and row, the kernels against their scalar references, the lower bound, and that at
 /// least 99% of the estimated inner products are within the error bound.
-func assertRaBitQBoundHolds(dimension dim: Int, data: [[Float]], queries: [[Float]], centroid: [Float]? = nil,
-                            file: StaticString = #filePath, line: UInt = #line) {
+func assertRaBitQBoundHolds(
+    dimension dim: Int, data: [[Float]], queries: [[Float]], centroid: [Float]? = nil,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     let q = RaBitQ(dimension: dim, rotation: RaBitQ.randomRotation(dimension: dim, seed: 5))
     // The rotation is orthogonal: R·Rᵀ = I (every row for small dimensions, 64 rows for large ones).
     for i in stride(from: 0, to: dim, by: max(1, dim / 64)) {
@@ -316,9 +371,13 @@ func assertRaBitQBoundHolds(dimension dim: Int, data: [[Float]], queries: [[Floa
     var factors = [Float](repeating: 0, count: n * RaBitQ.factorCount)
     var work = [Float](repeating: 0, count: 2 * dim)
     for r in 0..<n {
-        codes.withUnsafeMutableBufferPointer { c in factors.withUnsafeMutableBufferPointer { f in
-            q.encode(data[r], centroid: centroid, code: c.baseAddress! + r * q.words, factors: f.baseAddress! + r * RaBitQ.factorCount, work: &work)
-        } }
+        codes.withUnsafeMutableBufferPointer { c in
+            factors.withUnsafeMutableBufferPointer { f in
+                q.encode(
+                    data[r], centroid: centroid, code: c.baseAddress! + r * q.words, factors: f.baseAddress! + r * RaBitQ.factorCount,
+                    work: &work)
+            }
+        }
     }
     var rc = [Float](repeating: 0, count: dim)
     centroid.withUnsafeBufferPointer { q.rotate($0.baseAddress!, into: &rc) }
@@ -335,10 +394,14 @@ func assertRaBitQBoundHolds(dimension dim: Int, data: [[Float]], queries: [[Floa
         XCTAssertEqual(pops, pops2)
         // The vectorized lower-bound kernel against the Swift reference.
         var kernelLower = [Float](repeating: 0, count: n), scalarLower = kernelLower
-        tp_rabitq_kernels().pointee.lower_bounds(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
-        tp_rabitq_kernels_named("scalar")!.pointee.lower_bounds(sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
+        tp_rabitq_kernels().pointee.lower_bounds(
+            sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
+        tp_rabitq_kernels_named("scalar")!.pointee.lower_bounds(
+            sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
         for r in 0..<n {
-            let (_, ref) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
+            let (_, ref) = factors.withUnsafeBufferPointer {
+                q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false)
+            }
             XCTAssertEqual(kernelLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
             XCTAssertEqual(scalarLower[r], ref, accuracy: 1e-3 * max(1, abs(ref)))
         }
@@ -357,12 +420,15 @@ func assertRaBitQBoundHolds(dimension dim: Int, data: [[Float]], queries: [[Floa
             total += 1
             // The lower bound is a lower bound whenever the estimate is within its bound.
             let exact = zip(data[r], qv).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
-            let (d, lower) = factors.withUnsafeBufferPointer { q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false) }
+            let (d, lower) = factors.withUnsafeBufferPointer {
+                q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false)
+            }
             if abs(est - truth) <= q.bound(ipBarO: ipBarO) + roundingTerm {
                 XCTAssertLessThanOrEqual(lower, exact * 1.0001 + 1e-3, "dim \(dim) row \(r)")
             }
             XCTAssertLessThanOrEqual(abs(d - exact), max(1, exact), "dim \(dim) row \(r): estimate far from exact")
         }
     }
-    XCTAssertGreaterThanOrEqual(Double(within) / Double(total), 0.99, "dim \(dim): \(within) of \(total) pairs within the bound", file: file, line: line)
+    XCTAssertGreaterThanOrEqual(
+        Double(within) / Double(total), 0.99, "dim \(dim): \(within) of \(total) pairs within the bound", file: file, line: line)
 }

@@ -7,9 +7,12 @@ final class JSONParserTests: XCTestCase {
     func parse(_ s: String) throws -> JSONValue { try JSONParser.parse(Array(s.utf8)) }
 
     func testValuesAndTypes() throws {
-        XCTAssertEqual(try parse(#" {"a": [1, -2, 3.5, -0.25e2, 1E3, true, false, null], "b": {"c": "d"}} "#),
-                       .object(["a": .array([.int(1), .int(-2), .double(3.5), .double(-25), .double(1000), .bool(true), .bool(false), .null]),
-                                "b": .object(["c": .string("d")])]))
+        XCTAssertEqual(
+            try parse(#" {"a": [1, -2, 3.5, -0.25e2, 1E3, true, false, null], "b": {"c": "d"}} "#),
+            .object([
+                "a": .array([.int(1), .int(-2), .double(3.5), .double(-25), .double(1000), .bool(true), .bool(false), .null]),
+                "b": .object(["c": .string("d")]),
+            ]))
         XCTAssertEqual(try parse("9223372036854775807"), .int(.max))
         XCTAssertEqual(try parse("-9223372036854775808"), .double(-9223372036854775808))
         XCTAssertEqual(try parse("9223372036854775808"), .double(9223372036854775808))
@@ -21,9 +24,11 @@ final class JSONParserTests: XCTestCase {
     }
 
     func testInvalidDocumentsNameTheOffset() {
-        let bad = ["", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", "1e", "-", "+1", ".5", "\"abc", "\"\\x\"", "\"\\ud800\"",
-                   "\"\\udc00\"", "\"\u{01}\"", "tru", "nul", "[1 2]", "{\"a\" 1}", "{1:2}", "1 2", "{\"a\":1,\"a\":2}",
-                   "1e999", "[\"\\u12G4\"]", "NaN", "Infinity"]
+        let bad = [
+            "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", "1e", "-", "+1", ".5", "\"abc", "\"\\x\"", "\"\\ud800\"",
+            "\"\\udc00\"", "\"\u{01}\"", "tru", "nul", "[1 2]", "{\"a\" 1}", "{1:2}", "1 2", "{\"a\":1,\"a\":2}",
+            "1e999", "[\"\\u12G4\"]", "NaN", "Infinity",
+        ]
         for s in bad {
             XCTAssertThrowsError(try parse(s), "'\(s)' should be refused") { e in
                 XCTAssertTrue("\(e)".contains("invalid JSON at byte"), "\(e)")
@@ -104,7 +109,8 @@ final class JSONParserTests: XCTestCase {
                     let text = String(decoding: bytes, as: UTF8.self)
                     if text.contains(",}") || text.contains(",]") { continue }
                     XCTAssertThrowsError(try JSONParser.parse(bytes)) { e in
-                        XCTAssertTrue("\(e)".contains("duplicate key") || "\(e)".contains("out of range"), "refused valid JSON \(text): \(e)")
+                        XCTAssertTrue(
+                            "\(e)".contains("duplicate key") || "\(e)".contains("out of range"), "refused valid JSON \(text): \(e)")
                     }
                 }
             }

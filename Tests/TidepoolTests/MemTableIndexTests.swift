@@ -117,11 +117,13 @@ final class MemTableIndexTests: XCTestCase {
         let base = clusteredVectors(n, dim, clusters: 20, seed: 5)
         let dir = TempDir()
         let db = try Database(path: dir.path)
-        let c = try db.createCollection("f", dimension: dim, metric: .l2,
-                                        config: CollectionConfig(memtableBytes: 1 << 20, minRowsForGraph: 1000))
-        try c.upsert(base.enumerated().map {
-            Document(id: .uint(UInt64($0.offset)), vector: $0.element, attributes: ["even": .bool($0.offset % 2 == 0)])
-        })
+        let c = try db.createCollection(
+            "f", dimension: dim, metric: .l2,
+            config: CollectionConfig(memtableBytes: 1 << 20, minRowsForGraph: 1000))
+        try c.upsert(
+            base.enumerated().map {
+                Document(id: .uint(UInt64($0.offset)), vector: $0.element, attributes: ["even": .bool($0.offset % 2 == 0)])
+            })
         try waitUntilIndexed(c)
         let q = base[17].map { $0 + 0.01 }
         let evenBase = base.enumerated().map { $0.offset % 2 == 0 ? $0.element : [Float](repeating: 1e6, count: dim) }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Tidepool
 import TidepoolKernels
 import XCTest
+
+@testable import Tidepool
 
 /// SQ8: the quantizer's error bounds, and collections whose graph walks read SQ8 codes.
 final class QuantizationTests: XCTestCase {
@@ -9,7 +10,7 @@ final class QuantizationTests: XCTestCase {
         let dim = 48
         let base = clusteredVectors(2000, dim, clusters: 20, seed: 5)
         var flat = base.flatMap { $0 }
-        flat[7] = 40   // an outlier dimension widens its own range only
+        flat[7] = 40  // an outlier dimension widens its own range only
         let q = flat.withUnsafeBufferPointer { ScalarQuantizer.train($0.baseAddress!, count: base.count, dimension: dim) }
         var code = [UInt8](repeating: 0, count: dim)
         var back = [Float](repeating: 0, count: dim)
@@ -20,8 +21,9 @@ final class QuantizationTests: XCTestCase {
                 XCTAssertLessThanOrEqual(abs(back[d] - flat[r * dim + d]), q.step[d] / 2 * 1.0001 + 1e-6, "row \(r) dim \(d)")
             }
         }
-        assertSQ8EstimatesWithinBound(flat, count: base.count, dimension: dim,
-                                      queries: clusteredVectors(20, dim, clusters: 20, seed: 6), rowStride: 7)
+        assertSQ8EstimatesWithinBound(
+            flat, count: base.count, dimension: dim,
+            queries: clusteredVectors(20, dim, clusters: 20, seed: 6), rowStride: 7)
     }
 
     func testSQ8CollectionKeepsRecallWithRerankingAndPersists() throws {
@@ -31,8 +33,9 @@ final class QuantizationTests: XCTestCase {
         let dir = TempDir()
         // One build thread: the graph, and so the recall, is the same on every run.
         var db: Database? = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 1))
-        let c = try db!.createCollection("v", dimension: dim, metric: .cosine,
-                                         config: CollectionConfig(minRowsForGraph: 1000, quantization: .sq8))
+        let c = try db!.createCollection(
+            "v", dimension: dim, metric: .cosine,
+            config: CollectionConfig(minRowsForGraph: 1000, quantization: .sq8))
         try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
         try c.flush()
         let info = c.info()
@@ -92,7 +95,7 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(c.config.quantization, .none, "a refused change changes nothing")
 
         try c.updateIndexSettings { $0.quantization = .sq8 }
-        try c.flush()   // waits for the background rebuild
+        try c.flush()  // waits for the background rebuild
         XCTAssertEqual(c.info().segments.count, 1)
         XCTAssertGreaterThan(c.info().segments[0].codeBytes, 0)
         XCTAssertEqual(c.count, n)
@@ -120,8 +123,9 @@ final class QuantizationTests: XCTestCase {
         let queries = clusteredVectors(40, dim, clusters: 30, seed: 32)
         let dir = TempDir()
         let db = try Database(path: dir.path, options: DatabaseOptions(buildThreads: 1))
-        let c = try db.createCollection("v", dimension: dim, metric: .l2,
-                                        config: CollectionConfig(minRowsForGraph: 1000, quantization: .f16))
+        let c = try db.createCollection(
+            "v", dimension: dim, metric: .l2,
+            config: CollectionConfig(minRowsForGraph: 1000, quantization: .f16))
         try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0]) })
         try c.flush()
         let seg = try XCTUnwrap(c.info().segments.first)
@@ -145,8 +149,10 @@ final class QuantizationTests: XCTestCase {
 
 /// Estimated SQ8 distances (what the graph walk ranks by) against exact ones, for every metric:
 /// the error of q·x̂ is at most Σ|q_d|·step_d/2, and of |q − x̂|² correspondingly.
-func assertSQ8EstimatesWithinBound(_ flat: [Float], count: Int, dimension dim: Int, queries: [[Float]], rowStride: Int,
-                                   file: StaticString = #filePath, line: UInt = #line) {
+func assertSQ8EstimatesWithinBound(
+    _ flat: [Float], count: Int, dimension dim: Int, queries: [[Float]], rowStride: Int,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     let q = flat.withUnsafeBufferPointer { ScalarQuantizer.train($0.baseAddress!, count: count, dimension: dim) }
     let section = flat.withUnsafeBufferPointer { ScalarQuantizer.section($0.baseAddress!, count: count, dimension: dim) }
     for metric in [Metric.l2, .innerProduct] {
@@ -160,7 +166,9 @@ func assertSQ8EstimatesWithinBound(_ flat: [Float], count: Int, dimension dim: I
                 let codes = (raw.baseAddress! + ScalarQuantizer.codesOffset(dimension: dim)).assumingMemoryBound(to: UInt8.self)
                 let est = SQ8RowDistance(query: prepared, codes: codes, kernels: tp_sq8_kernels())
                 for r in stride(from: 0, to: count, by: rowStride) {
-                    let e = qv.withUnsafeBufferPointer { qp in flat.withUnsafeBufferPointer { exact(qp.baseAddress!, $0.baseAddress! + r * dim) } }
+                    let e = qv.withUnsafeBufferPointer { qp in
+                        flat.withUnsafeBufferPointer { exact(qp.baseAddress!, $0.baseAddress! + r * dim) }
+                    }
                     var bound: Float = 0
                     for d in 0..<dim {
                         let x = flat[r * dim + d]

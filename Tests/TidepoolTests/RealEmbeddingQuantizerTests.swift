@@ -1,7 +1,8 @@
 import Foundation
-@testable import Tidepool
 import TidepoolKernels
 import XCTest
+
+@testable import Tidepool
 
 /// Every quantizer's distance estimates against exact distances on real sentence embeddings
 /// (the shared pypi-minilm set: 384-d, unit length), not only on synthetic data: real
@@ -14,8 +15,9 @@ final class RealEmbeddingQuantizerTests: XCTestCase {
     func testSQ8EstimatesStayWithinTheirBoundOnRealEmbeddings() throws {
         let base = try sharedEmbeddings(.base, count: 2000)
         let queries = try sharedEmbeddings(.queries, count: 10)
-        assertSQ8EstimatesWithinBound(base.flatMap { $0 }, count: base.count, dimension: Self.dimension,
-                                      queries: queries, rowStride: 3)
+        assertSQ8EstimatesWithinBound(
+            base.flatMap { $0 }, count: base.count, dimension: Self.dimension,
+            queries: queries, rowStride: 3)
     }
 
     /// f16: each coordinate is rounded to 11 significant bits, so an inner product from halves is
@@ -31,8 +33,10 @@ final class RealEmbeddingQuantizerTests: XCTestCase {
             let halves = (raw.baseAddress! + HalfPrecision.headerSize).assumingMemoryBound(to: UInt16.self)
             for qv in queries {
                 qv.withUnsafeBufferPointer { qp in
-                    let dot = F16RowDistance(query: qp.baseAddress!, halves: halves, dimension: dim, usesDot: true, kernels: tp_f16_kernels())
-                    let l2 = F16RowDistance(query: qp.baseAddress!, halves: halves, dimension: dim, usesDot: false, kernels: tp_f16_kernels())
+                    let dot = F16RowDistance(
+                        query: qp.baseAddress!, halves: halves, dimension: dim, usesDot: true, kernels: tp_f16_kernels())
+                    let l2 = F16RowDistance(
+                        query: qp.baseAddress!, halves: halves, dimension: dim, usesDot: false, kernels: tp_f16_kernels())
                     for r in 0..<base.count {
                         var exact: Float = 0, exactL2: Float = 0, bound: Float = 0, boundL2: Float = 0
                         for d in 0..<dim {
@@ -65,16 +69,22 @@ final class RealEmbeddingQuantizerTests: XCTestCase {
         let flat = base.flatMap { $0 }
         let m = ProductQuantizer.defaultSubspaces(dimension: dim)
         XCTAssertEqual(m, 96)
-        let pq = flat.withUnsafeBufferPointer { ProductQuantizer.train($0.baseAddress!, count: n, dimension: dim, m: m, seed: 7, threads: 2) }
+        let pq = flat.withUnsafeBufferPointer {
+            ProductQuantizer.train($0.baseAddress!, count: n, dimension: dim, m: m, seed: 7, threads: 2)
+        }
         var codes = [UInt8](repeating: 0, count: n * m)
-        flat.withUnsafeBufferPointer { xp in codes.withUnsafeMutableBufferPointer { pq.encode(xp.baseAddress!, count: n, into: $0.baseAddress!, threads: 2) } }
+        flat.withUnsafeBufferPointer { xp in
+            codes.withUnsafeMutableBufferPointer { pq.encode(xp.baseAddress!, count: n, into: $0.baseAddress!, threads: 2) }
+        }
         var table = [Float](repeating: 0, count: m * 256)
         var estimates = [Float](repeating: 0, count: n)
         var decoded = [Float](repeating: 0, count: dim)
         var hits = 0, unrankedHits = 0, relativeError = 0.0, samples = 0
         for qv in queries {
             qv.withUnsafeBufferPointer { pq.tableL2($0.baseAddress!, into: &table, kernel: tp_pq_kernels().pointee.table_l2) }
-            codes.withUnsafeBufferPointer { c in table.withUnsafeBufferPointer { t in tp_pq_kernels().pointee.scan(c.baseAddress!, n, m, t.baseAddress!, &estimates) } }
+            codes.withUnsafeBufferPointer { c in
+                table.withUnsafeBufferPointer { t in tp_pq_kernels().pointee.scan(c.baseAddress!, n, m, t.baseAddress!, &estimates) }
+            }
             let exact = base.map { Float(referenceDistance($0, qv, .l2)) }
             for r in stride(from: 0, to: n, by: 37) {
                 codes.withUnsafeBufferPointer { pq.decode($0.baseAddress! + r * m, into: &decoded) }

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
-@testable import Tidepool
 import XCTest
+
+@testable import Tidepool
 
 final class StorageTests: XCTestCase {
     let logger = Logger(label: "test")
@@ -10,10 +11,11 @@ final class StorageTests: XCTestCase {
         var rng = SplitMix64(seed: 11)
         for trial in 0..<50 {
             let n = Int(rng.next() % 500) + 1, k = Int(rng.next() % 20) + 1
-            let values = (0..<n).map { _ in Float(rng.next() % 50) / 7 }   // many ties
+            let values = (0..<n).map { _ in Float(rng.next() % 50) / 7 }  // many ties
             var top = TopK(k: k)
             for (i, v) in values.enumerated() { top.push(v, UInt64(i)) }
-            let expected = values.enumerated().sorted { $0.element != $1.element ? $0.element < $1.element : $0.offset < $1.offset }.prefix(k)
+            let expected = values.enumerated().sorted { $0.element != $1.element ? $0.element < $1.element : $0.offset < $1.offset }.prefix(
+                k)
             // Exactly the first k by (distance, key), ties included, whatever the arrival order.
             XCTAssertEqual(top.sorted().map(\.dist), expected.map(\.element), "trial \(trial)")
             XCTAssertEqual(top.sorted().map(\.key), expected.map { UInt64($0.offset) }, "trial \(trial)")
@@ -31,14 +33,19 @@ final class StorageTests: XCTestCase {
     func testWALRoundTripAndGroupCommitOrder() throws {
         let dir = TempDir()
         let storage = try LocalStorage(root: dir.path)
-        let wal = try WriteAheadLog(storage: storage, folder: "wal", dimension: 3, collection: "c", policy: .always,
-                                    syncInterval: 0.05, lastSeq: 0)
+        let wal = try WriteAheadLog(
+            storage: storage, folder: "wal", dimension: 3, collection: "c", policy: .always,
+            syncInterval: 0.05, lastSeq: 0)
         let applied = Locked<[UInt64]>([])
         wal.apply = { batch in applied.withLock { $0 += batch.map(\.seq) } }
         DispatchQueue.concurrentPerform(iterations: 8) { t in
             for i in 0..<25 {
-                _ = try? wal.commit(.upsert([Document(id: .uint(UInt64(t * 100 + i)), vector: [Float(t), Float(i), 1],
-                                                      attributes: ["t": .int(Int64(t))])]))
+                _ = try? wal.commit(
+                    .upsert([
+                        Document(
+                            id: .uint(UInt64(t * 100 + i)), vector: [Float(t), Float(i), 1],
+                            attributes: ["t": .int(Int64(t))])
+                    ]))
             }
         }
         try wal.commit(.delete([.string("gone")]))
@@ -60,14 +67,16 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(deletes, 1)
         // Replay after a flushed sequence skips what is already in segments.
         var after: [UInt64] = []
-        _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 3, afterSeq: 150, logger: logger) { s, _ in after.append(s) }
+        _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 3, afterSeq: 150, logger: logger) { s, _ in after.append(s)
+        }
         XCTAssertEqual(after, Array(151...201))
     }
 
     private func writeLog(_ dir: TempDir, ops: Int) throws -> (LocalStorage, String) {
         let storage = try LocalStorage(root: dir.path)
-        let wal = try WriteAheadLog(storage: storage, folder: "wal", dimension: 2, collection: "c", policy: .none,
-                                    syncInterval: 1, lastSeq: 0)
+        let wal = try WriteAheadLog(
+            storage: storage, folder: "wal", dimension: 2, collection: "c", policy: .none,
+            syncInterval: 1, lastSeq: 0)
         for i in 0..<ops { try wal.commit(.upsert([Document(id: .uint(UInt64(i)), vector: [1, Float(i)])])) }
         try wal.close()
         return (storage, try storage.list("wal")[0])
@@ -80,7 +89,9 @@ final class StorageTests: XCTestCase {
             let size = try storage.size(of: "wal/" + file)
             try storage.truncate("wal/" + file, to: size - cut)
             var seqs: [UInt64] = []
-            _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in seqs.append(s) }
+            _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in
+                seqs.append(s)
+            }
             XCTAssertEqual(seqs, Array(1...9), "cut \(cut)")
             XCTAssertLessThan(try storage.size(of: "wal/" + file), size - cut + 1)
         }
@@ -92,7 +103,7 @@ final class StorageTests: XCTestCase {
         let path = storage.path("wal/" + file)
         var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
         let frameSize = (bytes.count - WALFileHeader.size) / 10
-        bytes[WALFileHeader.size + frameSize * 6 + 20] ^= 0x40      // inside frame 7's body
+        bytes[WALFileHeader.size + frameSize * 6 + 20] ^= 0x40  // inside frame 7's body
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         var seqs: [UInt64] = []
         _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in seqs.append(s) }
@@ -105,9 +116,12 @@ final class StorageTests: XCTestCase {
         var b2 = [UInt8](FileManager.default.contents(atPath: path2)!)
         b2[WALFileHeader.size + frameSize * 6 + 20] ^= 0x40
         FileManager.default.createFile(atPath: path2, contents: Data(b2))
-        FileManager.default.createFile(atPath: storage2.path("wal/" + WALFormat.fileName(firstSeq: 11)),
-                                       contents: Data(WALFileHeader(dimension: 2, firstSeq: 11).encoded()))
-        XCTAssertThrowsError(try WriteAheadLog.replay(storage: storage2, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { _, _ in }) { e in
+        FileManager.default.createFile(
+            atPath: storage2.path("wal/" + WALFormat.fileName(firstSeq: 11)),
+            contents: Data(WALFileHeader(dimension: 2, firstSeq: 11).encoded()))
+        XCTAssertThrowsError(
+            try WriteAheadLog.replay(storage: storage2, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { _, _ in }
+        ) { e in
             guard case .corrupt(let f, let off, _) = e as? TidepoolError else { return XCTFail("\(e)") }
             XCTAssertEqual(f, path2)
             XCTAssertEqual(off, WALFileHeader.size + frameSize * 6)
@@ -122,9 +136,11 @@ final class StorageTests: XCTestCase {
         let ids: [DocumentID] = (0..<n).map { $0 % 3 == 0 ? .string("doc-\($0)") : .uint(UInt64($0) * 1_000_000_007) }
         let attrs: [[String: AttributeValue]] = (0..<n).map { $0 % 2 == 0 ? [:] : ["k": .int(Int64($0)), "s": .stringArray(["x\($0)"])] }
         try vectors.withUnsafeBufferPointer { vp in
-            let contents = SegmentContents(dimension: dim, metric: .l2, rowCount: n, vectors: vp.baseAddress!, ids: ids,
-                                           attributes: attrs, maxSeq: 42)
-            let builder = HNSWBuilder(vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2, parameters: HNSWParameters(m: 8, efConstruction: 40))
+            let contents = SegmentContents(
+                dimension: dim, metric: .l2, rowCount: n, vectors: vp.baseAddress!, ids: ids,
+                attributes: attrs, maxSeq: 42)
+            let builder = HNSWBuilder(
+                vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2, parameters: HNSWParameters(m: 8, efConstruction: 40))
             builder.build(threads: 2)
             _ = try builder.stored().withUnsafeBytes { try SegmentWriter.write(contents, graph: $0, to: "s.tps", storage: storage) }
         }
@@ -150,7 +166,7 @@ final class StorageTests: XCTestCase {
         let dir = TempDir()
         let n = 6000, dim = 24
         let base = clusteredVectors(n, dim, clusters: 40, seed: 31)
-        let dropped = Set(stride(from: 0, to: n, by: 53))    // deleted before the flush (under 10%: the graph is reused)
+        let dropped = Set(stride(from: 0, to: n, by: 53))  // deleted before the flush (under 10%: the graph is reused)
         let moved = Set(stride(from: 1, to: n, by: 29)).subtracting(dropped)  // replaced after the flush
         func vector(_ i: Int) -> [Float] { moved.contains(i) ? base[(i + 7) % n].map { $0 + 0.25 } : base[i] }
         func check(_ c: Collection, _ when: String) throws {
@@ -176,12 +192,16 @@ final class StorageTests: XCTestCase {
         do {
             let db = try Database(path: dir.path)
             let c = try db.createCollection("v", dimension: dim, metric: .l2, config: CollectionConfig(minRowsForGraph: 1000))
-            try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0], attributes: ["i": .int(Int64($0)), "moved": .bool(false)]) })
+            try c.upsert(
+                (0..<n).map {
+                    Document(id: .uint(UInt64($0)), vector: base[$0], attributes: ["i": .int(Int64($0)), "moved": .bool(false)])
+                })
             try c.delete(ids: dropped.map { .uint(UInt64($0)) })
             try c.flush()
             XCTAssertEqual(c.info().segments.count, 1)
             XCTAssertTrue(c.info().segments[0].hasGraph)
-            try c.upsert(moved.map { Document(id: .uint(UInt64($0)), vector: vector($0), attributes: ["i": .int(Int64($0)), "moved": .bool(true)]) })
+            try c.upsert(
+                moved.map { Document(id: .uint(UInt64($0)), vector: vector($0), attributes: ["i": .int(Int64($0)), "moved": .bool(true)]) })
             try c.flush()
             try check(c, "after flushes")
             try c.compact()
@@ -195,8 +215,9 @@ final class StorageTests: XCTestCase {
         // The segment's rows are not in id order (they were inserted in id order).
         let seg = try XCTUnwrap(c.info().segments.first)
         let storage = try LocalStorage(root: dir.path)
-        let segment = try Segment(id: seg.id, name: "collections/v/segments/" + SegmentFormat.fileName(id: seg.id), storage: storage,
-                                  dimension: dim, metric: .l2, verifyChecksums: true)
+        let segment = try Segment(
+            id: seg.id, name: "collections/v/segments/" + SegmentFormat.fileName(id: seg.id), storage: storage,
+            dimension: dim, metric: .l2, verifyChecksums: true)
         let stored = try (0..<segment.rowCount).map { r -> UInt64 in
             guard case .uint(let v) = try segment.documentID(r) else { throw TidepoolError.invalidArgument("id") }
             return v
@@ -215,8 +236,11 @@ final class StorageTests: XCTestCase {
     func testManifestRoundTripAndDamageDetected() throws {
         var m = Manifest()
         m.generation = 7
-        m.collections = [Manifest.CollectionEntry(name: "a", dimension: 3, metric: .cosine, config: CollectionConfig(), flushedSeq: 9,
-                                                  nextSegmentID: 4, segments: [.init(id: 3, file: "000000000003.tps", rows: 10, bytes: 999, deleted: [1, 5])])]
+        m.collections = [
+            Manifest.CollectionEntry(
+                name: "a", dimension: 3, metric: .cosine, config: CollectionConfig(), flushedSeq: 9,
+                nextSegmentID: 4, segments: [.init(id: 3, file: "000000000003.tps", rows: 10, bytes: 999, deleted: [1, 5])])
+        ]
         let bytes = try m.encoded()
         XCTAssertEqual(try Manifest.decode(bytes, file: "M"), m)
         for i in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 40)) {

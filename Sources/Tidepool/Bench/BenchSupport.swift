@@ -1,4 +1,5 @@
 import TidepoolKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,13 +19,17 @@ package var simdKernelName: String { String(cString: tp_f32_kernels().pointee.na
 ///   - vectors: `count × dimension` row-major floats.
 ///   - seed: the same seed and data give the same centroids, whatever `threads` is.
 /// - Returns: `k × dimension` centroids and the training points' mean squared distance to theirs.
-package func kMeansCentroids(_ vectors: UnsafeBufferPointer<Float>, dimension: Int, k: Int, iterations: Int = 10,
-                            seed: UInt64 = 1, threads: Int = 1) throws -> (centroids: [Float], meanSquaredError: Double) {
+package func kMeansCentroids(
+    _ vectors: UnsafeBufferPointer<Float>, dimension: Int, k: Int, iterations: Int = 10,
+    seed: UInt64 = 1, threads: Int = 1
+) throws -> (centroids: [Float], meanSquaredError: Double) {
     guard dimension >= 1, vectors.count % dimension == 0, vectors.count >= dimension else {
         throw TidepoolError.invalidArgument("k-means needs at least one vector of dimension \(dimension), got \(vectors.count) floats")
     }
     guard k >= 1, k <= 1 << 20 else { throw TidepoolError.invalidArgument("k-means k must be in 1...1048576, got \(k)") }
-    guard (1...1000).contains(iterations) else { throw TidepoolError.invalidArgument("k-means iterations must be in 1...1000, got \(iterations)") }
+    guard (1...1000).contains(iterations) else {
+        throw TidepoolError.invalidArgument("k-means iterations must be in 1...1000, got \(iterations)")
+    }
     let r = KMeans(k: k, iterations: iterations, seed: seed, threads: max(1, threads))
         .train(vectors.baseAddress!, count: vectors.count / dimension, dimension: dimension)
     return (r.centroids, r.meanSquaredError)
@@ -36,9 +41,13 @@ package func currentResidentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }
     defer { fclose(f) }
     var size = 0, resident = 0
-    guard withUnsafeMutablePointer(to: &size, { s in
-        withUnsafeMutablePointer(to: &resident) { r in fscanf_two(f, s, r) }
-    }) else { return 0 }
+    guard
+        withUnsafeMutablePointer(
+            to: &size,
+            { s in
+                withUnsafeMutablePointer(to: &resident) { r in fscanf_two(f, s, r) }
+            })
+    else { return 0 }
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
     #else
     return 0

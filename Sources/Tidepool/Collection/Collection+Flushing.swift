@@ -68,7 +68,11 @@ extension Collection {
         SegmentBuilder(storage: storage, folder: folder, dimension: dimension, metric: metric, config: config, buildThreads: buildThreads)
     }
 
-    private func takeSegmentID() -> UInt64 { state.withLock { () -> UInt64 in defer { nextSegmentID += 1 }; return nextSegmentID } }
+    private func takeSegmentID() -> UInt64 {
+        state.withLock { () -> UInt64 in
+            defer { nextSegmentID += 1 }; return nextSegmentID
+        }
+    }
 
     /// Persists the oldest frozen memtable as a segment. Runs on `background` only.
     private func flushNow(_ m: MemTable) throws {
@@ -98,8 +102,9 @@ extension Collection {
             if !contiguous {
                 for (i, r) in keep.enumerated() { (buffer + i * dimension).update(from: m.vector(r), count: dimension) }
             }
-            let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
-                                           ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
+            let contents = SegmentContents(
+                dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
+                ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
             let (seg, order) = try segmentBuilder.write(contents, id: segID, graph: reuseGraph ? m.graph : nil)
             var moved = MovedRows(keep.map { MovedRows.Source(container: m.containerID, tombstones: m.tombstones, row: $0) })
             moved.reorder(order)
@@ -154,8 +159,9 @@ extension Collection {
                 ids.append(try s.documentID(r))
                 attrs.append(try s.attributes(r))
             }
-            let contents = SegmentContents(dimension: dimension, metric: metric, rowCount: sources.count, vectors: buffer,
-                                           ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0)
+            let contents = SegmentContents(
+                dimension: dimension, metric: metric, rowCount: sources.count, vectors: buffer,
+                ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0)
             let (seg, order) = try segmentBuilder.write(contents, id: segID)
             var moved = MovedRows(sources.map { MovedRows.Source(container: $0.0.id, tombstones: $0.0.tombstones, row: $0.1) })
             moved.reorder(order)
@@ -183,8 +189,9 @@ extension Collection {
             name: name, dimension: dimension, metric: metric, config: config, flushedSeq: flushedSeq,
             nextSegmentID: state.withLock { nextSegmentID },
             segments: segs.map {
-                Manifest.SegmentEntry(id: $0.id, file: SegmentFormat.fileName(id: $0.id), rows: $0.rowCount,
-                                      bytes: $0.byteCount, deleted: $0.tombstones.deletedRows(upTo: flushedSeq))
+                Manifest.SegmentEntry(
+                    id: $0.id, file: SegmentFormat.fileName(id: $0.id), rows: $0.rowCount,
+                    bytes: $0.byteCount, deleted: $0.tombstones.deletedRows(upTo: flushedSeq))
             }, schema: schema.types)
     }
 }

@@ -8,8 +8,10 @@ extension Collection {
     }
 
     /// As ``hybridSearch(vector:text:k:options:)``, and reports what both rankings cost.
-    public func hybridSearchWithCost(vector: [Float], text query: String, k: Int,
-                                     options: HybridOptions = HybridOptions()) throws -> (hits: [HybridHit], cost: SearchCost) {
+    public func hybridSearchWithCost(
+        vector: [Float], text query: String, k: Int,
+        options: HybridOptions = HybridOptions()
+    ) throws -> (hits: [HybridHit], cost: SearchCost) {
         let start = DispatchTime.now().uptimeNanoseconds
         guard let textConfig = config.text else {
             throw TidepoolError.invalidArgument("collection '\(name)' has no text index (CollectionConfig.text)")
@@ -29,10 +31,11 @@ extension Collection {
             try search(snap, query: $0.baseAddress!, k: depth, options: SearchOptions(ef: options.ef, filter: filter), cost: &cost)
         }.sorted()
         var textCost = SearchCost()
-        let ttop = try bm25(snap, query: query, k: depth, config: textConfig, match: options.match, filter: filter, cost: &textCost).sorted()
+        let ttop = try bm25(snap, query: query, k: depth, config: textConfig, match: options.match, filter: filter, cost: &textCost)
+            .sorted()
         let vectorContainers = cost.containers
         cost.add(textCost)
-        cost.containers = max(vectorContainers, textCost.containers)   // both rankings read one snapshot
+        cost.containers = max(vectorContainers, textCost.containers)  // both rankings read one snapshot
 
         struct Entry { var v: (rank: Int, dist: Float)?; var t: (rank: Int, score: Double)? }
         var entries: [UInt64: Entry] = [:]
@@ -50,7 +53,8 @@ extension Collection {
             case .reciprocalRank(let rk):
                 score = (e.v.map { 1 / Double(rk + $0.rank) } ?? 0) + (e.t.map { 1 / Double(rk + $0.rank) } ?? 0)
             case .weighted(let w):
-                score = w * (e.v.map { norm(-Double($0.dist), vmin, vmax) } ?? 0)
+                score =
+                    w * (e.v.map { norm(-Double($0.dist), vmin, vmax) } ?? 0)
                     + (1 - w) * (e.t.map { norm($0.score, tmin, tmax) } ?? 0)
             }
             return (key, score, e)
@@ -59,9 +63,10 @@ extension Collection {
         let hits = try fused.prefix(k).map { f in
             let key = RowKey(packed: f.key)
             let attrs = options.includeAttributes ? try snap.attributes(key) : nil
-            return HybridHit(id: try snap.documentID(key), score: f.score, vectorRank: f.e.v?.rank,
-                             vectorDistance: f.e.v.map { reportedDistance($0.dist, metric: metric) },
-                             textRank: f.e.t?.rank, textScore: f.e.t?.score, attributes: attrs)
+            return HybridHit(
+                id: try snap.documentID(key), score: f.score, vectorRank: f.e.v?.rank,
+                vectorDistance: f.e.v.map { reportedDistance($0.dist, metric: metric) },
+                textRank: f.e.t?.rank, textScore: f.e.t?.score, attributes: attrs)
         }
         cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
         return (hits, cost)

@@ -3,13 +3,14 @@ extension Collection {
     public func info() -> CollectionInfo {
         let snap = snapshot()
         let segs = snap.segments.map {
-            CollectionInfo.SegmentInfo(id: $0.id, rows: $0.rowCount, deletedRows: $0.tombstones.deadCount(at: snap.visibleSeq),
-                                       bytes: $0.byteCount, hasGraph: $0.graph != nil,
-                                       vectorBytes: $0.sectionLength(.vectors), graphBytes: $0.sectionLength(.hnsw),
-                                       codeBytes: $0.sectionLength(.sq8) + $0.sectionLength(.f16),
-                                       index: $0.graph != nil ? "hnsw" : ($0.ivf != nil ? "ivf" : "flat"),
-                                       ivfBytes: $0.sectionLength(.ivf), ivfReadsVectors: $0.ivf?.codec == .flat,
-                                       ivfLists: $0.ivf?.nlist ?? 0, graphMeanDegree: $0.graph?.meanDegree ?? 0)
+            CollectionInfo.SegmentInfo(
+                id: $0.id, rows: $0.rowCount, deletedRows: $0.tombstones.deadCount(at: snap.visibleSeq),
+                bytes: $0.byteCount, hasGraph: $0.graph != nil,
+                vectorBytes: $0.sectionLength(.vectors), graphBytes: $0.sectionLength(.hnsw),
+                codeBytes: $0.sectionLength(.sq8) + $0.sectionLength(.f16),
+                index: $0.graph != nil ? "hnsw" : ($0.ivf != nil ? "ivf" : "flat"),
+                ivfBytes: $0.sectionLength(.ivf), ivfReadsVectors: $0.ivf?.codec == .flat,
+                ivfLists: $0.ivf?.nlist ?? 0, graphMeanDegree: $0.graph?.meanDegree ?? 0)
         }
         var memtableRows = 0, memtableIndexedRows = 0
         for case .memtable(_, let rows, let indexed) in snap.containers {
@@ -17,9 +18,10 @@ extension Collection {
             memtableIndexedRows += indexed
         }
         let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
-        return CollectionInfo(name: name, dimension: dimension, metric: metric, count: count, segments: segs,
-                              memtableRows: memtableRows, memtableIndexedRows: memtableIndexedRows, walBytes: walBytes,
-                              flushedSeq: state.withLock { flushedSeq }, lastSeq: snap.visibleSeq)
+        return CollectionInfo(
+            name: name, dimension: dimension, metric: metric, count: count, segments: segs,
+            memtableRows: memtableRows, memtableIndexedRows: memtableIndexedRows, walBytes: walBytes,
+            flushedSeq: state.withLock { flushedSeq }, lastSeq: snap.visibleSeq)
     }
 
     /// Checks invariants beyond checksums: every live id maps to one live row and back.

@@ -5,15 +5,17 @@ extension Collection {
     /// indexing an interrupted run left to do is scheduled.
     func recover(_ entry: Manifest.CollectionEntry, options: DatabaseOptions) throws {
         for s in entry.segments {
-            let seg = try Segment(id: s.id, name: folder + "/segments/" + s.file, storage: storage,
-                                  dimension: dimension, metric: metric, verifyChecksums: options.verifyChecksumsOnOpen)
+            let seg = try Segment(
+                id: s.id, name: folder + "/segments/" + s.file, storage: storage,
+                dimension: dimension, metric: metric, verifyChecksums: options.verifyChecksumsOnOpen)
             guard seg.rowCount == s.rows else {
                 throw TidepoolError.corrupt(file: seg.path, offset: 0, reason: "segment has \(seg.rowCount) rows, manifest says \(s.rows)")
             }
             for r in s.deleted {
                 guard Int(r) < seg.rowCount else {
-                    throw TidepoolError.corrupt(file: storage.manifestDisplayPath, offset: 0,
-                                                reason: "collection '\(name)': tombstone row \(r) beyond segment \(s.file)'s \(seg.rowCount) rows")
+                    throw TidepoolError.corrupt(
+                        file: storage.manifestDisplayPath, offset: 0,
+                        reason: "collection '\(name)': tombstone row \(r) beyond segment \(s.file)'s \(seg.rowCount) rows")
                 }
                 seg.tombstones.mark(Int(r), seq: 1)
             }
@@ -34,12 +36,15 @@ extension Collection {
         visibleSeq = flushedSeq
 
         // Replay the log past the last flush (single-threaded: nothing else sees the collection yet).
-        let replayed = try WriteAheadLog.replay(storage: storage, folder: folder + "/wal", dimension: dimension,
-                                               afterSeq: flushedSeq, logger: logger) { seq, op in
+        let replayed = try WriteAheadLog.replay(
+            storage: storage, folder: folder + "/wal", dimension: dimension,
+            afterSeq: flushedSeq, logger: logger
+        ) { seq, op in
             applyLocked(op, seq: seq)
         }
-        wal = try WriteAheadLog(storage: storage, folder: folder + "/wal", dimension: dimension, collection: name,
-                                policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: replayed)
+        wal = try WriteAheadLog(
+            storage: storage, folder: folder + "/wal", dimension: dimension, collection: name,
+            policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: replayed)
         wal.apply = { [unowned self] batch in self.applyBatch(batch) }
         wal.deleteFiles(upTo: flushedSeq)
         removeOrphanSegments(entry)

@@ -30,8 +30,10 @@ extension Collection {
 
     /// Documents matching `filter` in id order (integers, then strings), `limit` at a time,
     /// starting after `after`. For export: pass each page's `next` to get the following one.
-    public func scan(filter: Filter? = nil, after: DocumentID? = nil, limit: Int = 1000,
-                     includeVectors: Bool = true) throws -> ScanPage {
+    public func scan(
+        filter: Filter? = nil, after: DocumentID? = nil, limit: Int = 1000,
+        includeVectors: Bool = true
+    ) throws -> ScanPage {
         guard (1...100_000).contains(limit) else {
             throw TidepoolError.invalidArgument("scan limit must be in 1...100000, got \(limit)")
         }

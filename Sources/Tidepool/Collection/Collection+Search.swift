@@ -42,19 +42,23 @@ extension Collection {
     func search(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions, cost: inout SearchCost) throws -> TopK {
         let settings = config
         let allowed = try options.filter.map { try snap.allowedRows($0) }
-        let q = IndexQuery(vector: query, k: k, ef: max(options.ef ?? settings.hnsw.efSearch, k), rerank: options.rerank,
-                           nprobe: options.nprobe, distance: distance, metric: metric)
-        return SnapshotSearch(snapshot: snap, query: q, allowed: allowed, allowedCounts: allowed?.map(\.cardinality),
-                              ivfParameters: settings.ivf, maxThreads: options.maxThreads, exact: options.exact).run(cost: &cost)
+        let q = IndexQuery(
+            vector: query, k: k, ef: max(options.ef ?? settings.hnsw.efSearch, k), rerank: options.rerank,
+            nprobe: options.nprobe, distance: distance, metric: metric)
+        return SnapshotSearch(
+            snapshot: snap, query: q, allowed: allowed, allowedCounts: allowed?.map(\.cardinality),
+            ivfParameters: settings.ivf, maxThreads: options.maxThreads, exact: options.exact
+        ).run(cost: &cost)
     }
 
     /// The hits for a search's keys, closest first, with what `options` asks to include.
     func resolve(_ top: TopK, in snap: Snapshot, options: SearchOptions) throws -> [SearchHit] {
         try top.sorted().map { item in
             let key = RowKey(packed: item.key)
-            return SearchHit(id: try snap.documentID(key), distance: reportedDistance(item.dist, metric: metric),
-                             attributes: options.includeAttributes ? try snap.attributes(key) : nil,
-                             vector: options.includeVectors ? snap.vector(key) : nil)
+            return SearchHit(
+                id: try snap.documentID(key), distance: reportedDistance(item.dist, metric: metric),
+                attributes: options.includeAttributes ? try snap.attributes(key) : nil,
+                vector: options.includeVectors ? snap.vector(key) : nil)
         }
     }
 

@@ -7,7 +7,9 @@ extension Collection {
     }
 
     /// As ``textSearch(_:k:options:)``, and reports what the search cost (postings read, time).
-    public func textSearchWithCost(_ query: String, k: Int, options: TextSearchOptions = TextSearchOptions()) throws -> (hits: [TextHit], cost: SearchCost) {
+    public func textSearchWithCost(_ query: String, k: Int, options: TextSearchOptions = TextSearchOptions()) throws -> (
+        hits: [TextHit], cost: SearchCost
+    ) {
         let start = DispatchTime.now().uptimeNanoseconds
         guard let textConfig = config.text else {
             throw TidepoolError.invalidArgument("collection '\(name)' has no text index (CollectionConfig.text)")
@@ -19,8 +21,9 @@ extension Collection {
         let top = try bm25(snap, query: query, k: k, config: textConfig, match: options.match, filter: filter, cost: &cost)
         let hits = try top.sorted().map { item in
             let key = RowKey(packed: item.key)
-            return TextHit(id: try snap.documentID(key), score: Double(-item.dist),
-                           attributes: options.includeAttributes ? try snap.attributes(key) : nil)
+            return TextHit(
+                id: try snap.documentID(key), score: Double(-item.dist),
+                attributes: options.includeAttributes ? try snap.attributes(key) : nil)
         }
         cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
         return (hits, cost)
@@ -28,8 +31,10 @@ extension Collection {
 
     /// BM25 over a snapshot: global statistics summed over every container, then per-container
     /// scoring through the postings (segments) or the rows' stored terms (memtables).
-    func bm25(_ snap: Snapshot, query: String, k: Int, config text: TextIndexConfig, match: TextMatch, filter: Filter?,
-              cost: inout SearchCost) throws -> TopK {
+    func bm25(
+        _ snap: Snapshot, query: String, k: Int, config text: TextIndexConfig, match: TextMatch, filter: Filter?,
+        cost: inout SearchCost
+    ) throws -> TopK {
         let queryTerms = text.analyzer.terms(query)
         var unique: [String] = []
         for t in queryTerms where !unique.contains(t) { unique.append(t) }

@@ -129,18 +129,22 @@ extension Collection {
     }
 
     /// A memtable, with a graph to index into when it can hold enough rows to need one.
-    static func makeMemTable(id: UInt64, capacity: Int, dimension: Int, metric: Metric,
-                                     config: CollectionConfig) -> MemTable {
+    static func makeMemTable(
+        id: UInt64, capacity: Int, dimension: Int, metric: Metric,
+        config: CollectionConfig
+    ) -> MemTable {
         let graphed = capacity >= max(config.minRowsForGraph, Collection.memtableGraphMinRows)
-        return MemTable(containerID: id, dimension: dimension, capacity: capacity, metric: metric,
-                        hnsw: graphed ? config.hnsw : nil, seed: 100 &+ (id & ~memtableIDBit))
+        return MemTable(
+            containerID: id, dimension: dimension, capacity: capacity, metric: metric,
+            hnsw: graphed ? config.hnsw : nil, seed: 100 &+ (id & ~memtableIDBit))
     }
 
     /// Queues the indexer if the active memtable has rows not yet in its graph. Caller holds `state`.
     func scheduleIndexingLocked() {
         // Fewer rows are scanned exactly anyway; the graph (sized for the memtable) waits for them.
         guard !indexerScheduled, !closed, active.hasGraph, active.count >= Collection.memtableGraphMinRows,
-              active.count > active.indexedCount else { return }
+            active.count > active.indexedCount
+        else { return }
         indexerScheduled = true
         indexer.async { [weak self] in self?.indexPending() }
     }
@@ -170,8 +174,9 @@ extension Collection {
         frozen.append(active)
         let id = memtableIDBit | nextMemtableID
         nextMemtableID += 1
-        active = Collection.makeMemTable(id: id, capacity: max(memtableRows, minCapacity), dimension: dimension,
-                                         metric: metric, config: configValue)
+        active = Collection.makeMemTable(
+            id: id, capacity: max(memtableRows, minCapacity), dimension: dimension,
+            metric: metric, config: configValue)
         memtablesByID[id] = active
         wal?.requestRotation()
     }

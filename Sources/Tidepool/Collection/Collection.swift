@@ -91,8 +91,9 @@ public final class Collection: @unchecked Sendable {
         flushedSeq = entry.flushedSeq
         nextSegmentID = entry.nextSegmentID
         schemaValue = AttributeSchema(types: entry.schema ?? entry.config.attributeTypes ?? [:])
-        active = Collection.makeMemTable(id: memtableIDBit | 0, capacity: memtableRows, dimension: entry.dimension,
-                                         metric: entry.metric, config: entry.config)
+        active = Collection.makeMemTable(
+            id: memtableIDBit | 0, capacity: memtableRows, dimension: entry.dimension,
+            metric: entry.metric, config: entry.config)
         memtablesByID[active.containerID] = active
         try recover(entry, options: options)
     }

@@ -22,14 +22,18 @@ struct SegmentBuilder {
         case .hnsw(_, let q):
             // The graph is built over the rows as given, inserted in a shuffled order (rows
             // compacted from cluster-ordered segments arrive grouped), then renumbered with them.
-            let builder = graph ?? {
-                let b = HNSWBuilder(vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
-                                    metric: metric, parameters: config.hnsw, seed: 100 &+ id)
-                b.build(threads: buildThreads, order: RowOrder.shuffled(count: contents.rowCount, seed: 200 &+ id))
-                return b
-            }()
-            order = RowOrder.clustered(contents.vectors, count: contents.rowCount, dimension: dimension,
-                                       seed: 100 &+ id, threads: buildThreads)
+            let builder =
+                graph
+                ?? {
+                    let b = HNSWBuilder(
+                        vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
+                        metric: metric, parameters: config.hnsw, seed: 100 &+ id)
+                    b.build(threads: buildThreads, order: RowOrder.shuffled(count: contents.rowCount, seed: 200 &+ id))
+                    return b
+                }()
+            order = RowOrder.clustered(
+                contents.vectors, count: contents.rowCount, dimension: dimension,
+                seed: 100 &+ id, threads: buildThreads)
             let buffer: UnsafeMutablePointer<Float>? = order == nil ? nil : .allocate(capacity: contents.rowCount * dimension)
             defer { buffer?.deallocate() }
             var rows = contents
@@ -38,10 +42,12 @@ struct SegmentBuilder {
                 try SegmentWriter.write(rows, graph: $0, text: textSection(rows), codes: codesSection(rows, q), to: name, storage: storage)
             }
         case .ivf(let codec, let nlist, let m):
-            let section = IVFFormat.build(contents.vectors, count: contents.rowCount, dimension: dimension, metric: metric,
-                                          nlist: nlist, codec: codec, pqSubspaces: m, iterations: config.ivf.iterations,
-                                          seed: 100 &+ id, threads: buildThreads)
-            _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), codes: (.ivf, section), to: name, storage: storage)
+            let section = IVFFormat.build(
+                contents.vectors, count: contents.rowCount, dimension: dimension, metric: metric,
+                nlist: nlist, codec: codec, pqSubspaces: m, iterations: config.ivf.iterations,
+                seed: 100 &+ id, threads: buildThreads)
+            _ = try SegmentWriter.write(
+                contents, graph: nil, text: textSection(contents), codes: (.ivf, section), to: name, storage: storage)
         }
         return (try Segment(id: id, name: name, storage: storage, dimension: dimension, metric: metric, verifyChecksums: false), order)
     }

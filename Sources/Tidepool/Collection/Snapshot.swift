@@ -77,10 +77,12 @@ enum SnapshotContainer {
     func rows(visibleSeq: UInt64) -> ContainerRows {
         switch self {
         case .segment(let s):
-            return ContainerRows(vectors: s.vectors, dead: DeadFilter(s.tombstones, visibleSeq: visibleSeq), sequences: nil, visibleSeq: visibleSeq)
+            return ContainerRows(
+                vectors: s.vectors, dead: DeadFilter(s.tombstones, visibleSeq: visibleSeq), sequences: nil, visibleSeq: visibleSeq)
         case .memtable(let m, _, _):
-            return ContainerRows(vectors: UnsafePointer(m.vectors), dead: DeadFilter(m.tombstones, visibleSeq: visibleSeq),
-                                 sequences: UnsafePointer(m.seqs), visibleSeq: visibleSeq)
+            return ContainerRows(
+                vectors: UnsafePointer(m.vectors), dead: DeadFilter(m.tombstones, visibleSeq: visibleSeq),
+                sequences: UnsafePointer(m.seqs), visibleSeq: visibleSeq)
         }
     }
 

@@ -69,9 +69,11 @@ struct SnapshotSearch: @unchecked Sendable {
             var found = TopK(k: query.k)
             if let allowed {
                 allowed[u.container].words.withUnsafeBufferPointer { w in
-                    IVFSearch(ivf: ivf, query: query, nprobe: nprobe, rows: rows,
-                              admission: AdmitLiveAllowed(dead: rows.dead, allowed: w.baseAddress!), container: u.container)
-                        .run(into: &found, cost: &cost, scratch: scratch)
+                    IVFSearch(
+                        ivf: ivf, query: query, nprobe: nprobe, rows: rows,
+                        admission: AdmitLiveAllowed(dead: rows.dead, allowed: w.baseAddress!), container: u.container
+                    )
+                    .run(into: &found, cost: &cost, scratch: scratch)
                 }
             } else {
                 IVFSearch(ivf: ivf, query: query, nprobe: nprobe, rows: rows, admission: AdmitLive(dead: rows.dead), container: u.container)
@@ -93,15 +95,18 @@ struct SnapshotSearch: @unchecked Sendable {
     }
 
     private func makeWalk(_ u: SearchPlan.Unit, _ rows: ContainerRows, codes: CompressedVectors?, scratch: SearchScratch) -> GraphWalk {
-        GraphWalk(query: query, rows: rows, codes: codes, allowed: allowed?[u.container], allowedCount: allowedCounts?[u.container],
-                  limit: u.rows.upperBound, container: u.container, scratch: scratch)
+        GraphWalk(
+            query: query, rows: rows, codes: codes, allowed: allowed?[u.container], allowedCount: allowedCounts?[u.container],
+            limit: u.rows.upperBound, container: u.container, scratch: scratch)
     }
 
     /// Moves an index search's results into `top`, or, when the index found fewer than k of the
     /// container's admissible rows (a filter or deletions cut the graph or the probed lists off),
     /// scans them all instead.
-    private func finish(_ found: TopK, _ indexCost: SearchCost, _ u: SearchPlan.Unit, _ rows: ContainerRows,
-                        into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
+    private func finish(
+        _ found: TopK, _ indexCost: SearchCost, _ u: SearchPlan.Unit, _ rows: ContainerRows,
+        into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch
+    ) {
         cost.add(indexCost)
         let end = u.rows.upperBound
         let admissible = allowedCounts?[u.container] ?? end

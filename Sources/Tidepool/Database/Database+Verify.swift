@@ -9,7 +9,16 @@ extension Database {
             return ["no database at '\(path)' (missing MANIFEST)"]
         }
         do {
-            let db = try Database(path: path, options: DatabaseOptions(verifyChecksumsOnOpen: true, logger: logger))
+            return verify(storage: try StorageLocation.directory(path).open(), path: path, logger: logger)
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    /// `verify` of the database `storage` holds.
+    static func verify(storage: any StorageBackend, path: String, logger: Logger = Logger(label: "tidepool")) -> [String] {
+        do {
+            let db = try Database(storage: storage, path: path, options: DatabaseOptions(verifyChecksumsOnOpen: true, logger: logger))
             defer { try? db.close() }
             var problems: [String] = []
             for name in db.collectionNames {

@@ -60,17 +60,21 @@ public final class Database: @unchecked Sendable {
     }
 
     static func validateName(_ name: String) throws {
-        let ok = !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
+        let ok =
+            !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
             && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0) }
         if !ok {
-            throw TidepoolError.invalidArgument("collection name '\(name)' must be 1-64 ASCII letters, digits, '_', '-' or '.', not starting with '.'")
+            throw TidepoolError.invalidArgument(
+                "collection name '\(name)' must be 1-64 ASCII letters, digits, '_', '-' or '.', not starting with '.'")
         }
     }
 
     /// Creates a collection with a fixed dimension and metric.
     @discardableResult
-    public func createCollection(_ name: String, dimension: Int, metric: Metric,
-                                 config: CollectionConfig = CollectionConfig()) throws -> Collection {
+    public func createCollection(
+        _ name: String, dimension: Int, metric: Metric,
+        config: CollectionConfig = CollectionConfig()
+    ) throws -> Collection {
         try Database.validateName(name)
         guard (1...65_536).contains(dimension) else {
             throw TidepoolError.invalidArgument("dimension must be in 1...65536, got \(dimension)")
@@ -80,9 +84,10 @@ public final class Database: @unchecked Sendable {
         defer { lock.unlock() }
         guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
         guard open[name] == nil else { throw TidepoolError.collectionExists(name) }
-        let entry = Manifest.CollectionEntry(name: name, dimension: dimension, metric: metric, config: config,
-                                             flushedSeq: 0, nextSegmentID: 1, segments: [],
-                                             schema: config.attributeTypes ?? [:])
+        let entry = Manifest.CollectionEntry(
+            name: name, dimension: dimension, metric: metric, config: config,
+            flushedSeq: 0, nextSegmentID: 1, segments: [],
+            schema: config.attributeTypes ?? [:])
         try? storage.deleteFolder("collections/" + name)
         var next = manifest
         next.collections.append(entry)

@@ -13,9 +13,11 @@ public struct DatabaseOptions: Sendable {
     public var buildThreads: Int
     public var logger: Logger
 
-    public init(syncPolicy: SyncPolicy = .always, syncInterval: Double = 0.05, verifyChecksumsOnOpen: Bool = true,
-                buildThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                logger: Logger = Logger(label: "tidepool")) {
+    public init(
+        syncPolicy: SyncPolicy = .always, syncInterval: Double = 0.05, verifyChecksumsOnOpen: Bool = true,
+        buildThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        logger: Logger = Logger(label: "tidepool")
+    ) {
         self.syncPolicy = syncPolicy
         self.syncInterval = syncInterval
         self.verifyChecksumsOnOpen = verifyChecksumsOnOpen

@@ -45,14 +45,17 @@ public enum VectorFile {
             guard d > 0 && d <= 65_536 else { throw TidepoolError.corrupt(file: path, offset: 0, reason: "bad dimension \(d)") }
             let stride = 4 + 4 * d
             guard raw.count % stride == 0 else {
-                throw TidepoolError.corrupt(file: path, offset: raw.count - raw.count % stride, reason: "file size is not a multiple of the row size \(stride)")
+                throw TidepoolError.corrupt(
+                    file: path, offset: raw.count - raw.count % stride, reason: "file size is not a multiple of the row size \(stride)")
             }
             let n = raw.count / stride
             var values = [Float](repeating: 0, count: n * d)
             try values.withUnsafeMutableBytes { out in
                 for i in 0..<n {
                     let rd = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * stride, as: Int32.self))
-                    guard rd == d else { throw TidepoolError.corrupt(file: path, offset: i * stride, reason: "row \(i) has dimension \(rd), expected \(d)") }
+                    guard rd == d else {
+                        throw TidepoolError.corrupt(file: path, offset: i * stride, reason: "row \(i) has dimension \(rd), expected \(d)")
+                    }
                     out.baseAddress!.advanced(by: i * d * 4).copyMemory(from: raw.baseAddress! + i * stride + 4, byteCount: d * 4)
                 }
             }
@@ -69,7 +72,9 @@ public enum VectorFile {
             while off < raw.count {
                 guard off + 4 <= raw.count else { throw TidepoolError.corrupt(file: path, offset: off, reason: "truncated row header") }
                 let k = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: off, as: Int32.self)))
-                guard k >= 0, off + 4 + 4 * k <= raw.count else { throw TidepoolError.corrupt(file: path, offset: off, reason: "truncated row of \(k)") }
+                guard k >= 0, off + 4 + 4 * k <= raw.count else {
+                    throw TidepoolError.corrupt(file: path, offset: off, reason: "truncated row of \(k)")
+                }
                 rows.append((0..<k).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: off + 4 + 4 * $0, as: Int32.self)) })
                 off += 4 + 4 * k
             }
@@ -82,7 +87,9 @@ public enum VectorFile {
         let data = try load(path)
         return try data.withUnsafeBytes { raw in
             let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
-            guard raw.count >= 10, Array(raw[0..<6]) == magic else { throw TidepoolError.corrupt(file: path, offset: 0, reason: "not a .npy file") }
+            guard raw.count >= 10, Array(raw[0..<6]) == magic else {
+                throw TidepoolError.corrupt(file: path, offset: 0, reason: "not a .npy file")
+            }
             let major = raw[6]
             let headerLen: Int, start: Int
             if major == 1 {
@@ -114,7 +121,9 @@ public enum VectorFile {
                 throw TidepoolError.corrupt(file: path, offset: body, reason: "data shorter than shape \(dims)")
             }
             var values = [Float](repeating: 0, count: dims[0] * dims[1])
-            values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + dims[0] * dims[1] * 4)])) }
+            values.withUnsafeMutableBytes {
+                $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + dims[0] * dims[1] * 4)]))
+            }
             return VectorMatrix(rows: dims[0], dimension: dims[1], values: values)
         }
     }

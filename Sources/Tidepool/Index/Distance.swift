@@ -34,7 +34,7 @@ struct DistanceFunction: @unchecked Sendable {
 @inline(__always)
 func reportedDistance(_ value: Float, metric: Metric) -> Float {
     switch metric {
-    case .cosine: return max(0, 1 + value)   // rounding can take 1 - cos a hair below zero
+    case .cosine: return max(0, 1 + value)  // rounding can take 1 - cos a hair below zero
     case .l2: return max(0, value)
     default: return value
     }

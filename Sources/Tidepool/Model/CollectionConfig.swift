@@ -19,9 +19,11 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
     public var index: IndexKind
     public var ivf: IVFParameters
 
-    public init(hnsw: HNSWParameters = .init(), memtableBytes: Int = 64 << 20, minRowsForGraph: Int = 4096,
-                maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil, text: TextIndexConfig? = nil,
-                quantization: Quantization = .none, index: IndexKind = .auto, ivf: IVFParameters = .init()) {
+    public init(
+        hnsw: HNSWParameters = .init(), memtableBytes: Int = 64 << 20, minRowsForGraph: Int = 4096,
+        maxSegments: Int = 8, attributeTypes: [String: AttributeType]? = nil, text: TextIndexConfig? = nil,
+        quantization: Quantization = .none, index: IndexKind = .auto, ivf: IVFParameters = .init()
+    ) {
         self.quantization = quantization
         self.index = index
         self.ivf = ivf
@@ -33,21 +35,24 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
         self.maxSegments = maxSegments
     }
 
-    enum CodingKeys: String, CodingKey { case hnsw, memtableBytes, minRowsForGraph, maxSegments, attributeTypes, text, quantization, index, ivf }
+    enum CodingKeys: String, CodingKey {
+        case hnsw, memtableBytes, minRowsForGraph, maxSegments, attributeTypes, text, quantization, index, ivf
+    }
 
     /// Settings absent from older manifests take their defaults.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = CollectionConfig()
-        self.init(hnsw: try c.decodeIfPresent(HNSWParameters.self, forKey: .hnsw) ?? d.hnsw,
-                  memtableBytes: try c.decodeIfPresent(Int.self, forKey: .memtableBytes) ?? d.memtableBytes,
-                  minRowsForGraph: try c.decodeIfPresent(Int.self, forKey: .minRowsForGraph) ?? d.minRowsForGraph,
-                  maxSegments: try c.decodeIfPresent(Int.self, forKey: .maxSegments) ?? d.maxSegments,
-                  attributeTypes: try c.decodeIfPresent([String: AttributeType].self, forKey: .attributeTypes),
-                  text: try c.decodeIfPresent(TextIndexConfig.self, forKey: .text),
-                  quantization: try c.decodeIfPresent(Quantization.self, forKey: .quantization) ?? .none,
-                  index: try c.decodeIfPresent(IndexKind.self, forKey: .index) ?? .auto,
-                  ivf: try c.decodeIfPresent(IVFParameters.self, forKey: .ivf) ?? .init())
+        self.init(
+            hnsw: try c.decodeIfPresent(HNSWParameters.self, forKey: .hnsw) ?? d.hnsw,
+            memtableBytes: try c.decodeIfPresent(Int.self, forKey: .memtableBytes) ?? d.memtableBytes,
+            minRowsForGraph: try c.decodeIfPresent(Int.self, forKey: .minRowsForGraph) ?? d.minRowsForGraph,
+            maxSegments: try c.decodeIfPresent(Int.self, forKey: .maxSegments) ?? d.maxSegments,
+            attributeTypes: try c.decodeIfPresent([String: AttributeType].self, forKey: .attributeTypes),
+            text: try c.decodeIfPresent(TextIndexConfig.self, forKey: .text),
+            quantization: try c.decodeIfPresent(Quantization.self, forKey: .quantization) ?? .none,
+            index: try c.decodeIfPresent(IndexKind.self, forKey: .index) ?? .auto,
+            ivf: try c.decodeIfPresent(IVFParameters.self, forKey: .ivf) ?? .init())
     }
 
     /// Checks every setting; the errors name the bad one.
@@ -72,7 +77,9 @@ public struct CollectionConfig: Sendable, Codable, Equatable {
             guard !text.fields.isEmpty, text.fields.allSatisfy({ !$0.isEmpty }) else {
                 throw TidepoolError.invalidArgument("text index needs at least one field, and field names are not empty")
             }
-            guard text.bm25.k1 >= 0, (0...1).contains(text.bm25.b) else { throw TidepoolError.invalidArgument("BM25 needs k1 >= 0 and b in 0...1") }
+            guard text.bm25.k1 >= 0, (0...1).contains(text.bm25.b) else {
+                throw TidepoolError.invalidArgument("BM25 needs k1 >= 0 and b in 0...1")
+            }
             for f in text.fields {
                 if let t = attributeTypes?[f], t != .string && t != .stringArray {
                     throw TidepoolError.invalidArgument("text field '\(f)' is declared \(t.rawValue), not string")

@@ -52,10 +52,11 @@ public struct IVFParameters: Sendable, Codable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = IVFParameters()
-        self.init(nlist: try c.decodeIfPresent(Int.self, forKey: .nlist), nprobe: try c.decodeIfPresent(Int.self, forKey: .nprobe),
-                  pqSubspaces: try c.decodeIfPresent(Int.self, forKey: .pqSubspaces),
-                  iterations: try c.decodeIfPresent(Int.self, forKey: .iterations) ?? d.iterations,
-                  minRows: try c.decodeIfPresent(Int.self, forKey: .minRows) ?? d.minRows)
+        self.init(
+            nlist: try c.decodeIfPresent(Int.self, forKey: .nlist), nprobe: try c.decodeIfPresent(Int.self, forKey: .nprobe),
+            pqSubspaces: try c.decodeIfPresent(Int.self, forKey: .pqSubspaces),
+            iterations: try c.decodeIfPresent(Int.self, forKey: .iterations) ?? d.iterations,
+            minRows: try c.decodeIfPresent(Int.self, forKey: .minRows) ?? d.minRows)
     }
 
     /// The list count for a segment of `rows` rows.
@@ -64,9 +65,19 @@ public struct IVFParameters: Sendable, Codable, Equatable {
     func probes(nlist: Int) -> Int { min(nlist, nprobe ?? max(8, nlist / 32)) }
 
     func validate(dimension: Int?) throws {
-        if let nlist { guard (1...1 << 20).contains(nlist) else { throw TidepoolError.invalidArgument("ivf nlist must be in 1...1048576, got \(nlist)") } }
-        if let nprobe { guard (1...1 << 20).contains(nprobe) else { throw TidepoolError.invalidArgument("ivf nprobe must be in 1...1048576, got \(nprobe)") } }
-        guard (1...100).contains(iterations) else { throw TidepoolError.invalidArgument("ivf iterations must be in 1...100, got \(iterations)") }
+        if let nlist {
+            guard (1...1 << 20).contains(nlist) else {
+                throw TidepoolError.invalidArgument("ivf nlist must be in 1...1048576, got \(nlist)")
+            }
+        }
+        if let nprobe {
+            guard (1...1 << 20).contains(nprobe) else {
+                throw TidepoolError.invalidArgument("ivf nprobe must be in 1...1048576, got \(nprobe)")
+            }
+        }
+        guard (1...100).contains(iterations) else {
+            throw TidepoolError.invalidArgument("ivf iterations must be in 1...100, got \(iterations)")
+        }
         guard minRows >= 1 else { throw TidepoolError.invalidArgument("ivf minRows must be >= 1, got \(minRows)") }
         if let m = pqSubspaces {
             guard m >= 1 else { throw TidepoolError.invalidArgument("ivf pqSubspaces must be >= 1, got \(m)") }

@@ -11,10 +11,19 @@ public enum Metric: String, Sendable, Codable, CaseIterable {
     case innerProduct
 
     var code: UInt8 {
-        switch self { case .l2: return 0; case .cosine: return 1; case .innerProduct: return 2 }
+        switch self {
+        case .l2: return 0;
+        case .cosine: return 1;
+        case .innerProduct: return 2
+        }
     }
     init?(code: UInt8) {
-        switch code { case 0: self = .l2; case 1: self = .cosine; case 2: self = .innerProduct; default: return nil }
+        switch code {
+        case 0: self = .l2;
+        case 1: self = .cosine;
+        case 2: self = .innerProduct;
+        default: return nil
+        }
     }
     /// Whether the engine ranks by (negated) inner product internally.
     var usesDot: Bool { self != .l2 }

@@ -21,9 +21,11 @@ public struct SearchOptions: Sendable {
     /// the index's recall, whatever the filter's selectivity.
     public var filter: Filter?
 
-    public init(ef: Int? = nil, exact: Bool = false, includeAttributes: Bool = false,
-                includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                filter: Filter? = nil, rerank: Int? = nil, nprobe: Int? = nil) {
+    public init(
+        ef: Int? = nil, exact: Bool = false, includeAttributes: Bool = false,
+        includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        filter: Filter? = nil, rerank: Int? = nil, nprobe: Int? = nil
+    ) {
         self.filter = filter
         self.nprobe = nprobe
         self.rerank = rerank

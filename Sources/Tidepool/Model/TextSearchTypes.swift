@@ -48,8 +48,10 @@ public struct HybridOptions: Sendable {
     public var match: TextMatch
     public var includeAttributes: Bool
 
-    public init(fusion: Fusion = .reciprocalRank(), candidates: Int = 100, ef: Int? = nil, filter: Filter? = nil,
-                match: TextMatch = .any, includeAttributes: Bool = false) {
+    public init(
+        fusion: Fusion = .reciprocalRank(), candidates: Int = 100, ef: Int? = nil, filter: Filter? = nil,
+        match: TextMatch = .any, includeAttributes: Bool = false
+    ) {
         self.fusion = fusion
         self.candidates = candidates
         self.ef = ef

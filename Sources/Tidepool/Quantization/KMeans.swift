@@ -39,7 +39,7 @@ struct KMeans {
                 let j = i + Int(rng.next() % UInt64(count - i))
                 order.swapAt(i, j)
             }
-            let chosen = order[0..<sampleCount].sorted()   // sequential reads of the source
+            let chosen = order[0..<sampleCount].sorted()  // sequential reads of the source
             for (i, r) in chosen.enumerated() { (sample + i * dimension).update(from: vectors + r * dimension, count: dimension) }
         }
         let k = min(self.k, sampleCount)
@@ -47,8 +47,9 @@ struct KMeans {
         var assignment = [Int32](repeating: 0, count: sampleCount)
         var mse = 0.0
         for _ in 0..<max(1, iterations) {
-            mse = KMeans.assign(sample, count: sampleCount, dimension: dimension, centroids: centroids, k: k,
-                                innerProduct: false, threads: threads, into: &assignment)
+            mse = KMeans.assign(
+                sample, count: sampleCount, dimension: dimension, centroids: centroids, k: k,
+                innerProduct: false, threads: threads, into: &assignment)
             centroids = update(sample, count: sampleCount, dimension: dimension, k: k, assignment: assignment, previous: centroids)
         }
         if k < self.k {
@@ -60,8 +61,10 @@ struct KMeans {
 
     /// k-means++ over a subsample: each next seed drawn with probability proportional to its
     /// squared distance from the seeds so far.
-    private func seedPlusPlus(_ x: UnsafePointer<Float>, count: Int, dimension: Int, k: Int,
-                              rng: inout SplitMix64) -> [Float] {
+    private func seedPlusPlus(
+        _ x: UnsafePointer<Float>, count: Int, dimension: Int, k: Int,
+        rng: inout SplitMix64
+    ) -> [Float] {
         let n = min(count, max(8 * k, 1024))
         // The sample is already in random order when it was subsampled; take a seeded stride otherwise.
         let stride = max(1, count / n)
@@ -99,8 +102,10 @@ struct KMeans {
 
     /// Means of the assigned points; an empty cluster takes half of the largest one (its
     /// centroid split in two by a small symmetric perturbation).
-    private func update(_ x: UnsafePointer<Float>, count: Int, dimension: Int, k: Int, assignment: [Int32],
-                        previous: [Float]) -> [Float] {
+    private func update(
+        _ x: UnsafePointer<Float>, count: Int, dimension: Int, k: Int, assignment: [Int32],
+        previous: [Float]
+    ) -> [Float] {
         var sums = [Double](repeating: 0, count: k * dimension)
         var sizes = [Int](repeating: 0, count: k)
         sums.withUnsafeMutableBufferPointer { s in
@@ -134,8 +139,10 @@ struct KMeans {
     /// Assigns each point to its nearest centroid (smallest squared L2, or largest inner
     /// product), in parallel; returns the mean score (squared distance for L2).
     @discardableResult
-    static func assign(_ x: UnsafePointer<Float>, count: Int, dimension: Int, centroids: [Float], k: Int,
-                       innerProduct: Bool, threads: Int, into assignment: inout [Int32]) -> Double {
+    static func assign(
+        _ x: UnsafePointer<Float>, count: Int, dimension: Int, centroids: [Float], k: Int,
+        innerProduct: Bool, threads: Int, into assignment: inout [Int32]
+    ) -> Double {
         let packed = PackedCentroids(centroids, k: k, dimension: dimension, innerProduct: innerProduct)
         var scores = [Float](repeating: 0, count: count)
         let chunk = 240
@@ -179,7 +186,9 @@ struct PackedCentroids: @unchecked Sendable {
         self.dimension = dimension
         self.kernel = kernel
         var p = [Float](repeating: 0, count: tp_panel_floats(k, dimension))
-        centroids.withUnsafeBufferPointer { c in p.withUnsafeMutableBufferPointer { tp_pack_panels(c.baseAddress!, k, dimension, $0.baseAddress!) } }
+        centroids.withUnsafeBufferPointer { c in
+            p.withUnsafeMutableBufferPointer { tp_pack_panels(c.baseAddress!, k, dimension, $0.baseAddress!) }
+        }
         panels = p
         let padded = (k + 15) / 16 * 16
         var b = [Float](repeating: .infinity, count: padded)

@@ -105,7 +105,7 @@ final class AttributeIndex: @unchecked Sendable {
     }
 
     private func range<T>(_ vs: [T], _ lo: T?, _ hi: T?, _ loIn: Bool, _ hiIn: Bool, less: (T, T) -> Bool) -> Range<Int> {
-        func bound(_ x: T, upper: Bool) -> Int {   // first index with vs[i] > x (upper) or >= x (lower)
+        func bound(_ x: T, upper: Bool) -> Int {  // first index with vs[i] > x (upper) or >= x (lower)
             var a = 0, b = vs.count
             while a < b {
                 let m = (a + b) / 2

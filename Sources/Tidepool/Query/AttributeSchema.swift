@@ -22,8 +22,10 @@ struct AttributeSchema: Sendable, Equatable, Codable {
 
     /// Checks `attrs` against the schema (plus `pending` additions of the same batch),
     /// converting integers stored into float attributes. Returns the checked attributes.
-    func check(_ attrs: [String: AttributeValue], pending: inout [String: AttributeType], collection: String,
-               id: DocumentID) throws -> [String: AttributeValue] {
+    func check(
+        _ attrs: [String: AttributeValue], pending: inout [String: AttributeType], collection: String,
+        id: DocumentID
+    ) throws -> [String: AttributeValue] {
         var out = attrs
         for (key, value) in attrs {
             guard let t = AttributeType(of: value) else { continue }
@@ -35,7 +37,8 @@ struct AttributeSchema: Sendable, Equatable, Codable {
                 if case .int(let i) = value { out[key] = .float(Double(i)) }
             case (let k?, let t):
                 throw TidepoolError.invalidArgument(
-                    "collection '\(collection)': attribute '\(key)' of document \(id) is \(t.rawValue), but the attribute holds \(k.rawValue)")
+                    "collection '\(collection)': attribute '\(key)' of document \(id) is \(t.rawValue), but the attribute holds \(k.rawValue)"
+                )
             }
         }
         return out

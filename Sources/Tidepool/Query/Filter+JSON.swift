@@ -29,7 +29,9 @@ extension Filter {
             let here = "\(path).\(key)"
             switch key {
             case "and", "or":
-                guard case .array(let list) = value, !list.isEmpty else { throw TidepoolError.invalidArgument("\(here): expected a non-empty array") }
+                guard case .array(let list) = value, !list.isEmpty else {
+                    throw TidepoolError.invalidArgument("\(here): expected a non-empty array")
+                }
                 let fs = try list.enumerated().map { try parse($0.element, path: "\(here)[\($0.offset)]") }
                 parts.append(key == "and" ? .and(fs) : .or(fs))
             case "not":
@@ -81,10 +83,11 @@ extension AttributeValue {
         case .double(let d): self = .float(d)
         case .string(let s): self = .string(s)
         case .array(let a):
-            self = .stringArray(try a.map {
-                guard case .string(let s) = $0 else { throw TidepoolError.invalidArgument("\(path): arrays hold strings only") }
-                return s
-            })
+            self = .stringArray(
+                try a.map {
+                    guard case .string(let s) = $0 else { throw TidepoolError.invalidArgument("\(path): arrays hold strings only") }
+                    return s
+                })
         case .object: throw TidepoolError.invalidArgument("\(path): nested objects are not supported")
         }
     }

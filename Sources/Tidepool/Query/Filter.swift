@@ -78,7 +78,8 @@ public indirect enum Filter: Sendable, Hashable {
         case .and(let fs), .or(let fs): return fs.reduce(into: Set<String>()) { $0.formUnion($1.attributeNames) }
         case .not(let f): return f.attributeNames
         case .eq(let k, _), .ne(let k, _), .in(let k, _), .notIn(let k, _), .lt(let k, _), .lte(let k, _),
-             .gt(let k, _), .gte(let k, _), .exists(let k), .contains(let k, _), .prefix(let k, _): return [k]
+            .gt(let k, _), .gte(let k, _), .exists(let k), .contains(let k, _), .prefix(let k, _):
+            return [k]
         }
     }
 
@@ -91,7 +92,8 @@ public indirect enum Filter: Sendable, Hashable {
         func type(_ k: String) throws -> AttributeType {
             guard let t = schema.types[k] else {
                 let known = schema.types.keys.sorted().joined(separator: ", ")
-                throw TidepoolError.invalidArgument("collection '\(collection)': filter names unknown attribute '\(k)' (known: \(known.isEmpty ? "none" : known))")
+                throw TidepoolError.invalidArgument(
+                    "collection '\(collection)': filter names unknown attribute '\(k)' (known: \(known.isEmpty ? "none" : known))")
             }
             return t
         }
@@ -108,7 +110,9 @@ public indirect enum Filter: Sendable, Hashable {
             case _ where t == vt && (!ordered || t == .int || t == .float || t == .string): return v
             default: break
             }
-            throw TidepoolError.invalidArgument("collection '\(collection)': filter on '\(k)' (\(t.rawValue)) uses a \(vt.rawValue) value" + (ordered ? " in an ordering comparison" : ""))
+            throw TidepoolError.invalidArgument(
+                "collection '\(collection)': filter on '\(k)' (\(t.rawValue)) uses a \(vt.rawValue) value"
+                    + (ordered ? " in an ordering comparison" : ""))
         }
         switch self {
         case .and(let fs): return .and(try fs.map { try $0.validated(against: schema, collection: collection) })
@@ -124,10 +128,14 @@ public indirect enum Filter: Sendable, Hashable {
         case .gte(let k, let v): return .gte(k, try operand(k, v, allowNull: false, ordered: true))
         case .exists(let k): _ = try type(k); return self
         case .contains(let k, _):
-            guard try type(k) == .stringArray else { throw TidepoolError.invalidArgument("collection '\(collection)': 'contains' needs a string-array attribute, '\(k)' is not") }
+            guard try type(k) == .stringArray else {
+                throw TidepoolError.invalidArgument("collection '\(collection)': 'contains' needs a string-array attribute, '\(k)' is not")
+            }
             return self
         case .prefix(let k, _):
-            guard try type(k) == .string else { throw TidepoolError.invalidArgument("collection '\(collection)': 'prefix' needs a string attribute, '\(k)' is not") }
+            guard try type(k) == .string else {
+                throw TidepoolError.invalidArgument("collection '\(collection)': 'prefix' needs a string attribute, '\(k)' is not")
+            }
             return self
         }
     }

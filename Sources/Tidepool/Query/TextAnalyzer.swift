@@ -13,8 +13,10 @@ public struct TextAnalyzer: Sendable, Codable, Equatable {
     }
 
     /// A common English stop-word list, for `stopWords:`.
-    public static let englishStopWords = ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into",
-                                          "is", "it", "of", "on", "or", "that", "the", "to", "with"]
+    public static let englishStopWords = [
+        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into",
+        "is", "it", "of", "on", "or", "that", "the", "to", "with",
+    ]
 
     public func terms(_ text: String) -> [String] {
         let stop = Set(stopWords)

@@ -52,9 +52,9 @@ struct TextIndexView: @unchecked Sendable {
     let termCount: Int
     let lengths: UnsafePointer<UInt32>
     let termOffsets: UnsafePointer<UInt32>
-    let postingOffsets: UnsafeRawPointer      // u64, possibly unaligned-safe loads
+    let postingOffsets: UnsafeRawPointer  // u64, possibly unaligned-safe loads
     let termBytes: UnsafePointer<UInt8>
-    let postings: UnsafePointer<UInt32>       // pairs
+    let postings: UnsafePointer<UInt32>  // pairs
 
     init(bytes: UnsafeRawBufferPointer, file: String, fileOffset: Int, expectedRows: Int) throws {
         var r = ByteReader(bytes, file: file, fileOffset: fileOffset)
@@ -86,11 +86,13 @@ struct TextIndexView: @unchecked Sendable {
         // Offsets ascend and every posting names a row of this segment.
         for t in 0..<termCount {
             if termOffsets[t] > termOffsets[t + 1] || postingOffset(t) > postingOffset(t + 1) {
-                throw TidepoolError.corrupt(file: file, offset: fileOffset + termOffsetsAt + 4 * t, reason: "text index offsets out of order")
+                throw TidepoolError.corrupt(
+                    file: file, offset: fileOffset + termOffsetsAt + 4 * t, reason: "text index offsets out of order")
             }
         }
         for i in 0..<postingsLen where Int(postings[2 * i]) >= rows {
-            throw TidepoolError.corrupt(file: file, offset: fileOffset + at + 8 * i, reason: "text posting names row \(postings[2 * i]) of \(rows)")
+            throw TidepoolError.corrupt(
+                file: file, offset: fileOffset + at + 8 * i, reason: "text posting names row \(postings[2 * i]) of \(rows)")
         }
     }
 

@@ -55,16 +55,27 @@ struct Manifest: Codable, Equatable {
         try bytes.withUnsafeBytes { raw in
             var r = ByteReader(raw, file: file)
             guard raw.count >= headerSize else { throw r.fail("manifest too short (\(raw.count) bytes)") }
-            guard Array(try r.bytes(8, "magic")) == magic else { throw TidepoolError.corrupt(file: file, offset: 0, reason: "bad manifest magic") }
+            guard Array(try r.bytes(8, "magic")) == magic else {
+                throw TidepoolError.corrupt(file: file, offset: 0, reason: "bad manifest magic")
+            }
             let v = try r.u32()
-            guard v == version else { throw TidepoolError.corrupt(file: file, offset: versionOffset, reason: "unsupported manifest version \(v)") }
+            guard v == version else {
+                throw TidepoolError.corrupt(file: file, offset: versionOffset, reason: "unsupported manifest version \(v)")
+            }
             let len = Int(try r.u32())
             let crc = try r.u32()
             // Reserved, written as zero: anything else is damage (the checksum covers only the payload).
-            guard try r.u32() == 0 else { throw TidepoolError.corrupt(file: file, offset: reservedOffset, reason: "manifest reserved field is not zero") }
-            guard len == r.remaining else { throw TidepoolError.corrupt(file: file, offset: lengthOffset, reason: "manifest length \(len) but \(r.remaining) bytes follow") }
+            guard try r.u32() == 0 else {
+                throw TidepoolError.corrupt(file: file, offset: reservedOffset, reason: "manifest reserved field is not zero")
+            }
+            guard len == r.remaining else {
+                throw TidepoolError.corrupt(
+                    file: file, offset: lengthOffset, reason: "manifest length \(len) but \(r.remaining) bytes follow")
+            }
             let payload = try r.bytes(len, "payload")
-            guard crc32c(payload) == crc else { throw TidepoolError.corrupt(file: file, offset: headerSize, reason: "manifest checksum mismatch") }
+            guard crc32c(payload) == crc else {
+                throw TidepoolError.corrupt(file: file, offset: headerSize, reason: "manifest checksum mismatch")
+            }
             do {
                 return try JSONDecoder().decode(Manifest.self, from: Data(payload))
             } catch {

@@ -40,8 +40,10 @@ final class MemTable: @unchecked Sendable {
     /// Rows `0..<indexedCount` are in `graph` and findable through it.
     var indexedCount: Int { indexed.load(ordering: .acquiring) }
 
-    init(containerID: UInt64, dimension: Int, capacity: Int, metric: Metric = .l2, hnsw: HNSWParameters? = nil,
-         seed: UInt64 = 100) {
+    init(
+        containerID: UInt64, dimension: Int, capacity: Int, metric: Metric = .l2, hnsw: HNSWParameters? = nil,
+        seed: UInt64 = 100
+    ) {
         self.containerID = containerID
         self.dimension = dimension
         self.capacity = max(capacity, 1)
@@ -61,8 +63,10 @@ final class MemTable: @unchecked Sendable {
     func index(upTo rows: Int, threads: Int) {
         guard let hnsw else { return }
         indexing.withLock {
-            let graph = lazyGraph.load() ?? lazyGraph.storeIfNilThenLoad(
-                HNSWBuilder(vectors: vectors, count: capacity, dimension: dimension, metric: metric, parameters: hnsw, seed: seed))
+            let graph =
+                lazyGraph.load()
+                ?? lazyGraph.storeIfNilThenLoad(
+                    HNSWBuilder(vectors: vectors, count: capacity, dimension: dimension, metric: metric, parameters: hnsw, seed: seed))
             let from = indexed.load(ordering: .relaxed)
             guard rows > from else { return }
             graph.insert(rows: from..<rows, threads: threads)

@@ -20,7 +20,9 @@ struct ByteWriter {
     mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
     mutating func string(_ s: String) {
         var s = s
-        s.withUTF8 { u in u32(UInt32(u.count)); bytes.append(contentsOf: u) }
+        s.withUTF8 { u in
+            u32(UInt32(u.count)); bytes.append(contentsOf: u)
+        }
     }
     mutating func pad(toMultipleOf n: Int) {
         let r = bytes.count % n

@@ -136,7 +136,9 @@ public struct JSONParser {
             let c = b[i]
             if c == UInt8(ascii: "\"") {
                 let s = UnsafeBufferPointer(rebasing: b[start..<i])
-                guard let str = String(validating: s, as: UTF8.self) else { throw Failure(offset: start, reason: "string is not valid UTF-8") }
+                guard let str = String(validating: s, as: UTF8.self) else {
+                    throw Failure(offset: start, reason: "string is not valid UTF-8")
+                }
                 i += 1
                 return str
             }
@@ -149,7 +151,9 @@ public struct JSONParser {
             let c = b[i]
             if c == UInt8(ascii: "\"") {
                 i += 1
-                guard let str = String(validating: out, as: UTF8.self) else { throw Failure(offset: start, reason: "string is not valid UTF-8") }
+                guard let str = String(validating: out, as: UTF8.self) else {
+                    throw Failure(offset: start, reason: "string is not valid UTF-8")
+                }
                 return str
             }
             if c < 0x20 { throw fail("control character in a string") }

@@ -1,4 +1,5 @@
 import TidepoolKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

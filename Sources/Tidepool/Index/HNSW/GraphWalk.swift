@@ -22,8 +22,10 @@ struct GraphWalk: StoredGraphVisitor {
     var found: TopK
     var cost = SearchCost()
 
-    init(query: IndexQuery, rows: ContainerRows, codes: CompressedVectors?, allowed: Bitmap?, allowedCount: Int?,
-         limit: Int, container: Int, scratch: SearchScratch) {
+    init(
+        query: IndexQuery, rows: ContainerRows, codes: CompressedVectors?, allowed: Bitmap?, allowedCount: Int?,
+        limit: Int, container: Int, scratch: SearchScratch
+    ) {
         self.query = query
         self.rows = rows
         self.codes = codes
@@ -42,15 +44,19 @@ struct GraphWalk: StoredGraphVisitor {
     /// Walks `graph` (a stored layout or a memtable's graph under construction) from its entry.
     mutating func run<G: HNSWLinks>(_ graph: G, entryPoint: UInt32, maxLevel: Int, nodes: Int) {
         cost.graphSearches += 1
-        let walker = Walker(graph: graph, entryPoint: entryPoint, maxLevel: maxLevel, nodes: nodes, query: query,
-                            dead: rows.dead, allowed: allowed, allowedCount: allowedCount, limit: limit, scratch: scratch)
+        let walker = Walker(
+            graph: graph, entryPoint: entryPoint, maxLevel: maxLevel, nodes: nodes, query: query,
+            dead: rows.dead, allowed: allowed, allowedCount: allowedCount, limit: limit, scratch: scratch)
         switch codes {
         case .sq8(let sq8)?:
             let prepared = SQ8Query(query: query.vector, quantizer: sq8.quantizer, metric: query.metric, buffers: scratch.sq8)
             reranked(walker, SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels()))
         case .f16(let f16)?:
-            reranked(walker, F16RowDistance(query: query.vector, halves: f16.halves, dimension: query.dimension,
-                                            usesDot: query.metric.usesDot, kernels: tp_f16_kernels()))
+            reranked(
+                walker,
+                F16RowDistance(
+                    query: query.vector, halves: f16.halves, dimension: query.dimension,
+                    usesDot: query.metric.usesDot, kernels: tp_f16_kernels()))
         case nil:
             let c = container
             let exact = F32RowDistance(query: query.vector, vectors: rows.vectors, distance: query.distance)
@@ -102,12 +108,14 @@ private struct Walker<G: HNSWLinks> {
             // nodes (measured in docs/FILTERS.md).
             let twoHop = (allowedCount ?? limit) * 4 < limit
             return allowed.words.withUnsafeBufferPointer { w in
-                hnswSearch(graph, entryPoint: entryPoint, maxLevel: maxLevel, count: nodes, distance: distances, k: depth, ef: query.ef,
-                           admit: AdmitBelow(inner: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), limit: below),
-                           twoHop: twoHop, scratch: scratch, emit: emit)
+                hnswSearch(
+                    graph, entryPoint: entryPoint, maxLevel: maxLevel, count: nodes, distance: distances, k: depth, ef: query.ef,
+                    admit: AdmitBelow(inner: AdmitLiveAllowed(dead: dead, allowed: w.baseAddress!), limit: below),
+                    twoHop: twoHop, scratch: scratch, emit: emit)
             }
         }
-        return hnswSearch(graph, entryPoint: entryPoint, maxLevel: maxLevel, count: nodes, distance: distances, k: depth, ef: query.ef,
-                          admit: AdmitBelow(inner: AdmitLive(dead: dead), limit: below), twoHop: false, scratch: scratch, emit: emit)
+        return hnswSearch(
+            graph, entryPoint: entryPoint, maxLevel: maxLevel, count: nodes, distance: distances, k: depth, ef: query.ef,
+            admit: AdmitBelow(inner: AdmitLive(dead: dead), limit: below), twoHop: false, scratch: scratch, emit: emit)
     }
 }

@@ -132,8 +132,10 @@ extension HNSWBuilder {
 
     /// The paper's heuristic: keep a candidate only if it is closer to the base
     /// than to every neighbour already kept. `sorted` is ascending.
-    private func selectNeighbors(_ sorted: UnsafeMutablePointer<Neighbor>, _ n: Int, limit: Int,
-                                 selected: UnsafeMutablePointer<Neighbor>) -> Int {
+    private func selectNeighbors(
+        _ sorted: UnsafeMutablePointer<Neighbor>, _ n: Int, limit: Int,
+        selected: UnsafeMutablePointer<Neighbor>
+    ) -> Int {
         if n <= limit {
             for i in 0..<n { selected[i] = sorted[i] }
             return n
@@ -171,8 +173,10 @@ extension HNSWBuilder {
     }
 
     /// Beam search on one level during construction; leaves the beam in `ctx.results`, returns its size.
-    private func searchLayer(query: UnsafePointer<Float>, entry: UInt32, entryDist: Float, level: Int,
-                             ctx: InsertContext) -> Int {
+    private func searchLayer(
+        query: UnsafePointer<Float>, entry: UInt32, entryDist: Float, level: Int,
+        ctx: InsertContext
+    ) -> Int {
         ctx.generation &+= 1
         if ctx.generation == 0 {
             ctx.visited.update(repeating: 0, count: count)

@@ -30,8 +30,10 @@ final class HNSWBuilder: @unchecked Sendable {
     var entryPoint: UInt32 = 0
     var maxLevel = 0
 
-    init(vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, parameters: HNSWParameters,
-         seed: UInt64 = 100) {
+    init(
+        vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, parameters: HNSWParameters,
+        seed: UInt64 = 100
+    ) {
         self.count = count
         self.dimension = dimension
         self.m = parameters.m
@@ -172,8 +174,9 @@ final class HNSWBuilder: @unchecked Sendable {
         let rows = rows ?? count
         precondition(rows <= count)
         let (ep, top) = entry()
-        return VarintGraph.encode(m: m, m0: m0, count: rows, maxLevel: top, entryPoint: ep, levels: levels,
-                                       upperOffsets: upperOffsets, level0: level0, upper: upper, order: order)
+        return VarintGraph.encode(
+            m: m, m0: m0, count: rows, maxLevel: top, entryPoint: ep, levels: levels,
+            upperOffsets: upperOffsets, level0: level0, upper: upper, order: order)
     }
 
 }

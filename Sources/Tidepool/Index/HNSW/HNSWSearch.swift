@@ -4,9 +4,11 @@ import TidepoolKernels
 /// refuses while still routing through them; with `twoHop`, ACORN-style filtered expansion.
 /// Emits up to `k` (distance, row) pairs, unsorted; returns the number of distances computed.
 @inline(__always)
-func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(_ g: G, entryPoint: UInt32, maxLevel: Int, count: Int,
-                                                              distance dist: D, k: Int, ef: Int, admit: A, twoHop: Bool,
-                                                              scratch: SearchScratch, emit: (Float, UInt32) -> Void) -> Int {
+func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(
+    _ g: G, entryPoint: UInt32, maxLevel: Int, count: Int,
+    distance dist: D, k: Int, ef: Int, admit: A, twoHop: Bool,
+    scratch: SearchScratch, emit: (Float, UInt32) -> Void
+) -> Int {
     guard count > 0 else { return 0 }
     let ef = max(ef, k)
     let gen = scratch.begin(nodes: count, heap: ef + 1)

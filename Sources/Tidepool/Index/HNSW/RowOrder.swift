@@ -30,8 +30,9 @@ enum RowOrder {
         if cells > 1 {
             let c = KMeans(k: cells, iterations: 4, maxPointsPerCentroid: 128, seed: seed, threads: threads)
                 .train(vectors, count: count, dimension: dimension)
-            KMeans.assign(vectors, count: count, dimension: dimension, centroids: c.centroids, k: cells,
-                          innerProduct: false, threads: threads, into: &top)
+            KMeans.assign(
+                vectors, count: count, dimension: dimension, centroids: c.centroids, k: cells,
+                innerProduct: false, threads: threads, into: &top)
         }
         // Rows of each cell, in their original order.
         var members = [[UInt32]](repeating: [], count: cells)
@@ -68,8 +69,9 @@ enum RowOrder {
         let c = KMeans(k: leaves, iterations: 4, maxPointsPerCentroid: 128, seed: seed, threads: 1)
             .train(block, count: rows.count, dimension: dimension)
         var leaf = [Int32](repeating: 0, count: rows.count)
-        KMeans.assign(block, count: rows.count, dimension: dimension, centroids: c.centroids, k: leaves,
-                      innerProduct: false, threads: 1, into: &leaf)
+        KMeans.assign(
+            block, count: rows.count, dimension: dimension, centroids: c.centroids, k: leaves,
+            innerProduct: false, threads: 1, into: &leaf)
         let sorted = (0..<rows.count).sorted { (leaf[$0], $0) < (leaf[$1], $1) }
         return sorted.map { rows[$0] }
     }

@@ -29,15 +29,18 @@ enum IVFCodec: UInt32 {
 enum IVFFormat {
     /// Builds the whole section: trains the centroids, assigns every row, encodes the lists.
     /// `pqBlocked` false writes PQ codes in the older list-order layout (tests check it is still read).
-    static func build(_ vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, nlist: Int,
-                      codec: IVFCodec, pqSubspaces: Int, iterations: Int, seed: UInt64, threads: Int,
-                      pqBlocked: Bool = true) -> [UInt8] {
+    static func build(
+        _ vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, nlist: Int,
+        codec: IVFCodec, pqSubspaces: Int, iterations: Int, seed: UInt64, threads: Int,
+        pqBlocked: Bool = true
+    ) -> [UInt8] {
         let nlist = max(1, min(nlist, count))
         let km = KMeans(k: nlist, iterations: iterations, seed: seed, threads: threads)
         let centroids = km.train(vectors, count: count, dimension: dimension).centroids
         var assignment = [Int32](repeating: 0, count: count)
-        KMeans.assign(vectors, count: count, dimension: dimension, centroids: centroids, k: nlist,
-                      innerProduct: metric.usesDot, threads: threads, into: &assignment)
+        KMeans.assign(
+            vectors, count: count, dimension: dimension, centroids: centroids, k: nlist,
+            innerProduct: metric.usesDot, threads: threads, into: &assignment)
         // Counting sort by list keeps rows ascending within a list (sequential f32 reads when re-ranking).
         var offsets = [UInt32](repeating: 0, count: nlist + 1)
         for a in assignment { offsets[Int(a) + 1] += 1 }
@@ -51,7 +54,8 @@ enum IVFFormat {
         let listsEnd = IVFHeader.size + 4 * (nlist * dimension + nlist + 1 + count)
         let codecOffset = align64(listsEnd)
         var w = ByteWriter(capacity: codecOffset)
-        IVFHeader(nlist: nlist, dimension: dimension, codec: codec, rows: count, codecOffset: codec == .flat ? 0 : codecOffset).encode(into: &w)
+        IVFHeader(nlist: nlist, dimension: dimension, codec: codec, rows: count, codecOffset: codec == .flat ? 0 : codecOffset).encode(
+            into: &w)
         for c in centroids { w.u32(c.bitPattern) }
         for o in offsets { w.u32(o) }
         for r in order { w.u32(r) }
@@ -89,7 +93,7 @@ struct IVFHeader: Equatable {
         w.u32(codec.rawValue)
         w.u32(UInt32(rows))
         w.u64(UInt64(codecOffset))
-        w.u64(0)   // reserved
+        w.u64(0)  // reserved
     }
 
     /// Reads the header of a section of `bytes.count` bytes; `at` turns a section offset into a file offset.

@@ -81,8 +81,10 @@ struct IVFSearch<Admission: RowAdmission> {
         cost.distances += n
     }
 
-    private func scanSQ8(_ sq8: SQ8View, _ probes: TopK, _ candidates: inout RerankCandidates, _ cost: inout SearchCost,
-                         _ scratch: SearchScratch) {
+    private func scanSQ8(
+        _ sq8: SQ8View, _ probes: TopK, _ candidates: inout RerankCandidates, _ cost: inout SearchCost,
+        _ scratch: SearchScratch
+    ) {
         let prepared = SQ8Query(query: query.vector, quantizer: sq8.quantizer, metric: query.metric, buffers: scratch.sq8)
         let estimate = SQ8RowDistance(query: prepared, codes: sq8.codes, kernels: tp_sq8_kernels())
         let ids = ivf.rowIDs
@@ -96,17 +98,21 @@ struct IVFSearch<Admission: RowAdmission> {
         }
     }
 
-    private func scanPQ(_ pq: PQCodes, _ probes: TopK, _ candidates: inout RerankCandidates, _ cost: inout SearchCost,
-                        _ scratch: SearchScratch) {
-        var scanner = PQListScanner(codes: pq, query: query.vector, dimension: query.dimension, metric: query.metric,
-                                    maxListLength: ivf.maxListLength, scratch: scratch.pq)
+    private func scanPQ(
+        _ pq: PQCodes, _ probes: TopK, _ candidates: inout RerankCandidates, _ cost: inout SearchCost,
+        _ scratch: SearchScratch
+    ) {
+        var scanner = PQListScanner(
+            codes: pq, query: query.vector, dimension: query.dimension, metric: query.metric,
+            maxListLength: ivf.maxListLength, scratch: scratch.pq)
         let estimates = scratch.ivf.estimates.reserve(ivf.maxListLength)
         let ids = ivf.rowIDs
         for p in probes.items {
             let l = Int(p.key)
             let list = ivf.list(l)
-            let bias = scanner.scan(list: l, rows: list, probeDistance: p.dist, centroid: ivf.centroids + l * query.dimension,
-                                    into: estimates)
+            let bias = scanner.scan(
+                list: l, rows: list, probeDistance: p.dist, centroid: ivf.centroids + l * query.dimension,
+                into: estimates)
             cost.quantizedDistances += list.count
             for j in 0..<list.count where candidates.wants(estimates[j] + bias) {
                 let row = ids[list.lowerBound + j]
@@ -115,10 +121,13 @@ struct IVFSearch<Admission: RowAdmission> {
         }
     }
 
-    private func scanRaBitQ(_ codes: RaBitQCodes, _ probes: TopK, into found: inout TopK, cost: inout SearchCost,
-                            scratch: SearchScratch) {
-        let scanner = RaBitQListScanner(codes: codes, query: query.vector, dimension: query.dimension, metric: query.metric,
-                                        maxListLength: ivf.maxListLength, scratch: scratch.rabitq)
+    private func scanRaBitQ(
+        _ codes: RaBitQCodes, _ probes: TopK, into found: inout TopK, cost: inout SearchCost,
+        scratch: SearchScratch
+    ) {
+        let scanner = RaBitQListScanner(
+            codes: codes, query: query.vector, dimension: query.dimension, metric: query.metric,
+            maxListLength: ivf.maxListLength, scratch: scratch.rabitq)
         let bounds = scratch.ivf.estimates.reserve(ivf.maxListLength)
         let survivors = scratch.ivf.survivorRows.reserve(ivf.maxListLength)
         let ids = ivf.rowIDs, dimension = query.dimension
@@ -136,7 +145,7 @@ struct IVFSearch<Admission: RowAdmission> {
                 guard admission.admits(row) else { continue }
                 tp_prefetch_range(rows.vectors + Int(row) * dimension, dimension * 4)
                 survivors[n] = row
-                bounds[n] = bounds[j]   // n ≤ j: overwrites only entries already read
+                bounds[n] = bounds[j]  // n ≤ j: overwrites only entries already read
                 n += 1
             }
             for s in 0..<n where bounds[s] < found.threshold {

@@ -31,8 +31,11 @@ struct F16View: @unchecked Sendable {
         }
         let dim = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
         guard dim == dimension, bytes.count == HalfPrecision.headerSize + rows * dim * 2 else {
-            throw TidepoolError.corrupt(file: file, offset: fileOffset,
-                                        reason: "f16 section of \(bytes.count) bytes for dimension \(dim), expected dimension \(dimension) and \(HalfPrecision.headerSize + rows * dimension * 2) bytes")
+            throw TidepoolError.corrupt(
+                file: file, offset: fileOffset,
+                reason:
+                    "f16 section of \(bytes.count) bytes for dimension \(dim), expected dimension \(dimension) and \(HalfPrecision.headerSize + rows * dimension * 2) bytes"
+            )
         }
         halves = (bytes.baseAddress! + HalfPrecision.headerSize).assumingMemoryBound(to: UInt16.self)
     }

@@ -70,8 +70,10 @@ struct PQCodes: @unchecked Sendable {
 
     /// Reads a block of `bytes` (from the codec offset to the section's end) for lists of `offsets`;
     /// `corrupt` takes block-relative offsets.
-    init(block bytes: UnsafeRawBufferPointer, dimension dim: Int, rows n: Int, offsets: UnsafePointer<UInt32>, nlist: Int,
-         _ corrupt: (Int, String) -> TidepoolError) throws {
+    init(
+        block bytes: UnsafeRawBufferPointer, dimension dim: Int, rows n: Int, offsets: UnsafePointer<UInt32>, nlist: Int,
+        _ corrupt: (Int, String) -> TidepoolError
+    ) throws {
         let h = try PQBlockHeader.decode(bytes, dimension: dim, corrupt)
         let starts = h.layout == 1 ? PQCodes.blockStarts(offsets: offsets, nlist: nlist, m: h.m) : nil
         let codeBytes = starts?[nlist] ?? n * h.m
@@ -104,7 +106,7 @@ struct PQBlockHeader {
     func encode(into w: inout ByteWriter) {
         w.u32(UInt32(dimension))
         w.u32(UInt32(m))
-        w.u32(1)   // codes are of residuals to the list centroid
+        w.u32(1)  // codes are of residuals to the list centroid
         w.u32(layout)
         w.pad(toMultipleOf: PQBlockHeader.size)
     }

@@ -42,8 +42,10 @@ struct PQListScanner {
 
     /// Writes the estimates of list `l`'s rows (positions `rows`, in list order) to `estimates`
     /// and returns the offset to add to each: the list's probe distance for inner products, 0 for L2.
-    mutating func scan(list l: Int, rows: Range<Int>, probeDistance: Float, centroid: UnsafePointer<Float>,
-                       into estimates: UnsafeMutablePointer<Float>) -> Float {
+    mutating func scan(
+        list l: Int, rows: Range<Int>, probeDistance: Float, centroid: UnsafePointer<Float>,
+        into estimates: UnsafeMutablePointer<Float>
+    ) -> Float {
         let m = codes.m, k = codes.kernels.pointee
         var bias: Float = 0
         if usesDot {

@@ -55,8 +55,10 @@ struct ProductQuantizer: Equatable {
     static let centroidsPerSpace = 256
 
     /// Learns the codebooks from (a sample of) `count` row-major vectors.
-    static func train(_ vectors: UnsafePointer<Float>, count: Int, dimension: Int, m: Int, seed: UInt64,
-                      threads: Int) -> ProductQuantizer {
+    static func train(
+        _ vectors: UnsafePointer<Float>, count: Int, dimension: Int, m: Int, seed: UInt64,
+        threads: Int
+    ) -> ProductQuantizer {
         let ds = dimension / m
         let sampleCount = min(count, 256 * centroidsPerSpace)
         let stride = max(1, count / sampleCount)

@@ -34,7 +34,7 @@ struct RaBitQ {
         m.withUnsafeMutableBufferPointer { a in
             for i in 0..<d {
                 let row = a.baseAddress! + i * d
-                for _ in 0..<2 {   // twice is enough for orthogonality in floating point
+                for _ in 0..<2 {  // twice is enough for orthogonality in floating point
                     for j in 0..<i {
                         let other = a.baseAddress! + j * d
                         var dot = 0.0
@@ -61,8 +61,10 @@ struct RaBitQ {
 
     /// Encodes `v` against `centroid`: `words` code words and the three factors. `work` holds
     /// 2·dimension floats.
-    func encode(_ v: UnsafePointer<Float>, centroid c: UnsafePointer<Float>, code: UnsafeMutablePointer<UInt64>,
-                factors: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {
+    func encode(
+        _ v: UnsafePointer<Float>, centroid c: UnsafePointer<Float>, code: UnsafeMutablePointer<UInt64>,
+        factors: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>
+    ) {
         let d = dimension
         let residual = work, rotated = work + d
         var norm2: Float = 0, oc: Float = 0
@@ -99,8 +101,10 @@ struct RaBitQ {
     /// Prepares the query for a list whose rotated centroid is `rotatedCentroid`, given the
     /// rotated query `rotatedQuery`; writes 4·words plane words into `planes`; `work` holds
     /// `dimension` floats.
-    func prepare(rotatedQuery rq: UnsafePointer<Float>, rotatedCentroid rc: UnsafePointer<Float>,
-                 planes: UnsafeMutablePointer<UInt64>, work t: UnsafeMutablePointer<Float>) -> PreparedList {
+    func prepare(
+        rotatedQuery rq: UnsafePointer<Float>, rotatedCentroid rc: UnsafePointer<Float>,
+        planes: UnsafeMutablePointer<UInt64>, work t: UnsafeMutablePointer<Float>
+    ) -> PreparedList {
         let d = dimension
         var p = PreparedList()
         var n2: Float = 0
@@ -126,7 +130,7 @@ struct RaBitQ {
             let end = min(d, i + 64)
             var bit: UInt64 = 1
             while i < end {
-                let u = Int((t[i] - lo) * invDelta + 0.5)   // 0...15 by construction; truncation, not a libm call
+                let u = Int((t[i] - lo) * invDelta + 0.5)  // 0...15 by construction; truncation, not a libm call
                 if u & 1 != 0 { b0 |= bit }
                 if u & 2 != 0 { b1 |= bit }
                 if u & 4 != 0 { b2 |= bit }

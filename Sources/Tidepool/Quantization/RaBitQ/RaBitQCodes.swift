@@ -60,8 +60,9 @@ struct RaBitQCodes: @unchecked Sendable {
                     var c = w
                     while c < chunks {
                         for i in (c * chunk)..<min(count, (c + 1) * chunk) {
-                            q.encode(src + Int(order[i]) * d, centroid: cp + Int(listRows[i]) * d, code: codes + i * words,
-                                     factors: factors + i * RaBitQ.factorCount, work: work)
+                            q.encode(
+                                src + Int(order[i]) * d, centroid: cp + Int(listRows[i]) * d, code: codes + i * words,
+                                factors: factors + i * RaBitQ.factorCount, work: work)
                         }
                         c += workers
                     }
@@ -73,8 +74,10 @@ struct RaBitQCodes: @unchecked Sendable {
 
     /// Reads a block of `bytes` (from the codec offset to the section's end); `corrupt` takes
     /// block-relative offsets.
-    init(block bytes: UnsafeRawBufferPointer, dimension dim: Int, rows n: Int, nlist nl: Int,
-         _ corrupt: (Int, String) -> TidepoolError) throws {
+    init(
+        block bytes: UnsafeRawBufferPointer, dimension dim: Int, rows n: Int, nlist nl: Int,
+        _ corrupt: (Int, String) -> TidepoolError
+    ) throws {
         guard bytes.count >= RaBitQCodes.headerSize else { throw corrupt(0, "rabitq block shorter than its header") }
         func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
         let rdim = u32(0), words = u32(4), rlists = u32(8)

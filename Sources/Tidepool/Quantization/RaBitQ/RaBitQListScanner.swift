@@ -14,8 +14,10 @@ struct RaBitQListScanner {
     private let pops: UnsafeMutablePointer<UInt32>
 
     /// Rotates the query once, for lists of at most `maxListLength` rows.
-    init(codes: RaBitQCodes, query: UnsafePointer<Float>, dimension: Int, metric: Metric, maxListLength: Int,
-         scratch: RaBitQScanScratch) {
+    init(
+        codes: RaBitQCodes, query: UnsafePointer<Float>, dimension: Int, metric: Metric, maxListLength: Int,
+        scratch: RaBitQScanScratch
+    ) {
         self.codes = codes
         self.dimension = dimension
         usesDot = metric.usesDot
@@ -31,14 +33,16 @@ struct RaBitQListScanner {
     /// distance is −q·c for inner products, whose estimates need q·c.
     func lowerBounds(list l: Int, rows: Range<Int>, probeDistance: Float, into bounds: UnsafeMutablePointer<Float>) {
         let q = codes.quantizer, words = q.words
-        var prepared = q.prepare(rotatedQuery: rotatedQuery, rotatedCentroid: codes.rotatedCentroids + l * dimension,
-                                 planes: planes, work: work)
+        var prepared = q.prepare(
+            rotatedQuery: rotatedQuery, rotatedCentroid: codes.rotatedCentroids + l * dimension,
+            planes: planes, work: work)
         if usesDot { prepared.queryDotCentroid = -probeDistance }
         let k = codes.kernels.pointee
         k.scan(codes.codes + rows.lowerBound * words, rows.count, words, planes, sums, pops)
-        k.lower_bounds(sums, pops, codes.factors + rows.lowerBound * RaBitQ.factorCount, rows.count, prepared.delta,
-                       prepared.lower, prepared.sum, 1 / Float(dimension).squareRoot(), prepared.queryNorm,
-                       prepared.queryDotCentroid, usesDot ? 1 : 0, bounds)
+        k.lower_bounds(
+            sums, pops, codes.factors + rows.lowerBound * RaBitQ.factorCount, rows.count, prepared.delta,
+            prepared.lower, prepared.sum, 1 / Float(dimension).squareRoot(), prepared.queryNorm,
+            prepared.queryDotCentroid, usesDot ? 1 : 0, bounds)
     }
 }
 

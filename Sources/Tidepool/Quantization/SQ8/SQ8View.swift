@@ -18,7 +18,9 @@ struct SQ8View: @unchecked Sendable {
         for d in 0..<dim {
             let lo = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 + 4 * d, as: UInt32.self)))
             let st = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 + 4 * (dim + d), as: UInt32.self)))
-            guard lo.isFinite, st.isFinite, st > 0 else { throw corrupt(8 + 4 * d, "sq8 range of dimension \(d) is not finite and positive") }
+            guard lo.isFinite, st.isFinite, st > 0 else {
+                throw corrupt(8 + 4 * d, "sq8 range of dimension \(d) is not finite and positive")
+            }
             lower.append(lo)
             step.append(st)
         }

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -67,9 +68,11 @@ final class LocalStorage: StorageBackend, @unchecked Sendable {
         }
         let addr = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0)
         guard let addr, addr != MAP_FAILED else { throw TidepoolError.io(path: p, operation: "mmap", errno: errno) }
-        return MappedFile(name: p, bytes: UnsafeRawBufferPointer(start: addr, count: size), unmap: { b in
-            _ = munmap(UnsafeMutableRawPointer(mutating: b.baseAddress), b.count)
-        })
+        return MappedFile(
+            name: p, bytes: UnsafeRawBufferPointer(start: addr, count: size),
+            unmap: { b in
+                _ = munmap(UnsafeMutableRawPointer(mutating: b.baseAddress), b.count)
+            })
     }
 
     func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {

@@ -84,7 +84,9 @@ final class Segment: @unchecked Sendable {
             throw corrupt(footer.tableOffset, "segment lacks a vectors, ids or attributes section")
         }
         guard (header.flags & SegmentHeader.hasGraphFlag != 0) == (find(.hnsw) != nil) else {
-            throw corrupt(SegmentHeader.flagsOffset, "segment flags \(header.flags) disagree with its sections (graph section \(find(.hnsw) == nil ? "absent" : "present"))")
+            throw corrupt(
+                SegmentHeader.flagsOffset,
+                "segment flags \(header.flags) disagree with its sections (graph section \(find(.hnsw) == nil ? "absent" : "present"))")
         }
         let rows = header.rows
         guard vec.length == rows * dimension * 4 else {
@@ -158,7 +160,8 @@ struct RecordTable: @unchecked Sendable {
         for i in 0...rows {
             let o = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
             if o < prev || o > UInt64(s.length) || (i == 0 && o != UInt64(tableLen)) {
-                throw TidepoolError.corrupt(file: file, offset: s.offset + i * 8, reason: "\(what) offset \(o) out of order or out of range")
+                throw TidepoolError.corrupt(
+                    file: file, offset: s.offset + i * 8, reason: "\(what) offset \(o) out of order or out of range")
             }
             prev = o
         }

@@ -70,10 +70,16 @@ struct SegmentHeader: Equatable {
         let version = try h.u32()
         guard version == SegmentFormat.version else { throw corrupt(versionOffset, "unsupported segment version \(version)") }
         let dim = Int(try h.u32())
-        guard dim == dimension else { throw corrupt(dimensionOffset, "segment dimension \(dim) differs from the collection's \(dimension)") }
+        guard dim == dimension else {
+            throw corrupt(dimensionOffset, "segment dimension \(dim) differs from the collection's \(dimension)")
+        }
         let metricCode = try h.u8()
-        guard let m = Metric(code: metricCode), m == metric else { throw corrupt(metricOffset, "segment metric \(metricCode) differs from the collection's") }
-        guard try h.bytes(3, "reserved").allSatisfy({ $0 == 0 }) else { throw corrupt(metricOffset + 1, "segment header reserved bytes are not zero") }
+        guard let m = Metric(code: metricCode), m == metric else {
+            throw corrupt(metricOffset, "segment metric \(metricCode) differs from the collection's")
+        }
+        guard try h.bytes(3, "reserved").allSatisfy({ $0 == 0 }) else {
+            throw corrupt(metricOffset + 1, "segment header reserved bytes are not zero")
+        }
         let flags = try h.u32()
         guard flags & ~hasGraphFlag == 0 else { throw corrupt(flagsOffset, "unknown segment flags \(flags)") }
         let rows = try h.u64()
@@ -155,7 +161,8 @@ struct SectionEntry: Equatable {
             let off = try t.size("section offset"), len = try t.size("section length")
             let crc = try t.u32(); _ = try t.u32()
             guard off >= SegmentHeader.size, off % 64 == 0, off + len <= footer.tableOffset else {
-                throw TidepoolError.corrupt(file: file, offset: entryAt, reason: "section \(kind) range \(off)+\(len) is outside the file body")
+                throw TidepoolError.corrupt(
+                    file: file, offset: entryAt, reason: "section \(kind) range \(off)+\(len) is outside the file body")
             }
             out.append(SectionEntry(kind: kind, offset: off, length: len, checksum: crc))
         }

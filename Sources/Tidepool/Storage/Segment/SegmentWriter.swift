@@ -16,15 +16,18 @@ struct SegmentContents {
         for (new, old) in order.enumerated() {
             (buffer + new * dimension).update(from: vectors + Int(old) * dimension, count: dimension)
         }
-        return SegmentContents(dimension: dimension, metric: metric, rowCount: rowCount, vectors: buffer,
-                               ids: order.map { ids[Int($0)] }, attributes: order.map { attributes[Int($0)] }, maxSeq: maxSeq)
+        return SegmentContents(
+            dimension: dimension, metric: metric, rowCount: rowCount, vectors: buffer,
+            ids: order.map { ids[Int($0)] }, attributes: order.map { attributes[Int($0)] }, maxSeq: maxSeq)
     }
 }
 
 /// Streams a segment file through the storage interface, computing section checksums on the way.
 enum SegmentWriter {
-    static func write(_ c: SegmentContents, graph: UnsafeRawBufferPointer?, text: [UInt8]? = nil,
-                      codes: (SegmentFormat.Kind, [UInt8])? = nil, to name: String, storage: any StorageBackend) throws -> Int {
+    static func write(
+        _ c: SegmentContents, graph: UnsafeRawBufferPointer?, text: [UInt8]? = nil,
+        codes: (SegmentFormat.Kind, [UInt8])? = nil, to name: String, storage: any StorageBackend
+    ) throws -> Int {
         let out = try storage.createImmutable(name)
         do {
             var position = 0
@@ -49,15 +52,19 @@ enum SegmentWriter {
                 table.append(SectionEntry(kind: kind.rawValue, offset: start, length: position - start, checksum: crc))
             }
 
-            let header = SegmentHeader(dimension: c.dimension, metric: c.metric, flags: graph == nil ? 0 : SegmentHeader.hasGraphFlag,
-                                       rows: c.rowCount, maxSeq: c.maxSeq)
+            let header = SegmentHeader(
+                dimension: c.dimension, metric: c.metric, flags: graph == nil ? 0 : SegmentHeader.hasGraphFlag,
+                rows: c.rowCount, maxSeq: c.maxSeq)
             try header.encoded().withUnsafeBytes { try emit($0) }
 
             try section(.vectors, [UnsafeRawBufferPointer(start: c.vectors, count: c.rowCount * c.dimension * 4)])
             try encodeRecords(c.rowCount, { w, i in RecordCodec.encode(c.ids[i], into: &w) }) { try section(.ids, $0) }
-            try encodeRecords(c.rowCount, { w, i in
-                if !c.attributes[i].isEmpty { RecordCodec.encode(c.attributes[i], into: &w) }
-            }) { try section(.attributes, $0) }
+            try encodeRecords(
+                c.rowCount,
+                { w, i in
+                    if !c.attributes[i].isEmpty { RecordCodec.encode(c.attributes[i], into: &w) }
+                }
+            ) { try section(.attributes, $0) }
             if let graph { try section(.hnsw, [graph]) }
             if let text { try text.withUnsafeBytes { try section(.text, [$0]) } }
             if let (kind, bytes) = codes { try bytes.withUnsafeBytes { try section(kind, [$0]) } }
@@ -67,7 +74,8 @@ enum SegmentWriter {
             var t = ByteWriter(capacity: table.count * SectionEntry.size)
             for entry in table { entry.encode(into: &t) }
             try t.bytes.withUnsafeBytes { try emit($0) }
-            let footer = SegmentFooter(tableOffset: tableOffset, sectionCount: table.count, tableChecksum: crc32c(t.bytes), rows: c.rowCount)
+            let footer = SegmentFooter(
+                tableOffset: tableOffset, sectionCount: table.count, tableChecksum: crc32c(t.bytes), rows: c.rowCount)
             try footer.encoded().withUnsafeBytes { try emit($0) }
             try out.commit()
             return position
@@ -78,8 +86,10 @@ enum SegmentWriter {
     }
 
     /// Encodes one record per row behind a u64 offset table.
-    private static func encodeRecords(_ rows: Int, _ encode: (inout ByteWriter, Int) -> Void,
-                                      _ body: ([UnsafeRawBufferPointer]) throws -> Void) throws {
+    private static func encodeRecords(
+        _ rows: Int, _ encode: (inout ByteWriter, Int) -> Void,
+        _ body: ([UnsafeRawBufferPointer]) throws -> Void
+    ) throws {
         var offsets = [UInt64](repeating: 0, count: rows + 1)
         var data = ByteWriter(capacity: rows * 9)
         let base = UInt64((rows + 1) * 8)

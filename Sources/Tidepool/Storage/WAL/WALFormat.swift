@@ -7,7 +7,10 @@ enum WALOperation: Sendable {
     case delete([DocumentID])
 
     var typeCode: UInt8 {
-        switch self { case .upsert: return 1; case .delete: return 2 }
+        switch self {
+        case .upsert: return 1;
+        case .delete: return 2
+        }
     }
 }
 
@@ -117,7 +120,7 @@ struct WALFileHeader: Equatable {
         w.u32(WALFileHeader.version)
         w.u32(UInt32(dimension))
         w.u64(firstSeq)
-        w.u32(0)   // reserved
+        w.u32(0)  // reserved
         w.u32(crc32c(w.bytes))
         return w.bytes
     }
@@ -133,7 +136,9 @@ struct WALFileHeader: Equatable {
             throw ByteReader(bytes, file: file).fail("WAL header checksum mismatch")
         }
         guard version == WALFileHeader.version else { throw ByteReader(bytes, file: file).fail("unsupported WAL version \(version)") }
-        guard reserved == 0 else { throw TidepoolError.corrupt(file: file, offset: reservedOffset, reason: "WAL header reserved field is not zero") }
+        guard reserved == 0 else {
+            throw TidepoolError.corrupt(file: file, offset: reservedOffset, reason: "WAL header reserved field is not zero")
+        }
         return WALFileHeader(dimension: Int(dimension), firstSeq: firstSeq)
     }
 }

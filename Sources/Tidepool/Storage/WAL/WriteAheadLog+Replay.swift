@@ -6,8 +6,10 @@ extension WriteAheadLog {
     /// A torn or corrupt frame at the tail of the last file is cut off with a warning;
     /// damage anywhere else is an error naming the file and offset.
     /// Returns the last sequence number seen (at least `afterSeq`).
-    static func replay(storage: any StorageBackend, folder: String, dimension: Int, afterSeq: UInt64, logger: Logger,
-                       apply: (UInt64, WALOperation) throws -> Void) throws -> UInt64 {
+    static func replay(
+        storage: any StorageBackend, folder: String, dimension: Int, afterSeq: UInt64, logger: Logger,
+        apply: (UInt64, WALOperation) throws -> Void
+    ) throws -> UInt64 {
         let files = try storage.list(folder).filter { WALFormat.firstSeq(fromFileName: $0) != nil }
         var lastSeq = afterSeq
         for (index, fileName) in files.enumerated() {
@@ -23,10 +25,14 @@ extension WriteAheadLog {
             }
             let header = try WALFileHeader.decode(bytes, file: path)
             guard header.dimension == dimension else {
-                throw TidepoolError.corrupt(file: path, offset: WALFileHeader.dimensionOffset, reason: "WAL dimension \(header.dimension) differs from the collection's \(dimension)")
+                throw TidepoolError.corrupt(
+                    file: path, offset: WALFileHeader.dimensionOffset,
+                    reason: "WAL dimension \(header.dimension) differs from the collection's \(dimension)")
             }
             guard header.firstSeq == WALFormat.firstSeq(fromFileName: fileName) else {
-                throw TidepoolError.corrupt(file: path, offset: WALFileHeader.firstSeqOffset, reason: "WAL header's first sequence number \(header.firstSeq) differs from the file name \(fileName)")
+                throw TidepoolError.corrupt(
+                    file: path, offset: WALFileHeader.firstSeqOffset,
+                    reason: "WAL header's first sequence number \(header.firstSeq) differs from the file name \(fileName)")
             }
             var r = ByteReader(bytes, file: path)
             r.position = WALFileHeader.size
@@ -57,7 +63,8 @@ extension WriteAheadLog {
                 }
                 if let bad {
                     if isLast {
-                        logger.warning("WAL \(path): \(bad) at offset \(frameStart); truncating the tail (\(bytes.count - frameStart) bytes)")
+                        logger.warning(
+                            "WAL \(path): \(bad) at offset \(frameStart); truncating the tail (\(bytes.count - frameStart) bytes)")
                         try storage.truncate(name, to: frameStart)
                         break
                     }
@@ -65,8 +72,9 @@ extension WriteAheadLog {
                 }
                 if seq <= afterSeq { continue }
                 if seq <= lastSeq {
-                    throw TidepoolError.corrupt(file: path, offset: frameStart,
-                                                reason: "sequence number \(seq) does not follow \(lastSeq)")
+                    throw TidepoolError.corrupt(
+                        file: path, offset: frameStart,
+                        reason: "sequence number \(seq) does not follow \(lastSeq)")
                 }
                 lastSeq = seq
                 if let op { try apply(seq, op) }

@@ -40,8 +40,10 @@ final class WriteAheadLog: @unchecked Sendable {
     private var lastSync = Date()
     private var rotateRequested = false
 
-    init(storage: any StorageBackend, folder: String, dimension: Int, collection: String, policy: SyncPolicy,
-         syncInterval: Double, lastSeq: UInt64) throws {
+    init(
+        storage: any StorageBackend, folder: String, dimension: Int, collection: String, policy: SyncPolicy,
+        syncInterval: Double, lastSeq: UInt64
+    ) throws {
         self.storage = storage
         self.folder = folder
         self.dimension = dimension
@@ -90,7 +92,9 @@ final class WriteAheadLog: @unchecked Sendable {
             pending = []
             cond.unlock()
             var err: TidepoolError?
-            do { try write(batch) } catch let e as TidepoolError { err = e } catch { err = .io(path: folder, operation: "WAL write", errno: EIO) }
+            do { try write(batch) } catch let e as TidepoolError { err = e } catch {
+                err = .io(path: folder, operation: "WAL write", errno: EIO)
+            }
             if err == nil { apply?(batch) }
             cond.lock()
             leaderActive = false

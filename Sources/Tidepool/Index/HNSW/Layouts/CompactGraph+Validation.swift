@@ -6,13 +6,15 @@ extension CompactGraph {
     func validate(_ corrupt: (Int, String) -> TidepoolError) throws {
         let h = header, o = layout
         let n = UInt32(h.count)
-        try upperNodes.validate(nodes: h.count, upperSize: h.upperSize, unit: "word", idsAt: o.upperIDsOffset,
-                                startsAt: o.upperStartsOffset, corrupt)
+        try upperNodes.validate(
+            nodes: h.count, upperSize: h.upperSize, unit: "word", idsAt: o.upperIDsOffset,
+            startsAt: o.upperStartsOffset, corrupt)
         for i in 0..<upperNodes.count {
             let words = Int(upperNodes.starts[i + 1]) - Int(upperNodes.starts[i])
             if words <= 0 || words % (h.m + 1) != 0 || words / (h.m + 1) > h.maxLevel {
-                throw corrupt(o.upperStartsOffset + 4 * (i + 1),
-                              "HNSW upper node \(upperNodes.ids[i]) has \(words) words of lists (whole levels of \(h.m + 1), at most \(h.maxLevel))")
+                throw corrupt(
+                    o.upperStartsOffset + 4 * (i + 1),
+                    "HNSW upper node \(upperNodes.ids[i]) has \(words) words of lists (whole levels of \(h.m + 1), at most \(h.maxLevel))")
             }
         }
         var prev = offset(0)
@@ -20,13 +22,15 @@ extension CompactGraph {
         for i in 0..<h.count {
             let next = offset(i + 1)
             if next < prev || next - prev > h.m0 {
-                throw corrupt(o.level0OffsetsOffset + o.offsetBytes * (i + 1),
-                              "HNSW node \(i) has level-0 offsets \(prev)..<\(next) (at most \(h.m0) links)")
+                throw corrupt(
+                    o.level0OffsetsOffset + o.offsetBytes * (i + 1),
+                    "HNSW node \(i) has level-0 offsets \(prev)..<\(next) (at most \(h.m0) links)")
             }
             prev = next
         }
         if prev != o.links {
-            throw corrupt(o.level0OffsetsOffset + o.offsetBytes * h.count, "HNSW last level-0 offset \(prev) differs from the link count \(o.links)")
+            throw corrupt(
+                o.level0OffsetsOffset + o.offsetBytes * h.count, "HNSW last level-0 offset \(prev) differs from the link count \(o.links)")
         }
         let all = LinkList(base: level0, count: o.links, stride: o.idBytes, mask: o.idBytes == 3 ? 0xFF_FFFF : .max)
         for e in 0..<o.links where all[e] >= n { throw corrupt(o.level0LinksOffset + o.idBytes * e, "HNSW link \(all[e]) out of range") }
@@ -38,7 +42,9 @@ extension CompactGraph {
                 let list = upper + word
                 if Int(list[0]) > h.m { throw corrupt(o.upperOffset + 4 * word, "HNSW node \(node) level \(l) has \(list[0]) links") }
                 for j in 0..<Int(list[0]) where list[1 + j] >= n || level(list[1 + j]) < l {
-                    throw corrupt(o.upperOffset + 4 * (word + 1 + j), "HNSW level-\(l) link \(list[1 + j]) out of range or to a node below level \(l)")
+                    throw corrupt(
+                        o.upperOffset + 4 * (word + 1 + j), "HNSW level-\(l) link \(list[1 + j]) out of range or to a node below level \(l)"
+                    )
                 }
             }
         }

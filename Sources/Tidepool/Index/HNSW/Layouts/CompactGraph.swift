@@ -63,13 +63,19 @@ struct CompactGraph: StoredGraphLayout, @unchecked Sendable {
         guard ib == 4 || header.count <= 1 << 24, ob == 8 || links < 1 << 32 else {
             throw r.fail("HNSW widths too narrow for \(header.count) nodes and \(links) links")
         }
-        guard links <= header.count * header.m0 else { throw r.fail("HNSW level-0 link count \(links) above \(header.count) nodes × \(header.m0)") }
+        guard links <= header.count * header.m0 else {
+            throw r.fail("HNSW level-0 link count \(links) above \(header.count) nodes × \(header.m0)")
+        }
         guard un <= header.count else { throw r.fail("HNSW upper node count \(un) above \(header.count) nodes") }
-        layout = CompactGraphLayout(count: header.count, upperNodes: un, upperWords: header.upperSize, links: links, idBytes: ib, offsetBytes: ob)
-        guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
+        layout = CompactGraphLayout(
+            count: header.count, upperNodes: un, upperWords: header.upperSize, links: links, idBytes: ib, offsetBytes: ob)
+        guard layout.totalBytes <= bytes.count else {
+            throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))")
+        }
         let base = bytes.baseAddress!
-        upperNodes = UpperNodeIndex(ids: (base + layout.upperIDsOffset).assumingMemoryBound(to: UInt32.self),
-                                    starts: (base + layout.upperStartsOffset).assumingMemoryBound(to: UInt32.self), count: un)
+        upperNodes = UpperNodeIndex(
+            ids: (base + layout.upperIDsOffset).assumingMemoryBound(to: UInt32.self),
+            starts: (base + layout.upperStartsOffset).assumingMemoryBound(to: UInt32.self), count: un)
         level0Offsets = UnsafeRawPointer(base + layout.level0OffsetsOffset)
         level0 = UnsafeRawPointer(base + layout.level0LinksOffset)
         upper = (base + layout.upperOffset).assumingMemoryBound(to: UInt32.self)
@@ -90,8 +96,9 @@ struct CompactGraph: StoredGraphLayout, @unchecked Sendable {
 
     @inline(__always) func level0Links(_ node: UInt32) -> LinkList {
         let start = offset(Int(node)), end = offset(Int(node) &+ 1)
-        return LinkList(base: level0 + start &* layout.idBytes, count: end - start, stride: layout.idBytes,
-                        mask: layout.idBytes == 3 ? 0xFF_FFFF : .max)
+        return LinkList(
+            base: level0 + start &* layout.idBytes, count: end - start, stride: layout.idBytes,
+            mask: layout.idBytes == 3 ? 0xFF_FFFF : .max)
     }
 
     /// `node`'s list at `level` ≥ 1 (count, then neighbours); empty when it has none.
@@ -112,24 +119,29 @@ struct CompactGraph: StoredGraphLayout, @unchecked Sendable {
 
     /// Encodes the first `count` nodes of a graph held in the builder's fixed layout as version 2.
     /// `idBytes` and `offsetBytes` override the narrowest widths (tests cover every combination).
-    static func encode(m: Int, m0: Int, count: Int, maxLevel: Int, entryPoint: UInt32,
-                       levels: UnsafePointer<UInt8>, upperOffsets: UnsafePointer<UInt32>,
-                       level0: UnsafePointer<UInt32>, upper: UnsafePointer<UInt32>,
-                       idBytes: Int? = nil, offsetBytes: Int? = nil) -> [UInt8] {
+    static func encode(
+        m: Int, m0: Int, count: Int, maxLevel: Int, entryPoint: UInt32,
+        levels: UnsafePointer<UInt8>, upperOffsets: UnsafePointer<UInt32>,
+        level0: UnsafePointer<UInt32>, upper: UnsafePointer<UInt32>,
+        idBytes: Int? = nil, offsetBytes: Int? = nil
+    ) -> [UInt8] {
         var links = 0, upperNodes = 0, upperWords = 0
         for i in 0..<count {
             links += Int(level0[i * (m0 + 1)])
             if levels[i] > 0 { upperNodes += 1; upperWords += Int(levels[i]) * (m + 1) }
         }
         let narrow = CompactGraphLayout.widths(count: count, links: links)
-        let layout = CompactGraphLayout(count: count, upperNodes: upperNodes, upperWords: upperWords, links: links,
-                                        idBytes: idBytes ?? narrow.idBytes, offsetBytes: offsetBytes ?? narrow.offsetBytes)
+        let layout = CompactGraphLayout(
+            count: count, upperNodes: upperNodes, upperWords: upperWords, links: links,
+            idBytes: idBytes ?? narrow.idBytes, offsetBytes: offsetBytes ?? narrow.offsetBytes)
         var bytes = [UInt8](repeating: 0, count: layout.totalBytes)
         bytes.withUnsafeMutableBytes { dst in
             let d = dst.baseAddress!
             var w = ByteWriter(capacity: CompactGraphLayout.headerSize)
-            GraphHeader(version: CompactGraphLayout.version, m: m, m0: m0, maxLevel: maxLevel, entryPoint: entryPoint,
-                        count: count, upperSize: upperWords).encode(into: &w)
+            GraphHeader(
+                version: CompactGraphLayout.version, m: m, m0: m0, maxLevel: maxLevel, entryPoint: entryPoint,
+                count: count, upperSize: upperWords
+            ).encode(into: &w)
             w.u64(UInt64(links))
             w.u32(UInt32(layout.idBytes))
             w.u32(UInt32(layout.offsetBytes))
@@ -178,8 +190,9 @@ extension HNSWBuilder {
     /// can check that they are still read. `idBytes` and `offsetBytes` override the narrowest widths.
     func storedVersion2(idBytes: Int? = nil, offsetBytes: Int? = nil) -> [UInt8] {
         let (ep, top) = entry()
-        return CompactGraph.encode(m: m, m0: m0, count: count, maxLevel: top, entryPoint: ep, levels: levels,
-                                   upperOffsets: upperOffsets, level0: level0, upper: upper,
-                                   idBytes: idBytes, offsetBytes: offsetBytes)
+        return CompactGraph.encode(
+            m: m, m0: m0, count: count, maxLevel: top, entryPoint: ep, levels: levels,
+            upperOffsets: upperOffsets, level0: level0, upper: upper,
+            idBytes: idBytes, offsetBytes: offsetBytes)
     }
 }

@@ -40,16 +40,19 @@ struct FixedGraph: StoredGraphLayout, @unchecked Sendable {
         self.header = header
         layout = FixedGraphLayout(m: header.m, m0: header.m0, count: header.count, upperWords: header.upperSize)
         guard layout.totalBytes <= bytes.count else {
-            throw TidepoolError.corrupt(file: file, offset: fileOffset + GraphHeader.commonSize,
-                                        reason: "HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))")
+            throw TidepoolError.corrupt(
+                file: file, offset: fileOffset + GraphHeader.commonSize,
+                reason: "HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))")
         }
         let base = bytes.baseAddress!
         levels = (base + layout.levelsOffset).assumingMemoryBound(to: UInt8.self)
         upperOffsets = (base + layout.upperOffsetsOffset).assumingMemoryBound(to: UInt32.self)
         level0 = (base + layout.level0Offset).assumingMemoryBound(to: UInt32.self)
         upper = (base + layout.upperOffset).assumingMemoryBound(to: UInt32.self)
-        linkCount = try FixedGraph.validate(header: header, layout: layout, levels: levels, upperOffsets: upperOffsets,
-                                            level0: level0, upper: upper) { offset, reason in
+        linkCount = try FixedGraph.validate(
+            header: header, layout: layout, levels: levels, upperOffsets: upperOffsets,
+            level0: level0, upper: upper
+        ) { offset, reason in
             TidepoolError.corrupt(file: file, offset: fileOffset + offset, reason: reason)
         }
     }
@@ -79,8 +82,10 @@ extension HNSWBuilder {
     func storedVersion1() -> UnsafeRawBufferPointer {
         var w = ByteWriter(capacity: FixedGraphLayout.headerSize)
         let (ep, top) = entry()
-        GraphHeader(version: FixedGraphLayout.version, m: m, m0: m0, maxLevel: top, entryPoint: ep, count: count,
-                    upperSize: layout.upperWords).encode(into: &w)
+        GraphHeader(
+            version: FixedGraphLayout.version, m: m, m0: m0, maxLevel: top, entryPoint: ep, count: count,
+            upperSize: layout.upperWords
+        ).encode(into: &w)
         w.pad(toMultipleOf: FixedGraphLayout.headerSize)
         w.bytes.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: FixedGraphLayout.headerSize) }
         return UnsafeRawBufferPointer(start: block, count: layout.totalBytes)

@@ -99,8 +99,10 @@ struct UpperNodeIndex {
 
     /// The upper nodes ascend and are in range, and their starts run from 0 to the end of the
     /// upper lists (`upperSize` words or bytes). Offsets are relative to the graph block.
-    func validate(nodes: Int, upperSize: Int, unit: String, idsAt: Int, startsAt: Int,
-                  _ corrupt: (Int, String) -> TidepoolError) throws {
+    func validate(
+        nodes: Int, upperSize: Int, unit: String, idsAt: Int, startsAt: Int,
+        _ corrupt: (Int, String) -> TidepoolError
+    ) throws {
         for i in 0..<count where ids[i] >= UInt32(nodes) || (i > 0 && ids[i] <= ids[i - 1]) {
             throw corrupt(idsAt + 4 * i, "HNSW upper node \(ids[i]) out of order or range")
         }

@@ -1,12 +1,18 @@
 extension VarintGraph {
     /// Encodes the first `count` nodes of a graph held in the builder's fixed layout, renumbered
     /// by `order` (`order[new] = old`; nil keeps the numbering). No list may link past `count`.
-    static func encode(m: Int, m0: Int, count: Int, maxLevel: Int, entryPoint: UInt32,
-                       levels: UnsafePointer<UInt8>, upperOffsets: UnsafePointer<UInt32>,
-                       level0: UnsafePointer<UInt32>, upper: UnsafePointer<UInt32>, order: [UInt32]?) -> [UInt8] {
+    static func encode(
+        m: Int, m0: Int, count: Int, maxLevel: Int, entryPoint: UInt32,
+        levels: UnsafePointer<UInt8>, upperOffsets: UnsafePointer<UInt32>,
+        level0: UnsafePointer<UInt32>, upper: UnsafePointer<UInt32>, order: [UInt32]?
+    ) -> [UInt8] {
         precondition(order == nil || order!.count == count, "a row order must name every node once")
         var rank = [UInt32](repeating: 0, count: count)
-        if let order { for (new, old) in order.enumerated() { rank[Int(old)] = UInt32(new) } } else { for i in 0..<count { rank[i] = UInt32(i) } }
+        if let order {
+            for (new, old) in order.enumerated() { rank[Int(old)] = UInt32(new) }
+        } else {
+            for i in 0..<count { rank[i] = UInt32(i) }
+        }
         @inline(__always) func old(_ new: Int) -> Int { order.map { Int($0[new]) } ?? new }
 
         let relWidth = VarintGraphLayout.relBytes(m0: m0)
@@ -44,29 +50,43 @@ extension VarintGraph {
         upperStarts.append(UInt32(upperStream.count))
         precondition(upperStream.count < 1 << 32, "upper lists of \(upperStream.count) bytes exceed the u32 starts")
 
-        let layout = VarintGraphLayout(count: count, upperNodes: upperIDs.count, upperBytes: upperStream.count,
-                                      level0Bytes: stream.count, relBytes: relWidth)
+        let layout = VarintGraphLayout(
+            count: count, upperNodes: upperIDs.count, upperBytes: upperStream.count,
+            level0Bytes: stream.count, relBytes: relWidth)
         var bytes = [UInt8](repeating: 0, count: layout.totalBytes)
         bytes.withUnsafeMutableBytes { dst in
             let d = dst.baseAddress!
             var w = ByteWriter(capacity: VarintGraphLayout.headerSize)
-            GraphHeader(version: VarintGraphLayout.version, m: m, m0: m0, maxLevel: maxLevel,
-                        entryPoint: count == 0 ? 0 : rank[Int(entryPoint)], count: count, upperSize: upperStream.count).encode(into: &w)
+            GraphHeader(
+                version: VarintGraphLayout.version, m: m, m0: m0, maxLevel: maxLevel,
+                entryPoint: count == 0 ? 0 : rank[Int(entryPoint)], count: count, upperSize: upperStream.count
+            ).encode(into: &w)
             w.u64(UInt64(stream.count))
             w.u64(UInt64(links))
             w.u64(UInt64(upperIDs.count))
             w.u32(UInt32(relWidth))
             w.bytes.withUnsafeBytes { d.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            for (i, v) in upperIDs.enumerated() { d.storeBytes(of: v.littleEndian, toByteOffset: layout.upperIDsOffset + 4 * i, as: UInt32.self) }
+            for (i, v) in upperIDs.enumerated() {
+                d.storeBytes(of: v.littleEndian, toByteOffset: layout.upperIDsOffset + 4 * i, as: UInt32.self)
+            }
             upperLevels.withUnsafeBytes { (d + layout.upperLevelsOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            for (i, v) in upperStarts.enumerated() { d.storeBytes(of: v.littleEndian, toByteOffset: layout.upperStartsOffset + 4 * i, as: UInt32.self) }
-            for (g, v) in bases.enumerated() { d.storeBytes(of: v.littleEndian, toByteOffset: layout.groupBasesOffset + 8 * g, as: UInt64.self) }
+            for (i, v) in upperStarts.enumerated() {
+                d.storeBytes(of: v.littleEndian, toByteOffset: layout.upperStartsOffset + 4 * i, as: UInt32.self)
+            }
+            for (g, v) in bases.enumerated() {
+                d.storeBytes(of: v.littleEndian, toByteOffset: layout.groupBasesOffset + 8 * g, as: UInt64.self)
+            }
             for (i, v) in rel.enumerated() {
-                if relWidth == 2 { d.storeBytes(of: UInt16(v).littleEndian, toByteOffset: layout.relOffset + 2 * i, as: UInt16.self) }
-                else { d.storeBytes(of: v.littleEndian, toByteOffset: layout.relOffset + 4 * i, as: UInt32.self) }
+                if relWidth == 2 {
+                    d.storeBytes(of: UInt16(v).littleEndian, toByteOffset: layout.relOffset + 2 * i, as: UInt16.self)
+                } else {
+                    d.storeBytes(of: v.littleEndian, toByteOffset: layout.relOffset + 4 * i, as: UInt32.self)
+                }
             }
             stream.withUnsafeBytes { if $0.count > 0 { (d + layout.level0Offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
-            upperStream.withUnsafeBytes { if $0.count > 0 { (d + layout.upperOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            upperStream.withUnsafeBytes {
+                if $0.count > 0 { (d + layout.upperOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
         }
         return bytes
     }

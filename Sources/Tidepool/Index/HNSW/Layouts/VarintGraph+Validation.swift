@@ -5,11 +5,13 @@ extension VarintGraph {
     /// to `corrupt` are block-relative.
     func validate(_ corrupt: (Int, String) -> TidepoolError) throws {
         let h = header, o = layout
-        try upperNodes.validate(nodes: h.count, upperSize: h.upperSize, unit: "byte", idsAt: o.upperIDsOffset,
-                                startsAt: o.upperStartsOffset, corrupt)
+        try upperNodes.validate(
+            nodes: h.count, upperSize: h.upperSize, unit: "byte", idsAt: o.upperIDsOffset,
+            startsAt: o.upperStartsOffset, corrupt)
         for i in 0..<upperNodes.count {
             if upperLevels[i] == 0 || Int(upperLevels[i]) > h.maxLevel {
-                throw corrupt(o.upperLevelsOffset + i, "HNSW upper node \(upperNodes.ids[i]) has level \(upperLevels[i]) (1...\(h.maxLevel))")
+                throw corrupt(
+                    o.upperLevelsOffset + i, "HNSW upper node \(upperNodes.ids[i]) has level \(upperLevels[i]) (1...\(h.maxLevel))")
             }
             if upperNodes.starts[i + 1] < upperNodes.starts[i] {
                 throw corrupt(o.upperStartsOffset + 4 * (i + 1), "HNSW upper starts fall at upper node \(upperNodes.ids[i])")
@@ -18,14 +20,18 @@ extension VarintGraph {
         // Level 0: offsets from 0, never falling, ending at the stream's length; each list decodes exactly.
         if offset(0) != 0 { throw corrupt(o.relOffset, "HNSW first level-0 offset \(offset(0)), not 0") }
         if offset(h.count) != o.level0Bytes {
-            throw corrupt(o.relOffset + o.relBytes * h.count, "HNSW last level-0 offset \(offset(h.count)) differs from the stream's \(o.level0Bytes) bytes")
+            throw corrupt(
+                o.relOffset + o.relBytes * h.count,
+                "HNSW last level-0 offset \(offset(h.count)) differs from the stream's \(o.level0Bytes) bytes")
         }
         var links = 0
         for v in 0..<h.count {
             var i = offset(v)
             let end = offset(v + 1)
             if end < i || end > o.level0Bytes {
-                throw corrupt(o.relOffset + o.relBytes * (v + 1), "HNSW node \(v) has level-0 offsets \(i)..<\(end) (stream of \(o.level0Bytes) bytes)")
+                throw corrupt(
+                    o.relOffset + o.relBytes * (v + 1),
+                    "HNSW node \(v) has level-0 offsets \(i)..<\(end) (stream of \(o.level0Bytes) bytes)")
             }
             switch VarintList.decodeChecked(level0, &i, end: end, count: nil, node: UInt32(v), limit: h.m0, nodes: h.count) {
             case .success(let ids): links += ids.count
@@ -45,7 +51,9 @@ extension VarintGraph {
                 }
                 switch VarintList.decodeChecked(upper, &i, end: end, count: Int(c), node: node, limit: h.m, nodes: h.count) {
                 case .success(let ids):
-                    for id in ids where level(id) < l { throw corrupt(o.upperOffset + at, "HNSW level-\(l) link \(id) to a node below level \(l)") }
+                    for id in ids where level(id) < l {
+                        throw corrupt(o.upperOffset + at, "HNSW level-\(l) link \(id) to a node below level \(l)")
+                    }
                 case .failure(let d): throw corrupt(o.upperOffset + d.at, "HNSW node \(node) level \(l): \(d.reason)")
                 }
             }

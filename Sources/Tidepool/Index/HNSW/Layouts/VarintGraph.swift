@@ -69,15 +69,22 @@ struct VarintGraph: StoredGraphLayout, @unchecked Sendable {
         let un = try r.size("HNSW upper node count")
         let rb = Int(try r.u32())
         guard rb == 2 || rb == 4 else { throw r.fail("HNSW in-group offset width \(rb) not supported") }
-        guard rb == 4 || VarintGraphLayout.relBytes(m0: header.m0) == 2 else { throw r.fail("HNSW in-group offset width \(rb) too narrow for M0 \(header.m0)") }
-        guard links <= header.count * header.m0 else { throw r.fail("HNSW level-0 link count \(links) above \(header.count) nodes × \(header.m0)") }
+        guard rb == 4 || VarintGraphLayout.relBytes(m0: header.m0) == 2 else {
+            throw r.fail("HNSW in-group offset width \(rb) too narrow for M0 \(header.m0)")
+        }
+        guard links <= header.count * header.m0 else {
+            throw r.fail("HNSW level-0 link count \(links) above \(header.count) nodes × \(header.m0)")
+        }
         guard l0Bytes <= links * 10 else { throw r.fail("HNSW level-0 bytes \(l0Bytes) above 10 per link (\(links) links)") }
         guard un <= header.count else { throw r.fail("HNSW upper node count \(un) above \(header.count) nodes") }
         layout = VarintGraphLayout(count: header.count, upperNodes: un, upperBytes: header.upperSize, level0Bytes: l0Bytes, relBytes: rb)
-        guard layout.totalBytes <= bytes.count else { throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))") }
+        guard layout.totalBytes <= bytes.count else {
+            throw r.fail("HNSW block shorter than its layout (\(layout.totalBytes) > \(bytes.count))")
+        }
         let base = bytes.baseAddress!
-        upperNodes = UpperNodeIndex(ids: (base + layout.upperIDsOffset).assumingMemoryBound(to: UInt32.self),
-                                    starts: (base + layout.upperStartsOffset).assumingMemoryBound(to: UInt32.self), count: un)
+        upperNodes = UpperNodeIndex(
+            ids: (base + layout.upperIDsOffset).assumingMemoryBound(to: UInt32.self),
+            starts: (base + layout.upperStartsOffset).assumingMemoryBound(to: UInt32.self), count: un)
         upperLevels = (base + layout.upperLevelsOffset).assumingMemoryBound(to: UInt8.self)
         groupBases = UnsafeRawPointer(base + layout.groupBasesOffset)
         rel = UnsafeRawPointer(base + layout.relOffset)
@@ -89,9 +96,12 @@ struct VarintGraph: StoredGraphLayout, @unchecked Sendable {
 
     /// Where node `node`'s level-0 list starts in the stream (node `count` gives the stream's end).
     @inline(__always) func offset(_ node: Int) -> Int {
-        let base = Int(truncatingIfNeeded: UInt64(littleEndian: groupBases.loadUnaligned(fromByteOffset: 8 &* (node >> 6), as: UInt64.self)))
-        let r = layout.relBytes == 2 ? Int(UInt16(littleEndian: rel.loadUnaligned(fromByteOffset: 2 &* node, as: UInt16.self)))
-                                     : Int(UInt32(littleEndian: rel.loadUnaligned(fromByteOffset: 4 &* node, as: UInt32.self)))
+        let base = Int(
+            truncatingIfNeeded: UInt64(littleEndian: groupBases.loadUnaligned(fromByteOffset: 8 &* (node >> 6), as: UInt64.self)))
+        let r =
+            layout.relBytes == 2
+            ? Int(UInt16(littleEndian: rel.loadUnaligned(fromByteOffset: 2 &* node, as: UInt16.self)))
+            : Int(UInt32(littleEndian: rel.loadUnaligned(fromByteOffset: 4 &* node, as: UInt32.self)))
         return base &+ r
     }
 

@@ -31,8 +31,10 @@ enum VarintList {
 
     /// Decodes `n` ids (or, with `n` nil, ids until `end`) of `node`'s list from `p[i]` into `out`,
     /// advancing `i`; returns how many. Only for a stream already validated.
-    @inline(__always) static func decode(_ p: UnsafePointer<UInt8>, _ i: inout Int, end: Int, count n: Int?, node: UInt32,
-                                         into out: UnsafeMutablePointer<UInt32>) -> Int {
+    @inline(__always) static func decode(
+        _ p: UnsafePointer<UInt8>, _ i: inout Int, end: Int, count n: Int?, node: UInt32,
+        into out: UnsafeMutablePointer<UInt32>
+    ) -> Int {
         let total = n ?? Int.max
         guard total > 0 && i < end else { return 0 }
         var prev = Int64(node) &+ unzigzag(read(p, &i))
@@ -63,8 +65,10 @@ enum VarintList {
     /// Decodes a list of an untrusted stream, checking every step: at most `limit` ids, each in
     /// `0 ..< nodes` and ascending; with `count` nil the list must end exactly at `end`.
     /// Returns the ids, or the byte index (from `p`) where the list went wrong and why.
-    static func decodeChecked(_ p: UnsafePointer<UInt8>, _ i: inout Int, end: Int, count: Int?, node: UInt32,
-                              limit: Int, nodes: Int) -> Result<[UInt32], ListDamage> {
+    static func decodeChecked(
+        _ p: UnsafePointer<UInt8>, _ i: inout Int, end: Int, count: Int?, node: UInt32,
+        limit: Int, nodes: Int
+    ) -> Result<[UInt32], ListDamage> {
         let start = i
         if let count, count > limit { return .failure(ListDamage(at: start, reason: "\(count) links, more than \(limit)")) }
         var ids: [UInt32] = []
@@ -72,9 +76,13 @@ enum VarintList {
         while count.map({ ids.count < $0 }) ?? (i < end) {
             if ids.count == limit { return .failure(ListDamage(at: i, reason: "more than \(limit) links")) }
             let at = i
-            guard let v = readChecked(p, &i, end: end) else { return .failure(ListDamage(at: at, reason: "a varint runs past the list's end")) }
+            guard let v = readChecked(p, &i, end: end) else {
+                return .failure(ListDamage(at: at, reason: "a varint runs past the list's end"))
+            }
             let next: Int64
-            if ids.isEmpty { next = Int64(node) &+ unzigzag(v) } else {
+            if ids.isEmpty {
+                next = Int64(node) &+ unzigzag(v)
+            } else {
                 guard v < UInt64(nodes) else { return .failure(ListDamage(at: at, reason: "link gap \(v) out of range")) }
                 next = prev + Int64(v) + 1
             }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Tidepool
 import XCTest
+
+@testable import Tidepool
 
 /// A fresh directory under the system's temporary folder, removed by `cleanup`.
 final class TempDir {
@@ -82,7 +83,7 @@ func runTidepool(_ args: [String]) throws -> (Int32, String, String) {
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
-let sharedDataset = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+let sharedDataset = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/pypi-minilm-100k").path
 
 /// A file of the shared real-embedding set.
@@ -108,12 +109,15 @@ func sharedEmbeddings(_ file: SharedFile, count: Int) throws -> [[Float]] {
 }
 
 /// Asserts that `Database.verify` reports exactly one problem, naming `file` and segment section `section`.
-func assertVerifyReportsOneDamagedSection(_ dir: String, file: String, section: Int,
-                                          sourceFile: StaticString = #filePath, line: UInt = #line) {
+func assertVerifyReportsOneDamagedSection(
+    _ dir: String, file: String, section: Int,
+    sourceFile: StaticString = #filePath, line: UInt = #line
+) {
     let problems = Database.verify(path: dir)
     XCTAssertEqual(problems.count, 1, "\(problems)", file: sourceFile, line: line)
-    XCTAssertTrue(problems.first?.contains(file) == true && problems.first?.contains("section \(section)") == true,
-                  "\(problems)", file: sourceFile, line: line)
+    XCTAssertTrue(
+        problems.first?.contains(file) == true && problems.first?.contains("section \(section)") == true,
+        "\(problems)", file: sourceFile, line: line)
 }
 
 /// Each query's exact top-`k` ids (row numbers of `base`), for recall.
@@ -122,8 +126,10 @@ func exactTopK(_ base: [[Float]], _ queries: [[Float]], k: Int = 10, metric: Met
 }
 
 /// recall@k of `c`'s searches against `truth` from ``exactTopK(_:_:k:metric:)``.
-func recall(_ c: Collection, _ queries: [[Float]], _ truth: [Set<DocumentID>], k: Int = 10,
-            options: SearchOptions = SearchOptions()) throws -> Double {
+func recall(
+    _ c: Collection, _ queries: [[Float]], _ truth: [Set<DocumentID>], k: Int = 10,
+    options: SearchOptions = SearchOptions()
+) throws -> Double {
     var hits = 0
     for (q, t) in zip(queries, truth) { hits += try c.search(vector: q, k: k, options: options).filter { t.contains($0.id) }.count }
     return Double(hits) / Double(k * queries.count)
