@@ -43,6 +43,9 @@ POPCNT static void rabitq_scan_popcnt(const uint64_t *codes, size_t n, size_t wo
 // RaBitQ lower bounds for n codes (see RaBitQ.swift for the algebra). Written for the loop
 // vectorizer: the AVX2 build runs 8 rows per step.
 #define RABITQ_LOWER_BODY                                                                           \
+    const float delta = q->delta, lower = q->lower, qsum = q->qsum, invRootD = q->inv_root_d;       \
+    const float qnorm = q->qnorm, qdotc = q->qdotc;                                                \
+    const int usesDot = q->uses_dot;                                                               \
     for (size_t i = 0; i < n; i++) {                                                               \
         const float *f = factors + 4 * i;                                                          \
         float masked = delta * (float)sums[i] + lower * (float)pops[i];                            \
@@ -54,13 +57,13 @@ POPCNT static void rabitq_scan_popcnt(const uint64_t *codes, size_t n, size_t wo
         out[i] = d - (usesDot ? 1.0f : 2.0f) * scale * err;                                        \
     }
 
-static void rabitq_lower_scalar(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n, float delta,
-                            float lower, float qsum, float invRootD, float qnorm, float qdotc, int usesDot, float *out) {
+static void rabitq_lower_scalar(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n,
+                                const tp_rabitq_query *q, float *out) {
     RABITQ_LOWER_BODY
 }
 #ifdef TP_X86
-AVX2 static void rabitq_lower_avx2(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n, float delta,
-                                      float lower, float qsum, float invRootD, float qnorm, float qdotc, int usesDot, float *out) {
+AVX2 static void rabitq_lower_avx2(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n,
+                                   const tp_rabitq_query *q, float *out) {
     RABITQ_LOWER_BODY
 }
 #endif

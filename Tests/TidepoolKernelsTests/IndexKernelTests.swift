@@ -159,12 +159,13 @@ final class IndexKernelTests: XCTestCase {
                 XCTAssertEqual(s0[r], s); XCTAssertEqual(p0[r], p)
             }
             var l0 = [Float](repeating: 0, count: n)
-            reference.lower_bounds(s0, p0, factors, n, 0.1, -0.7, 0.3, 0.125, 1.5, 0.2, 1, &l0)
+            var query = tp_rabitq_query(delta: 0.1, lower: -0.7, qsum: 0.3, inv_root_d: 0.125, qnorm: 1.5, qdotc: 0.2, uses_dot: 1)
+            reference.lower_bounds(s0, p0, factors, n, &query, &l0)
             for (name, t) in runnableVariants({ tp_rabitq_kernels_named($0) }) {
                 var s1 = [UInt32](repeating: 0, count: n), p1 = s1, l1 = [Float](repeating: 0, count: n)
                 t.scan(codes, n, words, planes, &s1, &p1)
                 XCTAssertEqual(s1, s0, name); XCTAssertEqual(p1, p0, name)
-                t.lower_bounds(s0, p0, factors, n, 0.1, -0.7, 0.3, 0.125, 1.5, 0.2, 1, &l1)
+                t.lower_bounds(s0, p0, factors, n, &query, &l1)
                 for r in 0..<n { XCTAssertEqual(l1[r], l0[r], accuracy: 1e-4 * max(1, abs(l0[r])), "\(name) row \(r)") }
             }
         }

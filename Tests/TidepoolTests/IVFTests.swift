@@ -394,10 +394,10 @@ func assertRaBitQBoundHolds(
         XCTAssertEqual(pops, pops2)
         // The vectorized lower-bound kernel against the Swift reference.
         var kernelLower = [Float](repeating: 0, count: n), scalarLower = kernelLower
-        tp_rabitq_kernels().pointee.lower_bounds(
-            sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &kernelLower)
-        tp_rabitq_kernels_named("scalar")!.pointee.lower_bounds(
-            sums, pops, factors, n, p.delta, p.lower, p.sum, 1 / Float(dim).squareRoot(), p.queryNorm, 0, 0, &scalarLower)
+        var query = tp_rabitq_query(
+            delta: p.delta, lower: p.lower, qsum: p.sum, inv_root_d: 1 / Float(dim).squareRoot(), qnorm: p.queryNorm, qdotc: 0, uses_dot: 0)
+        tp_rabitq_kernels().pointee.lower_bounds(sums, pops, factors, n, &query, &kernelLower)
+        tp_rabitq_kernels_named("scalar")!.pointee.lower_bounds(sums, pops, factors, n, &query, &scalarLower)
         for r in 0..<n {
             let (_, ref) = factors.withUnsafeBufferPointer {
                 q.estimate(sum: sums[r], pop: pops[r], factors: $0.baseAddress! + r * RaBitQ.factorCount, p, usesDot: false)

@@ -120,11 +120,17 @@ const tp_pq_table *_Nullable tp_pq_kernels_named(const char *name);
 /// (planes: 4 × words u64, the query's 4-bit values by bit), and pops[i] = popcount(code).
 typedef void (*tp_rabitq_scan_fn)(const uint64_t *codes, size_t n, size_t words, const uint64_t *planes,
                                   uint32_t *sums, uint32_t *pops);
+/// A query prepared against one list (see RaBitQ.swift): the step and minimum of its 4-bit
+/// quantization, the sum of its unit residual's components, 1/√dimension, its residual's norm,
+/// q·c (inner products only) and whether the metric ranks by inner product.
+typedef struct tp_rabitq_query {
+    float delta, lower, qsum, inv_root_d, qnorm, qdotc;
+    int uses_dot;
+} tp_rabitq_query;
 /// Lower bounds on the engine distance of `n` codes from their popcount sums and factors
-/// (4 floats per code: |o-c|, x.o', (o-c).c, bound spread); see RaBitQ.swift.
+/// (4 floats per code: |o-c|, x.o', (o-c).c, bound spread).
 typedef void (*tp_rabitq_lower_fn)(const uint32_t *sums, const uint32_t *pops, const float *factors, size_t n,
-                                   float delta, float lower, float qsum, float invRootD, float qnorm, float qdotc,
-                                   int usesDot, float *out);
+                                   const tp_rabitq_query *query, float *out);
 typedef struct tp_rabitq_table {
     tp_rabitq_scan_fn scan;
     tp_rabitq_lower_fn lower_bounds;

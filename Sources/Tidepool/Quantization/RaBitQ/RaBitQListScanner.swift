@@ -39,10 +39,10 @@ struct RaBitQListScanner {
         if usesDot { prepared.queryDotCentroid = -probeDistance }
         let k = codes.kernels.pointee
         k.scan(codes.codes + rows.lowerBound * words, rows.count, words, planes, sums, pops)
-        k.lower_bounds(
-            sums, pops, codes.factors + rows.lowerBound * RaBitQ.factorCount, rows.count, prepared.delta,
-            prepared.lower, prepared.sum, 1 / Float(dimension).squareRoot(), prepared.queryNorm,
-            prepared.queryDotCentroid, usesDot ? 1 : 0, bounds)
+        var query = tp_rabitq_query(
+            delta: prepared.delta, lower: prepared.lower, qsum: prepared.sum, inv_root_d: 1 / Float(dimension).squareRoot(),
+            qnorm: prepared.queryNorm, qdotc: prepared.queryDotCentroid, uses_dot: usesDot ? 1 : 0)
+        k.lower_bounds(sums, pops, codes.factors + rows.lowerBound * RaBitQ.factorCount, rows.count, &query, bounds)
     }
 }
 
