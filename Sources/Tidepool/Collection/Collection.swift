@@ -30,8 +30,9 @@ public final class Collection: @unchecked Sendable {
     /// The collection's folder in `storage`: `segments/` and `wal/` under it.
     let folder: String
     let logger: Logger
-    /// Weak: a collection outliving its database gets a `closed` error, not a crash.
-    weak var database: Database?
+    /// Where the collection's manifest entry is recorded (its database). Weak: a collection
+    /// outliving its database gets a `closed` error, not a crash.
+    weak var catalog: (any CollectionCatalog)?
     let distance: DistanceFunction
     /// Set once recovery has replayed the old log.
     var wal: WriteAheadLog!
@@ -74,8 +75,8 @@ public final class Collection: @unchecked Sendable {
     static let maxFrozen = 4
 
     /// Opens a collection the manifest lists, recovering it (`Collection+Recovery`).
-    init(database: Database, entry: Manifest.CollectionEntry, storage: any StorageBackend, options: DatabaseOptions) throws {
-        self.database = database
+    init(catalog: any CollectionCatalog, entry: Manifest.CollectionEntry, storage: any StorageBackend, options: DatabaseOptions) throws {
+        self.catalog = catalog
         name = entry.name
         dimension = entry.dimension
         metric = entry.metric
@@ -131,10 +132,10 @@ public final class Collection: @unchecked Sendable {
         if segmentsOutOfDate() { scheduleFlush() }
     }
 
-    /// The database that holds this collection, or `closed` once it was released.
-    func owner() throws -> Database {
-        guard let database else { throw TidepoolError.closed("collection '\(name)': its database was released") }
-        return database
+    /// The catalog that records this collection, or `closed` once its database was released.
+    func owner() throws -> any CollectionCatalog {
+        guard let catalog else { throw TidepoolError.closed("collection '\(name)': its database was released") }
+        return catalog
     }
 
     /// A consistent view for one read: everything applied up to `visibleSeq`.

@@ -5,7 +5,7 @@ import Logging
 ///
 /// Opening recovers from any crash (replaying the write-ahead log). Only one
 /// process may open a directory at a time: a second gets `TidepoolError.locked`.
-public final class Database: @unchecked Sendable {
+public final class Database: CollectionCatalog, @unchecked Sendable {
     /// Where the database lives (a directory path).
     public let path: String
     let storage: any StorageBackend
@@ -40,7 +40,7 @@ public final class Database: @unchecked Sendable {
             try? storage.deleteFolder("collections/" + dir)
         }
         for entry in manifest.collections {
-            open[entry.name] = try Collection(database: self, entry: entry, storage: storage, options: options)
+            open[entry.name] = try Collection(catalog: self, entry: entry, storage: storage, options: options)
         }
         if options.syncPolicy == .batched {
             let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
@@ -92,7 +92,7 @@ public final class Database: @unchecked Sendable {
         var next = manifest
         next.collections.append(entry)
         try writeLocked(next)
-        let c = try Collection(database: self, entry: entry, storage: storage, options: options)
+        let c = try Collection(catalog: self, entry: entry, storage: storage, options: options)
         open[name] = c
         return c
     }

@@ -35,15 +35,4 @@ enum SegmentPlan: Equatable {
             self = .flat
         }
     }
-
-    /// What `segment` was built with.
-    init(segment s: Segment) {
-        if let g = s.graph {
-            self = .hnsw(m: g.m, codes: s.quantization)
-        } else if let v = s.ivf {
-            self = .ivf(codec: v.codec, nlist: v.nlist, pqSubspaces: v.pqSubspaces)
-        } else {
-            self = .flat
-        }
-    }
 }

@@ -106,18 +106,3 @@ struct IVFHeader: Equatable {
         return IVFHeader(nlist: Int(u32(0)), dimension: Int(u32(4)), codec: codec, rows: Int(u32(12)), codecOffset: offset)
     }
 }
-
-/// What a codec's encoder needs of the lists: which rows each holds, in order, and its centroid.
-struct IVFLists {
-    /// `nlist + 1` offsets into `order`.
-    let offsets: [UInt32]
-    /// Row numbers, list by list.
-    let order: [UInt32]
-    /// `nlist × dimension` row-major.
-    let centroids: [Float]
-    let dimension: Int
-
-    var nlist: Int { offsets.count - 1 }
-    var rows: Int { order.count }
-    func list(_ l: Int) -> Range<Int> { Int(offsets[l])..<Int(offsets[l + 1]) }
-}

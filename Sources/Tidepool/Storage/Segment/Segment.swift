@@ -176,3 +176,17 @@ struct RecordTable: @unchecked Sendable {
         return ByteReader(UnsafeRawBufferPointer(start: base + a, count: b - a), file: file, fileOffset: sectionOffset + a)
     }
 }
+
+extension SegmentPlan {
+    /// What `segment` was built with (compaction rebuilds a segment whose plan differs from the
+    /// planner's for its size under the current settings).
+    init(segment s: Segment) {
+        if let g = s.graph {
+            self = .hnsw(m: g.m, codes: s.quantization)
+        } else if let v = s.ivf {
+            self = .ivf(codec: v.codec, nlist: v.nlist, pqSubspaces: v.pqSubspaces)
+        } else {
+            self = .flat
+        }
+    }
+}
