@@ -21,6 +21,7 @@ int tp_cpu_sse42(void);
 int tp_cpu_popcnt(void);
 int tp_cpu_avx2_fma(void);
 int tp_cpu_avx2_fma_f16c(void);
+int tp_cpu_avx2_fma_popcnt(void);
 int tp_cpu_avx512f(void);
 int tp_cpu_avx512bw(void);
 int tp_cpu_avx512vbmi(void);

@@ -71,12 +71,12 @@ AVX2 static void rabitq_lower_avx2(const uint32_t *sums, const uint32_t *pops, c
 static const tp_rabitq_table rabitq_scalar_table = {rabitq_scan_scalar, rabitq_lower_scalar, "scalar"};
 #ifdef TP_X86
 static const tp_rabitq_table rabitq_popcnt_table = {rabitq_scan_popcnt, rabitq_lower_scalar, "popcnt"};
-static const tp_rabitq_table rabitq_avx2_table = {rabitq_scan_popcnt, rabitq_lower_avx2, "avx2-fma"};
+static const tp_rabitq_table rabitq_avx2_table = {rabitq_scan_popcnt, rabitq_lower_avx2, "avx2-fma-popcnt"};
 #endif
 
 static const tp_variant rabitq_variants[] = {
 #ifdef TP_X86
-    {&rabitq_avx2_table, "avx2-fma", tp_cpu_avx2_fma},
+    {&rabitq_avx2_table, "avx2-fma-popcnt", tp_cpu_avx2_fma_popcnt},
     {&rabitq_popcnt_table, "popcnt", tp_cpu_popcnt},
 #endif
     {&rabitq_scalar_table, "scalar", tp_cpu_any},

@@ -8,7 +8,7 @@
 // the family has no such variant (for tests and benchmarks, which compare every variant against
 // the scalar one). One naming scheme for variants: the instruction-set extensions a variant is
 // compiled for beyond the base architecture, as the compiler's target attribute spells them,
-// joined by '-' ("avx2-fma", "avx2-fma-f16c", "avx512f", "avx512bw", "avx512vbmi", "popcnt",
+// joined by '-' ("avx2-fma", "avx2-fma-f16c", "avx2-fma-popcnt", "avx512f", "avx512bw", "avx512vbmi", "popcnt",
 // "sse4.2", "neon"), and "scalar" for the portable reference every family has.
 #ifndef TIDEPOOL_KERNELS_H
 #define TIDEPOOL_KERNELS_H
@@ -134,7 +134,7 @@ typedef void (*tp_rabitq_lower_fn)(const uint32_t *sums, const uint32_t *pops, c
 typedef struct tp_rabitq_table {
     tp_rabitq_scan_fn scan;
     tp_rabitq_lower_fn lower_bounds;
-    const char *name;        // "scalar", "popcnt", "avx2-fma"
+    const char *name;        // "scalar", "popcnt", "avx2-fma-popcnt"
 } tp_rabitq_table;
 const tp_rabitq_table *tp_rabitq_kernels(void);
 const tp_rabitq_table *_Nullable tp_rabitq_kernels_named(const char *name);

@@ -62,6 +62,14 @@ final class FaultInjectingStorage: StorageBackend, @unchecked Sendable {
         }
     }
 
+    /// Writes `bytes` with `body`, unless a write fault fires: then a short write (half the
+    /// bytes) or none, and the error.
+    fileprivate func write(_ bytes: UnsafeRawBufferPointer, to name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let f = check(.write, name) else { return try body(bytes) }
+        if f.short { try body(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count / 2)])) }
+        throw TidepoolError.io(path: displayPath(name), operation: "write (injected)", errno: f.errno)
+    }
+
     fileprivate func fail(_ op: Operation, _ name: String) throws {
         if let f = check(op, name) {
             throw TidepoolError.io(path: displayPath(name), operation: "\(op.rawValue) (injected)", errno: f.errno)
@@ -123,6 +131,7 @@ final class FaultInjectingStorage: StorageBackend, @unchecked Sendable {
     }
 
     func lockForWriting() throws -> StorageLock { try inner.lockForWriting() }
+    func lockForReading() throws -> StorageLock { try inner.lockForReading() }
 }
 
 private final class FaultyImmutableWriter: ImmutableFileWriter {
@@ -137,13 +146,7 @@ private final class FaultyImmutableWriter: ImmutableFileWriter {
         self.name = name
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        if let f = storage.check(.write, name) {
-            if f.short { try inner.write(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count / 2)])) }
-            throw TidepoolError.io(path: storage.displayPath(name), operation: "write (injected)", errno: f.errno)
-        }
-        try inner.write(bytes)
-    }
+    func write(_ bytes: UnsafeRawBufferPointer) throws { try storage.write(bytes, to: name) { try inner.write($0) } }
 
     func commit() throws {
         try storage.fail(.sync, name)
@@ -165,13 +168,7 @@ private final class FaultyAppendLog: AppendLog, @unchecked Sendable {
         self.storage = storage
     }
 
-    func append(_ bytes: UnsafeRawBufferPointer) throws {
-        if let f = storage.check(.write, name) {
-            if f.short { try inner.append(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count / 2)])) }
-            throw TidepoolError.io(path: storage.displayPath(name), operation: "append (injected)", errno: f.errno)
-        }
-        try inner.append(bytes)
-    }
+    func append(_ bytes: UnsafeRawBufferPointer) throws { try storage.write(bytes, to: name) { try inner.append($0) } }
 
     func sync() throws {
         try storage.fail(.sync, name)

@@ -96,7 +96,7 @@ struct IVFHeader: Equatable {
         w.u64(0)  // reserved
     }
 
-    /// Reads the header of a section of `bytes.count` bytes; `at` turns a section offset into a file offset.
+    /// Reads the header of a section of `bytes.count` bytes; `corrupt` takes section offsets.
     static func decode(_ bytes: UnsafeRawBufferPointer, _ corrupt: (Int, String) -> TidepoolError) throws -> IVFHeader {
         guard bytes.count >= size else { throw corrupt(0, "ivf section too short (\(bytes.count) bytes)") }
         func u32(_ at: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }

@@ -12,7 +12,6 @@ struct PQListScanner {
     let query: UnsafePointer<Float>
     let dimension: Int
     let usesDot: Bool
-    let scratch: PQScanScratch
     private let table: UnsafeMutablePointer<Float>
     private let mins: UnsafeMutablePointer<Float>
     private let bytes: UnsafeMutablePointer<UInt8>
@@ -26,7 +25,6 @@ struct PQListScanner {
         self.codes = codes
         self.query = query
         self.dimension = dimension
-        self.scratch = scratch
         usesDot = metric.usesDot
         let m = codes.m
         table = scratch.table.reserve(m * 256)
