@@ -13,7 +13,7 @@ struct CompactCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let db = try Database(path: data)
+            let db = try Database(path: data, options: DatabaseOptions(createIfMissing: false))
             defer { try? db.close() }
             for name in collection.map({ [$0] }) ?? db.collectionNames {
                 let c = try db.collection(name)

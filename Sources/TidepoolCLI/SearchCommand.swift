@@ -17,7 +17,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let queries = try VectorFile.readVectors(queryFile)
-            let db = try Database(path: data)
+            let db = try Database(path: data, options: DatabaseOptions(readOnly: true))
             defer { try? db.close() }
             let coll = try db.collection(collection)
             for i in 0..<queries.rows {
@@ -44,7 +44,7 @@ struct InspectCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: data + "/MANIFEST") else {
                 throw TidepoolError.invalidArgument("no database at '\(data)' (missing MANIFEST)")
             }
-            let db = try Database(path: data)
+            let db = try Database(path: data, options: DatabaseOptions(readOnly: true))
             defer { try? db.close() }
             let infos = try db.collectionNames.map { try db.collection($0).info() }
             if json {

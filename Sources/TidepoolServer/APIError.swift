@@ -27,6 +27,7 @@ public struct APIError: Error, Sendable {
         case .collectionNotFound: return APIError(.notFound, "collection_not_found", t.description)
         case .collectionExists: return APIError(.conflict, "collection_exists", t.description)
         case .closed: return APIError(.serviceUnavailable, "unavailable", t.description)
+        case .readOnly: return APIError(.forbidden, "read_only", t.description)
         case .locked, .corrupt, .io: return APIError(.internalServerError, "storage_error", t.description)
         }
     }

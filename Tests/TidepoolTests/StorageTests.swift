@@ -97,35 +97,74 @@ final class StorageTests: XCTestCase {
         }
     }
 
-    func testCorruptFrameInLastFileCutsTailButInEarlierFileIsAnError() throws {
-        let dir = TempDir()
-        let (storage, file) = try writeLog(dir, ops: 10)
-        let path = storage.path("wal/" + file)
-        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
-        let frameSize = (bytes.count - WALFileHeader.size) / 10
-        bytes[WALFileHeader.size + frameSize * 6 + 20] ^= 0x40  // inside frame 7's body
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        var seqs: [UInt64] = []
-        _ = try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in seqs.append(s) }
-        XCTAssertEqual(seqs, Array(1...6))
-
-        // Same damage in a file that is followed by another: acknowledged data would be lost, so refuse.
-        let dir2 = TempDir()
-        let (storage2, file2) = try writeLog(dir2, ops: 10)
-        let path2 = storage2.path("wal/" + file2)
-        var b2 = [UInt8](FileManager.default.contents(atPath: path2)!)
-        b2[WALFileHeader.size + frameSize * 6 + 20] ^= 0x40
-        FileManager.default.createFile(atPath: path2, contents: Data(b2))
-        FileManager.default.createFile(
-            atPath: storage2.path("wal/" + WALFormat.fileName(firstSeq: 11)),
-            contents: Data(WALFileHeader(dimension: 2, firstSeq: 11).encoded()))
-        XCTAssertThrowsError(
-            try WriteAheadLog.replay(storage: storage2, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { _, _ in }
-        ) { e in
-            guard case .corrupt(let f, let off, _) = e as? TidepoolError else { return XCTFail("\(e)") }
-            XCTAssertEqual(f, path2)
-            XCTAssertEqual(off, WALFileHeader.size + frameSize * 6)
+    /// Only an unfinished final write is cut. A bad frame that valid frames follow (in the last
+    /// file too) is damage: an error naming the file and the bad frame's offset, nothing cut.
+    func testADamagedFrameIsCutOnlyWhenNothingValidFollowsIt() throws {
+        func damaged(frame: Int, extraFile: Bool) throws -> (LocalStorage, String, Int, [UInt8], TempDir) {
+            let dir = TempDir("frame\(frame)\(extraFile)")
+            let (storage, file) = try writeLog(dir, ops: 10)
+            let path = storage.path("wal/" + file)
+            var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+            let frameSize = (bytes.count - WALFileHeader.size) / 10
+            bytes[WALFileHeader.size + frameSize * frame + 20] ^= 0x40  // inside the frame's body
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            if extraFile {
+                FileManager.default.createFile(
+                    atPath: storage.path("wal/" + WALFormat.fileName(firstSeq: 11)),
+                    contents: Data(WALFileHeader(dimension: 2, firstSeq: 11).encoded()))
+            }
+            return (storage, path, WALFileHeader.size + frameSize * frame, bytes, dir)
         }
+        // The final frame damaged, nothing after it: a torn write, cut.
+        let (s1, p1, at1, _, d1) = try damaged(frame: 9, extraFile: false)
+        var seqs: [UInt64] = []
+        _ = try WriteAheadLog.replay(storage: s1, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { s, _ in seqs.append(s) }
+        XCTAssertEqual(seqs, Array(1...9))
+        XCTAssertEqual(try s1.size(of: "wal/" + URL(fileURLWithPath: p1).lastPathComponent), at1)
+        _ = d1
+        // Frame 7 of 10 damaged: frames 8-10 follow, acknowledged; refused, in the last file as in an earlier one.
+        for extraFile in [false, true] {
+            let (s, p, at, bytes, d) = try damaged(frame: 6, extraFile: extraFile)
+            for readOnly in [true, false] {
+                XCTAssertThrowsError(
+                    try WriteAheadLog.replay(storage: s, folder: "wal", dimension: 2, afterSeq: 0, readOnly: readOnly, logger: logger) {
+                        _, _ in
+                    }
+                ) { e in
+                    guard case .corrupt(let f, let off, _) = e as? TidepoolError else { return XCTFail("\(e)") }
+                    XCTAssertEqual(f, p)
+                    XCTAssertEqual(off, at)
+                }
+                XCTAssertEqual([UInt8](FileManager.default.contents(atPath: p)!), bytes, "nothing was cut")
+            }
+            _ = d
+        }
+    }
+
+    /// Sequence numbers run on without a gap: a missing middle file is damage.
+    func testAMissingWALFileIsDamage() throws {
+        let dir = TempDir()
+        let storage = try LocalStorage(root: dir.path)
+        let wal = try WriteAheadLog(
+            storage: storage, folder: "wal", dimension: 2, collection: "c", policy: .none, syncInterval: 1, lastSeq: 0)
+        for i in 0..<30 {
+            if i % 10 == 0 { wal.requestRotation() }
+            try wal.commit(.upsert([Document(id: .uint(UInt64(i)), vector: [1, Float(i)])]))
+        }
+        try wal.close()
+        let files = try storage.list("wal")
+        XCTAssertEqual(files.count, 3)
+        try storage.delete("wal/" + files[1])
+        XCTAssertThrowsError(
+            try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 0, logger: logger) { _, _ in }
+        ) { e in
+            XCTAssertTrue("\(e)".contains("missing"), "\(e)")
+            XCTAssertTrue("\(e)".contains(files[2]), "names the file after the gap: \(e)")
+        }
+        // A log that starts past the flushed sequence number (its first file lost) is damage too.
+        try storage.delete("wal/" + files[0])
+        XCTAssertThrowsError(
+            try WriteAheadLog.replay(storage: storage, folder: "wal", dimension: 2, afterSeq: 5, logger: logger) { _, _ in })
     }
 
     func testSegmentRoundTrip() throws {

@@ -7,6 +7,7 @@ import Metrics
 extension Collection {
     /// Writes everything in memory to a segment and waits for it (and any earlier flush) to finish.
     public func flush() throws {
+        _ = try writableLog("flush")
         state.lock()
         // Deletes alone also advance the sequence; flushing persists them as tombstones.
         if active.count > 0 || visibleSeq > (frozen.last?.lastSeq ?? flushedSeq) { freezeActive() }
@@ -18,7 +19,7 @@ extension Collection {
 
     /// Merges all segments into one, dropping deleted rows and rebuilding the graph; waits for it.
     public func compact() throws {
-        try flush()
+        try flush()  // refuses a read-only collection
         var err: Error?
         background.sync {
             do { try self.timed("tidepool_compaction_duration") { try self.compactNow() } } catch { err = error }
@@ -128,8 +129,8 @@ extension Collection {
         let caughtUp = frozen.isEmpty
         state.unlock()
         state.broadcast()
-        if caughtUp { wal.rotateIfIdle() }
-        wal.deleteFiles(upTo: cutoff)
+        if caughtUp { wal?.rotateIfIdle() }
+        wal?.deleteFiles(upTo: cutoff)
     }
 
     /// Merges every segment into one. Runs on `background` only.

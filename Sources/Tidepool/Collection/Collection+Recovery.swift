@@ -38,15 +38,18 @@ extension Collection {
         // Replay the log past the last flush (single-threaded: nothing else sees the collection yet).
         let replayed = try WriteAheadLog.replay(
             storage: storage, folder: folder + "/wal", dimension: dimension,
-            afterSeq: flushedSeq, logger: logger
+            afterSeq: flushedSeq, readOnly: options.readOnly, logger: logger
         ) { seq, op in
             applyLocked(op, seq: seq)
         }
-        wal = try WriteAheadLog(
+        // Read-only: the replayed state is served as it is; nothing is written, cut or removed.
+        guard !options.readOnly else { return }
+        let log = try WriteAheadLog(
             storage: storage, folder: folder + "/wal", dimension: dimension, collection: name,
             policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: replayed)
-        wal.apply = { [unowned self] batch in self.applyBatch(batch) }
-        wal.deleteFiles(upTo: flushedSeq)
+        log.apply = { [unowned self] batch in self.applyBatch(batch) }
+        log.deleteFiles(upTo: flushedSeq)
+        wal = log
         removeOrphanSegments(entry)
         // A crash may have come between a settings change and the rebuild it asks for.
         if !frozen.isEmpty || segmentsOutOfDate() { scheduleFlush() }

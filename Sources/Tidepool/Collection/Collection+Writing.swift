@@ -7,6 +7,7 @@ extension Collection {
     /// database's sync policy promises; the whole batch is validated first, so a bad
     /// document (wrong dimension, NaN or infinity, zero vector under cosine) changes nothing.
     public func upsert(_ documents: [Document]) throws {
+        let log = try writableLog("write")
         if documents.isEmpty { return }
         guard documents.count <= 1_000_000 else {
             throw TidepoolError.invalidArgument("collection '\(name)': batch of \(documents.count) documents exceeds 1,000,000")
@@ -17,7 +18,7 @@ extension Collection {
         }
         try checkAttributeTypes(&docs)
         try waitForFlushRoom()
-        try wal.commit(.upsert(docs))
+        try log.commit(.upsert(docs))
     }
 
     /// Inserts or replaces one document.
@@ -26,12 +27,13 @@ extension Collection {
     /// Deletes documents by id; ids that do not exist are ignored. Returns how many existed.
     @discardableResult
     public func delete(ids: [DocumentID]) throws -> Int {
+        let log = try writableLog("delete")
         if ids.isEmpty { return 0 }
         for id in ids {
             try RecordCodec.validate(Document(id: id, vector: []), collection: name)
         }
         let existing = state.withLock { ids.reduce(0) { $0 + (idMap[$1] == nil ? 0 : 1) } }
-        try wal.commit(.delete(ids))
+        try log.commit(.delete(ids))
         return existing
     }
 

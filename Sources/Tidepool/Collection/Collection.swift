@@ -34,8 +34,8 @@ public final class Collection: @unchecked Sendable {
     /// outliving its database gets a `closed` error, not a crash.
     weak var catalog: (any CollectionCatalog)?
     let distance: DistanceFunction
-    /// Set once recovery has replayed the old log.
-    var wal: WriteAheadLog!
+    /// Set once recovery has replayed the old log; nil when the database was opened read-only.
+    var wal: WriteAheadLog?
     let memtableRows: Int
     let buildThreads: Int
 
@@ -105,6 +105,7 @@ public final class Collection: @unchecked Sendable {
     /// compaction, which a crash can interrupt safely: the next open resumes it. Searches keep
     /// running on the old segments meanwhile. Text, attribute and memtable settings cannot change.
     public func updateIndexSettings(_ change: (inout CollectionConfig) -> Void) throws {
+        _ = try writableLog("change its settings")
         var err: Error?
         // On `background`, which also runs flushes and compactions: concurrent updates apply one
         // after the other, each to the settings the previous one left.
@@ -176,9 +177,15 @@ public final class Collection: @unchecked Sendable {
         state.withLock { closed = true }
         state.broadcast()
         indexer.sync {}
-        try wal.close()
+        try wal?.close()
     }
 
     /// For the `batched` sync policy: fsyncs the log if anything was written since the last sync.
-    func syncWAL() { wal.syncIfDirty() }
+    func syncWAL() { wal?.syncIfDirty() }
+
+    /// The log writes go to; `readOnly` when the database was opened read-only.
+    func writableLog(_ what: String) throws -> WriteAheadLog {
+        guard let wal else { throw TidepoolError.readOnly("collection '\(name)' was opened read-only: cannot \(what)") }
+        return wal
+    }
 }

@@ -2,14 +2,15 @@ import Foundation
 import Logging
 
 extension Database {
-    /// Opens the database at `path` (recovering it), recomputes every checksum and checks
-    /// invariants. Returns the problems found; empty means sound.
+    /// Opens the database at `path` read-only (changing nothing: no log file started or cut,
+    /// nothing deleted), recomputes every checksum and checks invariants. Returns the problems
+    /// found; empty means sound.
     public static func verify(path: String, logger: Logger = Logger(label: "tidepool")) -> [String] {
         guard StorageLocation.directory(path).hasDatabase else {
             return ["no database at '\(path)' (missing MANIFEST)"]
         }
         do {
-            return verify(storage: try StorageLocation.directory(path).open(), path: path, logger: logger)
+            return verify(storage: try StorageLocation.directory(path).open(create: false), path: path, logger: logger)
         } catch {
             return ["\(error)"]
         }
@@ -18,7 +19,8 @@ extension Database {
     /// `verify` of the database `storage` holds.
     static func verify(storage: any StorageBackend, path: String, logger: Logger = Logger(label: "tidepool")) -> [String] {
         do {
-            let db = try Database(storage: storage, path: path, options: DatabaseOptions(verifyChecksumsOnOpen: true, logger: logger))
+            let db = try Database(
+                storage: storage, path: path, options: DatabaseOptions(verifyChecksumsOnOpen: true, readOnly: true, logger: logger))
             defer { try? db.close() }
             var problems: [String] = []
             for name in db.collectionNames {

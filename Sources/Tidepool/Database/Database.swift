@@ -10,16 +10,22 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     public let path: String
     let storage: any StorageBackend
     let options: DatabaseOptions
-    private let writerLock: StorageLock
+    /// Exclusive for a writer, shared for read-only opens.
+    private let storageLock: StorageLock
     private let lock = NSLock()
     private var manifest: Manifest
     private var open: [String: Collection] = [:]
     private var syncTimer: DispatchSourceTimer?
     private var isClosed = false
 
-    /// Opens the database at `path`, creating the directory if needed.
+    /// Opens the database at `path`, creating the directory if needed (unless `options` say
+    /// `readOnly`, or not `createIfMissing`: then a path without a database is an error).
     public convenience init(path: String, options: DatabaseOptions = DatabaseOptions()) throws {
-        try self.init(storage: StorageLocation.directory(path).open(), path: path, options: options)
+        let location = StorageLocation.directory(path)
+        if !options.createIfMissing && !location.hasDatabase {
+            throw TidepoolError.invalidArgument("no database at '\(path)' (no MANIFEST there)")
+        }
+        try self.init(storage: location.open(create: options.createIfMissing), path: path, options: options)
     }
 
     /// Opens the database `storage` holds (any `StorageBackend`; tests bring their own).
@@ -27,22 +33,36 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         self.path = path
         self.options = options
         self.storage = storage
-        writerLock = try storage.lockForWriting()
+        storageLock = try options.readOnly ? storage.lockForReading() : storage.lockForWriting()
+        let existing = try storage.list("collections")
         if let bytes = try storage.readManifest() {
             manifest = try Manifest.decode(bytes, file: storage.manifestDisplayPath)
-        } else {
+        } else if existing.isEmpty && !options.readOnly {
             manifest = Manifest()
+        } else {
+            // Never treat a lost manifest as "no collections": that would delete them all.
+            throw TidepoolError.corrupt(
+                file: storage.manifestDisplayPath, offset: 0,
+                reason: existing.isEmpty
+                    ? "no database here (no MANIFEST)"
+                    : "no MANIFEST, but collections/ holds \(existing.joined(separator: ", ")); nothing was changed. "
+                        + "Restore MANIFEST from a backup; the segment and WAL files are intact")
         }
-        try? storage.removeManifestLeftovers()
-        let known = Set(manifest.collections.map(\.name))
-        for dir in try storage.list("collections") where !known.contains(dir) {
-            options.logger.info("removing files of dropped collection '\(dir)'")
-            try? storage.deleteFolder("collections/" + dir)
+        if !options.readOnly {
+            // A new database has a manifest from the start, so the directory is recognizably one.
+            if manifest.generation == 0 { try writeLocked(manifest) }
+            try? storage.removeManifestLeftovers()
+            // Only a valid manifest says a folder is garbage: one it does not list was dropped.
+            let known = Set(manifest.collections.map(\.name))
+            for dir in existing where !known.contains(dir) {
+                options.logger.info("removing files of dropped collection '\(dir)'")
+                try? storage.deleteFolder("collections/" + dir)
+            }
         }
         for entry in manifest.collections {
             open[entry.name] = try Collection(catalog: self, entry: entry, storage: storage, options: options)
         }
-        if options.syncPolicy == .batched {
+        if options.syncPolicy == .batched && !options.readOnly {
             let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
             t.schedule(deadline: .now() + options.syncInterval, repeating: options.syncInterval)
             t.setEventHandler { [weak self] in self?.syncAll() }
@@ -57,6 +77,11 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
 
     private func syncAll() {
         for c in lock.withLock({ Array(open.values) }) { c.syncWAL() }
+    }
+
+    /// Throws `readOnly` for `what` when the database was opened read-only.
+    func refuseIfReadOnly(_ what: String) throws {
+        if options.readOnly { throw TidepoolError.readOnly("database '\(path)' was opened read-only: cannot \(what)") }
     }
 
     static func validateName(_ name: String) throws {
@@ -75,6 +100,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         _ name: String, dimension: Int, metric: Metric,
         config: CollectionConfig = CollectionConfig()
     ) throws -> Collection {
+        try refuseIfReadOnly("create collection '\(name)'")
         try Database.validateName(name)
         guard (1...65_536).contains(dimension) else {
             throw TidepoolError.invalidArgument("dimension must be in 1...65536, got \(dimension)")
@@ -111,6 +137,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
 
     /// Deletes a collection and its files.
     public func dropCollection(_ name: String) throws {
+        try refuseIfReadOnly("drop collection '\(name)'")
         let c: Collection = try lock.withLock {
             guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
             return c
@@ -128,6 +155,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
 
     /// Records a collection's new state in the manifest (atomically).
     func persist(collection entry: Manifest.CollectionEntry) throws {
+        try refuseIfReadOnly("change collection '\(entry.name)'")
         try lock.withLock {
             var next = manifest
             guard let i = next.collections.firstIndex(where: { $0.name == entry.name }) else {
@@ -158,7 +186,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         for c in cols {
             do { try c.close() } catch { if firstError == nil { firstError = error } }
         }
-        writerLock.release()
+        storageLock.release()
         if let firstError { throw firstError }
     }
 }

@@ -11,13 +11,21 @@ public struct DatabaseOptions: Sendable {
     public var verifyChecksumsOnOpen: Bool
     /// Threads used to build HNSW graphs.
     public var buildThreads: Int
+    /// Opens without changing anything: no log file is started or cut, nothing is deleted, no
+    /// background work runs, every write is refused (`TidepoolError.readOnly`). Other read-only
+    /// opens may run at the same time; a writer may not. A path that holds no database is an error.
+    public var readOnly: Bool
+    /// Whether opening a path that holds no database creates an empty one there (never with `readOnly`).
+    public var createIfMissing: Bool
     public var logger: Logger
 
     public init(
         syncPolicy: SyncPolicy = .always, syncInterval: Double = 0.05, verifyChecksumsOnOpen: Bool = true,
-        buildThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-        logger: Logger = Logger(label: "tidepool")
+        buildThreads: Int = ProcessInfo.processInfo.activeProcessorCount, readOnly: Bool = false,
+        createIfMissing: Bool = true, logger: Logger = Logger(label: "tidepool")
     ) {
+        self.readOnly = readOnly
+        self.createIfMissing = createIfMissing && !readOnly
         self.syncPolicy = syncPolicy
         self.syncInterval = syncInterval
         self.verifyChecksumsOnOpen = verifyChecksumsOnOpen

@@ -41,8 +41,10 @@ protocol StorageBackend: AnyObject, Sendable {
     func truncate(_ name: String, to length: Int) throws
 
     /// Takes the exclusive right to write this database, for as long as the returned lock is held;
-    /// throws `TidepoolError.locked` when another process holds it.
+    /// throws `TidepoolError.locked` when another process holds it (to write or to read).
     func lockForWriting() throws -> StorageLock
+    /// Takes a shared right to read this database: any number of readers, no writer.
+    func lockForReading() throws -> StorageLock
 }
 
 /// A file being written once, then published atomically.

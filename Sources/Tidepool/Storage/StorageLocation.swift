@@ -3,10 +3,11 @@
 enum StorageLocation: CustomStringConvertible, Sendable {
     case directory(String)
 
-    /// Opens the storage, creating an empty directory where none exists.
-    func open() throws -> any StorageBackend {
+    /// Opens the storage; `create` makes an empty directory where none exists, otherwise a
+    /// location that is not a directory is an error.
+    func open(create: Bool = true) throws -> any StorageBackend {
         switch self {
-        case .directory(let path): return try LocalStorage(root: path)
+        case .directory(let path): return try LocalStorage(root: path, create: create)
         }
     }
 

@@ -19,6 +19,8 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
     case io(path: String, operation: String, errno: Int32)
     /// The database or collection was closed, or a fatal write error poisoned it.
     case closed(String)
+    /// The database was opened read-only (`DatabaseOptions.readOnly`), so it cannot change.
+    case readOnly(String)
 
     public var description: String {
         switch self {
@@ -27,10 +29,11 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
         case .collectionExists(let n): return "collection '\(n)' already exists"
         case .dimensionMismatch(let c, let e, let g):
             return "collection '\(c)': vector has dimension \(g), expected \(e)"
-        case .locked(let p): return "data directory '\(p)' is locked by another process (LOCK file held)"
+        case .locked(let p): return "data directory '\(p)' is locked by another process (a writer, or readers while a write was asked)"
         case .corrupt(let f, let o, let r): return "corrupt file '\(f)' at offset \(o): \(r)"
         case .io(let p, let op, let e): return "\(op) failed on '\(p)': \(String(cString: strerror(e))) (errno \(e))"
         case .closed(let m): return "closed: \(m)"
+        case .readOnly(let m): return "read-only: \(m)"
         }
     }
 }

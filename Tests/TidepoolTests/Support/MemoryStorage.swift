@@ -16,6 +16,7 @@ final class MemoryStorage: StorageBackend, @unchecked Sendable {
     private let lock = NSLock()
     private var files: [String: File] = [:]
     private var locked = false
+    private var readers = 0
     let location: String
 
     init(name: String = "memory") { location = "memory:" + name }
@@ -31,6 +32,7 @@ final class MemoryStorage: StorageBackend, @unchecked Sendable {
         lock.withLock {
             for (name, f) in files { files[name] = File(bytes: Array(f.bytes.prefix(f.durable)), durable: f.durable) }
             locked = false
+            readers = 0
         }
     }
 
@@ -103,10 +105,18 @@ final class MemoryStorage: StorageBackend, @unchecked Sendable {
 
     func lockForWriting() throws -> StorageLock {
         try lock.withLock {
-            guard !locked else { throw TidepoolError.locked(path: location) }
+            guard !locked, readers == 0 else { throw TidepoolError.locked(path: location) }
             locked = true
         }
         return MemoryLock { [weak self] in self?.lock.withLock { self?.locked = false } }
+    }
+
+    func lockForReading() throws -> StorageLock {
+        try lock.withLock {
+            guard !locked else { throw TidepoolError.locked(path: location) }
+            readers += 1
+        }
+        return MemoryLock { [weak self] in self?.lock.withLock { self?.readers -= 1 } }
     }
 }
 

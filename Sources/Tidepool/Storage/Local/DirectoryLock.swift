@@ -6,25 +6,43 @@ import Glibc
 import Darwin
 #endif
 
-/// An exclusive `flock` on `DIR/LOCK`, released when the process dies.
+/// A `flock` on the database directory itself, exclusive for a writer, shared for read-only
+/// opens, released when the process dies. Locking the directory (not only a file in it) means
+/// that deleting a file cannot let a second writer in. A writer also locks `DIR/LOCK`, the lock
+/// earlier versions took, so an older process and a newer one never both write.
 final class DirectoryLock: StorageLock, @unchecked Sendable {
-    private var fd: Int32
+    private var fds: [Int32] = []
 
-    init(directory: String) throws {
-        let p = directory + "/LOCK"
-        fd = open(p, O_RDWR | O_CREAT, 0o644)
-        guard fd >= 0 else { throw TidepoolError.io(path: p, operation: "open lock file", errno: errno) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+    init(directory: String, exclusive: Bool) throws {
+        let mode = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB
+        do {
+            try take(directory, flags: O_RDONLY | O_DIRECTORY, mode: mode, what: "directory", directory: directory)
+            if exclusive {
+                try take(directory + "/LOCK", flags: O_RDWR | O_CREAT, mode: mode, what: "lock file", directory: directory)
+            }
+        } catch {
+            release()
+            throw error
+        }
+    }
+
+    private func take(_ path: String, flags: Int32, mode: Int32, what: String, directory: String) throws {
+        let fd = open(path, flags | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TidepoolError.io(path: path, operation: "open \(what) to lock it", errno: errno) }
+        fds.append(fd)
+        if flock(fd, mode) != 0 {
             let e = errno
-            _ = sysClose(fd)
-            fd = -1
             if e == EWOULDBLOCK { throw TidepoolError.locked(path: directory) }
-            throw TidepoolError.io(path: p, operation: "flock", errno: e)
+            throw TidepoolError.io(path: path, operation: "flock", errno: e)
         }
     }
 
     func release() {
-        if fd >= 0 { _ = flock(fd, LOCK_UN); _ = sysClose(fd); fd = -1 }
+        for fd in fds {
+            _ = flock(fd, LOCK_UN)
+            _ = sysClose(fd)
+        }
+        fds = []
     }
 
     deinit { release() }

@@ -13,9 +13,19 @@ final class LocalStorage: StorageBackend, @unchecked Sendable {
     var location: String { root }
     static let manifestName = "MANIFEST"
 
-    init(root: String) throws {
+    /// Opens `root`; `create` makes it (and its parents) when missing, otherwise a missing path,
+    /// or one that is a file, a FIFO or a device, is an error naming it.
+    init(root: String, create: Bool = true) throws {
         self.root = root
-        try LocalStorage.makeDirectories(root)
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue {
+            throw TidepoolError.invalidArgument("'\(root)' is not a directory, so it cannot hold a database")
+        }
+        if !exists {
+            guard create else { throw TidepoolError.invalidArgument("no database at '\(root)' (no such directory)") }
+            try LocalStorage.makeDirectories(root)
+        }
     }
 
     func path(_ name: String) -> String { root + "/" + name }
@@ -25,7 +35,8 @@ final class LocalStorage: StorageBackend, @unchecked Sendable {
     /// Whether `root` holds a database (a manifest).
     static func hasDatabase(root: String) -> Bool { FileManager.default.fileExists(atPath: root + "/" + manifestName) }
 
-    func lockForWriting() throws -> StorageLock { try DirectoryLock(directory: root) }
+    func lockForWriting() throws -> StorageLock { try DirectoryLock(directory: root, exclusive: true) }
+    func lockForReading() throws -> StorageLock { try DirectoryLock(directory: root, exclusive: false) }
 
     func removeManifestLeftovers() throws { try delete(LocalStorage.manifestName + ".tmp") }
 

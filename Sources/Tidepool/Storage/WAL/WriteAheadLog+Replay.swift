@@ -2,13 +2,18 @@ import Foundation
 import Logging
 
 extension WriteAheadLog {
-    /// Replays every frame with a sequence number above `afterSeq`, in order.
-    /// A torn or corrupt frame at the tail of the last file is cut off with a warning;
-    /// damage anywhere else is an error naming the file and offset.
-    /// Returns the last sequence number seen (at least `afterSeq`).
+    /// Replays every frame with a sequence number above `afterSeq`, in order, and returns the
+    /// last sequence number seen (at least `afterSeq`).
+    ///
+    /// Sequence numbers must run on from `afterSeq` without a gap: a missing file or frame is
+    /// damage, not an empty stretch. Only an incomplete final write may be cut: a bad frame in
+    /// the last file with no valid frame after it (a torn tail, never acknowledged, since an
+    /// operation is acknowledged only once its frame is written) is cut off with a warning, or,
+    /// `readOnly`, left in place and ignored. A bad frame followed by valid ones, or one in an
+    /// earlier file, is damage: an error naming the file and offset, and nothing is changed.
     static func replay(
-        storage: any StorageBackend, folder: String, dimension: Int, afterSeq: UInt64, logger: Logger,
-        apply: (UInt64, WALOperation) throws -> Void
+        storage: any StorageBackend, folder: String, dimension: Int, afterSeq: UInt64, readOnly: Bool = false,
+        logger: Logger, apply: (UInt64, WALOperation) throws -> Void
     ) throws -> UInt64 {
         let files = try storage.list(folder).filter { WALFormat.firstSeq(fromFileName: $0) != nil }
         var lastSeq = afterSeq
@@ -19,8 +24,9 @@ extension WriteAheadLog {
             let bytes = mapped.bytes
             let path = storage.displayPath(name)
             if bytes.count < WALFileHeader.size && isLast {
-                logger.warning("WAL file \(path) has a torn header (\(bytes.count) bytes); removing it")
-                try storage.delete(name)
+                // A file is created, then its header written: a crash in between leaves this.
+                logger.warning("WAL file \(path) has a torn header (\(bytes.count) bytes)\(readOnly ? "" : "; removing it")")
+                if !readOnly { try storage.delete(name) }
                 continue
             }
             let header = try WALFileHeader.decode(bytes, file: path)
@@ -38,48 +44,78 @@ extension WriteAheadLog {
             r.position = WALFileHeader.size
             while r.remaining > 0 {
                 let frameStart = r.position
-                var bad: String?
-                var op: WALOperation?
-                var seq: UInt64 = 0
-                if r.remaining < WALFormat.frameHeaderSize + WALFormat.frameBodyPrefix {
-                    bad = "torn frame header"
-                } else {
-                    let len = Int(try r.u32())
-                    let crc = try r.u32()
-                    if len < WALFormat.frameBodyPrefix || len > WALFormat.maxFrameBody || len > r.remaining {
-                        bad = "frame length \(len) runs past the end of the file"
-                    } else {
-                        let body = try r.bytes(len, "frame body")
-                        if crc32c(body) != crc {
-                            bad = "frame checksum mismatch"
-                        } else {
-                            var br = ByteReader(body, file: path, fileOffset: frameStart + WALFormat.frameHeaderSize)
-                            seq = try br.u64()
-                            let type = try br.u8()
-                            // Frames already in segments are skipped without decoding.
-                            if seq > afterSeq { op = try WALFormat.decodePayload(type: type, &br, dimension: dimension) }
-                        }
+                switch try readFrame(&r, dimension: dimension, decodeAbove: afterSeq, file: path) {
+                case .frame(let seq, let op):
+                    if seq <= afterSeq { continue }
+                    guard seq == lastSeq + 1 else {
+                        throw TidepoolError.corrupt(
+                            file: path, offset: frameStart,
+                            reason: seq <= lastSeq
+                                ? "sequence number \(seq) does not follow \(lastSeq)"
+                                : "sequence numbers \(lastSeq + 1)...\(seq - 1) are missing (a lost WAL file or frame)")
                     }
-                }
-                if let bad {
-                    if isLast {
+                    lastSeq = seq
+                    if let op { try apply(seq, op) }
+                case .bad(let reason):
+                    guard isLast, !hasValidFrame(in: bytes, after: frameStart, above: lastSeq) else {
+                        throw TidepoolError.corrupt(
+                            file: path, offset: frameStart, reason: reason + (isLast ? ", and valid frames follow it" : ""))
+                    }
+                    let torn = bytes.count - frameStart
+                    if readOnly {
                         logger.warning(
-                            "WAL \(path): \(bad) at offset \(frameStart); truncating the tail (\(bytes.count - frameStart) bytes)")
+                            "WAL \(path): \(reason) at offset \(frameStart): an unfinished final write of \(torn) bytes, ignored")
+                    } else {
+                        logger.warning("WAL \(path): \(reason) at offset \(frameStart): cutting an unfinished final write of \(torn) bytes")
                         try storage.truncate(name, to: frameStart)
-                        break
                     }
-                    throw TidepoolError.corrupt(file: path, offset: frameStart, reason: bad)
+                    r.position = bytes.count
                 }
-                if seq <= afterSeq { continue }
-                if seq <= lastSeq {
-                    throw TidepoolError.corrupt(
-                        file: path, offset: frameStart,
-                        reason: "sequence number \(seq) does not follow \(lastSeq)")
-                }
-                lastSeq = seq
-                if let op { try apply(seq, op) }
             }
         }
         return lastSeq
+    }
+
+    private enum Frame {
+        /// A whole frame; its operation decoded only when its sequence number is above the cutoff.
+        case frame(UInt64, WALOperation?)
+        case bad(String)
+    }
+
+    /// Reads the frame at `r`'s position, leaving `r` after it when it is whole.
+    private static func readFrame(_ r: inout ByteReader, dimension: Int, decodeAbove afterSeq: UInt64, file: String) throws -> Frame {
+        let frameStart = r.position
+        guard r.remaining >= WALFormat.frameHeaderSize + WALFormat.frameBodyPrefix else { return .bad("torn frame header") }
+        let len = Int(try r.u32())
+        let crc = try r.u32()
+        guard len >= WALFormat.frameBodyPrefix, len <= WALFormat.maxFrameBody, len <= r.remaining else {
+            return .bad("frame length \(len) runs past the end of the file")
+        }
+        let body = try r.bytes(len, "frame body")
+        guard crc32c(body) == crc else { return .bad("frame checksum mismatch") }
+        var br = ByteReader(body, file: file, fileOffset: frameStart + WALFormat.frameHeaderSize)
+        let seq = try br.u64()
+        let type = try br.u8()
+        // Frames already in segments are skipped without decoding.
+        return .frame(seq, seq > afterSeq ? try WALFormat.decodePayload(type: type, &br, dimension: dimension) : nil)
+    }
+
+    /// Whether a whole frame with a sequence number after `lastSeq` starts anywhere past `offset`:
+    /// then the bad frame at `offset` is not a torn tail but damage with acknowledged writes after it.
+    static func hasValidFrame(in bytes: UnsafeRawBufferPointer, after offset: Int, above lastSeq: UInt64) -> Bool {
+        let headerAndPrefix = WALFormat.frameHeaderSize + WALFormat.frameBodyPrefix
+        var at = offset + 1
+        while at + headerAndPrefix <= bytes.count {
+            defer { at += 1 }
+            let len = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+            guard len >= WALFormat.frameBodyPrefix, at + WALFormat.frameHeaderSize + len <= bytes.count else { continue }
+            let seq = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at + WALFormat.frameHeaderSize, as: UInt64.self))
+            // A cheap filter first: a later frame continues the sequence (allow for lost frames).
+            guard seq > lastSeq, seq - lastSeq <= 1 << 32 else { continue }
+            let crc = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
+            let body = UnsafeRawBufferPointer(rebasing: bytes[(at + WALFormat.frameHeaderSize)..<(at + WALFormat.frameHeaderSize + len)])
+            if crc32c(body) == crc { return true }
+        }
+        return false
     }
 }

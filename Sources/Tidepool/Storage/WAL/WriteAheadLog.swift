@@ -60,8 +60,17 @@ final class WriteAheadLog: @unchecked Sendable {
 
     private func startFile(firstSeq: UInt64) throws {
         let name = folder + "/" + WALFormat.fileName(firstSeq: firstSeq)
-        // A file with this first sequence number can only be a leftover with no frames in it.
-        try storage.delete(name)
+        // A file with this first sequence number can only be a leftover with no frames in it
+        // (replay read every frame up to firstSeq - 1). Anything more is never overwritten:
+        // another writer, or damage replay did not see.
+        if let size = try? storage.size(of: name) {
+            guard size <= WALFileHeader.size else {
+                throw TidepoolError.corrupt(
+                    file: storage.displayPath(name), offset: WALFileHeader.size,
+                    reason: "a new WAL file would start over an existing one that holds \(size - WALFileHeader.size) bytes of frames")
+            }
+            try storage.delete(name)
+        }
         let newLog = try storage.openAppendLog(name)
         try WALFileHeader(dimension: dimension, firstSeq: firstSeq).encoded().withUnsafeBytes { try newLog.append($0) }
         if policy != .none { try newLog.sync() }
