@@ -42,7 +42,7 @@ static void assign_scalar(const float *x, size_t n, size_t dim, const float *pan
                 if (s < bs || bj < 0) { bs = s; bj = (int32_t)(p * 16 + j); }
             }
         }
-        best[i] = bj;
+        best[i] = bj < 0 ? 0 : bj;   // every score NaN (non-finite input): any valid index, never -1
         score[i] = bs;
     }
 }
@@ -96,7 +96,7 @@ AVX2 static void assign_block_avx2(const float *const *xr, size_t rows, size_t d
         for (int l = 0; l < 16; l++) {
             if (j[l] >= 0 && (s[l] < bs || (s[l] == bs && j[l] < bj) || bj < 0)) { bs = s[l]; bj = j[l]; }
         }
-        best[r] = bj;
+        best[r] = bj < 0 ? 0 : bj;   // every score NaN (non-finite input): any valid index, never -1
         score[r] = bs;
     }
 }

@@ -98,7 +98,9 @@ final class DatabaseTests: XCTestCase {
             }
             XCTAssertEqual(c.count, 1)
             XCTAssertThrowsError(try c.search(vector: [1, 2], k: 1))
-            XCTAssertThrowsError(try c.search(vector: [0, 0, 0], k: 1)) { XCTAssertTrue("\($0)".contains("query vector is zero"), "\($0)") }
+            XCTAssertThrowsError(try c.search(vector: [0, 0, 0], k: 1)) {
+                XCTAssertTrue("\($0)".contains("query vector is a zero vector"), "\($0)")
+            }
             XCTAssertThrowsError(try c.search(vector: [1, .nan, 0], k: 1))
             XCTAssertThrowsError(try c.search(vector: [1, 2, 3], k: 0))
             XCTAssertThrowsError(try db.createCollection("v", dimension: 3, metric: .l2)) {

@@ -21,7 +21,7 @@ final class HNSWLayoutTests: XCTestCase {
     private func withBuiltGraph(_ body: (HNSWBuilder, [Float]) throws -> Void) throws {
         let vectors = randomVectors(n, dim, seed: 21).flatMap { $0 }
         try vectors.withUnsafeBufferPointer { vp in
-            let builder = HNSWBuilder(
+            let builder = try HNSWBuilder(
                 vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2,
                 parameters: HNSWParameters(m: 8, efConstruction: 60))
             builder.build(threads: 2)
@@ -182,7 +182,7 @@ final class HNSWLayoutTests: XCTestCase {
     func testVarintLayoutHoldsTheGraphUnderAnyRowOrder() throws {
         let vectors = clusteredVectors(n, dim, clusters: 30, seed: 23).flatMap { $0 }
         try vectors.withUnsafeBufferPointer { vp in
-            let builder = HNSWBuilder(
+            let builder = try HNSWBuilder(
                 vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2,
                 parameters: HNSWParameters(m: 8, efConstruction: 60))
             builder.build(threads: 2)

@@ -178,7 +178,7 @@ final class StorageTests: XCTestCase {
             let contents = SegmentContents(
                 dimension: dim, metric: .l2, rowCount: n, vectors: vp.baseAddress!, ids: ids,
                 attributes: attrs, maxSeq: 42)
-            let builder = HNSWBuilder(
+            let builder = try HNSWBuilder(
                 vectors: vp.baseAddress!, count: n, dimension: dim, metric: .l2, parameters: HNSWParameters(m: 8, efConstruction: 40))
             builder.build(threads: 2)
             _ = try builder.stored().withUnsafeBytes { try SegmentWriter.write(contents, graph: $0, to: "s.tps", storage: storage) }

@@ -27,21 +27,42 @@ extension Collection {
         if let err { throw err }
     }
 
-    /// Queues flushes of the frozen memtables, then a compaction if one is due.
-    func scheduleFlush() {
-        background.async { [weak self] in
-            guard let self else { return }
-            do {
-                while let m = self.state.withLock({ self.frozen.first }) {
-                    try self.timed("tidepool_flush_duration") { try self.flushNow(m) }
-                }
-                if self.needsCompaction() { try self.timed("tidepool_compaction_duration") { try self.compactNow() } }
-            } catch {
-                let e = error as? TidepoolError ?? .io(path: self.folder, operation: "flush", errno: EIO)
-                self.logger.error("collection '\(self.name)': background flush failed: \(e)")
-                self.state.withLock { self.backgroundError = e }
-                self.state.broadcast()
+    /// Queues flushes of the frozen memtables, then a compaction if one is due (after `delay`
+    /// seconds: a retry).
+    func scheduleFlush(after delay: Double = 0) {
+        let work: @Sendable () -> Void = { [weak self] in self?.runBackgroundWork() }
+        if delay > 0 { background.asyncAfter(deadline: .now() + delay, execute: work) } else { background.async(execute: work) }
+    }
+
+    /// One round of background work. A failure never stops the process: it is logged, the
+    /// collection reports it (`health`), reads go on, writes go on while memtables have room,
+    /// and the round is retried with a growing delay (0.5 s doubling to 30 s) until it succeeds —
+    /// when a full disk has room again, say.
+    private func runBackgroundWork() {
+        if state.withLock({ closed }) { return }
+        do {
+            while let m = state.withLock({ frozen.first }) {
+                try timed("tidepool_flush_duration") { try flushNow(m) }
             }
+            if needsCompaction() { try timed("tidepool_compaction_duration") { try compactNow() } }
+            let recovered = state.withLock { () -> Bool in
+                defer { backgroundError = nil; backgroundRetries = 0 }
+                return backgroundError != nil
+            }
+            if recovered {
+                logger.info("collection '\(name)': background flush and compaction work again")
+                state.broadcast()
+            }
+        } catch {
+            let e = error as? TidepoolError ?? .io(path: folder, operation: "flush", errno: EIO)
+            let delay = state.withLock { () -> Double in
+                backgroundError = e
+                backgroundRetries += 1
+                return min(30, 0.25 * Double(1 << min(backgroundRetries, 8)))
+            }
+            logger.error("collection '\(name)': background flush or compaction failed (retrying in \(delay) s): \(e)")
+            state.broadcast()
+            scheduleFlush(after: delay)
         }
     }
 
@@ -91,7 +112,7 @@ extension Collection {
         if case .hnsw = SegmentPlan(rows: m.count, dimension: dimension, config: config) { plansGraph = true } else { plansGraph = false }
         let reuseGraph = m.hasGraph && plansGraph && !keep.isEmpty && (m.count - keep.count) * 10 <= m.count
         if reuseGraph {
-            m.index(upTo: m.count, threads: buildThreads)
+            try m.index(upTo: m.count, threads: buildThreads)
             keep = Array(0..<m.count)
         }
         var written: (Segment, MovedRows)?

@@ -46,7 +46,7 @@ extension Collection {
         guard !options.readOnly else { return }
         let log = try WriteAheadLog(
             storage: storage, folder: folder + "/wal", dimension: dimension, collection: name,
-            policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: replayed)
+            policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: replayed, logger: logger)
         log.apply = { [unowned self] batch in self.applyBatch(batch) }
         log.deleteFiles(upTo: flushedSeq)
         wal = log

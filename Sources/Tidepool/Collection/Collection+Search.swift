@@ -67,18 +67,8 @@ extension Collection {
         guard vector.count == dimension else {
             throw TidepoolError.dimensionMismatch(collection: name, expected: dimension, got: vector.count)
         }
-        if let i = vector.firstIndex(where: { !$0.isFinite }) {
-            throw TidepoolError.invalidArgument("collection '\(name)': query vector has a non-finite value (\(vector[i])) at index \(i)")
-        }
         var q = Document(id: .uint(0), vector: vector)
-        if metric == .cosine {
-            let norm = vector.reduce(Float(0)) { $0 + $1 * $1 }
-            guard norm > 0, norm.isFinite else {
-                throw TidepoolError.invalidArgument("collection '\(name)': query vector is zero, which has no cosine")
-            }
-            let inv = 1 / norm.squareRoot()
-            for i in q.vector.indices { q.vector[i] *= inv }
-        }
+        try VectorCheck.prepare(&q.vector, metric: metric, what: "collection '\(name)': query vector")
         return q
     }
 }

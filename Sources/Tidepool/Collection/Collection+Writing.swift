@@ -42,20 +42,7 @@ extension Collection {
             throw TidepoolError.dimensionMismatch(collection: name, expected: dimension, got: doc.vector.count)
         }
         try RecordCodec.validate(doc, collection: name)
-        var norm: Float = 0
-        for (i, x) in doc.vector.enumerated() {
-            guard x.isFinite else {
-                throw TidepoolError.invalidArgument("collection '\(name)': document \(doc.id) has a non-finite value (\(x)) at index \(i)")
-            }
-            norm += x * x
-        }
-        if metric == .cosine {
-            guard norm > 0, norm.isFinite else {
-                throw TidepoolError.invalidArgument("collection '\(name)': document \(doc.id) has a zero vector, which has no cosine")
-            }
-            let inv = 1 / norm.squareRoot()
-            for i in doc.vector.indices { doc.vector[i] *= inv }
-        }
+        try VectorCheck.prepare(&doc.vector, metric: metric, what: "collection '\(name)': document \(doc.id)")
     }
 
     /// Checks every attribute against the schema and records new attributes' types. The whole
@@ -71,14 +58,18 @@ extension Collection {
     }
 
     /// Backpressure: writers wait while too many frozen memtables await flushing.
+    /// While flushes fail, writes go on until the backlog is full, then fail with the reason.
     private func waitForFlushRoom() throws {
         state.lock()
         defer { state.unlock() }
         while frozen.count >= Collection.maxFrozen && backgroundError == nil && !closed {
             state.wait()
         }
-        if let e = backgroundError { throw e }
         if closed { throw TidepoolError.closed("collection '\(name)' is closed") }
+        if frozen.count >= Collection.maxFrozen, let e = backgroundError {
+            throw TidepoolError.closed(
+                "collection '\(name)': writes wait for \(frozen.count) memtables to flush, and flushing fails (retrying): \(e)")
+        }
     }
 
     /// Called by the WAL leader with a durable batch, in sequence order.
@@ -167,7 +158,14 @@ extension Collection {
                 return (m, min(m.count, m.indexedCount + batch), bulk ? buildThreads : 1)
             }
             guard let (m, upTo, threads) = next else { return }
-            m.index(upTo: upTo, threads: threads)
+            do {
+                try m.index(upTo: upTo, threads: threads)
+            } catch {
+                // The rows stay findable (scanned exactly); a later batch tries again, the flush too.
+                logger.error("collection '\(name)': indexing the in-memory rows failed: \(error)")
+                state.withLock { indexerScheduled = false }
+                return
+            }
         }
     }
 

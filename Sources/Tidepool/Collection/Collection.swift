@@ -53,7 +53,9 @@ public final class Collection: @unchecked Sendable {
     var nextSegmentID: UInt64 = 1
     var nextMemtableID: UInt64 = 1
     var closed = false
+    /// The last background failure, until a retry succeeds; and how many retries in a row failed.
     var backgroundError: TidepoolError?
+    var backgroundRetries = 0
     /// An indexer task is queued or running.
     var indexerScheduled = false
 
@@ -85,7 +87,7 @@ public final class Collection: @unchecked Sendable {
         folder = "collections/" + entry.name
         logger = options.logger
         distance = DistanceFunction(metric: entry.metric, dimension: entry.dimension)
-        memtableRows = max(256, entry.config.memtableBytes / (entry.dimension * 4))
+        memtableRows = MemTable.rows(forBytes: entry.config.memtableBytes, dimension: entry.dimension)
         buildThreads = options.buildThreads
         background = DispatchQueue(label: "tidepool.background.\(entry.name)")
         indexer = DispatchQueue(label: "tidepool.indexer.\(entry.name)", qos: .utility)
@@ -148,6 +150,16 @@ public final class Collection: @unchecked Sendable {
             }
             return Snapshot(visibleSeq: visibleSeq, containers: segs + mems)
         }
+    }
+
+    /// Whether the collection works fully, or serves reads while a background flush or the log
+    /// fails (a full disk, an I/O error); both are retried until they work again.
+    public var health: CollectionHealth {
+        if let e = state.withLock({ backgroundError }) {
+            return .degraded("background flush or compaction failed, retrying: \(e)")
+        }
+        if let p = wal?.problem { return .degraded(p) }
+        return .ok
     }
 
     /// The number of live documents.

@@ -22,15 +22,15 @@ struct SegmentBuilder {
         case .hnsw(_, let q):
             // The graph is built over the rows as given, inserted in a shuffled order (rows
             // compacted from cluster-ordered segments arrive grouped), then renumbered with them.
-            let builder =
-                graph
-                ?? {
-                    let b = HNSWBuilder(
-                        vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
-                        metric: metric, parameters: config.hnsw, seed: 100 &+ id)
-                    b.build(threads: buildThreads, order: RowOrder.shuffled(count: contents.rowCount, seed: 200 &+ id))
-                    return b
-                }()
+            let builder: HNSWBuilder
+            if let graph {
+                builder = graph
+            } else {
+                builder = try HNSWBuilder(
+                    vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
+                    metric: metric, parameters: config.hnsw, seed: 100 &+ id)
+                builder.build(threads: buildThreads, order: RowOrder.shuffled(count: contents.rowCount, seed: 200 &+ id))
+            }
             order = RowOrder.clustered(
                 contents.vectors, count: contents.rowCount, dimension: dimension,
                 seed: 100 &+ id, threads: buildThreads)

@@ -24,7 +24,11 @@ extension Database {
             defer { try? db.close() }
             var problems: [String] = []
             for name in db.collectionNames {
-                problems += try db.collection(name).checkInvariants()
+                do {
+                    problems += try db.collection(name).checkInvariants()
+                } catch {
+                    problems.append("collection '\(name)': \(error)")
+                }
             }
             return problems
         } catch {

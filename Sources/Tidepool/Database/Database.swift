@@ -15,6 +15,8 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     private let lock = NSLock()
     private var manifest: Manifest
     private var open: [String: Collection] = [:]
+    /// Collections that failed to open (a damaged file, say), with why; the others work.
+    private var failed: [String: TidepoolError] = [:]
     private var syncTimer: DispatchSourceTimer?
     private var isClosed = false
 
@@ -60,7 +62,15 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             }
         }
         for entry in manifest.collections {
-            open[entry.name] = try Collection(catalog: self, entry: entry, storage: storage, options: options)
+            // One damaged collection must not take the others down: it reports its error on use.
+            do {
+                open[entry.name] = try Collection(catalog: self, entry: entry, storage: storage, options: options)
+            } catch {
+                let e =
+                    error as? TidepoolError ?? .io(path: storage.displayPath("collections/" + entry.name), operation: "open", errno: EIO)
+                options.logger.error("collection '\(entry.name)' cannot be opened; the others are served: \(e)")
+                failed[entry.name] = e
+            }
         }
         if options.syncPolicy == .batched && !options.readOnly {
             let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
@@ -109,7 +119,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
-        guard open[name] == nil else { throw TidepoolError.collectionExists(name) }
+        guard open[name] == nil, failed[name] == nil else { throw TidepoolError.collectionExists(name) }
         let entry = Manifest.CollectionEntry(
             name: name, dimension: dimension, metric: metric, config: config,
             flushedSeq: 0, nextSegmentID: 1, segments: [],
@@ -118,37 +128,53 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         var next = manifest
         next.collections.append(entry)
         try writeLocked(next)
-        let c = try Collection(catalog: self, entry: entry, storage: storage, options: options)
-        open[name] = c
-        return c
+        do {
+            let c = try Collection(catalog: self, entry: entry, storage: storage, options: options)
+            open[name] = c
+            return c
+        } catch {
+            // Nothing half-made stays behind to fail every later open: the manifest goes back.
+            var back = manifest
+            back.collections.removeAll { $0.name == name }
+            try? writeLocked(back)
+            try? storage.deleteFolder("collections/" + name)
+            throw error
+        }
     }
 
     /// The collection named `name`.
     public func collection(_ name: String) throws -> Collection {
         try lock.withLock {
             guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
+            if let e = failed[name] { throw e }
             guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
             return c
         }
     }
 
-    /// The names of all collections, sorted.
-    public var collectionNames: [String] { lock.withLock { open.keys.sorted() } }
+    /// The names of all collections, sorted (those that failed to open too).
+    public var collectionNames: [String] { lock.withLock { (Array(open.keys) + Array(failed.keys)).sorted() } }
+
+    /// The collections that failed to open, and why (file and offset of the damage): they answer
+    /// every use with that error, while the other collections are served.
+    public var unavailableCollections: [String: TidepoolError] { lock.withLock { failed } }
 
     /// Deletes a collection and its files.
     public func dropCollection(_ name: String) throws {
         try refuseIfReadOnly("drop collection '\(name)'")
-        let c: Collection = try lock.withLock {
+        let c: Collection? = try lock.withLock {
+            if failed[name] != nil { return nil }  // a collection that cannot open can still be dropped
             guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
             return c
         }
         // Close first: its background flush or compaction finishes before it leaves the manifest.
-        try c.close()
+        try c?.close()
         try lock.withLock {
             var next = manifest
             next.collections.removeAll { $0.name == name }
             try writeLocked(next)
             open[name] = nil
+            failed[name] = nil
         }
         try? storage.deleteFolder("collections/" + name)
     }

@@ -1,4 +1,5 @@
 import Atomics
+import Foundation
 
 /// Per-row deletion sequence numbers of one container (segment or memtable):
 /// 0 means live; otherwise the sequence number of the operation that deleted or
@@ -9,13 +10,27 @@ final class Tombstones: @unchecked Sendable {
     let count: Int
     let storage: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
+    /// Whether `storage` came from calloc (else from `allocate`), for freeing it the same way.
+    private let zeroedBySystem: Bool
+
+    /// All rows live. Zeroed by the system (calloc) where it can: a memtable sized for millions of
+    /// rows then commits no memory for the rows it never receives.
     init(count: Int) {
         self.count = count
-        storage = .allocate(capacity: max(1, count))
-        storage.initialize(repeating: UnsafeAtomic<UInt64>.Storage(0), count: max(1, count))
+        let n = max(1, count)
+        if let zeroed = calloc(n, MemoryLayout<UnsafeAtomic<UInt64>.Storage>.stride) {
+            storage = zeroed.bindMemory(to: UnsafeAtomic<UInt64>.Storage.self, capacity: n)
+            zeroedBySystem = true
+        } else {
+            storage = .allocate(capacity: n)
+            storage.initialize(repeating: UnsafeAtomic<UInt64>.Storage(0), count: n)
+            zeroedBySystem = false
+        }
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        if zeroedBySystem { free(storage) } else { storage.deallocate() }
+    }
 
     @inline(__always)
     func seq(_ row: Int) -> UInt64 {

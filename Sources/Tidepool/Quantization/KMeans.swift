@@ -110,7 +110,8 @@ struct KMeans {
         var sizes = [Int](repeating: 0, count: k)
         sums.withUnsafeMutableBufferPointer { s in
             for i in 0..<count {
-                let c = Int(assignment[i])
+                // The kernel never returns an index out of range; a clamp keeps a bad one from trapping.
+                let c = min(max(Int(assignment[i]), 0), k - 1)
                 sizes[c] += 1
                 let row = x + i * dimension
                 let dst = s.baseAddress! + c * dimension

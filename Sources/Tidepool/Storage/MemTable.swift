@@ -60,11 +60,11 @@ final class MemTable: @unchecked Sendable {
 
     /// Inserts rows up to `rows` (already appended) into the graph. Rows are inserted in order,
     /// so `indexedCount` only grows, and each published row's links are complete.
-    func index(upTo rows: Int, threads: Int) {
+    func index(upTo rows: Int, threads: Int) throws {
         guard let hnsw else { return }
-        indexing.withLock {
+        try indexing.withLock {
             let graph =
-                lazyGraph.load()
+                try lazyGraph.load()
                 ?? lazyGraph.storeIfNilThenLoad(
                     HNSWBuilder(vectors: vectors, count: capacity, dimension: dimension, metric: metric, parameters: hnsw, seed: seed))
             let from = indexed.load(ordering: .relaxed)
@@ -86,6 +86,15 @@ final class MemTable: @unchecked Sendable {
     }
 
     var room: Int { capacity - count }
+
+    /// Most rows a memtable holds, whatever its byte budget: each row also costs about 64 bytes
+    /// of id, attributes, sequence number and tombstone, so a tiny dimension with a large budget
+    /// must not size it for hundreds of millions of rows.
+    static let maxRows = 1 << 22
+
+    /// The rows a memtable of `bytes` bytes of vectors holds (at least 256, at most `maxRows`).
+    /// Its storage is reserved for that many but committed only as rows arrive.
+    static func rows(forBytes bytes: Int, dimension: Int) -> Int { min(maxRows, max(256, bytes / (dimension * 4))) }
 
     /// Appends one row; returns its index. The caller checked `room`.
     func append(_ doc: Document, seq: UInt64, terms rowTerms: [String]) -> Int {

@@ -67,6 +67,8 @@ protocol AppendLog: AnyObject, Sendable {
     func append(_ bytes: UnsafeRawBufferPointer) throws
     /// Makes everything appended so far durable.
     func sync() throws
+    /// Cuts the file to `length` bytes (what a failed append left past it); later appends follow it.
+    func truncate(to length: Int) throws
     func close()
     var size: Int { get }
 }

@@ -175,5 +175,10 @@ private final class FaultyAppendLog: AppendLog, @unchecked Sendable {
         try inner.sync()
     }
 
+    func truncate(to length: Int) throws {
+        try storage.fail(.write, name)
+        try inner.truncate(to: length)
+    }
+
     func close() { inner.close() }
 }

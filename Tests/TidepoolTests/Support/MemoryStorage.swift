@@ -156,6 +156,10 @@ private final class MemoryAppendLog: AppendLog, @unchecked Sendable {
 
     func append(_ bytes: UnsafeRawBufferPointer) throws { size = storage.append(name, bytes) }
     func sync() throws { storage.sync(name) }
+    func truncate(to length: Int) throws {
+        try storage.truncate(name, to: length)
+        size = length
+    }
     func close() {}
 }
 

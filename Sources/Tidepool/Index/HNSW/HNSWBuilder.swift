@@ -33,7 +33,7 @@ final class HNSWBuilder: @unchecked Sendable {
     init(
         vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, parameters: HNSWParameters,
         seed: UInt64 = 100
-    ) {
+    ) throws {
         self.count = count
         self.dimension = dimension
         self.m = parameters.m
@@ -56,7 +56,12 @@ final class HNSWBuilder: @unchecked Sendable {
         layout = FixedGraphLayout(m: m, m0: m0, count: count, upperWords: upperWords)
         // calloc: a memtable's graph is sized for its capacity, and pages of rows never
         // inserted are never touched.
-        guard let zeroed = calloc(1, max(layout.totalBytes, 64)) else { fatalError("out of memory for an HNSW graph of \(count) nodes") }
+        let zeroed = calloc(1, max(layout.totalBytes, 64)), lockBytes = calloc(max(count, 1), 1)
+        guard let zeroed, let lockBytes else {
+            free(zeroed)
+            free(lockBytes)
+            throw TidepoolError.invalidArgument("no memory for an HNSW graph of \(count) nodes (\(layout.totalBytes) bytes)")
+        }
         block = zeroed
         levels = (block + layout.levelsOffset).assumingMemoryBound(to: UInt8.self)
         upperOffsets = (block + layout.upperOffsetsOffset).assumingMemoryBound(to: UInt32.self)
@@ -72,7 +77,7 @@ final class HNSWBuilder: @unchecked Sendable {
                 upperOffsets[i] = FixedGraphLayout.none
             }
         }
-        locks = calloc(max(count, 1), 1)!.bindMemory(to: UnsafeAtomic<UInt8>.Storage.self, capacity: max(count, 1))
+        locks = lockBytes.bindMemory(to: UnsafeAtomic<UInt8>.Storage.self, capacity: max(count, 1))
     }
 
     deinit {

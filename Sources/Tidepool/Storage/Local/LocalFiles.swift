@@ -85,6 +85,11 @@ final class LocalAppendLog: AppendLog, @unchecked Sendable {
         #endif
     }
 
+    func truncate(to length: Int) throws {
+        if ftruncate(fd, off_t(length)) != 0 { throw TidepoolError.io(path: path, operation: "truncate", errno: errno) }
+        size = length
+    }
+
     func close() {
         if fd >= 0 { _ = sysClose(fd); fd = -1 }
     }

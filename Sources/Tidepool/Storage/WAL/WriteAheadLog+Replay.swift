@@ -23,13 +23,17 @@ extension WriteAheadLog {
             let mapped = try storage.map(name)
             let bytes = mapped.bytes
             let path = storage.displayPath(name)
-            if bytes.count < WALFileHeader.size && isLast {
-                // A file is created, then its header written: a crash in between leaves this.
-                logger.warning("WAL file \(path) has a torn header (\(bytes.count) bytes)\(readOnly ? "" : "; removing it")")
+            let header: WALFileHeader
+            do {
+                header = try WALFileHeader.decode(bytes, file: path)
+            } catch {
+                // A file is created, then its header written: a crash in between leaves a last file
+                // with no frame and a short or damaged header. Nothing was ever logged in it.
+                guard isLast && bytes.count <= WALFileHeader.size else { throw error }
+                logger.warning("WAL file \(path) has a torn header and no frames (\(bytes.count) bytes)\(readOnly ? "" : "; removing it")")
                 if !readOnly { try storage.delete(name) }
                 continue
             }
-            let header = try WALFileHeader.decode(bytes, file: path)
             guard header.dimension == dimension else {
                 throw TidepoolError.corrupt(
                     file: path, offset: WALFileHeader.dimensionOffset,

@@ -8,6 +8,11 @@ import Logging
 /// policy says, applies them to memory in sequence order, and wakes the rest.
 /// So concurrent writers share one fsync, readers only ever see durable data,
 /// and memory is always applied in log order.
+///
+/// A failed write (a full disk, an I/O error) fails every operation not yet acknowledged, and the
+/// next `commit` first cuts what the failed write may have left in the file and syncs it again:
+/// writes resume once the disk works again, without a reopen, and no operation reported as
+/// failed can reappear after a crash.
 final class WriteAheadLog: @unchecked Sendable {
     struct Pending {
         let seq: UInt64
@@ -30,8 +35,12 @@ final class WriteAheadLog: @unchecked Sendable {
     private var pending: [Pending] = []
     private var leaderActive = false
     private(set) var durableSeq: UInt64
+    /// The error of the last failed write, until a recovery cuts what it left.
     private var failure: TidepoolError?
+    /// Bumped by a failed write: operations queued in an earlier epoch have failed.
+    private var epoch = 0
     private var closed = false
+    let logger: Logger
 
     /// Guards the current log file: held by the leader while writing and by `syncIfDirty`.
     private let fileLock = NSLock()
@@ -39,11 +48,16 @@ final class WriteAheadLog: @unchecked Sendable {
     private var dirty = false
     private var lastSync = Date()
     private var rotateRequested = false
+    /// The log file's length before the last batch's append: what a failed write is cut back to.
+    private var sizeBeforeAppend = 0
+    /// A failed sync of acknowledged writes (`batched`), retried by the next sync.
+    private var syncFailure: TidepoolError?
 
     init(
         storage: any StorageBackend, folder: String, dimension: Int, collection: String, policy: SyncPolicy,
-        syncInterval: Double, lastSeq: UInt64
+        syncInterval: Double, lastSeq: UInt64, logger: Logger = Logger(label: "tidepool")
     ) throws {
+        self.logger = logger
         self.storage = storage
         self.folder = folder
         self.dimension = dimension
@@ -79,19 +93,21 @@ final class WriteAheadLog: @unchecked Sendable {
     }
 
     /// Logs `op`, waits until it is as durable as the policy promises and applied to memory, and
-    /// returns its sequence number.
+    /// returns its sequence number. Throws the write's error if it failed (nothing of `op` is
+    /// applied, and after a crash it does not come back).
     @discardableResult
     func commit(_ op: WALOperation) throws -> UInt64 {
         let payload = WALFormat.encodePayload(op, dimension: dimension)
         cond.lock()
         defer { cond.unlock() }
-        if let failure { throw failure }
         if closed { throw TidepoolError.closed("collection '\(collection)' is closed") }
+        if failure != nil { try recoverLocked() }
         let seq = nextSeq
         nextSeq += 1
+        let myEpoch = epoch
         pending.append(Pending(seq: seq, payload: payload, op: op))
         while durableSeq < seq {
-            if let failure { throw failure }
+            if epoch != myEpoch { throw failure ?? TidepoolError.closed("collection '\(collection)': WAL write failed") }
             if leaderActive {
                 cond.wait()
                 continue
@@ -108,14 +124,45 @@ final class WriteAheadLog: @unchecked Sendable {
             cond.lock()
             leaderActive = false
             if let err {
-                // A failed write leaves the log's tail unknown: refuse further writes until reopened.
-                failure = .closed("collection '\(collection)': WAL write failed (\(err)); reopen the database")
-            } else {
-                durableSeq = batch.last!.seq
+                // Every operation not yet acknowledged fails; their sequence numbers are reused.
+                logger.error("collection '\(collection)': WAL write failed, \(batch.count + pending.count) operations refused: \(err)")
+                failure = err
+                epoch += 1
+                pending.removeAll()
+                nextSeq = durableSeq + 1
+            } else if let last = batch.last {
+                durableSeq = last.seq
             }
             cond.broadcast()
         }
         return seq
+    }
+
+    /// After a failed write: cuts the log file back to its length before that write (dropping a
+    /// partial or unacknowledged frame) and syncs it; throws if the disk still fails. Caller holds
+    /// `cond`, and no leader is active (a failure ends the leader's turn).
+    private func recoverLocked() throws {
+        fileLock.lock()
+        defer { fileLock.unlock() }
+        guard let log else { throw TidepoolError.closed("collection '\(collection)': WAL is closed") }
+        do {
+            if log.size != sizeBeforeAppend { try log.truncate(to: sizeBeforeAppend) }
+            try log.sync()
+        } catch {
+            failure = error as? TidepoolError ?? .io(path: storage.displayPath(log.name), operation: "WAL recovery", errno: EIO)
+            throw failure ?? error
+        }
+        logger.info(
+            "collection '\(collection)': WAL writes resume after a failed write (\(log.name) cut back to \(sizeBeforeAppend) bytes)")
+        failure = nil
+    }
+
+    /// What keeps the log from working as it should, if anything: a failed write not yet
+    /// recovered, or a failed sync of acknowledged writes.
+    var problem: String? {
+        if let f = cond.withLock({ failure }) { return "WAL write failed (\(f)); the next write retries" }
+        if let f = fileLock.withLock({ syncFailure }) { return "WAL sync failed (\(f)); retrying" }
+        return nil
     }
 
     private func write(_ batch: [Pending]) throws {
@@ -124,12 +171,15 @@ final class WriteAheadLog: @unchecked Sendable {
         for p in batch { WALFormat.appendFrame(seq: p.seq, type: p.op.typeCode, payload: p.payload, to: &buffer) }
         fileLock.lock()
         defer { fileLock.unlock() }
-        if rotateRequested {
-            rotateRequested = false
+        // Nothing of this batch is in the file yet: a failure from here on is cut back to this.
+        sizeBeforeAppend = log?.size ?? 0
+        if rotateRequested, let first = batch.first {
             try log?.sync()
-            try startFile(firstSeq: batch[0].seq)
+            try startFile(firstSeq: first.seq)
+            rotateRequested = false
         }
         guard let log else { throw TidepoolError.closed("collection '\(collection)': WAL is closed") }
+        sizeBeforeAppend = log.size
         try buffer.withUnsafeBytes { try log.append($0) }
         switch policy {
         case .always:
@@ -139,6 +189,7 @@ final class WriteAheadLog: @unchecked Sendable {
                 try log.sync()
                 lastSync = Date()
                 dirty = false
+                syncFailure = nil
             } else {
                 dirty = true
             }
@@ -181,7 +232,12 @@ final class WriteAheadLog: @unchecked Sendable {
                 try log.sync()
                 dirty = false
                 lastSync = Date()
-            } catch {}
+                syncFailure = nil
+            } catch {
+                // Acknowledged writes are not durable yet: say so, and retry at the next tick.
+                if syncFailure == nil { logger.error("collection '\(collection)': WAL sync failed: \(error)") }
+                syncFailure = error as? TidepoolError ?? .io(path: storage.displayPath(log.name), operation: "fdatasync", errno: EIO)
+            }
         }
     }
 
