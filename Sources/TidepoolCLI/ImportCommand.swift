@@ -28,9 +28,14 @@ struct ImportCommand: ParsableCommand {
         let metricValue = try parseMetric(metric)
         try runReportingErrors {
             let matrix = try VectorFile.readVectors(file)
+            // Ids firstId ..< firstId + rows must all exist.
+            if matrix.rows > 0, UInt64.max - firstId < UInt64(matrix.rows - 1) {
+                throw ValidationError("--first-id \(firstId) leaves no room for \(matrix.rows) ids below 2^64")
+            }
             let db = try Database(path: data, options: DatabaseOptions(syncPolicy: policy))
             let coll: Collection
-            if db.collectionNames.contains(collection) {
+            let created = !db.collectionNames.contains(collection)
+            if !created {
                 coll = try db.collection(collection)
                 guard coll.dimension == matrix.dimension else {
                     throw TidepoolError.dimensionMismatch(collection: collection, expected: coll.dimension, got: matrix.dimension)
@@ -41,17 +46,25 @@ struct ImportCommand: ParsableCommand {
             let progress = ProgressBar(total: matrix.rows)
             var done = 0
             let start = monotonicSeconds()
-            while done < matrix.rows {
-                let end = min(done + batchSize, matrix.rows)
-                var docs: [Document] = []
-                docs.reserveCapacity(end - done)
-                for i in done..<end {
-                    docs.append(Document(id: .uint(firstId + UInt64(i)), vector: matrix.row(i)))
+            do {
+                while done < matrix.rows {
+                    let end = min(done + batchSize, matrix.rows)
+                    var docs: [Document] = []
+                    docs.reserveCapacity(end - done)
+                    for i in done..<end {
+                        docs.append(Document(id: .uint(firstId + UInt64(i)), vector: matrix.row(i)))
+                    }
+                    try coll.upsert(docs)
+                    done = end
+                    emit("committed \(done)")
+                    progress.update(done)
                 }
-                try coll.upsert(docs)
-                done = end
-                emit("committed \(done)")
-                progress.update(done)
+            } catch {
+                // Rows already reported committed stay; a collection this import created and
+                // wrote nothing to is removed, so a failed import leaves no empty collection.
+                if created && done == 0 { try? db.dropCollection(collection) }
+                try? db.close()
+                throw error
             }
             progress.finish()
             let ingest = monotonicSeconds() - start

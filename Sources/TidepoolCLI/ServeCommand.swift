@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import ServiceLifecycle
 import Tidepool
 import TidepoolServer
 
@@ -16,7 +18,11 @@ struct ServeCommand: AsyncParsableCommand {
             closes the database.
             """)
 
-    @Option(help: "JSON configuration file: data, host, port, sync, max_body_bytes, max_in_flight, api_keys (flags override it).")
+    @Option(
+        help: """
+            JSON configuration file: data, host, port, sync, max_body_bytes, max_in_flight, max_in_flight_per_key, \
+            max_connections, request_timeout_s, header_timeout_s, body_timeout_s, shutdown_delay_s, api_keys (flags override it).
+            """)
     var config: String?
     @Option(help: "Data directory, created if missing (default ./tidepool-data).") var data: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -24,6 +30,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "File of API keys.") var apiKeysFile: String?
     @Option(help: "Largest request body in bytes, 413 beyond (default 64 MiB).") var maxBodyBytes: Int?
     @Option(help: "Requests in flight before answering 429 (default 256).") var maxInFlight: Int?
+    @Option(help: "Requests in flight for one API key before answering it 429 (default 3/4 of --max-in-flight).")
+    var maxInFlightPerKey: Int?
+    @Option(help: "Open connections before new ones wait to be accepted (default 1024).") var maxConnections: Int?
+    @Option(help: "Seconds of engine time per request before 503 deadline_exceeded (default 30).") var requestTimeout: Double?
+    @Option(help: "Seconds for a request head to arrive, also the keep-alive idle limit (default 30).") var headerTimeout: Double?
+    @Option(help: "Seconds for a request body to arrive after its head (default 60).") var bodyTimeout: Double?
+    @Option(help: "Seconds /ready answers 503 after SIGTERM before the server stops accepting (default 0).")
+    var shutdownDelay: Double?
     @Option(help: "Durability of writes: always (default), batched or none.") var sync: String?
     @Option(help: "Log level: trace, debug (every request with its id), info (default), notice, warning, error.")
     var logLevel: String?
@@ -36,6 +50,12 @@ struct ServeCommand: AsyncParsableCommand {
         var sync: String?
         var max_body_bytes: Int?
         var max_in_flight: Int?
+        var max_in_flight_per_key: Int?
+        var max_connections: Int?
+        var request_timeout_s: Double?
+        var header_timeout_s: Double?
+        var body_timeout_s: Double?
+        var shutdown_delay_s: Double?
         var api_keys: [String]?
     }
 
@@ -50,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         let data = self.data ?? file.data ?? "./tidepool-data"
         let host = self.host ?? file.host ?? "127.0.0.1"
         let port = self.port ?? file.port ?? 8080
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535, got \(port)") }
         let maxBodyBytes = self.maxBodyBytes ?? file.max_body_bytes ?? 64 << 20
         let maxInFlight = self.maxInFlight ?? file.max_in_flight ?? 256
         let sync = self.sync ?? file.sync ?? "always"
@@ -66,6 +87,22 @@ struct ServeCommand: AsyncParsableCommand {
             note("warning: no API keys configured (TIDEPOOL_API_KEYS or --api-keys-file): only /health and /ready will answer")
         }
         let policy = try parseSync(sync)
+        func seconds(_ flag: Double?, _ file: Double?, _ d: Double, _ name: String, allowZero: Bool = false) throws -> TimeAmount {
+            let v = flag ?? file ?? d
+            guard v.isFinite, allowZero ? v >= 0 : v > 0, v <= 86_400 else {
+                throw ValidationError("--\(name) must be \(allowZero ? "0" : "more than 0") to 86400 seconds, got \(v)")
+            }
+            return .nanoseconds(Int64(v * 1e9))
+        }
+        let configuration = ServerConfiguration(
+            host: host, port: port, keys: keys, maxBodyBytes: maxBodyBytes, maxInFlight: maxInFlight,
+            maxInFlightPerKey: self.maxInFlightPerKey ?? file.max_in_flight_per_key,
+            maxConnections: self.maxConnections ?? file.max_connections ?? 1024,
+            requestTimeout: try seconds(requestTimeout, file.request_timeout_s, 30, "request-timeout"),
+            headerTimeout: try seconds(headerTimeout, file.header_timeout_s, 30, "header-timeout"),
+            bodyTimeout: try seconds(bodyTimeout, file.body_timeout_s, 60, "body-timeout"),
+            shutdownDelay: try seconds(shutdownDelay, file.shutdown_delay_s, 0, "shutdown-delay", allowZero: true))
+        do { try configuration.validate() } catch { throw ValidationError(error.message) }
         guard let level = Logger.Level(rawValue: logLevel ?? "info") else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
         }
@@ -81,10 +118,14 @@ struct ServeCommand: AsyncParsableCommand {
             String(
                 format: "opened %@ (%d collections) in %.0f ms; listening on http://%@:%d", data, db.collectionNames.count,
                 (monotonicSeconds() - started) * 1000, host, port))
-        let app = makeTidepoolApplication(
-            database: db,
-            configuration: ServerConfiguration(
-                host: host, port: port, keys: keys, maxBodyBytes: maxBodyBytes, maxInFlight: maxInFlight), logger: logger)
-        try await app.runService()
+        let server: TidepoolServer
+        do { server = try TidepoolServer(database: db, configuration: configuration, logger: logger) } catch {
+            note("error: \(error)")
+            try? db.close()
+            throw ExitCode(1)
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }

@@ -9,9 +9,14 @@ import Tidepool
 /// never silently changes what a request means. Every response reports `took_ms`.
 struct API: Sendable {
     let database: Database
+    let executor: EngineExecutor
     let maxBody: Int
+    /// Engine time per request; the engine is given the same deadline.
+    let timeout: TimeAmount
+    let limits: RequestLimits
 
     func register(_ router: Router<TidepoolRequestContext>) {
+        registerMethodNotAllowed(router)
         let v1 = router.group("v1")
         v1.get("collections") { _, context in
             try await run(context, write: false, collection: nil) { _ in
@@ -71,6 +76,13 @@ struct API: Sendable {
                     coll = try database.createCollection(name, dimension: docs[0].vector.count, metric: metric, config: config)
                 } else {
                     coll = try database.collection(name)
+                    // `create` describes the collection the caller expects: a different metric
+                    // would make every later distance mean something else.
+                    if let (metric, _) = create, metric != coll.metric {
+                        throw APIError(
+                            .conflict, "collection_mismatch",
+                            "collection '\(name)' exists with metric \(coll.metric.rawValue), not \(metric.rawValue) as 'create' asks")
+                    }
                 }
                 try coll.upsert(docs)
                 return ["upserted": docs.count]
@@ -79,11 +91,11 @@ struct API: Sendable {
         v1.post("collections/:name/delete") { request, context in
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["ids", "filter"])
-            return try await run(context, write: true, collection: name) { _ in
+            return try await run(context, write: true, collection: name) { deadline in
                 let coll = try database.collection(name)
                 switch (body["ids"], body["filter"]) {
                 case (.array(let ids)?, nil): return ["deleted": try coll.delete(ids: ids.map(documentID))]
-                case (nil, let f?): return ["deleted": try coll.delete(filter: try filter(f))]
+                case (nil, let f?): return ["deleted": try coll.delete(filter: try filter(f), deadline: deadline)]
                 default: throw APIError.badRequest("give exactly one of 'ids' (array) or 'filter'")
                 }
             }
@@ -94,17 +106,22 @@ struct API: Sendable {
             return try await run(context, write: false, collection: name) { _ in
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
                 let vectors = try bool(body, "include_vectors", default: true)
+                let coll = try database.collection(name)
+                try limits.check(ids: ids.count, vectors: vectors ? ids.count * coll.dimension : 0)
                 return ["documents": try database.collection(name).get(ids: ids.map(documentID)).map { encode($0, vectors: vectors) }]
             }
         }
         v1.post("collections/:name/scan") { request, context in
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors"])
-            return try await run(context, write: false, collection: name) { _ in
-                let page = try database.collection(name).scan(
-                    filter: try body["filter"].map(filter), after: try body["after"].map(documentID),
-                    limit: Int(try int(body, "limit", default: 1000)), includeVectors: try bool(body, "include_vectors", default: false))
+            return try await run(context, write: false, collection: name) { deadline in
+                let coll = try database.collection(name)
+                let limit = try int(body, "limit", default: 1000)
                 let vectors = try bool(body, "include_vectors", default: false)
+                try limits.check(scanLimit: limit, vectors: vectors ? Int(clamping: limit) * coll.dimension : 0)
+                let page = try coll.scan(
+                    filter: try body["filter"].map(filter), after: try body["after"].map(documentID), limit: Int(limit),
+                    includeVectors: vectors, deadline: deadline)
                 return [
                     "documents": page.documents.map { encode($0, vectors: vectors) },
                     "next": page.next.map(idJSON) ?? NSNull(),
@@ -119,17 +136,20 @@ struct API: Sendable {
                     "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe",
                 ])
-            return try await run(context, write: false, collection: name) { _ in try query(try database.collection(name), body) }
+            return try await run(context, write: false, collection: name) { deadline in
+                try query(try database.collection(name), body, deadline: deadline)
+            }
         }
     }
 
     // MARK: Execution
 
-    /// Checks the key's rights, runs the engine call (writes on the blocking thread pool, reads in
-    /// place), and wraps the result with the server-side time.
+    /// Checks the key's rights, runs the engine call on the engine threads (admitted against
+    /// the in-flight limits only now, with the body already read) under the request deadline,
+    /// and wraps the result with the server-side time.
     func run(
         _ context: TidepoolRequestContext, write: Bool, collection: String?, status: HTTPResponse.Status = .ok,
-        _ body: @escaping @Sendable (Void) throws -> [String: Any]
+        _ body: @escaping @Sendable (Deadline) throws -> [String: Any]
     ) async throws -> Response {
         guard let key = context.apiKey else { throw APIError(.unauthorized, "unauthorized", "no API key") }
         if write && key.role != .readWrite { throw APIError(.forbidden, "forbidden", "this API key is read-only") }
@@ -137,14 +157,34 @@ struct API: Sendable {
             throw APIError(.forbidden, "forbidden", "this API key has no access to collection '\(collection)'")
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        // Writes may wait for fsync: they run on the blocking pool. Reads only touch memory and
-        // mapped files: they run in place, saving two thread hops per request.
-        var result = write ? try await NIOThreadPool.singleton.runIfActive { ResultBox(try body(())) }.value : try body(())
+        let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
+        var result = try await executor.run(key: key.secret, timeout: timeout) { ResultBox(try body(deadline)) }.value
         if collection == nil, write == false, let all = result["collections"] as? [[String: Any]], !key.allows(collection: "") {
             result["collections"] = all.filter { key.allows(collection: $0["name"] as? String ?? "") }
         }
         result["took_ms"] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         return jsonResponse(result, status: status)
+    }
+
+    /// Answers 405 with `Allow` for the methods a known path does not take (the router alone
+    /// would say 404, as if the path did not exist).
+    func registerMethodNotAllowed(_ router: Router<TidepoolRequestContext>) {
+        let routes: [(String, [HTTPRequest.Method])] = [
+            ("/v1/collections", [.get, .post]), ("/v1/collections/:name", [.get, .patch, .delete]),
+            ("/v1/collections/:name/upsert", [.post]), ("/v1/collections/:name/delete", [.post]),
+            ("/v1/collections/:name/get", [.post]), ("/v1/collections/:name/scan", [.post]),
+            ("/v1/collections/:name/query", [.post]), ("/health", [.get]), ("/ready", [.get]), ("/metrics", [.get]),
+        ]
+        for (path, allowed) in routes {
+            let allow = allowed.map(\.rawValue).joined(separator: ", ")
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allowed.contains(method) {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    var r = APIError(.methodNotAllowed, "method_not_allowed", "\(path) takes \(allow)").response()
+                    r.headers[.allow] = allow
+                    return r
+                }
+            }
+        }
     }
 
     func object(_ request: Request, allowed: Set<String>) async throws -> [String: JSONValue] {
@@ -160,113 +200,6 @@ struct API: Sendable {
         guard case .object(let o) = value else { throw APIError.badRequest("request body must be a JSON object") }
         try checkKeys(o, allowed, "request")
         return o
-    }
-
-    // MARK: Queries
-
-    func query(_ coll: Tidepool.Collection, _ b: [String: JSONValue]) throws -> [String: Any] {
-        let k = Int(try int(b, "k", default: 10))
-        let ef = try b["ef"].map { v -> Int in
-            guard case .int(let i) = v else { throw APIError.badRequest("'ef' must be an integer") }; return Int(i)
-        }
-        let rerank = try b["rerank"].map { v -> Int in
-            guard case .int(let i) = v else { throw APIError.badRequest("'rerank' must be an integer") }; return Int(i)
-        }
-        let nprobe = try b["nprobe"].map { v -> Int in
-            guard case .int(let i) = v, (1...1_048_576).contains(i) else {
-                throw APIError.badRequest("'nprobe' must be an integer in 1...1048576")
-            }
-            return Int(i)
-        }
-        let include = try stringList(b["include"] ?? .array([]), "include")
-        for i in include where i != "attributes" && i != "vectors" {
-            throw APIError.badRequest("'include' accepts \"attributes\" and \"vectors\", not '\(i)'")
-        }
-        let f = try b["filter"].map(filter)
-        let text: String? = try b["text"].map { v in
-            guard case .string(let s) = v else { throw APIError.badRequest("'text' must be a string") }; return s
-        }
-        let match =
-            try TextMatch(rawValue: string(b, "text_match", default: "any"))
-            ?? { throw APIError.badRequest("'text_match' must be any, all or phrase") }()
-        var vectors: [[Float]] = []
-        if let v = b["vector"] { vectors.append(try floatVector(v)) }
-        if let v = b["vector_b64"] { vectors.append(try base64Vector(v)) }
-        if case .array(let vs)? = b["vectors"] {
-            vectors += try vs.map(floatVector)
-        } else if b["vectors"] != nil {
-            throw APIError.badRequest("'vectors' must be an array of vectors")
-        }
-        guard vectors.count <= 1024 else { throw APIError.badRequest("at most 1024 vectors per request") }
-        let batch = b["vectors"] != nil
-        var results: [[[String: Any]]] = []
-        var textCost = SearchCost()
-        if let text {
-            guard vectors.count <= 1 else { throw APIError.badRequest("text and hybrid queries take one vector at most") }
-            if let v = vectors.first {
-                let fusion: Fusion
-                switch try string(b, "fusion", default: "rrf") {
-                case "rrf": fusion = .reciprocalRank()
-                case "weighted": fusion = .weighted(vectorWeight: try double(b, "vector_weight", default: 0.5))
-                default: throw APIError.badRequest("'fusion' must be rrf or weighted")
-                }
-                let (hits, cost) = try coll.hybridSearchWithCost(
-                    vector: v, text: text, k: k,
-                    options: HybridOptions(
-                        fusion: fusion, candidates: Int(try int(b, "candidates", default: 100)), ef: ef, filter: f, match: match,
-                        includeAttributes: include.contains("attributes")))
-                textCost = cost
-                results.append(
-                    hits.map { h in
-                        var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
-                        o["vector_rank"] = h.vectorRank.map { $0 as Any } ?? NSNull()
-                        o["vector_distance"] = h.vectorDistance.map { Double($0) as Any } ?? NSNull()
-                        o["text_rank"] = h.textRank.map { $0 as Any } ?? NSNull()
-                        o["text_score"] = h.textScore.map { $0 as Any } ?? NSNull()
-                        if let a = h.attributes { o["attributes"] = attributesJSON(a) }
-                        return o
-                    })
-            } else {
-                let (hits, cost) = try coll.textSearchWithCost(
-                    text, k: k,
-                    options: TextSearchOptions(
-                        match: match, filter: f, includeAttributes: include.contains("attributes")))
-                textCost = cost
-                results.append(
-                    hits.map { h in
-                        var o: [String: Any] = ["id": idJSON(h.id), "score": h.score]
-                        if let a = h.attributes { o["attributes"] = attributesJSON(a) }
-                        return o
-                    })
-            }
-        } else {
-            guard !vectors.isEmpty else { throw APIError.badRequest("give 'vector', 'vector_b64', 'vectors' or 'text'") }
-            let options = SearchOptions(
-                ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
-                includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank, nprobe: nprobe)
-            var lists: [RawJSON] = []
-            var cost = SearchCost()
-            for v in vectors {
-                let r = try coll.searchWithCost(vector: v, k: k, options: options)
-                lists.append(.hits(r.hits))
-                cost.add(r.cost)
-            }
-            return ["results": batch ? lists : lists[0], "cost": costJSON(cost)]
-        }
-        return ["results": results.first ?? [], "cost": costJSON(textCost)]
-    }
-
-    func recordGauges() {
-        for name in database.collectionNames {
-            guard let info = try? database.collection(name).info() else { continue }
-            let dims = [("collection", name)]
-            Gauge(label: "tidepool_documents", dimensions: dims).record(info.count)
-            Gauge(label: "tidepool_segments", dimensions: dims).record(info.segments.count)
-            Gauge(label: "tidepool_wal_bytes", dimensions: dims).record(info.walBytes)
-            Gauge(label: "tidepool_memtable_rows", dimensions: dims).record(info.memtableRows)
-            Gauge(label: "tidepool_memtable_indexed_rows", dimensions: dims).record(info.memtableIndexedRows)
-            Gauge(label: "tidepool_deleted_rows", dimensions: dims).record(info.segments.reduce(0) { $0 + $1.deletedRows })
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import Tidepool
 
 /// An error answered as `{"error": {"code": "...", "message": "..."}}` with an HTTP status.
@@ -17,6 +18,13 @@ public struct APIError: Error, Sendable {
 
     static func badRequest(_ m: String) -> APIError { APIError(.badRequest, "invalid_request", m) }
 
+    static func deadlineExceeded(_ timeout: TimeAmount) -> APIError {
+        APIError(
+            .serviceUnavailable, "deadline_exceeded",
+            "the request took longer than the server's limit of \(Double(timeout.nanoseconds) / 1e9) s and was abandoned; ask for less work"
+        )
+    }
+
     /// Maps an engine error to its HTTP form.
     static func from(_ e: Error) -> APIError {
         if let a = e as? APIError { return a }
@@ -28,6 +36,7 @@ public struct APIError: Error, Sendable {
         case .collectionExists: return APIError(.conflict, "collection_exists", t.description)
         case .closed: return APIError(.serviceUnavailable, "unavailable", t.description)
         case .readOnly: return APIError(.forbidden, "read_only", t.description)
+        case .deadlineExceeded: return APIError(.serviceUnavailable, "deadline_exceeded", t.description)
         case .locked, .corrupt, .io: return APIError(.internalServerError, "storage_error", t.description)
         }
     }

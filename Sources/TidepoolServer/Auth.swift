@@ -33,7 +33,19 @@ public struct APIKeyring: Sendable {
             guard parts.count >= 2, parts[0].count >= 8, let role = APIKey.Role(rawValue: parts[1]) else {
                 throw APIError.badRequest("API key entry must be SECRET:ro|rw[:coll1|coll2] with a secret of at least 8 characters")
             }
-            let scope = parts.count > 2 ? Set(parts[2].split(separator: "|").map(String.init)) : nil
+            guard parts.count <= 3 else {
+                throw APIError.badRequest("API key entry '\(parts[0].prefix(4))…' has more than three ':'-separated parts")
+            }
+            var scope: Set<String>?
+            if parts.count == 3 {
+                // An empty scope would be a key that can do nothing, almost surely a typo for "all".
+                let names = parts[2].split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+                guard !names.contains(where: \.isEmpty) else {
+                    throw APIError.badRequest(
+                        "API key entry '\(parts[0].prefix(4))…' has an empty collection scope (omit ':…' for all collections)")
+                }
+                scope = Set(names)
+            }
             keys.append(APIKey(secret: parts[0], role: role, collections: scope))
         }
         self.keys = keys

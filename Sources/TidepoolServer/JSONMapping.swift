@@ -31,6 +31,7 @@ func double(_ o: [String: JSONValue], _ key: String, default d: Double) throws -
     switch o[key] {
     case .double(let x)?: return x
     case .int(let i)?: return Double(i)
+    case .uint(let u)?: return Double(u)
     case nil: return d
     default: throw APIError.badRequest("'\(key)' must be a number")
     }
@@ -59,6 +60,7 @@ func metricValue(_ v: JSONValue) throws -> Metric {
 func documentID(_ v: JSONValue) throws -> DocumentID {
     switch v {
     case .int(let i) where i >= 0: return .uint(UInt64(i))
+    case .uint(let u): return .uint(u)
     case .string(let s) where !s.isEmpty && s.utf8.count <= 1024: return .string(s)
     default: throw APIError.badRequest("ids are non-negative integers or strings of 1 to 1024 bytes")
     }
@@ -77,6 +79,7 @@ func floatVector(_ v: JSONValue) throws -> [Float] {
         switch $0 {
         case .double(let d): return Float(d)
         case .int(let i): return Float(i)
+        case .uint(let u): return Float(u)
         default: throw APIError.badRequest("a vector must be an array of numbers")
         }
     }
@@ -129,28 +132,7 @@ func encode(_ d: Document, vectors: Bool) -> [String: Any] {
     return o
 }
 
-func filter(_ v: JSONValue) throws -> Filter {
-    let data = try JSONEncoder().encode(EncodableJSON(v))
-    return try Filter(json: data)
-}
-
-/// Re-encodes a parsed JSON value (to hand a filter to `Filter(json:)`).
-struct EncodableJSON: Encodable {
-    let value: JSONValue
-    init(_ v: JSONValue) { value = v }
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch value {
-        case .null: try c.encodeNil()
-        case .bool(let b): try c.encode(b)
-        case .int(let i): try c.encode(i)
-        case .double(let d): try c.encode(d)
-        case .string(let s): try c.encode(s)
-        case .array(let a): try c.encode(a.map(EncodableJSON.init))
-        case .object(let o): try c.encode(o.mapValues(EncodableJSON.init))
-        }
-    }
-}
+func filter(_ v: JSONValue) throws -> Filter { try Filter(json: v, path: "filter") }
 
 func collectionConfig(_ v: JSONValue?) throws -> CollectionConfig {
     guard let v else { return CollectionConfig() }
@@ -218,6 +200,13 @@ struct IndexSettings {
     }
 }
 
+func healthJSON(_ h: CollectionHealth) -> [String: Any] {
+    switch h {
+    case .ok: return ["status": "ok"]
+    case .degraded(let reason): return ["status": "degraded", "reason": reason]
+    }
+}
+
 func describe(_ c: Tidepool.Collection) -> [String: Any] {
     let info = c.info()
     let o: [String: Any] = [
@@ -232,6 +221,7 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
         "memtable_rows": info.memtableRows,
         "memtable_indexed_rows": info.memtableIndexedRows,
         "attribute_types": c.attributeTypes.mapValues(\.rawValue),
+        "health": healthJSON(c.health),
         "config": [
             "m": c.config.hnsw.m, "ef_construction": c.config.hnsw.efConstruction, "ef_search": c.config.hnsw.efSearch,
             "text_fields": c.config.text?.fields ?? [], "quantization": c.config.quantization.rawValue,

@@ -1,6 +1,7 @@
 import Atomics
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
@@ -8,40 +9,6 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import Tidepool
-
-/// Settings of `tidepool serve`.
-public struct ServerConfiguration: Sendable {
-    public var host: String
-    public var port: Int
-    /// Keys allowed to call the API; empty means no key is accepted (only /health and /ready answer).
-    public var keys: APIKeyring
-    /// Larger request bodies get 413.
-    public var maxBodyBytes: Int
-    /// Requests beyond this many in flight get 429 at once.
-    public var maxInFlight: Int
-
-    public init(
-        host: String = "127.0.0.1", port: Int = 8080, keys: APIKeyring, maxBodyBytes: Int = 64 << 20,
-        maxInFlight: Int = 256
-    ) {
-        self.host = host
-        self.port = port
-        self.keys = keys
-        self.maxBodyBytes = maxBodyBytes
-        self.maxInFlight = maxInFlight
-    }
-}
-
-/// Per-request state: the caller's key once authenticated.
-public struct TidepoolRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public var apiKey: APIKey?
-
-    public init(source: Source) {
-        coreContext = .init(source: source)
-        apiKey = nil
-    }
-}
 
 /// The process-wide Prometheus registry (swift-metrics can be bootstrapped once per process).
 public enum TidepoolMetrics {
@@ -52,96 +19,89 @@ public enum TidepoolMetrics {
     }()
 }
 
-/// Authentication, admission control and error mapping around every route.
-struct GuardMiddleware: RouterMiddleware {
-    typealias Context = TidepoolRequestContext
-    let keys: APIKeyring
-    let inFlight: ManagedAtomic<Int>
-    let maxInFlight: Int
+/// The Tidepool HTTP server over an open database, as a `Service`: run it in a `ServiceGroup`
+/// with the shutdown signals (`tidepool serve` does). On graceful shutdown `/ready` turns 503
+/// for `shutdownDelay`, then the server stops accepting and finishes the requests in flight,
+/// the engine threads stop, and the database is closed.
+public struct TidepoolServer: Service {
+    /// The HTTP application alone (no shutdown notice): what tests run with HummingbirdTesting.
+    public let application: Application<RouterResponder<TidepoolRequestContext>>
     let state: ServerState
+    let shutdownDelay: TimeAmount
+    let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        if path == "/health" || path == "/ready" { return try await next(request, context) }
-        if state.shuttingDown.load(ordering: .relaxed) {
-            return APIError(.serviceUnavailable, "shutting_down", "the server is shutting down").response()
-        }
-        let now = inFlight.wrappingIncrementThenLoad(ordering: .relaxed)
-        defer { inFlight.wrappingDecrement(ordering: .relaxed) }
-        if now > maxInFlight {
-            return APIError(.tooManyRequests, "overloaded", "more than \(maxInFlight) requests in flight; retry later").response()
-        }
-        var context = context
-        guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer ") else {
-            return APIError(.unauthorized, "unauthorized", "missing 'Authorization: Bearer <key>' header").response()
-        }
-        guard let key = keys.lookup(String(auth.dropFirst(7))) else {
-            return APIError(.unauthorized, "unauthorized", "unknown API key").response()
-        }
-        context.apiKey = key
-        do {
-            return try await next(request, context)
-        } catch let e as HTTPError where e.status == .contentTooLarge {
-            return APIError(.contentTooLarge, "body_too_large", "request body is larger than the configured limit").response()
-        } catch let e as HTTPError {
-            return APIError(e.status, "http_error", e.body ?? "\(e.status)").response()
-        } catch {
-            return APIError.from(error).response()
-        }
+    /// Builds the server; throws when `configuration` does not validate.
+    public init(database: Database, configuration: ServerConfiguration, logger: Logger = Logger(label: "tidepool.server")) throws {
+        try configuration.validate()
+        _ = TidepoolMetrics.registry
+        let state = ServerState()
+        let executor = EngineExecutor(
+            threads: configuration.engineThreads, maxInFlight: configuration.maxInFlight,
+            maxInFlightPerKey: configuration.maxInFlightPerKey, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
+        let router = Router(context: TidepoolRequestContext.self)
+        // Every request is logged with its id at debug level (`--log-level debug`); errors at info.
+        router.middlewares.add(LogRequestsMiddleware(.debug))
+        router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(GuardMiddleware(keys: configuration.keys))
+        let api = API(
+            database: database, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
+            limits: configuration.limits)
+        api.register(router)
+        OperationsRoutes(database: database, api: api, state: state).register(router)
+        let timeouts = (configuration.headerTimeout, configuration.bodyTimeout)
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionDeadlineHandler(headerTimeout: timeouts.0, bodyTimeout: timeouts.1)])
+        var app = Application(
+            router: router, server: .http1(configuration: http1),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
+            logger: logger)
+        // Shut down in reverse order: the HTTP server drains, then the engine threads stop, then
+        // the database closes.
+        app.addServices(DatabaseCloser(database: database, logger: logger), executor)
+        application = app
+        self.state = state
+        shutdownDelay = configuration.shutdownDelay
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [application, ShutdownNotice(state: state, delay: shutdownDelay, logger: logger)], logger: logger))
+        try await group.run()
     }
 }
 
-/// Flags shared by the routes and the shutdown service.
+/// Flags shared by the routes and the shutdown services.
 final class ServerState: Sendable {
     let shuttingDown = ManagedAtomic<Bool>(false)
 }
 
-/// Closes the database after the HTTP server has drained, on SIGTERM/SIGINT.
-struct DatabaseService: Service {
-    let database: Database
+/// Marks the server as shutting down (so `/ready` answers 503) as soon as shutdown begins, and
+/// holds the HTTP server open for `delay` so load balancers notice before connections are refused.
+struct ShutdownNotice: Service {
     let state: ServerState
+    let delay: TimeAmount
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         state.shuttingDown.store(true, ordering: .relaxed)
-        logger.info("closing the database")
-        try await NIOThreadPool.singleton.runIfActive { try database.close() }
+        logger.info("shutting down: /ready answers 503", metadata: ["delay_ms": "\(delay.nanoseconds / 1_000_000)"])
+        if delay.nanoseconds > 0 { try? await Task.sleep(nanoseconds: UInt64(delay.nanoseconds)) }
     }
 }
 
-/// Builds the Tidepool HTTP application over an open database.
-public func makeTidepoolApplication(
-    database: Database, configuration: ServerConfiguration,
-    logger: Logger = Logger(label: "tidepool.server")
-) -> some ApplicationProtocol {
-    _ = TidepoolMetrics.registry
-    let state = ServerState()
-    let router = Router(context: TidepoolRequestContext.self)
-    // Every request is logged with its id at debug level (`--log-level debug`); errors at info.
-    router.middlewares.add(LogRequestsMiddleware(.debug))
-    router.middlewares.add(MetricsMiddleware())
-    router.middlewares.add(
-        GuardMiddleware(
-            keys: configuration.keys, inFlight: ManagedAtomic(0),
-            maxInFlight: configuration.maxInFlight, state: state))
-    let api = API(database: database, maxBody: configuration.maxBodyBytes)
-    api.register(router)
-    router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
-    router.get("/ready") { _, _ in
-        state.shuttingDown.load(ordering: .relaxed)
-            ? APIError(.serviceUnavailable, "shutting_down", "the server is shutting down").response()
-            : jsonResponse(["status": "ready", "collections": database.collectionNames.count])
+/// Closes the database once everything that uses it has stopped.
+struct DatabaseCloser: Service {
+    let database: Database
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("closing the database")
+        try await NIOThreadPool.singleton.runIfActive { try database.close() }
     }
-    router.get("/metrics") { _, _ in
-        api.recordGauges()
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; version=0.0.4"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: TidepoolMetrics.registry.emitToBuffer())))
-    }
-    var app = Application(
-        router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-        logger: logger)
-    app.addServices(DatabaseService(database: database, state: state, logger: logger))
-    return app
 }

@@ -129,3 +129,77 @@ final class Locked: @unchecked Sendable {
     func set(_ v: Int) { lock.withLock { value = v } }
     func get() -> Int { lock.withLock { value } }
 }
+
+extension ServeProcessTests {
+    /// After SIGTERM with `--shutdown-delay`, `/ready` answers 503 while requests are still
+    /// served, then the server drains and exits 0.
+    func testShutdownDelayTurnsReadyRedFirst() throws {
+        let dir = NSTemporaryDirectory() + "tidepool-serve-drain-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = 25000 + Int(getpid() % 2000)
+        let server = try start(dir, port: port)
+        defer { if server.isRunning { server.terminate() } }
+        XCTAssertEqual(try request(port, "GET", "/ready", nil).0, 200)
+        server.terminate()
+        server.waitUntilExit()
+        // Restart with a delay (the first start had none), then SIGTERM.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = ["serve", "--data", dir, "--port", String(port), "--shutdown-delay", "1.5"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["TIDEPOOL_API_KEYS": "\(key):rw"]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        for _ in 0..<200 {
+            if let (s, _) = try? request(port, "GET", "/ready", nil), s == 200 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(p.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.3)
+        let (ready, body) = try request(port, "GET", "/ready", nil)
+        XCTAssertEqual(ready, 503)
+        XCTAssertEqual((body["error"] as? [String: Any])?["code"] as? String, "shutting_down")
+        XCTAssertEqual(try request(port, "GET", "/v1/collections", nil).0, 200, "requests are still served during the delay")
+        let deadline = Date().addingTimeInterval(10)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(p.isRunning)
+        XCTAssertEqual(p.terminationStatus, 0)
+    }
+
+    /// Flags that would silently mean something else are refused before anything opens.
+    func testServeRefusesOutOfRangeSettings() throws {
+        let dir = NSTemporaryDirectory() + "tidepool-serve-flags-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for flags in [
+            ["--port", "70000"], ["--port", "0"], ["--max-in-flight", "0"], ["--request-timeout", "0"], ["--max-connections", "-1"],
+        ] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try binary())
+            p.arguments = ["serve", "--data", dir] + flags
+            p.environment = ProcessInfo.processInfo.environment.merging(["TIDEPOOL_API_KEYS": "\(key):rw"]) { $1 }
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            XCTAssertNotEqual(p.terminationStatus, 0, "\(flags)")
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertTrue(text.contains(String(flags[0].dropFirst(2))) || text.contains("must be"), "\(flags): \(text)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = ["serve", "--data", dir, "--port", "1"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["TIDEPOOL_API_KEYS": "\(key):rw:"]) { $1 }
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0, "an empty key scope is refused")
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(text.contains("empty collection scope"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir), "nothing was created for refused settings")
+    }
+}

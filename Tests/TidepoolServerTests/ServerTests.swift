@@ -24,26 +24,32 @@ func call(_ c: TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, 
 
 func code(_ o: [String: Any]) -> String? { (o["error"] as? [String: Any])?["code"] as? String }
 
+/// Runs `body` against a live server over a fresh database, with three keys: read-write,
+/// read-only, and read-write scoped to the collection `allowed`.
+func withServer(
+    maxBody: Int = 1 << 20, maxInFlight: Int = 64, configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (TestClientProtocol) async throws -> Void
+) async throws {
+    let dir = NSTemporaryDirectory() + "tidepool-server-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let db = try Database(path: dir)
+    let keys = try APIKeyring(spec: "write-key-0001:rw, read-key-00001:ro, scoped-key-001:rw:allowed")
+    var configuration = ServerConfiguration(port: 0, keys: keys, maxBodyBytes: maxBody, maxInFlight: maxInFlight)
+    configure(&configuration)
+    try await TidepoolServer(database: db, configuration: configuration).application.test(.live, body)
+}
+
 /// The HTTP API through a real socket (Hummingbird's live test framework).
 final class ServerTests: XCTestCase {
-    func withServer(maxBody: Int = 1 << 20, maxInFlight: Int = 64, _ body: @escaping @Sendable (TestClientProtocol) async throws -> Void)
-        async throws
-    {
-        let dir = NSTemporaryDirectory() + "tidepool-server-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let db = try Database(path: dir)
-        let keys = try APIKeyring(spec: "write-key-0001:rw, read-key-00001:ro, scoped-key-001:rw:allowed")
-        let app = makeTidepoolApplication(
-            database: db, configuration: ServerConfiguration(port: 0, keys: keys, maxBodyBytes: maxBody, maxInFlight: maxInFlight))
-        try await app.test(.live, body)
-    }
-
     func testEveryRouteAndErrorCode() async throws {
         try await withServer { c in
             var (s, o) = try await call(c, .get, "/health", auth: nil)
             XCTAssertEqual(s, .ok)
             (s, o) = try await call(c, .get, "/ready", auth: nil)
             XCTAssertEqual(s, .ok)
+            XCTAssertEqual(o["status"] as? String, "ready")
+            XCTAssertEqual(o["degraded_collections"] as? Int, 0)
+            XCTAssertEqual(o["unavailable_collections"] as? Int, 0)
             (s, o) = try await call(c, .get, "/v1/collections", auth: nil)
             XCTAssertEqual(s, .unauthorized)
             XCTAssertEqual(code(o), "unauthorized")
@@ -101,6 +107,7 @@ final class ServerTests: XCTestCase {
             (s, o) = try await call(c, .get, "/v1/collections/docs", auth: ro)
             XCTAssertEqual(o["count"] as? Int, 3)
             XCTAssertEqual((o["attribute_types"] as? [String: String])?["n"], "int")
+            XCTAssertEqual((o["health"] as? [String: Any])?["status"] as? String, "ok")
 
             // Bad requests change nothing.
             for bad in [

@@ -14,8 +14,13 @@ final class JSONParserTests: XCTestCase {
                 "b": .object(["c": .string("d")]),
             ]))
         XCTAssertEqual(try parse("9223372036854775807"), .int(.max))
-        XCTAssertEqual(try parse("-9223372036854775808"), .double(-9223372036854775808))
-        XCTAssertEqual(try parse("9223372036854775808"), .double(9223372036854775808))
+        XCTAssertEqual(try parse("-9223372036854775808"), .int(.min))
+        XCTAssertEqual(try parse("-9223372036854775809"), .double(-9223372036854775809))
+        // Document ids use all of UInt64: integers above Int64.max stay exact.
+        XCTAssertEqual(try parse("9223372036854775808"), .uint(1 << 63))
+        XCTAssertEqual(try parse("18446744073709551615"), .uint(.max))
+        XCTAssertEqual(try parse("18446744073709551616"), .double(18446744073709551616))
+        XCTAssertEqual(try parse("100000000000000000000"), .double(1e20))
         XCTAssertEqual(try parse(#""a\"b\\c\/d\n\t\u00e9\ud83d\ude00""#), .string("a\"b\\c/d\n\té😀"))
         XCTAssertEqual(try parse(#""héllo""#), .string("héllo"))
         XCTAssertEqual(try parse("[]"), .array([]))
@@ -69,6 +74,7 @@ final class JSONParserTests: XCTestCase {
             case .null: return b is NSNull
             case .bool(let x): return (b as? Bool) == x
             case .int(let x): return (b as? NSNumber)?.doubleValue == Double(x)
+            case .uint(let x): return (b as? NSNumber)?.doubleValue == Double(x)
             case .double(let x): return ((b as? NSNumber)?.doubleValue).map { abs($0 - x) <= 1e-9 * max(1, abs(x)) } ?? false
             case .string(let x): return (b as? String) == x
             case .array(let xs):

@@ -28,11 +28,16 @@ extension Collection {
         let depth = max(k, options.candidates)
         var cost = SearchCost()
         let vtop = try q.vector.withUnsafeBufferPointer {
-            try search(snap, query: $0.baseAddress!, k: depth, options: SearchOptions(ef: options.ef, filter: filter), cost: &cost)
+            try search(
+                snap, query: $0.baseAddress!, k: depth, options: SearchOptions(ef: options.ef, filter: filter, deadline: options.deadline),
+                cost: &cost)
         }.sorted()
         var textCost = SearchCost()
-        let ttop = try bm25(snap, query: query, k: depth, config: textConfig, match: options.match, filter: filter, cost: &textCost)
-            .sorted()
+        let ttop = try bm25(
+            snap, query: query, k: depth, config: textConfig, match: options.match, filter: filter, deadline: options.deadline,
+            cost: &textCost
+        )
+        .sorted()
         let vectorContainers = cost.containers
         cost.add(textCost)
         cost.containers = max(vectorContainers, textCost.containers)  // both rankings read one snapshot

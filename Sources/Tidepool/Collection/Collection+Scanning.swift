@@ -6,19 +6,21 @@ public struct ScanPage: Sendable {
 }
 
 extension Collection {
-    /// The number of live documents matching `filter` (all of them when nil).
-    public func count(filter: Filter?) throws -> Int {
+    /// The number of live documents matching `filter` (all of them when nil). Every method here
+    /// gives up with `deadlineExceeded` once `deadline` passes while matching rows.
+    public func count(filter: Filter?, deadline: Deadline? = nil) throws -> Int {
         guard let filter else { return count }
         let f = try filter.validated(against: schema, collection: name)
-        return try snapshot().liveRows(matching: f).count
+        return try snapshot().liveRows(matching: f, deadline: deadline).count
     }
 
     /// Deletes every document matching `filter`, through the log like any delete. Returns how many.
     @discardableResult
-    public func delete(filter: Filter) throws -> Int {
+    public func delete(filter: Filter, deadline: Deadline? = nil) throws -> Int {
         let f = try filter.validated(against: schema, collection: name)
         let snap = snapshot()
-        let ids = try snap.liveRows(matching: f).map { try snap.documentID($0) }
+        // The deadline bounds finding the rows; once deletes are being logged they all go through.
+        let ids = try snap.liveRows(matching: f, deadline: deadline).map { try snap.documentID($0) }
         var i = 0
         while i < ids.count {
             let end = min(i + 10_000, ids.count)
@@ -32,7 +34,7 @@ extension Collection {
     /// starting after `after`. For export: pass each page's `next` to get the following one.
     public func scan(
         filter: Filter? = nil, after: DocumentID? = nil, limit: Int = 1000,
-        includeVectors: Bool = true
+        includeVectors: Bool = true, deadline: Deadline? = nil
     ) throws -> ScanPage {
         guard (1...100_000).contains(limit) else {
             throw TidepoolError.invalidArgument("scan limit must be in 1...100000, got \(limit)")
@@ -40,7 +42,7 @@ extension Collection {
         let f = try filter?.validated(against: schema, collection: name)
         let snap = snapshot()
         var rows: [(id: DocumentID, key: RowKey)] = []
-        for key in try snap.liveRows(matching: f) {
+        for key in try snap.liveRows(matching: f, deadline: deadline) {
             let id = try snap.documentID(key)
             if let after, !(after < id) { continue }
             rows.append((id, key))

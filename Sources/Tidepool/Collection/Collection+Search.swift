@@ -41,13 +41,13 @@ extension Collection {
     /// validated filter. Keys of the result are `RowKey`s of `snap`.
     func search(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions, cost: inout SearchCost) throws -> TopK {
         let settings = config
-        let allowed = try options.filter.map { try snap.allowedRows($0) }
+        let allowed = try options.filter.map { try snap.allowedRows($0, deadline: options.deadline) }
         let q = IndexQuery(
             vector: query, k: k, ef: max(options.ef ?? settings.hnsw.efSearch, k), rerank: options.rerank,
             nprobe: options.nprobe, distance: distance, metric: metric)
-        return SnapshotSearch(
+        return try SnapshotSearch(
             snapshot: snap, query: q, allowed: allowed, allowedCounts: allowed?.map(\.cardinality),
-            ivfParameters: settings.ivf, maxThreads: options.maxThreads, exact: options.exact
+            ivfParameters: settings.ivf, maxThreads: options.maxThreads, exact: options.exact, deadline: options.deadline
         ).run(cost: &cost)
     }
 

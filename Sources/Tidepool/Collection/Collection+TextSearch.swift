@@ -18,7 +18,8 @@ extension Collection {
         let filter = try options.filter?.validated(against: schema, collection: name)
         let snap = snapshot()
         var cost = SearchCost()
-        let top = try bm25(snap, query: query, k: k, config: textConfig, match: options.match, filter: filter, cost: &cost)
+        let top = try bm25(
+            snap, query: query, k: k, config: textConfig, match: options.match, filter: filter, deadline: options.deadline, cost: &cost)
         let hits = try top.sorted().map { item in
             let key = RowKey(packed: item.key)
             return TextHit(
@@ -29,18 +30,28 @@ extension Collection {
         return (hits, cost)
     }
 
+    /// Most terms (after analysis) one text query may have.
+    public static var maxTextQueryTerms: Int { 1024 }
+
     /// BM25 over a snapshot: global statistics summed over every container, then per-container
     /// scoring through the postings (segments) or the rows' stored terms (memtables).
     func bm25(
         _ snap: Snapshot, query: String, k: Int, config text: TextIndexConfig, match: TextMatch, filter: Filter?,
-        cost: inout SearchCost
+        deadline: Deadline? = nil, cost: inout SearchCost
     ) throws -> TopK {
         let queryTerms = text.analyzer.terms(query)
+        // Each term costs a pass over the in-memory rows' terms: a bounded query keeps one
+        // request's work bounded.
+        guard queryTerms.count <= Self.maxTextQueryTerms else {
+            throw TidepoolError.invalidArgument(
+                "a text query has at most \(Self.maxTextQueryTerms) terms, this one has \(queryTerms.count)")
+        }
         var unique: [String] = []
-        for t in queryTerms where !unique.contains(t) { unique.append(t) }
+        var seen = Set<String>()
+        for t in queryTerms where seen.insert(t).inserted { unique.append(t) }
         var top = TopK(k: k)
         if unique.isEmpty { return top }
-        let allowed = try filter.map { try snap.allowedRows($0) }
+        let allowed = try filter.map { try snap.allowedRows($0, deadline: deadline) }
 
         // Global statistics.
         var n = 0.0, tokens = 0.0
@@ -84,6 +95,7 @@ extension Collection {
         try TextScratchPool.shared.with { scratch in
             for (c, container) in snap.containers.enumerated() {
                 guard case .segment(let s) = container, let ti = s.text else { continue }
+                try deadline.check("full-text search")
                 scratch.prepare(rows: ti.rows)
                 for (i, t) in unique.enumerated() {
                     let (p, count) = ti.postings(of: t)
@@ -111,6 +123,7 @@ extension Collection {
         }
         for (c, container) in snap.containers.enumerated() {
             guard case .memtable(let m, let count, _) = container else { continue }
+            try deadline.check("full-text search")
             let dead = DeadFilter(m.tombstones, visibleSeq: snap.visibleSeq)
             cost.rowsScanned += count
             for r in 0..<count where m.seqs[r] <= snap.visibleSeq && admitted(c, r, dead) {

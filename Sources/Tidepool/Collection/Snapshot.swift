@@ -18,22 +18,30 @@ struct Snapshot {
 
     /// Per container, the rows `filter` (validated) admits: segments through their attribute
     /// indexes, memtables row by row with the reference evaluator. Deletions are not applied.
-    func allowedRows(_ filter: Filter) throws -> [Bitmap] {
-        try containers.map { c in
+    func allowedRows(_ filter: Filter, deadline: Deadline? = nil) throws -> [Bitmap] {
+        let evaluator = FilterEvaluator(filter)
+        return try containers.map { c in
+            try deadline.check("evaluating a filter")
             switch c {
             case .segment(let s):
                 return try s.allowedRows(filter)
             case .memtable(let m, let n, _):
                 var b = Bitmap(count: n)
-                for r in 0..<n where filter.matches(m.attributes[r]) { b.insert(r) }
+                var r = 0
+                while r < n {
+                    let end = min(r + 4096, n)
+                    for row in r..<end where evaluator.matches(m.attributes[row]) { b.insert(row) }
+                    r = end
+                    try deadline.check("evaluating a filter over in-memory rows")
+                }
                 return b
             }
         }
     }
 
     /// The live rows that `filter` admits (all live rows when nil), in container order.
-    func liveRows(matching filter: Filter?) throws -> [RowKey] {
-        let allowed = try filter.map { try allowedRows($0) }
+    func liveRows(matching filter: Filter?, deadline: Deadline? = nil) throws -> [RowKey] {
+        let allowed = try filter.map { try allowedRows($0, deadline: deadline) }
         var out: [RowKey] = []
         for (ci, c) in containers.enumerated() {
             let rows = rows(ci)

@@ -13,8 +13,9 @@ struct SnapshotSearch: @unchecked Sendable {
     let ivfParameters: IVFParameters
     let maxThreads: Int
     let exact: Bool
+    let deadline: Deadline?
 
-    func run(cost: inout SearchCost) -> TopK {
+    func run(cost: inout SearchCost) throws -> TopK {
         let plan = SearchPlan(snapshot: snapshot, exact: exact, ef: query.ef, allowedCounts: allowedCounts)
         let units = plan.units
         cost.containers += plan.containerCount
@@ -22,8 +23,9 @@ struct SnapshotSearch: @unchecked Sendable {
         if threads <= 1 {
             var top = TopK(k: query.k)
             ScratchPool.shared.withScratch { scratch in
-                for u in units { run(u, into: &top, cost: &cost, scratch: scratch) }
+                for u in units where deadline?.hasPassed != true { run(u, into: &top, cost: &cost, scratch: scratch) }
             }
+            try deadline.check("searching collection containers")
             return top
         }
         let partials = Locked<[(TopK, SearchCost)]>([])
@@ -31,10 +33,13 @@ struct SnapshotSearch: @unchecked Sendable {
             var top = TopK(k: query.k)
             var partCost = SearchCost()
             ScratchPool.shared.withScratch { scratch in
-                for i in stride(from: t, to: units.count, by: threads) { run(units[i], into: &top, cost: &partCost, scratch: scratch) }
+                for i in stride(from: t, to: units.count, by: threads) where deadline?.hasPassed != true {
+                    run(units[i], into: &top, cost: &partCost, scratch: scratch)
+                }
             }
             partials.withLock { $0.append((top, partCost)) }
         }
+        try deadline.check("searching collection containers")
         var merged = TopK(k: query.k)
         for (p, c) in partials.withLock({ $0 }) {
             for it in p.items { merged.push(it.dist, it.key) }

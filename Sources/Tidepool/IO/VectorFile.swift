@@ -30,11 +30,30 @@ public enum VectorFile {
         return try readFvecs(path)
     }
 
+    /// The bytes of a regular file; a directory, FIFO or device is refused by name (reading a
+    /// FIFO would block), as is a missing or unreadable file, with the system's reason.
     static func load(_ path: String) throws -> Data {
-        guard let d = FileManager.default.contents(atPath: path) else {
-            throw TidepoolError.io(path: path, operation: "read", errno: ENOENT)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw TidepoolError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw TidepoolError.io(path: path, operation: "stat", errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            let kind = (st.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file (a FIFO, socket or device)"
+            throw TidepoolError.invalidArgument("'\(path)' is \(kind); give a vector file")
         }
-        return d
+        let size = Int(st.st_size)
+        var data = Data(count: size)
+        var done = 0
+        try data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) in
+            while done < size {
+                let n = read(fd, out.baseAddress! + done, size - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw TidepoolError.io(path: path, operation: "read", errno: n == 0 ? EIO : errno) }
+                done += n
+            }
+        }
+        return data
     }
 
     public static func readFvecs(_ path: String) throws -> VectorMatrix {
@@ -103,27 +122,24 @@ public enum VectorFile {
             guard start + headerLen <= raw.count, let header = String(bytes: raw[start..<(start + headerLen)], encoding: .utf8) else {
                 throw TidepoolError.corrupt(file: path, offset: start, reason: "unreadable header")
             }
-            guard header.contains("'<f4'") || header.contains("'float32'") else {
-                throw TidepoolError.invalidArgument("\(path): only little-endian float32 .npy is supported (header: \(header))")
+            let parsed: NpyHeader
+            do { parsed = try NpyHeader(parsing: header) } catch {
+                throw TidepoolError.corrupt(file: path, offset: start, reason: "bad .npy header: \(error)")
             }
-            guard header.contains("'fortran_order': False") else {
-                throw TidepoolError.invalidArgument("\(path): Fortran-order arrays are not supported")
+            guard parsed.descr == "<f4" else {
+                throw TidepoolError.invalidArgument("\(path): only little-endian float32 ('<f4') .npy is supported, not '\(parsed.descr)'")
             }
-            guard let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
-                throw TidepoolError.corrupt(file: path, offset: start, reason: "no shape in header")
-            }
-            let dims = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard dims.count == 2, dims[0] >= 0, dims[1] > 0 else {
-                throw TidepoolError.invalidArgument("\(path): expected a 2-D array, got shape \(dims)")
+            guard !parsed.fortranOrder else { throw TidepoolError.invalidArgument("\(path): Fortran-order arrays are not supported") }
+            let dims = parsed.shape
+            guard dims.count == 2, dims[1] > 0, dims[1] <= 65_536 else {
+                throw TidepoolError.invalidArgument("\(path): expected a 2-D array of 1 to 65536 columns, got shape \(dims)")
             }
             let body = start + headerLen
-            guard raw.count - body >= dims[0] * dims[1] * 4 else {
+            guard let count = parsed.elementCount, count <= (raw.count - body) / 4 else {
                 throw TidepoolError.corrupt(file: path, offset: body, reason: "data shorter than shape \(dims)")
             }
-            var values = [Float](repeating: 0, count: dims[0] * dims[1])
-            values.withUnsafeMutableBytes {
-                $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + dims[0] * dims[1] * 4)]))
-            }
+            var values = [Float](repeating: 0, count: count)
+            values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + count * 4)])) }
             return VectorMatrix(rows: dims[0], dimension: dims[1], values: values)
         }
     }

@@ -20,12 +20,15 @@ public struct SearchOptions: Sendable {
     /// Only documents matching this filter are returned: the true filtered top-k, within
     /// the index's recall, whatever the filter's selectivity.
     public var filter: Filter?
+    /// Give up with `TidepoolError.deadlineExceeded` once this passes (nil: no limit).
+    public var deadline: Deadline?
 
     public init(
         ef: Int? = nil, exact: Bool = false, includeAttributes: Bool = false,
         includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-        filter: Filter? = nil, rerank: Int? = nil, nprobe: Int? = nil
+        filter: Filter? = nil, rerank: Int? = nil, nprobe: Int? = nil, deadline: Deadline? = nil
     ) {
+        self.deadline = deadline
         self.filter = filter
         self.nprobe = nprobe
         self.rerank = rerank

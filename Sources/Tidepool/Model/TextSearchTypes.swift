@@ -13,8 +13,11 @@ public struct TextSearchOptions: Sendable {
     public var match: TextMatch
     public var filter: Filter?
     public var includeAttributes: Bool
+    /// Give up with `TidepoolError.deadlineExceeded` once this passes (nil: no limit).
+    public var deadline: Deadline?
 
-    public init(match: TextMatch = .any, filter: Filter? = nil, includeAttributes: Bool = false) {
+    public init(match: TextMatch = .any, filter: Filter? = nil, includeAttributes: Bool = false, deadline: Deadline? = nil) {
+        self.deadline = deadline
         self.match = match
         self.filter = filter
         self.includeAttributes = includeAttributes
@@ -47,11 +50,14 @@ public struct HybridOptions: Sendable {
     public var filter: Filter?
     public var match: TextMatch
     public var includeAttributes: Bool
+    /// Give up with `TidepoolError.deadlineExceeded` once this passes (nil: no limit).
+    public var deadline: Deadline?
 
     public init(
         fusion: Fusion = .reciprocalRank(), candidates: Int = 100, ef: Int? = nil, filter: Filter? = nil,
-        match: TextMatch = .any, includeAttributes: Bool = false
+        match: TextMatch = .any, includeAttributes: Bool = false, deadline: Deadline? = nil
     ) {
+        self.deadline = deadline
         self.fusion = fusion
         self.candidates = candidates
         self.ef = ef

@@ -99,6 +99,19 @@ final class AttributeIndex: @unchecked Sendable {
         }
     }
 
+    /// Adds the rows matching `value` exactly to `b` (the `in` operator's per-value step).
+    private func insertEqual(_ k: String, _ value: AttributeValue, into b: inout Bitmap) {
+        func add(_ rows: some Sequence<UInt32>) { for r in rows { b.insert(Int(r)) } }
+        switch (column(k), value) {
+        case (.ints(let vs, let rs, _)?, .int(let i)): add(rs[range(vs, i, i, true, true)])
+        case (.floats(let vs, let rs, _)?, .float(let d)): add(rs[range(vs, d, d, true, true)])
+        case (.floats(let vs, let rs, _)?, .int(let i)): add(rs[range(vs, Double(i), Double(i), true, true)])
+        case (.strings(_, _, let p, _)?, .string(let s)): add(p[s] ?? [])
+        case (.arrays(let p, _)?, .string(let s)): add(p[s] ?? [])
+        default: b.formUnion(equal(k, value))  // null and booleans: whole bitmaps anyway
+        }
+    }
+
     /// Index range of sorted `vs` within [lo, hi] (bounds inclusive or not; nil = open).
     private func range<T: Comparable>(_ vs: [T], _ lo: T?, _ hi: T?, _ loIn: Bool, _ hiIn: Bool) -> Range<Int> {
         range(vs, lo, hi, loIn, hiIn, less: <)
@@ -150,8 +163,9 @@ final class AttributeIndex: @unchecked Sendable {
         case .eq(let k, let v): return equal(k, v)
         case .ne(let k, let v): var b = equal(k, v); b.invert(); return b
         case .in(let k, let vs):
+            // Row by row into one bitmap: a union of a bitmap per value would cost rows/64 words per value.
             var b = Bitmap(count: rows)
-            for v in vs { b.formUnion(equal(k, v)) }
+            for v in Set(vs) { insertEqual(k, v, into: &b) }
             return b
         case .notIn(let k, let vs): var b = evaluate(.in(k, vs)); b.invert(); return b
         case .lt(let k, let v): return ordered(k, v, lo: false, inclusive: false)

@@ -10,16 +10,21 @@ extension Filter {
     /// An object with several keys is the conjunction of them.
     public init(json: Data) throws {
         let value: JSONValue
-        do { value = try JSONDecoder().decode(JSONValue.self, from: json) } catch {
+        do { value = try JSONParser.parse([UInt8](json)) } catch {
             throw TidepoolError.invalidArgument("filter is not valid JSON: \(error)")
         }
         self = try Filter.parse(value, path: "filter")
     }
 
+    /// Parses the JSON filter syntax from a parsed value; `path` names it in errors. Nesting is
+    /// refused past `maxDepth` as it is parsed (paths and work grow with depth).
+    public init(json value: JSONValue, path: String) throws { self = try Filter.parse(value, path: path) }
+
     /// Parses the JSON filter syntax from a string.
     public init(json: String) throws { try self.init(json: Data(json.utf8)) }
 
-    static func parse(_ json: JSONValue, path: String) throws -> Filter {
+    static func parse(_ json: JSONValue, path: String, depth: Int = 1) throws -> Filter {
+        guard depth <= maxDepth else { throw TidepoolError.invalidArgument("\(path): filter nested deeper than \(maxDepth)") }
         guard case .object(let obj) = json, !obj.isEmpty else {
             throw TidepoolError.invalidArgument("\(path): expected a non-empty JSON object")
         }
@@ -32,10 +37,10 @@ extension Filter {
                 guard case .array(let list) = value, !list.isEmpty else {
                     throw TidepoolError.invalidArgument("\(here): expected a non-empty array")
                 }
-                let fs = try list.enumerated().map { try parse($0.element, path: "\(here)[\($0.offset)]") }
+                let fs = try list.enumerated().map { try parse($0.element, path: "\(here)[\($0.offset)]", depth: depth + 1) }
                 parts.append(key == "and" ? .and(fs) : .or(fs))
             case "not":
-                parts.append(.not(try parse(value, path: here)))
+                parts.append(.not(try parse(value, path: here, depth: depth + 1)))
             default:
                 if case .object(let ops) = value {
                     guard !ops.isEmpty else { throw TidepoolError.invalidArgument("\(here): expected an operator") }
@@ -80,6 +85,8 @@ extension AttributeValue {
         case .null: self = .null
         case .bool(let b): self = .bool(b)
         case .int(let i): self = .int(i)
+        // Integer attributes are signed 64-bit; a larger operand compares as the float it is.
+        case .uint(let u): self = .float(Double(u))
         case .double(let d): self = .float(d)
         case .string(let s): self = .string(s)
         case .array(let a):

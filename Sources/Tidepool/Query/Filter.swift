@@ -85,10 +85,47 @@ public indirect enum Filter: Sendable, Hashable {
 
     // MARK: Validation
 
-    /// Checks names and types against a collection's schema; unknown attributes and type
-    /// mismatches are errors, not silent empty results. Returns the filter with integer
-    /// operands on float attributes converted.
+    /// Bounds on every filter: it is input, and its size, nesting and lists bound the work it asks for.
+    public static let maxDepth = 32
+    public static let maxNodes = 4096
+    /// Values in all `in` and `notIn` lists of one filter, together.
+    public static let maxListValues = 100_000
+
+    /// Checks the filter against `maxDepth`, `maxNodes` and `maxListValues`.
+    func checkLimits(collection: String) throws {
+        var nodes = 0, values = 0
+        func walk(_ f: Filter, _ depth: Int) throws {
+            nodes += 1
+            guard depth <= Filter.maxDepth else {
+                throw TidepoolError.invalidArgument("collection '\(collection)': filter nested deeper than \(Filter.maxDepth)")
+            }
+            guard nodes <= Filter.maxNodes else {
+                throw TidepoolError.invalidArgument("collection '\(collection)': filter has more than \(Filter.maxNodes) conditions")
+            }
+            switch f {
+            case .and(let fs), .or(let fs): for c in fs { try walk(c, depth + 1) }
+            case .not(let c): try walk(c, depth + 1)
+            case .in(_, let vs), .notIn(_, let vs):
+                values += vs.count
+                guard values <= Filter.maxListValues else {
+                    throw TidepoolError.invalidArgument(
+                        "collection '\(collection)': filter lists hold more than \(Filter.maxListValues) values")
+                }
+            default: break
+            }
+        }
+        try walk(self, 1)
+    }
+
+    /// Checks the filter's size and its names and types against a collection's schema; unknown
+    /// attributes and type mismatches are errors, not silent empty results. Returns the filter
+    /// with integer operands on float attributes converted.
     func validated(against schema: AttributeSchema, collection: String) throws -> Filter {
+        try checkLimits(collection: collection)
+        return try validatedNode(against: schema, collection: collection)
+    }
+
+    private func validatedNode(against schema: AttributeSchema, collection: String) throws -> Filter {
         func type(_ k: String) throws -> AttributeType {
             guard let t = schema.types[k] else {
                 let known = schema.types.keys.sorted().joined(separator: ", ")
@@ -115,9 +152,9 @@ public indirect enum Filter: Sendable, Hashable {
                     + (ordered ? " in an ordering comparison" : ""))
         }
         switch self {
-        case .and(let fs): return .and(try fs.map { try $0.validated(against: schema, collection: collection) })
-        case .or(let fs): return .or(try fs.map { try $0.validated(against: schema, collection: collection) })
-        case .not(let f): return .not(try f.validated(against: schema, collection: collection))
+        case .and(let fs): return .and(try fs.map { try $0.validatedNode(against: schema, collection: collection) })
+        case .or(let fs): return .or(try fs.map { try $0.validatedNode(against: schema, collection: collection) })
+        case .not(let f): return .not(try f.validatedNode(against: schema, collection: collection))
         case .eq(let k, let v): return .eq(k, try operand(k, v, allowNull: true))
         case .ne(let k, let v): return .ne(k, try operand(k, v, allowNull: true))
         case .in(let k, let vs): return .in(k, try vs.map { try operand(k, $0, allowNull: true) })

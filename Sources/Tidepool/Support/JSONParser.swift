@@ -215,18 +215,23 @@ public struct JSONParser {
             while i < b.count, isDigit(b[i]) { i += 1 }
         }
         let text = UnsafeBufferPointer(rebasing: b[start..<i])
-        if integral, text.count <= 19 {
-            // Up to 18 digits always fit; 19 may overflow, which falls through to Double.
-            var v: Int64 = 0
+        if integral, text.count <= 20 {
+            // Digits accumulate as an unsigned magnitude; one that overflows UInt64 falls through
+            // to Double.
+            var v: UInt64 = 0
             var ok = true
             let negative = text[0] == UInt8(ascii: "-")
             for c in text.dropFirst(negative ? 1 : 0) {
                 let (m, o1) = v.multipliedReportingOverflow(by: 10)
-                let (s, o2) = m.addingReportingOverflow(Int64(c - UInt8(ascii: "0")))
+                let (s, o2) = m.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
                 if o1 || o2 { ok = false; break }
                 v = s
             }
-            if ok { return .int(negative ? -v : v) }
+            if ok {
+                if !negative { return v <= UInt64(Int64.max) ? .int(Int64(v)) : .uint(v) }
+                if v <= UInt64(Int64.max) { return .int(-Int64(v)) }
+                if v == UInt64(Int64.max) + 1 { return .int(Int64.min) }
+            }
         }
         // The grammar is checked above, so strtod sees only a JSON number (C locale: '.' decimal point).
         let d: Double = withUnsafeTemporaryAllocation(of: CChar.self, capacity: text.count + 1) { tmp in

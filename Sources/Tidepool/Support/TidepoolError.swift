@@ -21,6 +21,8 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed(String)
     /// The database was opened read-only (`DatabaseOptions.readOnly`), so it cannot change.
     case readOnly(String)
+    /// The operation ran past its deadline (`SearchOptions.deadline`) and was abandoned; nothing changed.
+    case deadlineExceeded(String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,7 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
         case .io(let p, let op, let e): return "\(op) failed on '\(p)': \(String(cString: strerror(e))) (errno \(e))"
         case .closed(let m): return "closed: \(m)"
         case .readOnly(let m): return "read-only: \(m)"
+        case .deadlineExceeded(let m): return "deadline exceeded: \(m)"
         }
     }
 }

@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import Tidepool
+
+/// `/health`, `/ready` and `/metrics`: what load balancers and monitoring ask.
+struct OperationsRoutes: Sendable {
+    let database: Database
+    let api: API
+    let state: ServerState
+    let gauges = CollectionGauges()
+
+    func register(_ router: Router<TidepoolRequestContext>) {
+        router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
+        // No key needed, so no collection names: counts only. Degraded collections still serve
+        // reads (and writes while their memtables have room), so the server stays ready.
+        router.get("/ready") { _, _ in
+            if state.shuttingDown.load(ordering: .relaxed) {
+                return APIError(.serviceUnavailable, "shutting_down", "the server is shutting down").response()
+            }
+            let health = database.collectionHealth()
+            let degraded = health.values.filter { $0 != .ok }.count
+            let unavailable = database.unavailableCollections.count
+            return jsonResponse([
+                "status": degraded + unavailable == 0 ? "ready" : "degraded", "collections": database.collectionNames.count,
+                "degraded_collections": degraded, "unavailable_collections": unavailable,
+            ])
+        }
+        // Per-collection series name every collection: only a key that may see them all may read them.
+        router.get("/metrics") { _, context in
+            guard let key = context.apiKey else { throw APIError(.unauthorized, "unauthorized", "no API key") }
+            guard key.collections == nil else {
+                throw APIError(.forbidden, "forbidden", "/metrics needs a key that is not limited to some collections")
+            }
+            try await api.executor.run(key: key.secret, timeout: api.timeout) { gauges.record(database) }
+            Gauge(label: "tidepool_requests_in_flight").record(api.executor.inFlight)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: TidepoolMetrics.registry.emitToBuffer())))
+        }
+    }
+}
+
+extension Database {
+    /// Each open collection's health, by name.
+    func collectionHealth() -> [String: CollectionHealth] {
+        var out: [String: CollectionHealth] = [:]
+        for name in collectionNames { if let c = try? collection(name) { out[name] = c.health } }
+        return out
+    }
+}
+
+/// The per-collection gauges, and which collections have them, so a dropped collection's
+/// series disappear instead of reporting its last values for ever.
+final class CollectionGauges: Sendable {
+    private static let labels = [
+        "tidepool_documents", "tidepool_segments", "tidepool_wal_bytes", "tidepool_memtable_rows", "tidepool_memtable_indexed_rows",
+        "tidepool_deleted_rows", "tidepool_collection_degraded",
+    ]
+    private let recorded = NIOLockedValueBox<Set<String>>([])
+
+    func record(_ database: Database) {
+        let names = Set(database.collectionNames)
+        recorded.withLockedValue { seen in
+            for gone in seen.subtracting(names) {
+                for label in Self.labels { Gauge(label: label, dimensions: [("collection", gone)]).destroy() }
+            }
+            seen = names
+        }
+        for name in names {
+            guard let c = try? database.collection(name) else { continue }
+            let info = c.info()
+            let dims = [("collection", name)]
+            Gauge(label: "tidepool_documents", dimensions: dims).record(info.count)
+            Gauge(label: "tidepool_segments", dimensions: dims).record(info.segments.count)
+            Gauge(label: "tidepool_wal_bytes", dimensions: dims).record(info.walBytes)
+            Gauge(label: "tidepool_memtable_rows", dimensions: dims).record(info.memtableRows)
+            Gauge(label: "tidepool_memtable_indexed_rows", dimensions: dims).record(info.memtableIndexedRows)
+            Gauge(label: "tidepool_deleted_rows", dimensions: dims).record(info.segments.reduce(0) { $0 + $1.deletedRows })
+            Gauge(label: "tidepool_collection_degraded", dimensions: dims).record(c.health == .ok ? 0 : 1)
+        }
+        Gauge(label: "tidepool_collections_unavailable").record(database.unavailableCollections.count)
+    }
+}
