@@ -158,7 +158,7 @@ struct API: Sendable {
         }
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
-        var result = try await executor.run(key: key.secret, timeout: timeout) { ResultBox(try body(deadline)) }.value
+        var result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
         if collection == nil, write == false, let all = result["collections"] as? [[String: Any]], !key.allows(collection: "") {
             result["collections"] = all.filter { key.allows(collection: $0["name"] as? String ?? "") }
         }

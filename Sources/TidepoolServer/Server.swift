@@ -36,8 +36,8 @@ public struct TidepoolServer: Service {
         _ = TidepoolMetrics.registry
         let state = ServerState()
         let executor = EngineExecutor(
-            threads: configuration.engineThreads, maxInFlight: configuration.maxInFlight,
-            maxInFlightPerKey: configuration.maxInFlightPerKey, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
+            readThreads: configuration.readThreads, writeThreads: configuration.writeThreads, maxInFlight: configuration.maxInFlight,
+            maxInFlightPerKey: configuration.maxInFlightPerKey)
         let router = Router(context: TidepoolRequestContext.self)
         // Every request is logged with its id at debug level (`--log-level debug`); errors at info.
         router.middlewares.add(LogRequestsMiddleware(.debug))

@@ -26,8 +26,12 @@ public struct ServerConfiguration: Sendable {
     public var headerTimeout: TimeAmount
     /// A request body must arrive within this of its head; then the connection is closed.
     public var bodyTimeout: TimeAmount
-    /// Threads running engine calls (reads and writes), apart from NIO's event loops.
-    public var engineThreads: Int
+    /// Threads running reads (queries, gets, scans), apart from NIO's event loops: one per core
+    /// keeps them busy without oversubscribing.
+    public var readThreads: Int
+    /// Threads running writes, which mostly wait for fsync; separate from reads so a slow disk
+    /// never holds queries up.
+    public var writeThreads: Int
     /// After SIGTERM, `/ready` answers 503 for this long before the server stops accepting, so a
     /// load balancer stops sending traffic first; requests are still served meanwhile.
     public var shutdownDelay: TimeAmount
@@ -38,7 +42,8 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 8080, keys: APIKeyring, maxBodyBytes: Int = 64 << 20,
         maxInFlight: Int = 256, maxInFlightPerKey: Int? = nil, maxConnections: Int = 1024,
         requestTimeout: TimeAmount = .seconds(30), headerTimeout: TimeAmount = .seconds(30), bodyTimeout: TimeAmount = .seconds(60),
-        engineThreads: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount), shutdownDelay: TimeAmount = .zero,
+        readThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        writeThreads: Int = max(2, ProcessInfo.processInfo.activeProcessorCount), shutdownDelay: TimeAmount = .zero,
         limits: RequestLimits = RequestLimits()
     ) {
         self.host = host
@@ -51,7 +56,8 @@ public struct ServerConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.headerTimeout = headerTimeout
         self.bodyTimeout = bodyTimeout
-        self.engineThreads = engineThreads
+        self.readThreads = readThreads
+        self.writeThreads = writeThreads
         self.shutdownDelay = shutdownDelay
         self.limits = limits
     }
@@ -67,7 +73,8 @@ public struct ServerConfiguration: Sendable {
         try check(
             (1...maxInFlight).contains(maxInFlightPerKey), "max in flight per key must be in 1...\(maxInFlight), got \(maxInFlightPerKey)")
         try check(maxConnections >= 1, "max connections must be at least 1, got \(maxConnections)")
-        try check(engineThreads >= 1 && engineThreads <= 1024, "engine threads must be in 1...1024, got \(engineThreads)")
+        try check((1...1024).contains(readThreads), "read threads must be in 1...1024, got \(readThreads)")
+        try check((1...1024).contains(writeThreads), "write threads must be in 1...1024, got \(writeThreads)")
         for (t, name) in [(requestTimeout, "request"), (headerTimeout, "header"), (bodyTimeout, "body")] {
             try check(t.nanoseconds > 0, "the \(name) timeout must be positive")
         }

@@ -43,8 +43,7 @@ final class ServerAbuseTests: XCTestCase {
     }
 
     func testOneKeyCannotTakeEverySlot() async throws {
-        let executor = EngineExecutor(
-            threads: 4, maxInFlight: 3, maxInFlightPerKey: 2, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
+        let executor = EngineExecutor(readThreads: 4, writeThreads: 1, maxInFlight: 3, maxInFlightPerKey: 2)
         let release = DispatchSemaphore(value: 0)
         let started = DispatchSemaphore(value: 0)
         let blocked = (0..<2).map { _ in
@@ -75,8 +74,7 @@ final class ServerAbuseTests: XCTestCase {
     }
 
     func testDeadlineAnswersAtOnceAndTheSlotIsHeldUntilTheWorkStops() async throws {
-        let executor = EngineExecutor(
-            threads: 2, maxInFlight: 4, maxInFlightPerKey: 4, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
+        let executor = EngineExecutor(readThreads: 2, writeThreads: 1, maxInFlight: 4, maxInFlightPerKey: 4)
         let release = DispatchSemaphore(value: 0)
         let start = ContinuousClock.now
         do {

@@ -8,6 +8,8 @@ import XCTest
 final class CrashTests: XCTestCase {
     static let dimension = 8
     static let idSpace = 400
+    /// Kills per run: a handful in CI, as many as asked by `scripts/crash_campaign.sh`.
+    static let kills = Int(ProcessInfo.processInfo.environment["TIDEPOOL_CRASH_KILLS"] ?? "") ?? 16
 
     /// The vector the crash writer stores for `id` at operation `op` (same formula as the CLI's).
     func vector(id: UInt64, op: Int) -> [Float] {
@@ -22,7 +24,8 @@ final class CrashTests: XCTestCase {
         var nextOp = 0
         var rng = SplitMix64(seed: 20261122)
         var totalAcked = 0
-        for iteration in 0..<16 {
+        var settingsChanges = 0
+        for iteration in 0..<CrashTests.kills {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
             p.arguments = ["crash-writer", "--data", dir.path, "--seed", String(iteration + 1), "--first-op", String(nextOp)]
@@ -30,7 +33,8 @@ final class CrashTests: XCTestCase {
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
             try p.run()
-            let delay = 0.15 + Double(rng.next() % 700) / 1000
+            // Mostly short runs (kills land in opening, recovery and early flushes), some long ones.
+            let delay = rng.next() % 4 == 0 ? 0.3 + Double(rng.next() % 900) / 1000 : 0.05 + Double(rng.next() % 300) / 1000
             Thread.sleep(forTimeInterval: delay)
             kill(p.processIdentifier, SIGKILL)
             let data = out.fileHandleForReading.readDataToEndOfFile()
@@ -49,6 +53,8 @@ final class CrashTests: XCTestCase {
                     for id in f.ids { if f.upsert { model[id] = op } else { model[id] = nil } }
                     inFlight = nil
                     totalAcked += 1
+                } else if parts.first == "SETTINGS" {
+                    settingsChanges += 1
                 }
             }
 
@@ -97,7 +103,9 @@ final class CrashTests: XCTestCase {
             for h in graphHits { if case .uint(let id) = h.id { XCTAssertNotNil(model[id]) } }
             try db.close()
         }
-        print("crash test: \(totalAcked) acknowledged operations across 16 kills")
+        print(
+            "crash test: \(CrashTests.kills) kills, \(totalAcked) acknowledged operations, \(settingsChanges) settings changes, every one verified"
+        )
         XCTAssertGreaterThan(totalAcked, 200, "the writer should have made progress across kills")
         // The kills must have hit a database that flushes and compacts, not just a log.
         let db = try Database(path: dir.path)

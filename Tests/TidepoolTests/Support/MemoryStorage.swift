@@ -21,6 +21,16 @@ final class MemoryStorage: StorageBackend, @unchecked Sendable {
 
     init(name: String = "memory") { location = "memory:" + name }
 
+    /// A store holding exactly `files` (name to bytes, all durable): a database loaded from
+    /// disk, or a copy of one with a file damaged.
+    init(files: [String: [UInt8]], name: String = "memory") {
+        location = "memory:" + name
+        self.files = files.mapValues { File(bytes: $0, durable: $0.count) }
+    }
+
+    /// Every file's bytes.
+    var contents: [String: [UInt8]] { lock.withLock { files.mapValues(\.bytes) } }
+
     func displayPath(_ name: String) -> String { location + "/" + name }
     var manifestDisplayPath: String { displayPath("MANIFEST") }
 
