@@ -14,6 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TIDEPOOL_CRASH_KILLS="${1:-700}" TIDEPOOL_CRASH_SERVE_KILLS="${2:-200}" TIDEPOOL_CRASH_IMPORT_KILLS="${3:-100}"
 swift build --build-tests
-for t in CrashTests ServeCrashTests CLITests/testKilledImportKeepsEveryCommittedDocument; do
+for t in TidepoolTests.CrashTests TidepoolServerTests.ServeCrashTests TidepoolTests.CLITests/testKilledImportKeepsEveryCommittedDocument; do
     swift test --skip-build --filter "$t" 2>&1 | grep -E "crash test:|error:|Executed .* tests" || true
 done
