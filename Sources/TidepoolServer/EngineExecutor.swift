@@ -53,14 +53,17 @@ final class EngineExecutor: Service, Sendable {
                 call.start(continuation)
                 let watch = watchdog.watch(after: timeout) { call.finish(.failure(APIError.deadlineExceeded(timeout))) }
                 (write ? writePool : readPool).submit { work in
-                    defer { self.release(key) }
+                    // The slot is given back before the caller resumes, so a caller that has its
+                    // answer never sees its own call still counted.
                     guard case .active = work else {
                         self.watchdog.forget(watch)
+                        self.release(key)
                         call.finish(.failure(APIError(.serviceUnavailable, "shutting_down", "the server is shutting down")))
                         return
                     }
                     let result = Result { try body() }
                     self.watchdog.forget(watch)
+                    self.release(key)
                     call.finish(result)
                 }
                 if Task.isCancelled { call.finish(.failure(CancellationError())) }
