@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.17.0"),
     ],
     targets: [
         // SIMD distance kernels and CRC32C in C: per-function CPU targets
@@ -30,10 +33,23 @@ let package = Package(
             name: "Tidepool",
             dependencies: [
                 "TidepoolKernels",
+                "TidepoolS3",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 // The metrics API only; it records nothing unless a process bootstraps a backend.
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // An S3 client (SigV4 signing, conditional writes, retries) for object storage.
+        .target(
+            name: "TidepoolS3",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "XMLCoder", package: "XMLCoder"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The `tidepool` command. Its module is not named `tidepool`: that would collide with
@@ -58,6 +74,7 @@ let package = Package(
             dependencies: [
                 "Tidepool",
                 "TidepoolServer",
+                "TidepoolS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -66,6 +83,8 @@ let package = Package(
         .testTarget(name: "TidepoolKernelsTests", dependencies: ["TidepoolKernels"]),
         // Fixtures/: a database written by earlier code, read by FormatFixtureTests (not sources).
         .testTarget(name: "TidepoolTests", dependencies: ["Tidepool"], exclude: ["Fixtures"]),
+        // Fixtures/: requests signed by botocore (scripts/sigv4_fixtures.py).
+        .testTarget(name: "TidepoolS3Tests", dependencies: ["TidepoolS3"], exclude: ["Fixtures"]),
         .testTarget(
             name: "TidepoolServerTests",
             dependencies: [

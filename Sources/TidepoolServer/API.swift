@@ -203,8 +203,13 @@ struct API: Sendable {
     }
 }
 
-/// Moves a non-Sendable JSON dictionary out of the thread pool.
+/// Moves a non-Sendable JSON dictionary out of the thread pool. The continuation's resume orders
+/// the write before the read, but ThreadSanitizer does not see that edge for a task resumed from
+/// a foreign thread; a lock makes the hand-off explicit (one uncontended lock per request).
+/// `@unchecked Sendable`: the dictionary is only touched under the lock.
 final class ResultBox: @unchecked Sendable {
-    let value: [String: Any]
-    init(_ v: [String: Any]) { value = v }
+    private let lock = NSLock()
+    private var stored: [String: Any] = [:]
+    init(_ v: [String: Any]) { lock.withLock { stored = v } }
+    var value: [String: Any] { lock.withLock { stored } }
 }
