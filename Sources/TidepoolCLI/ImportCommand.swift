@@ -12,7 +12,7 @@ struct ImportCommand: ParsableCommand {
             (plus --first-id). A progress bar goes to standard error when it is a terminal.
             """)
 
-    @Option(help: "Data directory.") var data: String
+    @OptionGroup var location: DatabaseLocationOptions
     @Option(help: "Collection name (created if missing).") var collection: String
     @Option(help: "Metric for a new collection: l2, cosine or ip.") var metric: String = "cosine"
     @Option(help: "Durability: always, batched (default: survives a process crash, fsync every 50 ms) or none.")
@@ -32,7 +32,7 @@ struct ImportCommand: ParsableCommand {
             if matrix.rows > 0, UInt64.max - firstId < UInt64(matrix.rows - 1) {
                 throw ValidationError("--first-id \(firstId) leaves no room for \(matrix.rows) ids below 2^64")
             }
-            let db = try Database(path: data, options: DatabaseOptions(syncPolicy: policy))
+            let db = try location.open(DatabaseOptions(syncPolicy: policy))
             let coll: Collection
             let created = !db.collectionNames.contains(collection)
             if !created {

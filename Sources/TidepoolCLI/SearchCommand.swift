@@ -6,7 +6,7 @@ struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search", abstract: "Search a collection with the vectors of a query file.")
 
-    @Option(help: "Data directory.") var data: String
+    @OptionGroup var location: DatabaseLocationOptions
     @Option(help: "Collection name.") var collection: String
     @Option(help: "Queries (.fvecs or .npy).") var queryFile: String
     @Option(help: "Neighbours per query.") var k: Int = 10
@@ -17,7 +17,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let queries = try VectorFile.readVectors(queryFile)
-            let db = try Database(path: data, options: DatabaseOptions(readOnly: true))
+            let db = try location.open(DatabaseOptions(readOnly: true))
             defer { try? db.close() }
             let coll = try db.collection(collection)
             for i in 0..<queries.rows {
@@ -36,15 +36,15 @@ struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Describe the collections of a data directory.")
 
-    @Option(help: "Data directory.") var data: String
+    @OptionGroup var location: DatabaseLocationOptions
     @Flag(help: "One JSON object with a `collections` array.") var json = false
 
     func run() throws {
         try runReportingErrors {
-            guard FileManager.default.fileExists(atPath: data + "/MANIFEST") else {
+            if let data = location.data, !FileManager.default.fileExists(atPath: data + "/MANIFEST") {
                 throw TidepoolError.invalidArgument("no database at '\(data)' (missing MANIFEST)")
             }
-            let db = try Database(path: data, options: DatabaseOptions(readOnly: true))
+            let db = try location.open(DatabaseOptions(readOnly: true))
             defer { try? db.close() }
             let infos = try db.collectionNames.map { try db.collection($0).info() }
             if json {
@@ -89,12 +89,12 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Check every checksum and invariant; exit status 0 when sound.")
 
-    @Option(help: "Data directory.") var data: String
+    @OptionGroup var location: DatabaseLocationOptions
 
     func run() throws {
-        let problems = Database.verify(path: data)
+        let problems = Database.verify(url: location.url, objectStorage: location.objectStorage)
         if problems.isEmpty {
-            emit("ok: \(data) is sound")
+            emit("ok: \(location.url) is sound")
             return
         }
         for p in problems { emit("problem: \(p)") }

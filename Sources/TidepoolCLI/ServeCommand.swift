@@ -20,11 +20,17 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
-            JSON configuration file: data, host, port, sync, max_body_bytes, max_in_flight, max_in_flight_per_key, \
+            JSON configuration file: data, storage, cache_dir, cache_bytes, host, port, sync, max_body_bytes, max_in_flight, max_in_flight_per_key, \
             max_connections, request_timeout_s, header_timeout_s, body_timeout_s, shutdown_delay_s, api_keys (flags override it).
             """)
     var config: String?
     @Option(help: "Data directory, created if missing (default ./tidepool-data).") var data: String?
+    @Option(help: "Object storage location, s3://bucket/prefix (instead of --data); see `tidepool s3-check`.")
+    var storage: String?
+    @Option(help: "Cache directory for object storage (default: under the temporary directory).") var cacheDir: String?
+    @Option(help: "Cache budget for object storage, e.g. 20GiB (default 4GiB).", transform: parseByteCount)
+    var cacheBytes: Int?
+    @OptionGroup var store: ObjectStoreOptions
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "Port to bind (default 8080).") var port: Int?
     @Option(help: "File of API keys.") var apiKeysFile: String?
@@ -45,6 +51,9 @@ struct ServeCommand: AsyncParsableCommand {
     /// The optional configuration file's settings.
     struct FileSettings: Decodable {
         var data: String?
+        var storage: String?
+        var cache_dir: String?
+        var cache_bytes: Int?
         var host: String?
         var port: Int?
         var sync: String?
@@ -67,7 +76,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--config \(config) is not a valid configuration: \(error)")
             }
         }
-        let data = self.data ?? file.data ?? "./tidepool-data"
+        let storage = self.storage ?? file.storage
+        guard storage == nil || (self.data ?? file.data) == nil else { throw ValidationError("give --data or --storage, not both") }
+        if let storage, !storage.hasPrefix("s3://") { throw ValidationError("--storage must be an s3:// URL, got '\(storage)'") }
+        let data = storage ?? self.data ?? file.data ?? "./tidepool-data"
+        let objectStorage = ObjectStorageOptions(
+            endpoint: store.endpoint, region: store.region, pathStyle: store.pathStyle, cacheDirectory: cacheDir ?? file.cache_dir,
+            cacheBytes: cacheBytes ?? file.cache_bytes ?? 4 << 30)
         let host = self.host ?? file.host ?? "127.0.0.1"
         let port = self.port ?? file.port ?? 8080
         guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535, got \(port)") }
@@ -110,7 +125,9 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "tidepool")
         let started = monotonicSeconds()
         let db: Database
-        do { db = try Database(path: data, options: DatabaseOptions(syncPolicy: policy, logger: logger)) } catch let e as TidepoolError {
+        do {
+            db = try Database(url: data, options: DatabaseOptions(syncPolicy: policy, logger: logger), objectStorage: objectStorage)
+        } catch let e as TidepoolError {
             note("error: \(e)")
             throw ExitCode(1)
         }

@@ -9,19 +9,22 @@ extension S3Client {
     public static let partSize = 16 << 20
 
     /// Writes an object of any size: one PUT below `threshold`, otherwise a multipart upload of
-    /// `partSize` parts (at least 5 MiB), up to `parallelism` in flight. Replaces any object of that name.
+    /// `partSize` parts (at least 5 MiB), up to `parallelism` in flight. Replaces any object of
+    /// that name, unless `ifAbsent`: then it is created only if none exists (`If-None-Match: *` on
+    /// the PUT, or on the completion of the parts), and `.conditionFailed` says one did.
+    @discardableResult
     public func upload(
-        _ key: String, _ bytes: [UInt8], partSize: Int = S3Client.partSize, threshold: Int = S3Client.multipartThreshold,
-        parallelism: Int = 4
-    ) throws {
+        _ key: String, _ bytes: [UInt8], metadata: [String: String] = [:], ifAbsent: Bool = false,
+        partSize: Int = S3Client.partSize, threshold: Int = S3Client.multipartThreshold, parallelism: Int = 4
+    ) throws -> S3WriteOutcome {
         guard partSize >= 5 << 20 else {
             throw S3Error(.configuration, operation: "upload", url: url(key), message: "parts must be at least 5 MiB")
         }
         guard bytes.count >= threshold else {
-            try put(key, bytes)
-            return
+            if ifAbsent { return try create(key, bytes, metadata: metadata) }
+            return .written(eTag: try put(key, bytes, metadata: metadata))
         }
-        let uploadID = try startMultipart(key)
+        let uploadID = try startMultipart(key, metadata: metadata)
         do {
             let ranges = stride(from: 0, to: bytes.count, by: partSize).map { $0..<min(bytes.count, $0 + partSize) }
             var eTags = [String?](repeating: nil, count: ranges.count)
@@ -47,15 +50,20 @@ extension S3Client {
                 }
                 return .init(partNumber: i + 1, eTag: e)
             }
-            try completeMultipart(key, uploadID: uploadID, parts: parts)
+            let outcome = try completeMultipart(key, uploadID: uploadID, parts: parts, ifAbsent: ifAbsent)
+            if outcome == .conditionFailed { try? abortMultipart(key, uploadID: uploadID) }
+            return outcome
         } catch {
             try? abortMultipart(key, uploadID: uploadID)
             throw error
         }
     }
 
-    func startMultipart(_ key: String) throws -> String {
-        let r = try send(Request(method: .POST, key: key, query: [("uploads", "")], operation: "CreateMultipartUpload"))
+    func startMultipart(_ key: String, metadata: [String: String]) throws -> String {
+        let r = try send(
+            Request(
+                method: .POST, key: key, query: [("uploads", "")], headers: Self.metadataHeaders(metadata),
+                operation: "CreateMultipartUpload"))
         guard r.status == 200 else { throw failure(r, "CreateMultipartUpload", key: key) }
         do { return try S3XML.decode(S3XML.InitiateMultipartUploadResult.self, r.body).uploadId } catch {
             throw S3Error(
@@ -72,17 +80,23 @@ extension S3Client {
         return eTag
     }
 
-    func completeMultipart(_ key: String, uploadID: String, parts: [S3XML.CompleteMultipartUpload.Part]) throws {
+    func completeMultipart(
+        _ key: String, uploadID: String, parts: [S3XML.CompleteMultipartUpload.Part], ifAbsent: Bool
+    ) throws -> S3WriteOutcome {
         let body = try S3XML.encodeCompletion(parts)
+        var headers: [(name: String, value: String)] = [("content-type", "application/xml")]
+        if ifAbsent { headers.append(("if-none-match", "*")) }
         let r = try send(
             Request(
-                method: .POST, key: key, query: [("uploadId", uploadID)], headers: [("content-type", "application/xml")], body: body,
-                operation: "CompleteMultipartUpload"))
+                method: .POST, key: key, query: [("uploadId", uploadID)], headers: headers, body: body,
+                operation: "CompleteMultipartUpload", retry: ifAbsent ? .conditional : .idempotent))
+        if r.status == 412 { return .conditionFailed }
         // S3 can answer 200 with an error in the body.
         guard r.status == 200, Self.errorCode(Response(status: 400, headers: r.headers, body: r.body)) == nil else {
             throw failure(
                 Response(status: r.status == 200 ? 500 : r.status, headers: r.headers, body: r.body), "CompleteMultipartUpload", key: key)
         }
+        return .written(eTag: r.headers.first(name: "etag"))
     }
 
     func abortMultipart(_ key: String, uploadID: String) throws {

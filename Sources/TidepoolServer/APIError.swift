@@ -38,6 +38,9 @@ public struct APIError: Error, Sendable {
         case .readOnly: return APIError(.forbidden, "read_only", t.description)
         case .deadlineExceeded: return APIError(.serviceUnavailable, "deadline_exceeded", t.description)
         case .locked, .corrupt, .io: return APIError(.internalServerError, "storage_error", t.description)
+        // The object store failed or could not be reached: worth retrying later.
+        case .storage: return APIError(.serviceUnavailable, "storage_unavailable", t.description)
+        case .fenced: return APIError(.serviceUnavailable, "not_the_writer", t.description)
         }
     }
 

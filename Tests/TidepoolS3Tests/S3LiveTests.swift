@@ -50,6 +50,13 @@ final class S3LiveTests: XCTestCase {
         XCTAssertEqual(
             try client.get(prefix + "/big", range: (6 << 20)..<((6 << 20) + 10))?.bytes, Array(bytes[(6 << 20)..<((6 << 20) + 10)]))
         try client.delete(prefix + "/big")
+        // Created only if absent, in parts: a second upload of the same key is refused whole.
+        XCTAssertNotEqual(
+            try client.upload(prefix + "/once", bytes, ifAbsent: true, partSize: 5 << 20, threshold: 8 << 20), .conditionFailed)
+        let other = bytes.map { $0 ^ 0xff }
+        XCTAssertEqual(try client.upload(prefix + "/once", other, ifAbsent: true, partSize: 5 << 20, threshold: 8 << 20), .conditionFailed)
+        XCTAssertEqual(try client.get(prefix + "/once", range: 0..<64)?.bytes, Array(bytes[0..<64]), "the first upload stands")
+        try client.delete(prefix + "/once")
     }
 
     func testWrongCredentialsMissingBucketsAndDeadEndpointsAreClearErrors() throws {

@@ -122,6 +122,9 @@ final class DatabaseTests: XCTestCase {
 
     func testSecondWriterGetsLockError() throws {
         try forEachStorage { store in
+            // Object storage has no lock to take: a second writer is fenced at its first commit
+            // instead (ObjectStorageTests.testSplitBrainLosesNoAcknowledgedWrite).
+            guard store.kind != .object else { return }
             let db = try store.open()
             XCTAssertThrowsError(try store.open()) { e in
                 guard case .locked = e as? TidepoolError else { return XCTFail("\(e)") }

@@ -37,6 +37,9 @@ protocol StorageBackend: AnyObject, Sendable {
 
     /// Opens (creating) an append-only log file such as a WAL segment.
     func openAppendLog(_ name: String) throws -> AppendLog
+    /// Whether log files are objects written once (object storage): then the WAL writes each
+    /// group commit as a file of its own, and `sync` is its commit point.
+    var logsAreObjects: Bool { get }
     /// Cuts a log file to `length` bytes (a torn final write).
     func truncate(_ name: String, to length: Int) throws
 
@@ -45,6 +48,10 @@ protocol StorageBackend: AnyObject, Sendable {
     func lockForWriting() throws -> StorageLock
     /// Takes a shared right to read this database: any number of readers, no writer.
     func lockForReading() throws -> StorageLock
+}
+
+extension StorageBackend {
+    var logsAreObjects: Bool { false }
 }
 
 /// A file being written once, then published atomically.

@@ -23,6 +23,11 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
     case readOnly(String)
     /// The operation ran past its deadline (`SearchOptions.deadline`) and was abandoned; nothing changed.
     case deadlineExceeded(String)
+    /// An object-store request failed; the message names the URL, the operation and what the store said.
+    case storage(String)
+    /// Another writer took over this database's object storage (a higher epoch, or a commit slot
+    /// it created first): this process acknowledges no more writes.
+    case fenced(String)
 
     public var description: String {
         switch self {
@@ -37,6 +42,8 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
         case .closed(let m): return "closed: \(m)"
         case .readOnly(let m): return "read-only: \(m)"
         case .deadlineExceeded(let m): return "deadline exceeded: \(m)"
+        case .storage(let m): return m
+        case .fenced(let m): return "fenced: \(m)"
         }
     }
 }

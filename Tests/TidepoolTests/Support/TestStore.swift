@@ -4,16 +4,20 @@ import XCTest
 @testable import Tidepool
 
 /// Where a test's database lives, opened and reopened through the storage seam: a local
-/// directory (what `Database(path:)` opens), or the test-only in-memory store.
+/// directory (what `Database(path:)` opens), the test-only in-memory store, or object storage
+/// (an in-memory object store, with a cache directory that each reopen starts afresh).
 final class TestStore {
     enum Kind: String, CaseIterable {
         case local
         case memory
+        case object
     }
 
     let kind: Kind
     let dir: TempDir
     private let memory = MemoryStorage()
+    private let objects = MemoryObjectStore()
+    private var caches: [TempDir] = []
 
     init(_ kind: Kind, _ name: String = #function) {
         self.kind = kind
@@ -26,8 +30,16 @@ final class TestStore {
             switch kind {
             case .local: return try StorageLocation.directory(dir.path).open()
             case .memory: return memory
+            case .object: return try objectStorage()
             }
         }
+    }
+
+    /// A node over the shared object store with an empty cache: what a fresh process sees.
+    private func objectStorage() throws -> ObjectStorage {
+        let cache = TempDir("object-cache")
+        caches.append(cache)
+        return ObjectStorage(store: objects, cache: try ObjectFileCache(root: cache.path, capacity: 1 << 30, location: objects.location))
     }
 
     /// Opens (recovering) the database.
@@ -35,6 +47,7 @@ final class TestStore {
         switch kind {
         case .local: return try Database(path: dir.path, options: options)
         case .memory: return try Database(storage: memory, path: memory.location, options: options)
+        case .object: return try Database(storage: try objectStorage(), path: objects.location, options: options)
         }
     }
 

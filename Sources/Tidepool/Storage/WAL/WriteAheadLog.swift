@@ -66,7 +66,8 @@ final class WriteAheadLog: @unchecked Sendable {
         self.syncInterval = syncInterval
         self.nextSeq = lastSeq + 1
         self.durableSeq = lastSeq
-        try startFile(firstSeq: lastSeq + 1)
+        // On object storage each batch starts its own file, so opening writes nothing.
+        if !storage.logsAreObjects { try startFile(firstSeq: lastSeq + 1) }
     }
 
     /// The sequence number of the last operation written.
@@ -74,6 +75,13 @@ final class WriteAheadLog: @unchecked Sendable {
 
     private func startFile(firstSeq: UInt64) throws {
         let name = folder + "/" + WALFormat.fileName(firstSeq: firstSeq)
+        if storage.logsAreObjects {
+            // The object is created by the batch's sync, only if no object of that name exists.
+            let newLog = try storage.openAppendLog(name)
+            try WALFileHeader(dimension: dimension, firstSeq: firstSeq).encoded().withUnsafeBytes { try newLog.append($0) }
+            log = newLog
+            return
+        }
         // A file with this first sequence number can only be a leftover with no frames in it
         // (replay read every frame up to firstSeq - 1). Anything more is never overwritten:
         // another writer, or damage replay did not see.
@@ -101,6 +109,8 @@ final class WriteAheadLog: @unchecked Sendable {
         cond.lock()
         defer { cond.unlock() }
         if closed { throw TidepoolError.closed("collection '\(collection)' is closed") }
+        // Another writer took over (object storage): nothing more is tried or acknowledged.
+        if let failure, case .fenced = failure { throw failure }
         if failure != nil { try recoverLocked() }
         let seq = nextSeq
         nextSeq += 1
@@ -173,6 +183,16 @@ final class WriteAheadLog: @unchecked Sendable {
         defer { fileLock.unlock() }
         // Nothing of this batch is in the file yet: a failure from here on is cut back to this.
         sizeBeforeAppend = log?.size ?? 0
+        if storage.logsAreObjects, let first = batch.first {
+            // One object per group commit, named by its first sequence number; creating it is the
+            // commit point, whatever the sync policy.
+            try startFile(firstSeq: first.seq)
+            guard let log else { throw TidepoolError.closed("collection '\(collection)': WAL is closed") }
+            sizeBeforeAppend = log.size
+            try buffer.withUnsafeBytes { try log.append($0) }
+            try log.sync()
+            return
+        }
         if rotateRequested, let first = batch.first {
             try log?.sync()
             try startFile(firstSeq: first.seq)
@@ -208,6 +228,7 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Starts a new log file now if no write is in progress, so that a fully flushed file can
     /// be deleted without waiting for the next write.
     func rotateIfIdle() {
+        if storage.logsAreObjects { return }  // every batch is a file of its own already
         cond.lock()
         defer { cond.unlock() }
         guard !leaderActive, pending.isEmpty, !closed, failure == nil else { return }

@@ -1,0 +1,28 @@
+/// How to reach object storage and where to cache it, for `Database(url:options:objectStorage:)`.
+/// Anything left nil comes from the environment, as the AWS SDKs read it: `AWS_ENDPOINT_URL`
+/// (then path-style addressing, as local stores want), `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
+public struct ObjectStorageOptions: Sendable, Equatable {
+    /// The store's URL (`http://127.0.0.1:8333`); nil: `AWS_ENDPOINT_URL`, else AWS S3 in the region.
+    public var endpoint: String?
+    /// The region; nil: `AWS_REGION`, else `us-east-1`.
+    public var region: String?
+    /// Path-style addressing (`host/bucket/key`); nil: path-style exactly when an endpoint is given.
+    public var pathStyle: Bool?
+    /// The local directory that keeps copies of segments; nil: a folder under the temporary directory.
+    /// A cache directory belongs to one location (opening another location with it is an error).
+    public var cacheDirectory: String?
+    /// The most bytes the cache keeps (copies in use by a search are never evicted).
+    public var cacheBytes: Int
+
+    public init(
+        endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil, cacheDirectory: String? = nil,
+        cacheBytes: Int = 4 << 30
+    ) {
+        self.endpoint = endpoint
+        self.region = region
+        self.pathStyle = pathStyle
+        self.cacheDirectory = cacheDirectory
+        self.cacheBytes = cacheBytes
+    }
+}

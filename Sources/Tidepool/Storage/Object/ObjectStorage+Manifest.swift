@@ -1,0 +1,46 @@
+import Foundation
+
+/// The manifest as numbered immutable versions: `manifest/00000000000000000007`. The newest
+/// version is the manifest; committing one is creating the next number, which fails for every
+/// writer but the first.
+extension ObjectStorage {
+    static func manifestKey(_ version: UInt64) -> String { "manifest/" + String(format: "%020llu", version) }
+
+    static func manifestVersion(fromKey key: String) -> UInt64? {
+        guard key.hasPrefix("manifest/") else { return nil }
+        let digits = key.dropFirst("manifest/".count)
+        guard digits.count == 20, digits.allSatisfy(\.isNumber) else { return nil }
+        return UInt64(digits)
+    }
+
+    /// The newest version: one listing, then probes of the numbers after it (a listing may lag
+    /// a create on some stores; a probe does not).
+    func newestManifestVersion() throws -> UInt64 {
+        var newest = try store.list(prefix: "manifest/").compactMap { Self.manifestVersion(fromKey: $0.key) }.max() ?? 0
+        while try store.head(Self.manifestKey(newest + 1)) != nil { newest += 1 }
+        return newest
+    }
+
+    func readManifest() throws -> [UInt8]? {
+        let version = try newestManifestVersion()
+        guard version > 0 else { return nil }
+        guard let bytes = try store.get(Self.manifestKey(version), range: nil) else { throw missing(Self.manifestKey(version), "GET") }
+        setManifestVersion(version)
+        return bytes
+    }
+
+    func swapManifest(_ bytes: [UInt8]) throws {
+        let next = currentManifestVersion + 1
+        guard try store.createIfAbsent(Self.manifestKey(next), bytes, token: nextToken()) else {
+            throw TidepoolError.fenced(
+                "manifest version \(next) at \(displayPath(Self.manifestKey(next))) was committed by another writer; this one stops")
+        }
+        setManifestVersion(next)
+        // Versions well behind the current one are no longer read by anyone that is up to date.
+        if next > retainedManifestVersions {
+            try? store.delete(Self.manifestKey(next - retainedManifestVersions))
+        }
+    }
+
+    func removeManifestLeftovers() throws {}
+}

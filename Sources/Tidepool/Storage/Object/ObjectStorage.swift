@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import TidepoolS3
+
+/// The storage backend on an object store: the store holds everything durable, a local cache
+/// directory holds copies of immutable files for mapping.
+///
+/// How each kind of file lives on objects:
+/// - **Immutable files** (segments): written to a cache file, uploaded whole on commit (in parts
+///   when large), then kept in the cache; mapped from the cache, downloaded on first use.
+/// - **The manifest**: numbered versions `manifest/<v>` (20 digits), each created with
+///   `If-None-Match: *`. A commit that finds its version taken means another writer committed
+///   first: it fails with `TidepoolError.fenced` and nothing of it is visible.
+/// - **WAL files**: one object per group commit (`logsAreObjects`), each a whole WAL file named
+///   by its first sequence number and created with `If-None-Match: *`, so two writers can never
+///   both commit the same sequence numbers (`ObjectLog`).
+final class ObjectStorage: StorageBackend, @unchecked Sendable {
+    let store: any ObjectStore
+    let cache: ObjectFileCache
+    let logger: Logger
+    /// How many manifest versions before the current one stay in the store (readers that loaded
+    /// an older one keep finding it).
+    let retainedManifestVersions: UInt64 = 16
+    /// Identifies this process's commits (WAL objects and manifest versions) in commit tokens.
+    let writerID = String(UInt64.random(in: 1...UInt64.max), radix: 16)
+
+    private let lock = NSLock()
+    /// The manifest version last read or written (0: none yet).
+    private var manifestVersion: UInt64 = 0
+    private var tokenCounter: UInt64 = 0
+
+    var location: String { store.location }
+    var logsAreObjects: Bool { true }
+
+    init(store: any ObjectStore, cache: ObjectFileCache, logger: Logger = Logger(label: "tidepool")) {
+        self.store = store
+        self.cache = cache
+        self.logger = logger
+    }
+
+    func displayPath(_ name: String) -> String { store.url(name) }
+    var manifestDisplayPath: String { store.url(Self.manifestKey(lock.withLock { manifestVersion })) }
+
+    var currentManifestVersion: UInt64 { lock.withLock { manifestVersion } }
+    func setManifestVersion(_ v: UInt64) { lock.withLock { manifestVersion = v } }
+
+    /// A token no other commit has: this process's id and a counter.
+    func nextToken() -> String {
+        lock.withLock {
+            tokenCounter += 1
+            return "\(writerID)-\(tokenCounter)"
+        }
+    }
+
+    // MARK: - Immutable files
+
+    func createImmutable(_ name: String) throws -> ImmutableFileWriter {
+        ObjectFileWriter(name: name, storage: self, temp: try cache.createTemporary())
+    }
+
+    func map(_ name: String) throws -> MappedFile {
+        if let cached = try cache.map(name) { return cached }
+        // WAL files are read once, by replay: into memory, not the cache.
+        guard Self.isCacheable(name) else {
+            guard let bytes = try store.get(name, range: nil) else { throw missing(name, "GET") }
+            return MappedFile.owning(bytes, name: displayPath(name))
+        }
+        try cache.fill(name) { temp in try self.download(name, into: temp) }
+        guard let cached = try cache.map(name) else { throw missing(name, "cache") }
+        return cached
+    }
+
+    /// Segments are cached; everything else is small and read once.
+    static func isCacheable(_ name: String) -> Bool { name.hasSuffix(".tps") }
+
+    /// Downloads an object into a cache file: in parallel ranges when it is large.
+    private func download(_ name: String, into temp: ObjectFileCache.Temporary) throws {
+        guard let head = try store.head(name) else { throw missing(name, "HEAD") }
+        let chunk = 8 << 20
+        if head.size <= chunk {
+            guard let bytes = try store.get(name, range: nil) else { throw missing(name, "GET") }
+            try temp.write(bytes, at: 0)
+            return
+        }
+        let ranges = stride(from: 0, to: head.size, by: chunk).map { $0..<min(head.size, $0 + chunk) }
+        // Up to 8 ranges in flight, each on its own thread (the calls wait on the network).
+        for wave in stride(from: 0, to: ranges.count, by: 8) {
+            let part = Array(ranges[wave..<min(ranges.count, wave + 8)])
+            let results = runOnThreads(part.count) { i in try self.store.get(name, range: part[i]) }
+            for (i, r) in results.enumerated() {
+                guard let bytes = try r.get(), bytes.count == part[i].count else {
+                    throw TidepoolError.storage("\(displayPath(name)) changed or shrank while it was downloaded (range \(part[i]))")
+                }
+                try temp.write(bytes, at: part[i].lowerBound)
+            }
+        }
+    }
+
+    func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
+        if let bytes = try cache.read(name, offset: offset, count: count) { return bytes }
+        guard count > 0 else { return [] }
+        guard let bytes = try store.get(name, range: offset..<(offset + count)) else { throw missing(name, "GET range") }
+        return bytes
+    }
+
+    func size(of name: String) throws -> Int {
+        if let size = cache.size(name) { return size }
+        guard let head = try store.head(name) else { throw missing(name, "HEAD") }
+        return head.size
+    }
+
+    func list(_ folder: String) throws -> [String] { try store.names(under: folder) }
+
+    func delete(_ name: String) throws {
+        try store.delete(name)
+        cache.remove(name)
+    }
+
+    func deleteFolder(_ folder: String) throws {
+        for entry in try store.list(prefix: folder + "/") { try store.delete(entry.key) }
+        cache.removeFolder(folder)
+    }
+
+    func missing(_ name: String, _ operation: String) -> TidepoolError {
+        .io(path: displayPath(name), operation: operation, errno: ENOENT)
+    }
+
+    // MARK: - Logs
+
+    func openAppendLog(_ name: String) throws -> AppendLog { ObjectLog(name: name, storage: self) }
+
+    func truncate(_ name: String, to length: Int) throws {
+        // Objects are whole: a WAL object with a bad frame was damaged after it was written.
+        throw TidepoolError.corrupt(
+            file: displayPath(name), offset: length,
+            reason: "a WAL object holds a damaged frame (objects are written whole, so this is damage)")
+    }
+
+    // MARK: - Locks
+
+    /// Writers are kept apart by conditional creates, not a lock: a second writer's first commit
+    /// fails with `fenced`.
+    func lockForWriting() throws -> StorageLock { NoLock() }
+    func lockForReading() throws -> StorageLock { NoLock() }
+
+    private final class NoLock: StorageLock {
+        func release() {}
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+@testable import Tidepool
+
+/// A test-only `ObjectStore` in memory, with the atomicity of a real one (a create is a
+/// compare-and-set under one lock), a count of requests by kind, and faults to inject: creates
+/// that fail with an unknown outcome after being applied or before, and a pause that lets a test
+/// order two writers' requests.
+final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
+    private struct Object {
+        var bytes: [UInt8]
+        var token: String?
+    }
+
+    /// What a create should do when the test says so.
+    enum CreateFault {
+        /// The object is written, but the caller hears nothing (a lost answer).
+        case appliedButLost
+        /// Nothing is written, and the caller hears nothing (a lost request).
+        case lost
+    }
+
+    private let lock = NSLock()
+    private var objects: [String: Object] = [:]
+    private var requests: [String: Int] = [:]
+    /// Faults for the next creates whose key contains the given string, in order.
+    private var createFaults: [(match: String, fault: CreateFault)] = []
+    let location: String
+
+    init(name: String = "bucket") { location = "mem://" + name }
+
+    func url(_ key: String) -> String { location + "/" + key }
+
+    /// Requests so far by kind (`GET`, `GET range`, `HEAD`, `PUT`, `PUT if absent`, `DELETE`, `LIST`).
+    func count(_ kinds: String...) -> Int { lock.withLock { kinds.reduce(0) { $0 + (requests[$1] ?? 0) } } }
+    func resetCounts() { lock.withLock { requests = [:] } }
+
+    var keys: [String] { lock.withLock { objects.keys.sorted() } }
+    func bytes(_ key: String) -> [UInt8]? { lock.withLock { objects[key]?.bytes } }
+    func remove(_ key: String) { lock.withLock { _ = objects.removeValue(forKey: key) } }
+
+    func injectCreateFault(_ fault: CreateFault, whereKeyContains match: String) {
+        lock.withLock { createFaults.append((match, fault)) }
+    }
+
+    private func note(_ kind: String) { requests[kind, default: 0] += 1 }
+
+    func get(_ key: String, range: Range<Int>?) throws -> [UInt8]? {
+        try lock.withLock {
+            note(range == nil ? "GET" : "GET range")
+            guard let o = objects[key] else { return nil }
+            guard let range else { return o.bytes }
+            guard range.lowerBound >= 0 else { throw TidepoolError.storage("bad range \(range) for \(url(key))") }
+            let lo = min(range.lowerBound, o.bytes.count)
+            return Array(o.bytes[lo..<min(range.upperBound, o.bytes.count)])
+        }
+    }
+
+    func head(_ key: String) throws -> ObjectHead? {
+        lock.withLock {
+            note("HEAD")
+            return objects[key].map { ObjectHead(size: $0.bytes.count, token: $0.token) }
+        }
+    }
+
+    func createIfAbsent(_ key: String, _ bytes: [UInt8], token: String) throws -> Bool {
+        let fault: CreateFault? = lock.withLock {
+            note("PUT if absent")
+            guard let i = createFaults.firstIndex(where: { key.contains($0.match) }) else { return nil }
+            return createFaults.remove(at: i).fault
+        }
+        if let fault {
+            // What S3ObjectStore does on an unknown outcome: read the token back, create again
+            // when absent.
+            if fault == .appliedButLost {
+                lock.withLock { if objects[key] == nil { objects[key] = Object(bytes: bytes, token: token) } }
+            }
+            if let head = try head(key) { return head.token == token }
+        }
+        return lock.withLock {
+            guard objects[key] == nil else { return false }
+            objects[key] = Object(bytes: bytes, token: token)
+            return true
+        }
+    }
+
+    func delete(_ key: String) throws {
+        lock.withLock {
+            note("DELETE")
+            objects.removeValue(forKey: key)
+        }
+    }
+
+    func list(prefix: String) throws -> [ObjectEntry] {
+        lock.withLock {
+            note("LIST")
+            return objects.filter { $0.key.hasPrefix(prefix) }.map { ObjectEntry(key: $0.key, size: $0.value.bytes.count) }
+                .sorted { $0.key < $1.key }
+        }
+    }
+
+    func names(under folder: String) throws -> [String] {
+        lock.withLock {
+            note("LIST")
+            let prefix = folder + "/"
+            let names = objects.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count).prefix { $0 != "/" }) }
+            return Array(Set(names)).sorted()
+        }
+    }
+}
