@@ -45,6 +45,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds /ready answers 503 after SIGTERM before the server stops accepting (default 0).")
     var shutdownDelay: Double?
     @Option(help: "Durability of writes: always (default), batched or none.") var sync: String?
+    @Flag(help: "Serve reads only (a query node over object storage beside its writer); writes answer 403 read_only.")
+    var readOnly = false
+    @Option(help: "A query node on object storage catches up with its writer this often, in seconds (default 1).")
+    var followInterval: Double?
     @Option(help: "Log level: trace, debug (every request with its id), info (default), notice, warning, error.")
     var logLevel: String?
 
@@ -126,10 +130,18 @@ struct ServeCommand: AsyncParsableCommand {
         let started = monotonicSeconds()
         let db: Database
         do {
-            db = try Database(url: data, options: DatabaseOptions(syncPolicy: policy, logger: logger), objectStorage: objectStorage)
+            db = try Database(
+                url: data, options: DatabaseOptions(syncPolicy: policy, readOnly: readOnly, logger: logger), objectStorage: objectStorage)
         } catch let e as TidepoolError {
             note("error: \(e)")
             throw ExitCode(1)
+        }
+        if readOnly {
+            let every = followInterval ?? 1
+            guard every.isFinite, every > 0, every <= 3600 else {
+                throw ValidationError("--follow-interval must be more than 0 to 3600 seconds")
+            }
+            db.follow(every: .milliseconds(Int64(every * 1000)))
         }
         note(
             String(

@@ -101,20 +101,26 @@ struct API: Sendable {
             }
         }
         v1.post("collections/:name/get") { request, context in
+            let start = ContinuousClock.now
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["ids", "include_vectors"])
+            let body = try await object(request, allowed: ["ids", "include_vectors", "consistency"])
             return try await run(context, write: false, collection: name) { _ in
+                let read = try readConsistency(body, since: start)
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
                 let vectors = try bool(body, "include_vectors", default: true)
                 let coll = try database.collection(name)
                 try limits.check(ids: ids.count, vectors: vectors ? ids.count * coll.dimension : 0)
-                return ["documents": try database.collection(name).get(ids: ids.map(documentID)).map { encode($0, vectors: vectors) }]
+                return read.merging(
+                    ["documents": try database.collection(name).get(ids: ids.map(documentID)).map { encode($0, vectors: vectors) }]
+                ) { a, _ in a }
             }
         }
         v1.post("collections/:name/scan") { request, context in
+            let start = ContinuousClock.now
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors"])
+            let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"])
             return try await run(context, write: false, collection: name) { deadline in
+                let read = try readConsistency(body, since: start)
                 let coll = try database.collection(name)
                 let limit = try int(body, "limit", default: 1000)
                 let vectors = try bool(body, "include_vectors", default: false)
@@ -122,22 +128,24 @@ struct API: Sendable {
                 let page = try coll.scan(
                     filter: try body["filter"].map(filter), after: try body["after"].map(documentID), limit: Int(limit),
                     includeVectors: vectors, deadline: deadline)
-                return [
+                return read.merging([
                     "documents": page.documents.map { encode($0, vectors: vectors) },
                     "next": page.next.map(idJSON) ?? NSNull(),
-                ]
+                ]) { a, _ in a }
             }
         }
         v1.post("collections/:name/query") { request, context in
+            let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(
                 request,
                 allowed: [
                     "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
-                    "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe",
+                    "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency",
                 ])
             return try await run(context, write: false, collection: name) { deadline in
-                try query(try database.collection(name), body, deadline: deadline)
+                let read = try readConsistency(body, since: start)
+                return read.merging(try query(try database.collection(name), body, deadline: deadline)) { a, _ in a }
             }
         }
     }

@@ -39,7 +39,9 @@ extension Collection {
     /// and the round is retried with a growing delay (0.5 s doubling to 30 s) until it succeeds —
     /// when a full disk has room again, say.
     private func runBackgroundWork() {
-        if state.withLock({ closed }) { return }
+        // A read-only collection writes nothing: its memtables stay in memory until it is
+        // reopened (on object storage, a newer manifest from the writer replaces them).
+        if wal == nil || state.withLock({ closed }) { return }
         do {
             while let m = state.withLock({ frozen.first }) {
                 try timed("tidepool_flush_duration") { try flushNow(m) }

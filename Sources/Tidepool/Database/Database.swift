@@ -12,12 +12,14 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     let options: DatabaseOptions
     /// Exclusive for a writer, shared for read-only opens.
     private let storageLock: StorageLock
-    private let lock = NSLock()
-    private var manifest: Manifest
-    private var open: [String: Collection] = [:]
+    let lock = NSLock()
+    var manifest: Manifest
+    var open: [String: Collection] = [:]
     /// Collections that failed to open (a damaged file, say), with why; the others work.
-    private var failed: [String: TidepoolError] = [:]
+    var failed: [String: TidepoolError] = [:]
     private var syncTimer: DispatchSourceTimer?
+    /// A read-only database on object storage: its catching up with the writer (`catchUp`).
+    let follower = Follower()
     private var isClosed = false
 
     /// Opens the database at `path`, creating the directory if needed (unless `options` say
@@ -208,6 +210,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         }
         syncTimer?.cancel()
         syncTimer = nil
+        follower.stop()
         var firstError: Error?
         for c in cols {
             do { try c.close() } catch { if firstError == nil { firstError = error } }

@@ -40,6 +40,9 @@ protocol StorageBackend: AnyObject, Sendable {
     /// Whether log files are objects written once (object storage): then the WAL writes each
     /// group commit as a file of its own, and `sync` is its commit point.
     var logsAreObjects: Bool { get }
+    /// A hint that these files are about to be mapped in order (WAL replay): a store with
+    /// latency fetches them in parallel ahead of time.
+    func prefetch(_ names: [String])
     /// Cuts a log file to `length` bytes (a torn final write).
     func truncate(_ name: String, to length: Int) throws
 
@@ -52,6 +55,7 @@ protocol StorageBackend: AnyObject, Sendable {
 
 extension StorageBackend {
     var logsAreObjects: Bool { false }
+    func prefetch(_ names: [String]) {}
 }
 
 /// A file being written once, then published atomically.

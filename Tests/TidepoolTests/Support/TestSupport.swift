@@ -146,3 +146,12 @@ func flipSegmentByte(_ dir: String, collection: String, at offset: (Int) -> Int)
     try bytes.write(to: URL(fileURLWithPath: segDir + "/" + file))
     return file
 }
+
+/// A value shared between a test and its threads, read and written under a lock.
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ v: T) { value = v }
+    func get() -> T { lock.withLock { value } }
+    func set(_ v: T) { lock.withLock { value = v } }
+}

@@ -16,6 +16,7 @@ extension WriteAheadLog {
         logger: Logger, apply: (UInt64, WALOperation) throws -> Void
     ) throws -> UInt64 {
         let files = try storage.list(folder).filter { WALFormat.firstSeq(fromFileName: $0) != nil }
+        storage.prefetch(files.map { folder + "/" + $0 })
         var lastSeq = afterSeq
         for (index, fileName) in files.enumerated() {
             let name = folder + "/" + fileName
@@ -78,6 +79,43 @@ extension WriteAheadLog {
             }
         }
         return lastSeq
+    }
+
+    /// The operations of one whole WAL file (a WAL object on object storage, which is written
+    /// whole) with sequence numbers above `afterSeq`, in order. Any damage is an error: an
+    /// object has no torn tail.
+    static func operations(
+        in bytes: UnsafeRawBufferPointer, file: String, expectedFirstSeq: UInt64, dimension: Int, afterSeq: UInt64
+    ) throws -> [(seq: UInt64, op: WALOperation)] {
+        let header = try WALFileHeader.decode(bytes, file: file)
+        guard header.dimension == dimension else {
+            throw TidepoolError.corrupt(
+                file: file, offset: WALFileHeader.dimensionOffset,
+                reason: "WAL dimension \(header.dimension) differs from the collection's \(dimension)")
+        }
+        guard header.firstSeq == expectedFirstSeq else {
+            throw TidepoolError.corrupt(
+                file: file, offset: WALFileHeader.firstSeqOffset,
+                reason: "WAL header's first sequence number \(header.firstSeq) differs from its name's \(expectedFirstSeq)")
+        }
+        var r = ByteReader(bytes, file: file)
+        r.position = WALFileHeader.size
+        var out: [(seq: UInt64, op: WALOperation)] = []
+        var last = expectedFirstSeq - 1
+        while r.remaining > 0 {
+            let frameStart = r.position
+            switch try readFrame(&r, dimension: dimension, decodeAbove: afterSeq, file: file) {
+            case .frame(let seq, let op):
+                guard seq == last + 1 else {
+                    throw TidepoolError.corrupt(file: file, offset: frameStart, reason: "sequence number \(seq) does not follow \(last)")
+                }
+                last = seq
+                if let op { out.append((seq, op)) }
+            case .bad(let reason):
+                throw TidepoolError.corrupt(file: file, offset: frameStart, reason: reason + " in a WAL object (objects are written whole)")
+            }
+        }
+        return out
     }
 
     private enum Frame {

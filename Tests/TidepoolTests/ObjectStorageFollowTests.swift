@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+
+@testable import Tidepool
+
+/// A read-only node on object storage following its writer (`Database.catchUp`): WAL objects,
+/// flushes, compactions, deletions, collections created and dropped; strong reads see every
+/// write acknowledged before they began; an idle catch-up lists and writes nothing.
+final class ObjectStorageFollowTests: XCTestCase {
+    typealias Node = ObjectStorageTests.Node
+
+    func docs(_ ids: Range<Int>, seed: UInt64 = 3) -> [Document] {
+        let v = randomVectors(ids.upperBound, 8, seed: seed)
+        return ids.map { Document(id: .uint(UInt64($0)), vector: v[$0]) }
+    }
+
+    func ids(_ r: Range<Int>) -> [DocumentID] { r.map { .uint(UInt64($0)) } }
+
+    func testAReaderFollowsLogsFlushesCompactionsAndDrops() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let writer = try w.open()
+        let c = try writer.createCollection("c", dimension: 8, metric: .l2)
+        try c.upsert(docs(0..<10))
+        let reader = try r.open(readOnly: true)
+        XCTAssertEqual(try reader.collection("c").count, 10)
+
+        try c.upsert(docs(10..<20))
+        _ = try c.delete(ids: ids(0..<3))
+        try reader.catchUp()
+        XCTAssertEqual(try reader.collection("c").count, 17, "WAL objects applied")
+        XCTAssertEqual(try reader.collection("c").get(ids: ids(0..<20)).count, 17)
+
+        try c.flush()
+        try c.upsert(docs(20..<30))
+        try reader.catchUp()
+        XCTAssertEqual(try reader.collection("c").count, 27, "a flush (new manifest, WAL objects deleted) and later writes")
+        try c.upsert(docs(30..<40))
+        try c.compact()
+        try reader.catchUp()
+        let rc = try reader.collection("c")
+        XCTAssertEqual(rc.count, 37, "after a compaction")
+        XCTAssertEqual(rc.info().segments.count, c.info().segments.count)
+        let q = docs(0..<40)[33].vector
+        XCTAssertEqual(
+            try rc.search(vector: q, k: 5, options: SearchOptions(exact: true)).map(\.id),
+            try c.search(vector: q, k: 5, options: SearchOptions(exact: true)).map(\.id))
+
+        try writer.createCollection("d", dimension: 8, metric: .cosine).upsert(docs(0..<5))
+        try reader.catchUp()
+        XCTAssertEqual(try reader.collection("d").count, 5, "a collection created by the writer")
+        try writer.dropCollection("d")
+        try reader.catchUp()
+        XCTAssertThrowsError(try reader.collection("d")) { XCTAssertEqual($0 as? TidepoolError, .collectionNotFound("d")) }
+        XCTAssertThrowsError(try reader.collection("c").upsert(docs(0..<1)), "a follower writes nothing")
+        try reader.close()
+        try writer.close()
+    }
+
+    func testAnIdleCatchUpListsAndWritesNothing() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let writer = try w.open()
+        try writer.createCollection("c", dimension: 8, metric: .l2).upsert(docs(0..<10))
+        let reader = try r.open(readOnly: true)
+        store.resetCounts()
+        for _ in 0..<5 { try reader.catchUp() }
+        XCTAssertEqual(store.count("LIST", "PUT if absent", "PUT", "DELETE"), 0)
+        XCTAssertGreaterThan(store.count("HEAD", "GET"), 0, "probes")
+        XCTAssertLessThanOrEqual(try XCTUnwrap(reader.staleness), .seconds(5))
+        try reader.close()
+        try writer.close()
+    }
+
+    /// While a writer upserts (flushing small memtables as it goes), every strong read sees every
+    /// write acknowledged before it began.
+    func testStrongReadsSeeEveryWriteAcknowledgedBeforeThey() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let writer = try w.open()
+        let c = try writer.createCollection("c", dimension: 8, metric: .l2, config: CollectionConfig(memtableBytes: 8 << 10))
+        try c.upsert(docs(0..<1))
+        let reader = try r.open(readOnly: true)
+        let acked = LockedBox(0)
+        let pool = docs(0..<600)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            for i in 1..<600 {
+                try? c.upsert([pool[i]])
+                acked.set(i)
+            }
+            done.signal()
+        }.start()
+        var checks = 0
+        while acked.get() < 599 {
+            let before = acked.get()
+            let start = ContinuousClock.now
+            try reader.catchUp(since: start)
+            let got = try reader.collection("c").get(ids: ids(0..<(before + 1)))
+            XCTAssertEqual(got.count, before + 1, "a strong read missed writes acknowledged before it")
+            checks += 1
+        }
+        done.wait()
+        try reader.catchUp()
+        XCTAssertEqual(try reader.collection("c").count, 600)
+        XCTAssertGreaterThan(c.info().segments.count, 0, "the writer flushed while the reader followed")
+        XCTAssertGreaterThan(checks, 5)
+        try reader.close()
+        try writer.close()
+    }
+}
