@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -142,8 +143,15 @@ public final class S3Client: Sendable {
         }
         let host = endpoint.hostHeader(bucket: bucket)
         let path = endpoint.encodedPath(bucket: bucket, key: r.key)
+        var headers = r.headers
+        if r.method == .PUT || r.method == .POST {
+            // The store checks the body against it, so a request cut off mid-way (its writer
+            // killed) is refused rather than stored short: SeaweedFS, for one, stores an empty
+            // object when the connection closes right after the head, unless Content-MD5 is sent.
+            headers.append(("content-md5", Data(Insecure.MD5.hash(data: r.body)).base64EncodedString()))
+        }
         let signed = signer.sign(
-            method: r.method.rawValue, host: host, encodedPath: path, query: r.query, headers: r.headers,
+            method: r.method.rawValue, host: host, encodedPath: path, query: r.query, headers: headers,
             payloadSHA256: SigV4Signer.payloadHash(r.body), date: Date())
         let query = r.query.map { "\(S3Encoding.component($0.0))=\(S3Encoding.component($0.1))" }.joined(separator: "&")
         let full = "\(endpoint.scheme)://\(host)\(path)" + (query.isEmpty ? "" : "?" + query)

@@ -8,35 +8,9 @@ import XCTest
 final class ObjectStorageServeTests: XCTestCase {
     let harness = ServeHarness()
 
-    func start(_ arguments: [String], port: Int, s3: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try harness.binary())
-        p.arguments = arguments + ["--port", String(port)]
-        var env = ProcessInfo.processInfo.environment
-        env["TIDEPOOL_API_KEYS"] = "\(harness.key):rw"
-        env["AWS_ENDPOINT_URL"] = s3
-        p.environment = env
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        for _ in 0..<200 {
-            if let (s, _) = try? harness.request(port, "GET", "/health", nil), s == 200 { return p }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        p.terminate()
-        XCTFail("tidepool serve \(arguments.joined(separator: " ")) did not come up")
-        throw XCTSkip("no server")
-    }
-
     func testAWriteAcknowledgedByTheWriterIsSeenAtOnceThroughAQueryNode() throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let s3 = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {
-            let message = "NO OBJECT STORE: TIDEPOOL_TEST_S3_ENDPOINT is not set, so serve --storage was not tested"
-            print("warning: " + message)
-            if env["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message) }
-            throw XCTSkip(message)
-        }
-        let url = "s3://\(env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test")/serve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let (bucket, s3) = try harness.objectStore()
+        let url = "s3://\(bucket)/serve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let cacheA = NSTemporaryDirectory() + "tidepool-serve-cache-a-\(getpid())"
         let cacheB = NSTemporaryDirectory() + "tidepool-serve-cache-b-\(getpid())"
         defer {
@@ -44,13 +18,14 @@ final class ObjectStorageServeTests: XCTestCase {
             try? FileManager.default.removeItem(atPath: cacheB)
         }
         let (pw, pr) = (27000 + Int(getpid() % 1000), 28000 + Int(getpid() % 1000))
-        let writer = try start(["serve", "--storage", url, "--cache-dir", cacheA], port: pw, s3: s3)
+        let writer = try harness.start(arguments: ["serve", "--storage", url, "--cache-dir", cacheA], port: pw, environment: s3)
         defer { writer.terminate() }
         var (s, o) = try harness.request(pw, "POST", "/v1/collections", #"{"name":"c","dimension":4,"metric":"l2"}"#)
         XCTAssertEqual(s, 201, "\(o)")
         (s, o) = try harness.request(pw, "POST", "/v1/collections/c/upsert", #"{"documents":[{"id":0,"vector":[0,1,2,3]}]}"#)
         XCTAssertEqual(s, 200, "\(o)")
-        let reader = try start(["serve", "--storage", url, "--cache-dir", cacheB, "--read-only"], port: pr, s3: s3)
+        let reader = try harness.start(
+            arguments: ["serve", "--storage", url, "--cache-dir", cacheB, "--read-only"], port: pr, environment: s3)
         defer { reader.terminate() }
         for i in 1...25 {
             (s, o) = try harness.request(pw, "POST", "/v1/collections/c/upsert", "{\"documents\":[{\"id\":\(i),\"vector\":[\(i),1,2,3]}]}")

@@ -34,6 +34,43 @@ struct ServeHarness: Sendable {
         throw XCTSkip("server did not come up on port \(port)")
     }
 
+    /// Starts `tidepool ARGUMENTS --port PORT` with the test key and `environment` added, and
+    /// fails the test (rather than skipping it) when it does not come up.
+    func start(arguments: [String], port: Int, environment: [String: String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = arguments + ["--port", String(port)]
+        var env = ProcessInfo.processInfo.environment
+        env["TIDEPOOL_API_KEYS"] = "\(key):rw"
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        for _ in 0..<400 {
+            if let (s, _) = try? request(port, "GET", "/health", nil), s == 200 { return p }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.terminate()
+        XCTFail("tidepool \(arguments.joined(separator: " ")) did not come up on port \(port)")
+        throw XCTSkip("no server")
+    }
+
+    /// The object store of `.ci/run` (SeaweedFS) as `serve --storage` wants it, or a skip (a
+    /// failure under `TIDEPOOL_REQUIRE_S3=1`): the bucket and the environment to add.
+    func objectStore(file: StaticString = #filePath, line: UInt = #line) throws -> (bucket: String, environment: [String: String]) {
+        let env = ProcessInfo.processInfo.environment
+        guard let s3 = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {
+            let message =
+                "NO OBJECT STORE: TIDEPOOL_TEST_S3_ENDPOINT is not set, so serve --storage was not tested "
+                + "(start one with scripts/seaweedfs.sh start and export what it prints)"
+            print("warning: " + message)
+            if env["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message, file: file, line: line) }
+            throw XCTSkip(message)
+        }
+        return (env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test", ["AWS_ENDPOINT_URL": s3])
+    }
+
     /// A blocking HTTP call on loopback.
     func request(_ port: Int, _ method: String, _ path: String, _ body: String?) throws -> (Int, [String: Any]) {
         var r = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)

@@ -165,6 +165,44 @@ final class ObjectStorageTests: XCTestCase {
         }
     }
 
+    /// A new writer fences its predecessor before acknowledging anything: a paused predecessor's
+    /// next write fails at once, and a predecessor's write that landed after the new writer listed
+    /// the log (a PUT in flight when it died) is replayed, not lost and not fenced over.
+    func testANewWriterFencesItsPredecessorAndKeepsItsLateWrite() throws {
+        let store = MemoryObjectStore()
+        let (nodeA, nodeB) = (try Node(store), try Node(store))
+        let a = try nodeA.open()
+        let ca = try a.createCollection("c", dimension: 8, metric: .l2)
+        try ca.upsert(docs(0..<10))
+        // A's late write: the WAL object for the next sequence number, landing just before B's fence.
+        let late = docs(10..<12)
+        store.beforeNextCreate(whereKeyContains: "collections/c/wal/") { store, key in
+            guard let seq = WALFormat.firstSeq(fromFileName: String(key.split(separator: "/").last ?? "")) else { return }
+            var bytes = WALFileHeader(dimension: 8, firstSeq: seq).encoded()
+            WALFormat.appendFrame(
+                seq: seq, type: 1, payload: WALFormat.encodePayload(.upsert(late), dimension: 8), to: &bytes)
+            store.plant(key, bytes)
+        }
+        let b = try nodeB.open()
+        let cb = try b.collection("c")
+        XCTAssertEqual(cb.count, 12, "the predecessor's late write is replayed")
+        XCTAssertThrowsError(try ca.upsert(docs(12..<13)), "the paused predecessor acknowledges nothing more") { e in
+            guard case .fenced = e as? TidepoolError else { return XCTFail("\(e)") }
+        }
+        XCTAssertThrowsError(try ca.flush()) { e in
+            guard case .fenced = e as? TidepoolError else { return XCTFail("\(e)") }
+        }
+        try cb.upsert(docs(13..<14))
+        try cb.flush()
+        try? a.close()
+        try b.close()
+        let freshNode = try Node(store)
+        let fresh = try freshNode.open(readOnly: true)
+        XCTAssertEqual(try fresh.collection("c").count, 13)
+        XCTAssertEqual(try fresh.collection("c").get(ids: [.uint(12)]).count, 0, "the refused write is not there")
+        try fresh.close()
+    }
+
     func testTheCacheKeepsItsBudgetAndNeverEvictsAMappedFile() throws {
         let dir = TempDir()
         let cache = try ObjectFileCache(root: dir.path, capacity: 1000, location: "mem://x")

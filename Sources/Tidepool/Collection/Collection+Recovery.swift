@@ -44,9 +44,10 @@ extension Collection {
         }
         // Read-only: the replayed state is served as it is; nothing is written, cut or removed.
         guard !options.readOnly else { return }
+        let lastSeq = storage.logsAreObjects ? try claimNextLogObject(after: replayed) : replayed
         let log = try WriteAheadLog(
             storage: storage, folder: folder + "/wal", dimension: dimension, collection: name,
-            policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: replayed, logger: logger)
+            policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: lastSeq, logger: logger)
         log.apply = { [unowned self] batch in self.applyBatch(batch) }
         log.deleteFiles(upTo: flushedSeq)
         wal = log
@@ -54,6 +55,42 @@ extension Collection {
         // A crash may have come between a settings change and the rebuild it asks for.
         if !frozen.isEmpty || segmentsOutOfDate() { scheduleFlush() }
         state.withLock { scheduleIndexingLocked() }
+    }
+
+    /// On object storage, a new writer fences the one before it: it creates the next WAL object
+    /// itself, holding one operation that changes nothing. A predecessor that is only paused
+    /// then loses its next create and acknowledges nothing more; a write of the predecessor that
+    /// landed after replay listed the log (a PUT in flight when it died) takes the slot first,
+    /// and is replayed before the next try. Returns the fence's sequence number.
+    private func claimNextLogObject(after replayed: UInt64) throws -> UInt64 {
+        var last = replayed
+        for _ in 0..<10_000 {
+            let seq = last + 1
+            let name = folder + "/wal/" + WALFormat.fileName(firstSeq: seq)
+            var bytes = WALFileHeader(dimension: dimension, firstSeq: seq).encoded()
+            let fence = WALOperation.delete([])
+            WALFormat.appendFrame(seq: seq, type: fence.typeCode, payload: WALFormat.encodePayload(fence, dimension: dimension), to: &bytes)
+            let log = try storage.openAppendLog(name)
+            try bytes.withUnsafeBytes { try log.append($0) }
+            do {
+                try log.sync()
+                applyLocked(fence, seq: seq)
+                return seq
+            } catch TidepoolError.fenced {
+                let mapped = try storage.map(name)
+                let ops = try WriteAheadLog.operations(
+                    in: mapped.bytes, file: storage.displayPath(name), expectedFirstSeq: seq, dimension: dimension, afterSeq: last)
+                guard let end = ops.last?.seq else {
+                    throw TidepoolError.corrupt(file: storage.displayPath(name), offset: 0, reason: "a WAL object with no operation")
+                }
+                logger.info(
+                    "collection '\(self.name)': replaying \(storage.displayPath(name)), written by the previous writer after the log was listed"
+                )
+                for (s, op) in ops { applyLocked(op, seq: s) }
+                last = end
+            }
+        }
+        throw TidepoolError.fenced("collection '\(name)': another writer keeps taking the next WAL object; this one stops")
     }
 
     /// Segment files the manifest does not list: left by a flush or compaction that crashed

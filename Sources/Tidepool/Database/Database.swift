@@ -54,7 +54,19 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         }
         if !options.readOnly {
             // A new database has a manifest from the start, so the directory is recognizably one.
-            if manifest.generation == 0 { try writeLocked(manifest) }
+            // On object storage a writer commits a manifest version on opening: a predecessor
+            // that is only paused then loses its next manifest commit (its WAL is fenced by each
+            // collection's first WAL object, `Collection.claimNextLogObject`).
+            // Its segment ids start in a range of its own (the new generation × 2^32), so a
+            // predecessor's flush that uploads a segment after this open can never take a name
+            // this writer will use.
+            if storage.logsAreObjects {
+                let base = (manifest.generation + 1) << 32
+                for i in manifest.collections.indices where manifest.collections[i].nextSegmentID < base {
+                    manifest.collections[i].nextSegmentID = base
+                }
+            }
+            if manifest.generation == 0 || storage.logsAreObjects { try writeLocked(manifest) }
             try? storage.removeManifestLeftovers()
             // Only a valid manifest says a folder is garbage: one it does not list was dropped.
             let known = Set(manifest.collections.map(\.name))
@@ -124,7 +136,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         guard open[name] == nil, failed[name] == nil else { throw TidepoolError.collectionExists(name) }
         let entry = Manifest.CollectionEntry(
             name: name, dimension: dimension, metric: metric, config: config,
-            flushedSeq: 0, nextSegmentID: 1, segments: [],
+            flushedSeq: 0, nextSegmentID: storage.logsAreObjects ? max(1, manifest.generation << 32) : 1, segments: [],
             schema: config.attributeTypes ?? [:])
         try? storage.deleteFolder("collections/" + name)
         var next = manifest

@@ -39,6 +39,16 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
     func bytes(_ key: String) -> [UInt8]? { lock.withLock { objects[key]?.bytes } }
     func remove(_ key: String) { lock.withLock { _ = objects.removeValue(forKey: key) } }
 
+    /// Runs once, just before the next create of a key containing `match`: a test's way to let
+    /// another writer's object land first (a PUT that was in flight when its writer died).
+    func beforeNextCreate(whereKeyContains match: String, _ body: @escaping (MemoryObjectStore, String) -> Void) {
+        lock.withLock { beforeCreate = (match, body) }
+    }
+    private var beforeCreate: (match: String, body: (MemoryObjectStore, String) -> Void)?
+
+    /// Creates an object as another writer would (with its own token).
+    func plant(_ key: String, _ bytes: [UInt8]) { lock.withLock { objects[key] = Object(bytes: bytes, token: "another-writer") } }
+
     func injectCreateFault(_ fault: CreateFault, whereKeyContains match: String) {
         lock.withLock { createFaults.append((match, fault)) }
     }
@@ -64,6 +74,12 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
     }
 
     func createIfAbsent(_ key: String, _ bytes: [UInt8], token: String) throws -> Bool {
+        let hook: ((MemoryObjectStore, String) -> Void)? = lock.withLock {
+            guard let b = beforeCreate, key.contains(b.match) else { return nil }
+            beforeCreate = nil
+            return b.body
+        }
+        hook?(self, key)
         let fault: CreateFault? = lock.withLock {
             note("PUT if absent")
             guard let i = createFaults.firstIndex(where: { key.contains($0.match) }) else { return nil }
