@@ -23,19 +23,10 @@ import argparse, base64, http.client, json, os, signal, statistics, subprocess, 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from http_load import b64, read_vecs  # noqa: E402
 KEY = "bench-object-storage-key"
 HDR = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-
-
-def read_vecs(path, dtype):
-    raw = np.fromfile(path, dtype=np.int32)
-    dim = raw[0]
-    rows = raw.reshape(-1, dim + 1)[:, 1:]
-    return rows.view(dtype) if dtype != np.int32 else rows
-
-
-def b64(v):
-    return base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
 
 
 def free_port():
