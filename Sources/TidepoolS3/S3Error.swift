@@ -45,13 +45,4 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     public var description: String {
         "object store \(operation) \(url) failed: " + (code.map { "\($0): " } ?? "") + message
     }
-
-    /// Whether trying the same request again may work (throttling, a 5xx, a lost connection).
-    var isTransient: Bool {
-        switch kind {
-        case .unreachable, .timeout: return true
-        case .status(let s): return s >= 500 || s == 429
-        default: return false
-        }
-    }
 }

@@ -80,6 +80,10 @@ final class ObjectStorageTests: XCTestCase {
         XCTAssertEqual(store.count("PUT if absent", "PUT", "DELETE", "LIST"), 0, "an idle collection costs no write and no listing")
         try c.upsert(docs(20..<21))
         XCTAssertEqual(store.count("PUT if absent"), 1, "one write is one object")
+        store.resetCounts()
+        XCTAssertGreaterThan(c.info().walBytes, 0)
+        XCTAssertEqual(store.count("LIST"), 1, "the WAL's size is one listing")
+        XCTAssertEqual(store.count("HEAD", "GET"), 0, "not a request per WAL object")
         try db.close()
     }
 

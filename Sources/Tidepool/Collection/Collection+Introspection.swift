@@ -17,7 +17,7 @@ extension Collection {
             memtableRows += rows
             memtableIndexedRows += indexed
         }
-        let walBytes = ((try? storage.list(folder + "/wal")) ?? []).reduce(0) { $0 + ((try? storage.size(of: folder + "/wal/" + $1)) ?? 0) }
+        let walBytes = (try? storage.bytes(under: folder + "/wal")) ?? 0
         return CollectionInfo(
             name: name, dimension: dimension, metric: metric, count: count, segments: segs,
             memtableRows: memtableRows, memtableIndexedRows: memtableIndexedRows, walBytes: walBytes,

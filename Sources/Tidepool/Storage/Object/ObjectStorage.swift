@@ -132,6 +132,11 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
 
     func list(_ folder: String) throws -> [String] { try store.names(under: folder) }
 
+    /// One listing, which carries the sizes (not a `HEAD` per object).
+    func bytes(under folder: String) throws -> Int {
+        try store.list(prefix: folder + "/").reduce(0) { $0 + $1.size }
+    }
+
     func delete(_ name: String) throws {
         try store.delete(name)
         cache.remove(name)
