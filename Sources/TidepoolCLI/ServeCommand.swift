@@ -49,6 +49,20 @@ struct ServeCommand: AsyncParsableCommand {
     var readOnly = false
     @Option(help: "A query node on object storage catches up with its writer this often, in seconds (default 1).")
     var followInterval: Double?
+    @Option(
+        help: ArgumentHelp(
+            "The URL this writer is reached at, recorded in the manifest for query nodes (default http://HOST:PORT; none when --host is a wildcard).",
+            valueName: "url"))
+    var advertiseURL: String?
+    @Option(
+        help: ArgumentHelp(
+            "Collections to bring into memory before serving (comma-separated, or 'all'); see POST /v1/collections/{name}/prewarm.",
+            valueName: "names"))
+    var prewarm: String?
+    @Flag(
+        inversion: .prefixedNo,
+        help: "On a query node: forward writes to the writer the manifest names (default), or refuse them naming it.")
+    var forwardWrites = true
     @Option(help: "Log level: trace, debug (every request with its id), info (default), notice, warning, error.")
     var logLevel: String?
 
@@ -84,12 +98,17 @@ struct ServeCommand: AsyncParsableCommand {
         guard storage == nil || (self.data ?? file.data) == nil else { throw ValidationError("give --data or --storage, not both") }
         if let storage, !storage.hasPrefix("s3://") { throw ValidationError("--storage must be an s3:// URL, got '\(storage)'") }
         let data = storage ?? self.data ?? file.data ?? "./tidepool-data"
-        let objectStorage = ObjectStorageOptions(
-            endpoint: store.endpoint, region: store.region, pathStyle: store.pathStyle, cacheDirectory: cacheDir ?? file.cache_dir,
-            cacheBytes: cacheBytes ?? file.cache_bytes ?? 4 << 30)
         let host = self.host ?? file.host ?? "127.0.0.1"
         let port = self.port ?? file.port ?? 8080
         guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535, got \(port)") }
+        if let advertiseURL, !(advertiseURL.hasPrefix("http://") || advertiseURL.hasPrefix("https://")) {
+            throw ValidationError("--advertise-url must be an http:// or https:// URL, got '\(advertiseURL)'")
+        }
+        let wildcard = host == "0.0.0.0" || host == "::"
+        let advertised = advertiseURL ?? (wildcard ? nil : "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+        let objectStorage = ObjectStorageOptions(
+            endpoint: store.endpoint, region: store.region, pathStyle: store.pathStyle, cacheDirectory: cacheDir ?? file.cache_dir,
+            cacheBytes: cacheBytes ?? file.cache_bytes ?? 4 << 30, advertisedURL: advertised)
         let maxBodyBytes = self.maxBodyBytes ?? file.max_body_bytes ?? 64 << 20
         let maxInFlight = self.maxInFlight ?? file.max_in_flight ?? 256
         let sync = self.sync ?? file.sync ?? "always"
@@ -120,7 +139,8 @@ struct ServeCommand: AsyncParsableCommand {
             requestTimeout: try seconds(requestTimeout, file.request_timeout_s, 30, "request-timeout"),
             headerTimeout: try seconds(headerTimeout, file.header_timeout_s, 30, "header-timeout"),
             bodyTimeout: try seconds(bodyTimeout, file.body_timeout_s, 60, "body-timeout"),
-            shutdownDelay: try seconds(shutdownDelay, file.shutdown_delay_s, 0, "shutdown-delay", allowZero: true))
+            shutdownDelay: try seconds(shutdownDelay, file.shutdown_delay_s, 0, "shutdown-delay", allowZero: true),
+            forwardWrites: forwardWrites)
         do { try configuration.validate() } catch { throw ValidationError(error.message) }
         guard let level = Logger.Level(rawValue: logLevel ?? "info") else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
@@ -142,6 +162,19 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--follow-interval must be more than 0 to 3600 seconds")
             }
             db.follow(every: .milliseconds(Int64(every * 1000)))
+        }
+        if let prewarm {
+            let names = prewarm == "all" ? db.collectionNames : prewarm.split(separator: ",").map { String($0) }
+            for name in names {
+                do {
+                    let bytes = try db.collection(name).prewarm()
+                    note("prewarmed '\(name)': \(bytes >> 20) MiB")
+                } catch {
+                    note("error: --prewarm '\(name)': \(error)")
+                    try? db.close()
+                    throw ExitCode(1)
+                }
+            }
         }
         note(
             String(

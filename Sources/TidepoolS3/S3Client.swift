@@ -20,7 +20,8 @@ public final class S3Client: Sendable {
     public let endpoint: S3Endpoint
     public let bucket: String
     let signer: SigV4Signer
-    let stats: S3RequestStats
+    /// Every request this client made, by operation, with its latency.
+    public let stats: S3RequestStats
 
     /// One connection pool for every client in the process; it lives as long as the process, so it
     /// is never shut down.

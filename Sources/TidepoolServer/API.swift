@@ -14,6 +14,8 @@ struct API: Sendable {
     /// Engine time per request; the engine is given the same deadline.
     let timeout: TimeAmount
     let limits: RequestLimits
+    /// A query node's requests to its writer (its head, for strong reads).
+    let peer = WriterPeer()
 
     func register(_ router: Router<TidepoolRequestContext>) {
         registerMethodNotAllowed(router)
@@ -36,6 +38,25 @@ struct API: Sendable {
         v1.get("collections/:name") { _, context in
             let name = try context.parameters.require("name")
             return try await run(context, write: false, collection: name) { _ in try describe(database.collection(name)) }
+        }
+        v1.post("collections/:name/prewarm") { _, context in
+            let name = try context.parameters.require("name")
+            return try await run(context, write: false, collection: name) { deadline in
+                let coll = try database.collection(name)
+                return ["prewarmed_bytes": try coll.prewarm(deadline: deadline), "segments": coll.info().segments.count]
+            }
+        }
+        // For query nodes: what this writer has acknowledged in the collection (strong reads).
+        v1.get("collections/:name/head") { _, context in
+            let name = try context.parameters.require("name")
+            return try await run(context, write: false, collection: name) { _ in
+                guard let head = try database.writerHead(collection: name) else {
+                    throw APIError(
+                        .serviceUnavailable, "not_the_writer", "this node cannot vouch for the head of '\(name)' (it is not its writer now)"
+                    )
+                }
+                return ["manifest_version": head.manifestVersion, "wal_head": head.walHead]
+            }
         }
         v1.delete("collections/:name") { _, context in
             let name = try context.parameters.require("name")
@@ -104,8 +125,9 @@ struct API: Sendable {
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["ids", "include_vectors", "consistency"])
+            let head = await writerHeadForStrongRead(body, collection: name, request: request)
             return try await run(context, write: false, collection: name) { _ in
-                let read = try readConsistency(body, since: start)
+                let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
                 let vectors = try bool(body, "include_vectors", default: true)
                 let coll = try database.collection(name)
@@ -119,8 +141,9 @@ struct API: Sendable {
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"])
+            let head = await writerHeadForStrongRead(body, collection: name, request: request)
             return try await run(context, write: false, collection: name) { deadline in
-                let read = try readConsistency(body, since: start)
+                let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 let coll = try database.collection(name)
                 let limit = try int(body, "limit", default: 1000)
                 let vectors = try bool(body, "include_vectors", default: false)
@@ -143,8 +166,9 @@ struct API: Sendable {
                     "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency",
                 ])
+            let head = await writerHeadForStrongRead(body, collection: name, request: request)
             return try await run(context, write: false, collection: name) { deadline in
-                let read = try readConsistency(body, since: start)
+                let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 return read.merging(try query(try database.collection(name), body, deadline: deadline)) { a, _ in a }
             }
         }
@@ -181,7 +205,8 @@ struct API: Sendable {
             ("/v1/collections", [.get, .post]), ("/v1/collections/:name", [.get, .patch, .delete]),
             ("/v1/collections/:name/upsert", [.post]), ("/v1/collections/:name/delete", [.post]),
             ("/v1/collections/:name/get", [.post]), ("/v1/collections/:name/scan", [.post]),
-            ("/v1/collections/:name/query", [.post]), ("/health", [.get]), ("/ready", [.get]), ("/metrics", [.get]),
+            ("/v1/collections/:name/query", [.post]), ("/v1/collections/:name/head", [.get]),
+            ("/v1/collections/:name/prewarm", [.post]), ("/health", [.get]), ("/ready", [.get]), ("/metrics", [.get]),
         ]
         for (path, allowed) in routes {
             let allow = allowed.map(\.rawValue).joined(separator: ", ")

@@ -83,5 +83,26 @@ final class CollectionGauges: Sendable {
             Gauge(label: "tidepool_collection_degraded", dimensions: dims).record(c.health == .ok ? 0 : 1)
         }
         Gauge(label: "tidepool_collections_unavailable").record(database.unavailableCollections.count)
+        if let m = database.objectStorageMetrics { Self.record(m, staleness: database.followsAWriter ? database.staleness : nil) }
+    }
+
+    /// On object storage: the cache, the store's requests by kind with their latency, and on a
+    /// query node how long ago it last caught up with its writer (its WAL lag, in time).
+    static func record(_ m: ObjectStorageMetrics, staleness: Duration?) {
+        Gauge(label: "tidepool_cache_bytes").record(m.cacheBytes)
+        Gauge(label: "tidepool_cache_capacity_bytes").record(m.cacheCapacity)
+        Gauge(label: "tidepool_cache_hits").record(m.cacheHits)
+        Gauge(label: "tidepool_cache_misses").record(m.cacheMisses)
+        Gauge(label: "tidepool_cache_evictions").record(m.cacheEvictions)
+        for (operation, r) in m.requests {
+            let dims = [("operation", operation)]
+            Gauge(label: "tidepool_object_store_requests", dimensions: dims).record(r.count)
+            Gauge(label: "tidepool_object_store_request_seconds_sum", dimensions: dims).record(r.totalSeconds)
+            Gauge(label: "tidepool_object_store_request_seconds_max", dimensions: dims).record(r.maxSeconds)
+        }
+        if let staleness {
+            let s = Double(staleness.components.seconds) + Double(staleness.components.attoseconds) / 1e18
+            Gauge(label: "tidepool_follow_staleness_seconds").record(s)
+        }
     }
 }

@@ -43,6 +43,10 @@ public struct TidepoolServer: Service {
         router.middlewares.add(LogRequestsMiddleware(.debug))
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(GuardMiddleware(keys: configuration.keys))
+        router.middlewares.add(
+            WriteForwardingMiddleware(
+                database: database, forward: configuration.forwardWrites, maxBody: configuration.maxBodyBytes,
+                timeout: configuration.requestTimeout))
         let api = API(
             database: database, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
             limits: configuration.limits)

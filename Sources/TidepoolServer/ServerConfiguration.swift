@@ -29,12 +29,17 @@ public struct ServerConfiguration: Sendable {
     /// Threads running reads (queries, gets, scans), apart from NIO's event loops: one per core
     /// keeps them busy without oversubscribing.
     public var readThreads: Int
-    /// Threads running writes, which mostly wait for fsync; separate from reads so a slow disk
-    /// never holds queries up.
+    /// Threads running writes, which mostly wait: for fsync, or on object storage for a WAL PUT
+    /// of 100 ms or more. Separate from reads so a slow disk never holds queries up, and many, so
+    /// that requests waiting for one commit do not keep the next ones from joining the next
+    /// group commit (with 2 threads, 8 clients on object storage got 2 requests per WAL object).
     public var writeThreads: Int
     /// After SIGTERM, `/ready` answers 503 for this long before the server stops accepting, so a
     /// load balancer stops sending traffic first; requests are still served meanwhile.
     public var shutdownDelay: TimeAmount
+    /// On a query node over object storage: writes are forwarded to the writer the manifest
+    /// names (true), or refused with 403 `read_only` naming it (false).
+    public var forwardWrites: Bool
     /// Caps on what one request may ask for.
     public var limits: RequestLimits
 
@@ -43,7 +48,7 @@ public struct ServerConfiguration: Sendable {
         maxInFlight: Int = 256, maxInFlightPerKey: Int? = nil, maxConnections: Int = 1024,
         requestTimeout: TimeAmount = .seconds(30), headerTimeout: TimeAmount = .seconds(30), bodyTimeout: TimeAmount = .seconds(60),
         readThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-        writeThreads: Int = max(2, ProcessInfo.processInfo.activeProcessorCount), shutdownDelay: TimeAmount = .zero,
+        writeThreads: Int = 32, shutdownDelay: TimeAmount = .zero, forwardWrites: Bool = true,
         limits: RequestLimits = RequestLimits()
     ) {
         self.host = host
@@ -59,6 +64,7 @@ public struct ServerConfiguration: Sendable {
         self.readThreads = readThreads
         self.writeThreads = writeThreads
         self.shutdownDelay = shutdownDelay
+        self.forwardWrites = forwardWrites
         self.limits = limits
     }
 

@@ -3,8 +3,9 @@ import XCTest
 
 /// `tidepool serve --storage s3://…` against a real store (SeaweedFS): a writer and a read-only
 /// query node over the same prefix; a write acknowledged by the writer is seen at once through
-/// the query node with strong reads, eventual reads report their staleness, and the query node
-/// refuses writes.
+/// the query node with strong reads, eventual reads report their staleness, a query node forwards
+/// writes to the writer (or, with forwarding off, refuses them naming it), and a write seen
+/// through one query node is seen through another.
 final class ObjectStorageServeTests: XCTestCase {
     let harness = ServeHarness()
 
@@ -41,8 +42,48 @@ final class ObjectStorageServeTests: XCTestCase {
         XCTAssertNotNil(o["staleness_ms"] as? Double, "\(o)")
         (s, o) = try harness.request(pr, "POST", "/v1/collections/c/get", #"{"ids":[1],"consistency":"sometimes"}"#)
         XCTAssertEqual(s, 400)
+        (s, o) = try harness.request(pw, "GET", "/v1/collections/c/head", nil)
+        XCTAssertEqual(s, 200, "\(o)")
+        XCTAssertEqual(o["wal_head"] as? Int, 27, "the writer's head: its fence, then 26 upserts")
+        (s, o) = try harness.request(pr, "GET", "/v1/collections/c/head", nil)
+        XCTAssertEqual(s, 503, "a query node does not vouch for a head: \(o)")
+
+        // A write sent to a query node goes to the writer; a second query node, which forwards
+        // nothing, sees it at once with a strong read and refuses writes naming the writer.
         (s, o) = try harness.request(pr, "POST", "/v1/collections/c/upsert", #"{"documents":[{"id":99,"vector":[0,0,0,1]}]}"#)
-        XCTAssertEqual(s, 403, "a query node refuses writes: \(o)")
-        XCTAssertEqual((o["error"] as? [String: Any])?["code"] as? String, "read_only")
+        XCTAssertEqual(s, 200, "a query node forwards writes to the writer: \(o)")
+        let p2 = 29000 + Int(getpid() % 1000)
+        let cacheC = NSTemporaryDirectory() + "tidepool-serve-cache-c-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: cacheC) }
+        let second = try harness.start(
+            arguments: ["serve", "--storage", url, "--cache-dir", cacheC, "--read-only", "--no-forward-writes"], port: p2, environment: s3)
+        defer { second.terminate() }
+        (s, o) = try harness.request(pw, "POST", "/v1/collections/c/get", #"{"ids":[99]}"#)
+        XCTAssertEqual((o["documents"] as? [[String: Any]])?.count, 1, "the forwarded write is on the writer: \(o)")
+        for i in 100..<110 {
+            (s, o) = try harness.request(pr, "POST", "/v1/collections/c/upsert", "{\"documents\":[{\"id\":\(i),\"vector\":[\(i),0,0,1]}]}")
+            XCTAssertEqual(s, 200, "\(o)")
+            (s, o) = try harness.request(pr, "POST", "/v1/collections/c/get", "{\"ids\":[\(i)]}")
+            XCTAssertEqual((o["documents"] as? [[String: Any]])?.count, 1, "node A misses write \(i): \(o)")
+            (s, o) = try harness.request(p2, "POST", "/v1/collections/c/get", "{\"ids\":[\(i)]}")
+            XCTAssertEqual((o["documents"] as? [[String: Any]])?.count, 1, "node B misses write \(i) that node A saw: \(o)")
+        }
+        (s, o) = try harness.request(pr, "POST", "/v1/collections/c/prewarm", nil)
+        XCTAssertEqual(s, 200, "\(o)")
+        XCTAssertNotNil(o["prewarmed_bytes"] as? Int, "\(o)")
+        (s, o) = try harness.request(pr, "GET", "/metrics", nil)
+        let metrics = o["_text"] as? String ?? ""
+        for series in [
+            "tidepool_cache_bytes", "tidepool_cache_hits", "tidepool_cache_misses", "tidepool_cache_evictions",
+            "tidepool_object_store_requests{operation=\"HEAD\"}", "tidepool_object_store_request_seconds_sum",
+            "tidepool_follow_staleness_seconds",
+        ] {
+            XCTAssertTrue(metrics.contains(series), "/metrics on a query node lacks \(series)")
+        }
+        (s, o) = try harness.request(p2, "POST", "/v1/collections/c/upsert", #"{"documents":[{"id":98,"vector":[0,0,0,1]}]}"#)
+        XCTAssertEqual(s, 403, "with forwarding off a query node refuses writes: \(o)")
+        let error = o["error"] as? [String: Any]
+        XCTAssertEqual(error?["code"] as? String, "read_only")
+        XCTAssertTrue((error?["message"] as? String ?? "").contains("127.0.0.1:\(pw)"), "the refusal names the writer: \(o)")
     }
 }

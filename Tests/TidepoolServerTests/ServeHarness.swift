@@ -85,7 +85,10 @@ struct ServeHarness: Sendable {
             if let error {
                 failure = error
             } else {
-                let obj = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
+                // A body that is not a JSON object (/metrics) comes back as its text under "_text".
+                let obj =
+                    data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+                    ?? ["_text": String(decoding: data ?? Data(), as: UTF8.self)]
                 result = ((response as? HTTPURLResponse)?.statusCode ?? 0, obj)
             }
             done.signal()

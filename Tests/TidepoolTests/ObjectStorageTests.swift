@@ -11,9 +11,10 @@ final class ObjectStorageTests: XCTestCase {
     final class Node {
         let cache = TempDir("object-cache")
         let storage: ObjectStorage
-        init(_ store: MemoryObjectStore, capacity: Int = 1 << 30) throws {
+        init(_ store: MemoryObjectStore, capacity: Int = 1 << 30, advertisedURL: String? = nil) throws {
             storage = ObjectStorage(
-                store: store, cache: try ObjectFileCache(root: cache.path, capacity: capacity, location: store.location))
+                store: store, cache: try ObjectFileCache(root: cache.path, capacity: capacity, location: store.location),
+                advertisedURL: advertisedURL)
         }
         func open(readOnly: Bool = false) throws -> Database {
             var options = DatabaseOptions()

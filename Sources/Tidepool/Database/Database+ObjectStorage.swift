@@ -21,6 +21,11 @@ extension Database {
     }
 }
 
+extension Database {
+    /// On object storage: what the database has asked of its store and its cache; nil elsewhere.
+    public var objectStorageMetrics: ObjectStorageMetrics? { (storage as? ObjectStorage)?.metrics }
+}
+
 extension ObjectStorage {
     /// The storage at an `s3://` URL, with its cache.
     static func open(url: String, options: ObjectStorageOptions, logger: Logger) throws -> ObjectStorage {
@@ -37,7 +42,8 @@ extension ObjectStorage {
         let safe = root.description.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
         let dir = options.cacheDirectory ?? (NSTemporaryDirectory() + "/tidepool-cache/" + String(safe))
         let cache = try ObjectFileCache(root: dir, capacity: options.cacheBytes, location: root.description)
-        return ObjectStorage(store: S3ObjectStore(client: client, root: root), cache: cache, logger: logger)
+        return ObjectStorage(
+            store: S3ObjectStore(client: client, root: root), cache: cache, advertisedURL: options.advertisedURL, logger: logger)
     }
 }
 

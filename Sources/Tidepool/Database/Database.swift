@@ -66,7 +66,11 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
                     manifest.collections[i].nextSegmentID = base
                 }
             }
+            let previousWriter = manifest.writer
+            if let objects = storage as? ObjectStorage { manifest.writer = objects.advertisedURL }
             if manifest.generation == 0 || storage.logsAreObjects { try writeLocked(manifest) }
+            // A predecessor that served its head may answer for a little longer (WriterLease).
+            if previousWriter != nil, let objects = storage as? ObjectStorage { objects.lease.holdAcknowledgements() }
             try? storage.removeManifestLeftovers()
             // Only a valid manifest says a folder is garbage: one it does not list was dropped.
             let known = Set(manifest.collections.map(\.name))

@@ -14,11 +14,16 @@ public struct ObjectStorageOptions: Sendable, Equatable {
     public var cacheDirectory: String?
     /// The most bytes the cache keeps (copies in use by a search are never evicted).
     public var cacheBytes: Int
+    /// The URL a writer serves its HTTP API on (`http://10.0.0.5:8080`), recorded in the manifest:
+    /// query nodes ask it what it has acknowledged (strong reads without a store round trip) and
+    /// forward writes to it. Nil (an embedded writer): query nodes probe the store instead.
+    public var advertisedURL: String?
 
     public init(
         endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil, cacheDirectory: String? = nil,
-        cacheBytes: Int = 4 << 30
+        cacheBytes: Int = 4 << 30, advertisedURL: String? = nil
     ) {
+        self.advertisedURL = advertisedURL
         self.endpoint = endpoint
         self.region = region
         self.pathStyle = pathStyle

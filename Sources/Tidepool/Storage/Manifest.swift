@@ -30,6 +30,9 @@ struct Manifest: Codable, Equatable {
 
     var generation: UInt64 = 0
     var collections: [CollectionEntry] = []
+    /// On object storage: the URL the writer that committed this version serves on (query nodes
+    /// ask it for its head and forward writes to it); nil when it serves none.
+    var writer: String?
 
     static let magic: [UInt8] = Array("TPMANIF1".utf8)
     static let version: UInt32 = 1

@@ -43,6 +43,9 @@ protocol StorageBackend: AnyObject, Sendable {
     /// A hint that these files are about to be mapped in order (WAL replay): a store with
     /// latency fetches them in parallel ahead of time.
     func prefetch(_ names: [String])
+    /// Blocks until a durable write may be acknowledged (on object storage, a new writer waits
+    /// out its predecessor's `WriterLease`); at once elsewhere.
+    func waitBeforeAcknowledging()
     /// The bytes of the files directly under a folder (0 when it does not exist).
     func bytes(under folder: String) throws -> Int
     /// Cuts a log file to `length` bytes (a torn final write).
@@ -58,6 +61,7 @@ protocol StorageBackend: AnyObject, Sendable {
 extension StorageBackend {
     var logsAreObjects: Bool { false }
     func prefetch(_ names: [String]) {}
+    func waitBeforeAcknowledging() {}
     func bytes(under folder: String) throws -> Int {
         try list(folder).reduce(0) { $0 + ((try? size(of: folder + "/" + $1)) ?? 0) }
     }

@@ -24,6 +24,12 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     /// Identifies this process's commits (WAL objects and manifest versions) in commit tokens.
     let writerID = String(UInt64.random(in: 1...UInt64.max), radix: 16)
 
+    /// The URL this process serves on as the writer, recorded in the manifests it commits (query
+    /// nodes ask it for its head and forward writes to it); nil when it serves none.
+    let advertisedURL: String?
+    /// When this process, as the writer, may answer for its head (`Database.writerHead`).
+    let lease = WriterLease()
+
     private let lock = NSLock()
     /// WAL objects fetched ahead of replay (`prefetch`), taken by `map`.
     private var prefetched: [String: [UInt8]] = [:]
@@ -34,8 +40,9 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     var location: String { store.location }
     var logsAreObjects: Bool { true }
 
-    init(store: any ObjectStore, cache: ObjectFileCache, logger: Logger = Logger(label: "tidepool")) {
+    init(store: any ObjectStore, cache: ObjectFileCache, advertisedURL: String? = nil, logger: Logger = Logger(label: "tidepool")) {
         self.store = store
+        self.advertisedURL = advertisedURL
         self.cache = cache
         self.logger = logger
     }
@@ -154,6 +161,16 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     // MARK: - Logs
 
     func openAppendLog(_ name: String) throws -> AppendLog { ObjectLog(name: name, storage: self) }
+
+    func waitBeforeAcknowledging() { lease.waitForHold() }
+
+    /// The store's request counts and the cache's counters.
+    var metrics: ObjectStorageMetrics {
+        let c = cache.snapshot
+        return ObjectStorageMetrics(
+            cacheBytes: c.bytes, cacheCapacity: cache.capacity, cacheHits: c.hits, cacheMisses: c.misses, cacheEvictions: c.evictions,
+            requests: store.requestStats)
+    }
 
     func truncate(_ name: String, to length: Int) throws {
         // Objects are whole: a WAL object with a bad frame was damaged after it was written.

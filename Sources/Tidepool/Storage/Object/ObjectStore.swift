@@ -28,6 +28,12 @@ protocol ObjectStore: AnyObject, Sendable {
     func list(prefix: String) throws -> [ObjectEntry]
     /// The names directly under a folder (`a/b` for `a/b/c` and `a/b/d/e` under `a`), sorted.
     func names(under folder: String) throws -> [String]
+    /// The requests made so far, by kind (empty for stores that do not count).
+    var requestStats: [String: ObjectStorageMetrics.Requests] { get }
+}
+
+extension ObjectStore {
+    var requestStats: [String: ObjectStorageMetrics.Requests] { [:] }
 }
 
 /// What a `HEAD` of an object tells.

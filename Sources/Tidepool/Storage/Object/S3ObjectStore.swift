@@ -15,6 +15,10 @@ final class S3ObjectStore: ObjectStore {
 
     func url(_ key: String) -> String { client.url(root.key(key)) }
 
+    var requestStats: [String: ObjectStorageMetrics.Requests] {
+        client.stats.snapshot.mapValues { .init(count: $0.count, totalSeconds: $0.totalSeconds, maxSeconds: $0.maxSeconds) }
+    }
+
     private func storageError(_ e: any Error) -> TidepoolError {
         if let e = e as? S3Error { return .storage(e.description) }
         return .storage("\(e)")

@@ -70,6 +70,9 @@ final class WriteAheadLog: @unchecked Sendable {
         if !storage.logsAreObjects { try startFile(firstSeq: lastSeq + 1) }
     }
 
+    /// The sequence number of the last operation acknowledged (durable and applied to memory).
+    var acknowledgedSeq: UInt64 { cond.lock(); defer { cond.unlock() }; return durableSeq }
+
     /// The sequence number of the last operation written.
     var lastSeq: UInt64 { cond.lock(); defer { cond.unlock() }; return nextSeq - 1 }
 
@@ -191,6 +194,7 @@ final class WriteAheadLog: @unchecked Sendable {
             sizeBeforeAppend = log.size
             try buffer.withUnsafeBytes { try log.append($0) }
             try log.sync()
+            storage.waitBeforeAcknowledging()
             return
         }
         if rotateRequested, let first = batch.first {

@@ -1,0 +1,105 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import Tidepool
+
+/// A query node's requests to its writer (the URL the manifest names): the writer's head for a
+/// strong read, and writes forwarded as they came. The caller's own `Authorization` goes along,
+/// so the writer checks the same rights the query node checked.
+struct WriterPeer: Sendable {
+    /// How long a strong read waits for the writer's head before probing the store instead.
+    var headTimeout: TimeAmount = .milliseconds(500)
+
+    /// The writer's head for `collection`, or nil when the writer does not answer it in time
+    /// (down, replaced, or unable to vouch for it): the caller then probes the store.
+    func head(writer: String, collection: String, authorization: String?) async -> WriterHead? {
+        var request = HTTPClientRequest(url: writer + "/v1/collections/" + Self.pathSegment(collection) + "/head")
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: headTimeout)
+            let body = try await response.body.collect(upTo: 1 << 16)
+            guard response.status == .ok,
+                let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+                let version = (object["manifest_version"] as? NSNumber)?.uint64Value,
+                let head = (object["wal_head"] as? NSNumber)?.uint64Value
+            else { return nil }
+            return WriterHead(manifestVersion: version, walHead: head)
+        } catch {
+            return nil
+        }
+    }
+
+    /// Sends `request` (its method, path, query, body and `Authorization`) to the writer and
+    /// returns the writer's answer as it came, marked with `X-Tidepool-Forwarded-To`.
+    func forward(_ request: Request, body: ByteBuffer, to writer: String, timeout: TimeAmount) async throws -> Response {
+        var out = HTTPClientRequest(url: writer + request.uri.description)
+        out.method = HTTPMethod(rawValue: request.method.rawValue)
+        if let auth = request.headers[.authorization] { out.headers.add(name: "Authorization", value: auth) }
+        out.headers.add(name: "Content-Type", value: "application/json")
+        out.body = .bytes(body)
+        let answer: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            answer = try await HTTPClient.shared.execute(out, timeout: timeout)
+            bytes = try await answer.body.collect(upTo: 256 << 20)
+        } catch {
+            throw APIError(
+                .serviceUnavailable, "writer_unavailable",
+                "this node serves reads only and the writer at \(writer) did not answer the forwarded write: \(error)")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = answer.headers.first(name: "Content-Type") ?? "application/json"
+        if let name = HTTPField.Name("X-Tidepool-Forwarded-To") { headers[name] = writer }
+        if let retry = answer.headers.first(name: "Retry-After") { headers[.retryAfter] = retry }
+        return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: bytes))
+    }
+
+    static func pathSegment(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
+    }
+}
+
+/// On a query node over object storage: writes go to the writer the manifest names
+/// (`WriterPeer.forward`), or, with forwarding off or no writer serving HTTP, are refused with
+/// 403 `read_only` naming where to send them. Runs after `GuardMiddleware` (the caller is known).
+struct WriteForwardingMiddleware: RouterMiddleware {
+    typealias Context = TidepoolRequestContext
+    let database: Database
+    let forward: Bool
+    let maxBody: Int
+    let timeout: TimeAmount
+    let peer = WriterPeer()
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard database.followsAWriter, Self.isWrite(request.method, request.uri.path) else { return try await next(request, context) }
+        guard let writer = database.writerURL else {
+            throw APIError(
+                .forbidden, "read_only", "this node serves reads only, and its writer serves no HTTP API to forward writes to")
+        }
+        guard forward else {
+            throw APIError(
+                .forbidden, "read_only", "this node serves reads only (forwarding is off); send writes to the writer at \(writer)")
+        }
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: maxBody) } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "body_too_large", "request body is larger than \(maxBody) bytes")
+        }
+        return try await peer.forward(request, body: body, to: writer, timeout: timeout)
+    }
+
+    /// The routes that change data: create, change or drop a collection, upsert, delete.
+    static func isWrite(_ method: HTTPRequest.Method, _ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard parts.count >= 2, parts[0] == "v1", parts[1] == "collections" else { return false }
+        switch (method, parts.count) {
+        case (.post, 2): return true
+        case (.patch, 3), (.delete, 3): return true
+        case (.post, 4): return parts[3] == "upsert" || parts[3] == "delete"
+        default: return false
+        }
+    }
+}
