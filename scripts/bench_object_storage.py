@@ -7,14 +7,16 @@ behind scripts/s3_latency_proxy.py (GET 60 ms, PUT 100 ms by default), on pypi-m
 
 Steps (figures printed as they come, and as JSON with --json):
   1. SeaweedFS (scripts/seaweedfs.sh) and the proxy start; a writer serves s3://tidepool-test/bench-…
-     through the proxy; a collection (cosine, HNSW) is created.
-  2. Upserts: --clients threads send --batch documents per request (vector_b64) until --rows are
-     in; each request's acknowledgement latency (p50, p99) and the sustained vectors per second.
-  3. A query node (--read-only, empty cache) starts: time to /ready, and to its first answer that
-     matches the exact top 10 of that query (recall 1.0 there, or the best of 5 queries).
-  4. Warm queries on the query node, one client: QPS at ef 64 and recall@10 on the 1,000
-     queries with eventual reads, 100 with strong reads; the same on a local-directory server
-     holding the same rows (tidepool import + serve --data): the ratio.
+     through the proxy, and a local-directory server (`serve --data`) runs beside it.
+  2. Upserts into the writer: --clients threads send --batch documents per request (vector_b64)
+     until --rows are in; each request's acknowledgement latency (p50, p99) and the sustained
+     vectors per second. The same rows go into two more collections on the writer (HNSW + SQ8,
+     IVF-PQ) and into the same three collections on the local server; every collection is then
+     compacted to one segment (POST …/compact), so both sides hold the same layout.
+  3. A query node (--read-only, empty cache) starts: time to /ready, and per collection to its
+     first answer that matches the exact top 10 of that query (9 of 10, or the best of 5 queries).
+  4. Warm queries on the query node, one client, ef 64: QPS and recall@10 on the 1,000 queries
+     with eventual and with strong reads, against the local server: the ratios.
   5. Idle: --idle seconds with both nodes up and no traffic; the proxy counts LIST and PUT/POST
      requests in that window.
 Needs numpy and a release build.
@@ -38,8 +40,8 @@ class Client:
     def __init__(self, port):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
-    def call(self, method, path, body=None):
-        self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=HDR)
+    def call(self, method, path, body=None, raw=None):
+        self.conn.request(method, path, body=raw if raw is not None else json.dumps(body) if body is not None else None, headers=HDR)
         r = self.conn.getresponse()
         data = r.read()
         return r.status, (json.loads(data) if data else {})
@@ -68,6 +70,52 @@ def serve(binary, args, port, env, log):
 def pct(xs, q):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+COLLECTIONS = [("pypi", {}), ("pypi_sq8", {"quantization": "sq8"}), ("pypi_ivfpq", {"index": "ivf", "quantization": "pq"})]
+
+
+def load(port, name, config, base, clients, batch):
+    """Creates `name` and upserts `base` from `clients` threads; returns (latencies, seconds)."""
+    st, o = Client(port).call("POST", "/v1/collections", {"name": name, "dimension": 384, "metric": "cosine", "config": config})
+    assert st == 201, o
+    # Bodies are encoded before the clock starts: the clients' Python (one core under the GIL)
+    # must not be what is measured.
+    bodies = [json.dumps({"documents": [{"id": i, "vector_b64": b64(base[i])} for i in range(s, min(len(base), s + batch))]})
+              for s in range(0, len(base), batch)]
+    latencies, lock, next_body = [], threading.Lock(), [0]
+    def upserter():
+        c = Client(port)
+        while True:
+            with lock:
+                i = next_body[0]; next_body[0] += 1
+            if i >= len(bodies):
+                return
+            t = time.monotonic()
+            st, o = c.call("POST", f"/v1/collections/{name}/upsert", raw=bodies[i])
+            dt = time.monotonic() - t
+            assert st == 200, o
+            with lock:
+                latencies.append(dt)
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=upserter) for _ in range(clients)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    return latencies, time.monotonic() - t0
+
+
+def compact(port, name):
+    st, o = Client(port).call("POST", f"/v1/collections/{name}/compact", {})
+    assert st == 202, o
+
+
+def wait_compacted(port, name):
+    for _ in range(2400):
+        st, info = Client(port).call("GET", f"/v1/collections/{name}")
+        if len(info.get("segments", [])) == 1 and info.get("memtable_rows", 1) == 0:
+            return
+        time.sleep(0.5)
+    sys.exit(f"{name} on port {port} was not compacted in 20 minutes: {info}")
 
 
 def main():
@@ -112,101 +160,74 @@ def main():
         env["TIDEPOOL_API_KEYS"] = f"{KEY}:rw"
         url = f"s3://tidepool-test/bench-{os.getpid()}"
 
-        wport = free_port()
+        wport, lport = free_port(), free_port()
         writer, wready, _ = serve(a.binary, ["--storage", url, "--cache-dir", os.path.join(work, "cache-w")], wport, env, log)
         procs.append(writer)
         out["writer_ready_s"] = wready
-        st, o = Client(wport).call("POST", "/v1/collections", {"name": "pypi", "dimension": 384, "metric": "cosine"})
-        assert st == 201, o
+        local, _, _ = serve(a.binary, ["--data", os.path.join(work, "local")], lport, env, log)
+        procs.append(local)
 
-        # 2. Upserts from --clients threads.
-        latencies, lock, next_row = [], threading.Lock(), [0]
-        def upserter():
-            c = Client(wport)
-            while True:
-                with lock:
-                    start = next_row[0]; next_row[0] += a.batch
-                if start >= a.rows:
-                    return
-                docs = [{"id": i, "vector_b64": b64(base[i])} for i in range(start, min(a.rows, start + a.batch))]
-                t = time.monotonic()
-                st, o = c.call("POST", "/v1/collections/pypi/upsert", {"documents": docs})
-                dt = time.monotonic() - t
-                assert st == 200, o
-                with lock:
-                    latencies.append(dt)
-        t0 = time.monotonic()
-        threads = [threading.Thread(target=upserter) for _ in range(a.clients)]
-        for t in threads: t.start()
-        for t in threads: t.join()
-        elapsed = time.monotonic() - t0
+        # 2. Upserts, then the same rows everywhere, compacted to one segment.
+        latencies, elapsed = load(wport, "pypi", {}, base, a.clients, a.batch)
         out["upsert_p50_ms"] = pct(latencies, 0.5) * 1000
         out["upsert_p99_ms"] = pct(latencies, 0.99) * 1000
         out["upsert_vectors_per_s"] = a.rows / elapsed
         print(f"upserts: {a.rows} vectors in {elapsed:.1f} s = {a.rows / elapsed:,.0f}/s; ack p50 {out['upsert_p50_ms']:.0f} ms, "
               f"p99 {out['upsert_p99_ms']:.0f} ms ({a.clients} clients, {a.batch} per request)", flush=True)
-        # Let the writer's background flushes finish (segments uploaded) before the cold start.
-        for _ in range(600):
-            st, info = Client(wport).call("GET", "/v1/collections/pypi")
-            if info.get("memtable_rows", 0) < 70000 and info.get("memtable_indexed_rows", 0) >= info.get("memtable_rows", 0):
-                break
-            time.sleep(0.5)
-        out["writer_segments"] = len(info.get("segments", []))
-        out["writer_memtable_rows"] = info.get("memtable_rows")
+        for name, config in COLLECTIONS:
+            if name != "pypi":
+                load(wport, name, config, base, a.clients, a.batch)
+            load(lport, name, config, base, a.clients, a.batch)
+        for name, _ in COLLECTIONS:
+            compact(wport, name); compact(lport, name)
+        for name, _ in COLLECTIONS:
+            wait_compacted(wport, name); wait_compacted(lport, name)
+        print("loaded and compacted: " + ", ".join(n for n, _ in COLLECTIONS), flush=True)
 
         # 3. A fresh query node with an empty cache.
         qport = free_port()
         qnode, qready, qt0 = serve(a.binary, ["--storage", url, "--cache-dir", os.path.join(work, "cache-q"), "--read-only"],
                                    qport, env, log)
         procs.append(qnode)
-        qc = Client(qport)
-        first = None
-        for i in range(5):
-            st, o = qc.call("POST", "/v1/collections/pypi/query", {"vector_b64": b64(queries[i]), "k": 10})
-            assert st == 200, o
-            got = {h["id"] for h in o["results"]}
-            if len(got & set(gt[i].tolist())) >= 9:
-                first = time.monotonic() - qt0
-                break
         out["query_node_ready_s"] = qready
-        out["query_node_first_correct_answer_s"] = first
-        print(f"fresh query node: /ready after {qready:.2f} s, first correct answer after "
-              f"{first if first is None else round(first, 2)} s", flush=True)
+        qc = Client(qport)
+        for name, _ in COLLECTIONS:
+            first = None
+            for i in range(5):
+                st, o = qc.call("POST", f"/v1/collections/{name}/query", {"vector_b64": b64(queries[i]), "k": 10})
+                assert st == 200, o
+                got = {h["id"] for h in o["results"]}
+                if len(got & set(gt[i].tolist())) >= 9:
+                    first = time.monotonic() - qt0
+                    break
+            out[f"first_correct_answer_s_{name}"] = first
+            print(f"fresh query node: /ready after {qready:.2f} s; first correct answer from {name} after "
+                  f"{first if first is None else round(first, 2)} s", flush=True)
 
-        # 4. Warm queries, strong consistency, against a local-directory server with the same rows.
-        def qps(port, consistency="strong", n=len(queries)):
+        # 4. Warm queries, one client, eventual and strong, against the local server.
+        def qps(port, name, consistency):
             c = Client(port)
             body = lambda q: {"vector_b64": b64(q), "k": 10, "ef": 64, "consistency": consistency}
             for q in queries[:20]:
-                c.call("POST", "/v1/collections/pypi/query", body(q))
+                c.call("POST", f"/v1/collections/{name}/query", body(q))
             hits, t = 0, time.monotonic()
-            for i, q in enumerate(queries[:n]):
-                st, o = c.call("POST", "/v1/collections/pypi/query", body(q))
+            for i, q in enumerate(queries):
+                st, o = c.call("POST", f"/v1/collections/{name}/query", body(q))
                 hits += len({h["id"] for h in o["results"]} & set(gt[i].tolist()))
-            return n / (time.monotonic() - t), hits / (10 * n)
-        fvecs = os.path.join(work, "base.fvecs")
-        rows = np.concatenate([np.full((a.rows, 1), 384, dtype=np.int32), base.view(np.int32)], axis=1)
-        rows.tofile(fvecs)
-        local_dir = os.path.join(work, "local")
-        subprocess.run([a.binary, "import", "--data", local_dir, "--collection", "pypi", "--metric", "cosine", fvecs],
-                       check=True, stdout=log, stderr=log)
-        lport = free_port()
-        local, _, _ = serve(a.binary, ["--data", local_dir], lport, env, log)
-        procs.append(local)
-        results = {}
-        for round_ in range(2):
-            for name, port, level in (("eventual", qport, "eventual"), ("local", lport, "strong")):
-                results.setdefault(name, []).append(qps(port, level))
-        # Strong reads probe the store once per request that finds no probe younger than itself:
-        # with one client, every query is such a request.
-        results["strong"] = [qps(qport, "strong", 100)]
-        for name in results:
-            out[f"warm_qps_{name}"] = statistics.median(r[0] for r in results[name])
-            out[f"recall_{name}"] = results[name][-1][1]
-        print(f"warm queries (ef 64, one client): query node eventual {out['warm_qps_eventual']:,.0f} QPS "
-              f"(ratio to local {out['warm_qps_eventual'] / out['warm_qps_local']:.3f}), strong {out['warm_qps_strong']:,.1f} QPS, "
-              f"local {out['warm_qps_local']:,.0f} QPS; recall@10 {out['recall_eventual']:.4f} vs local {out['recall_local']:.4f}",
-              flush=True)
+            return len(queries) / (time.monotonic() - t), hits / (10 * len(queries))
+        for name, _ in COLLECTIONS:
+            results = {}
+            for _ in range(2):
+                for mode, port, level in (("eventual", qport, "eventual"), ("strong", qport, "strong"), ("local", lport, "strong")):
+                    results.setdefault(mode, []).append(qps(port, name, level))
+            for mode in results:
+                out[f"warm_qps_{mode}_{name}"] = statistics.median(r[0] for r in results[mode])
+                out[f"recall_{mode}_{name}"] = results[mode][-1][1]
+            loc = out[f"warm_qps_local_{name}"]
+            print(f"warm queries on {name} (ef 64, one client): strong {out[f'warm_qps_strong_{name}']:,.0f} QPS "
+                  f"({out[f'warm_qps_strong_{name}'] / loc:.3f} of local), eventual {out[f'warm_qps_eventual_{name}']:,.0f} "
+                  f"({out[f'warm_qps_eventual_{name}'] / loc:.3f}), local {loc:,.0f}; recall@10 strong "
+                  f"{out[f'recall_strong_{name}']:.4f}, local {out[f'recall_local_{name}']:.4f}", flush=True)
 
         # 5. Idle window: what the nodes ask of the store with no traffic.
         def proxy_counts():

@@ -40,9 +40,11 @@ extension API {
     /// On a query node, before a strong read (awaited on the request's task, not on an engine
     /// thread): the writer's head for `name`, asked with the caller's own credentials; nil for
     /// eventual reads, elsewhere, or when the writer does not answer in time.
-    func writerHeadForStrongRead(_ body: [String: JSONValue], collection name: String, request: Request) async -> WriterHead? {
+    func writerHeadForStrongRead(
+        _ body: [String: JSONValue], collection name: String, request: Request, since start: ContinuousClock.Instant
+    ) async -> WriterHead? {
         guard database.followsAWriter, let writer = database.writerURL else { return nil }
         if case .string(let s)? = body["consistency"], s != Consistency.strong.rawValue { return nil }
-        return await peer.head(writer: writer, collection: name, authorization: request.headers[.authorization])
+        return await peer.head(writer: writer, collection: name, authorization: request.headers[.authorization], since: start)
     }
 }

@@ -39,6 +39,13 @@ struct API: Sendable {
             let name = try context.parameters.require("name")
             return try await run(context, write: false, collection: name) { _ in try describe(database.collection(name)) }
         }
+        v1.post("collections/:name/compact") { _, context in
+            let name = try context.parameters.require("name")
+            return try await run(context, write: true, collection: name, status: .accepted) { _ in
+                try database.collection(name).requestCompaction()
+                return ["compacting": name]
+            }
+        }
         v1.post("collections/:name/prewarm") { _, context in
             let name = try context.parameters.require("name")
             return try await run(context, write: false, collection: name) { deadline in
@@ -49,6 +56,11 @@ struct API: Sendable {
         // For query nodes: what this writer has acknowledged in the collection (strong reads).
         v1.get("collections/:name/head") { _, context in
             let name = try context.parameters.require("name")
+            // Asked once per strong read on a query node: answered here when that needs no store
+            // request (most of the time), without the hop to the engine threads.
+            if let key = context.apiKey, key.allows(collection: name), let head = database.writerHeadWithoutWaiting(collection: name) {
+                return jsonResponse(["manifest_version": head.manifestVersion, "wal_head": head.walHead])
+            }
             return try await run(context, write: false, collection: name) { _ in
                 guard let head = try database.writerHead(collection: name) else {
                     throw APIError(
@@ -125,7 +137,7 @@ struct API: Sendable {
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["ids", "include_vectors", "consistency"])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request)
+            let head = await writerHeadForStrongRead(body, collection: name, request: request, since: start)
             return try await run(context, write: false, collection: name) { _ in
                 let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
@@ -141,7 +153,7 @@ struct API: Sendable {
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request)
+            let head = await writerHeadForStrongRead(body, collection: name, request: request, since: start)
             return try await run(context, write: false, collection: name) { deadline in
                 let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 let coll = try database.collection(name)
@@ -166,7 +178,7 @@ struct API: Sendable {
                     "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency",
                 ])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request)
+            let head = await writerHeadForStrongRead(body, collection: name, request: request, since: start)
             return try await run(context, write: false, collection: name) { deadline in
                 let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 return read.merging(try query(try database.collection(name), body, deadline: deadline)) { a, _ in a }
@@ -206,7 +218,8 @@ struct API: Sendable {
             ("/v1/collections/:name/upsert", [.post]), ("/v1/collections/:name/delete", [.post]),
             ("/v1/collections/:name/get", [.post]), ("/v1/collections/:name/scan", [.post]),
             ("/v1/collections/:name/query", [.post]), ("/v1/collections/:name/head", [.get]),
-            ("/v1/collections/:name/prewarm", [.post]), ("/health", [.get]), ("/ready", [.get]), ("/metrics", [.get]),
+            ("/v1/collections/:name/prewarm", [.post]), ("/v1/collections/:name/compact", [.post]), ("/health", [.get]), ("/ready", [.get]),
+            ("/metrics", [.get]),
         ]
         for (path, allowed) in routes {
             let allow = allowed.map(\.rawValue).joined(separator: ", ")

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Tidepool
@@ -13,9 +14,19 @@ struct WriterPeer: Sendable {
     /// How long a strong read waits for the writer's head before probing the store instead.
     var headTimeout: TimeAmount = .milliseconds(500)
 
-    /// The writer's head for `collection`, or nil when the writer does not answer it in time
-    /// (down, replaced, or unable to vouch for it): the caller then probes the store.
-    func head(writer: String, collection: String, authorization: String?) async -> WriterHead? {
+    /// Requests for heads in flight, shared by the strong reads that began before them.
+    let flights = HeadFlights()
+
+    /// The writer's head for `collection` as it answers a request sent after `start`, or nil when
+    /// the writer does not answer in time (down, replaced, or unable to vouch for it): the caller
+    /// then probes the store. Concurrent reads share one request when it was sent after they began.
+    func head(writer: String, collection: String, authorization: String?, since start: ContinuousClock.Instant) async -> WriterHead? {
+        await flights.join(writer + " " + collection, since: start) {
+            await self.fetchHead(writer: writer, collection: collection, authorization: authorization)
+        }
+    }
+
+    private func fetchHead(writer: String, collection: String, authorization: String?) async -> WriterHead? {
         var request = HTTPClientRequest(url: writer + "/v1/collections/" + Self.pathSegment(collection) + "/head")
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         do {
@@ -62,6 +73,31 @@ struct WriterPeer: Sendable {
     }
 }
 
+/// One request for a writer's head per key at a time: a caller joins the one in flight if it was
+/// sent after the caller began (so its answer covers every write acknowledged before that),
+/// and starts a new one otherwise.
+final class HeadFlights: Sendable {
+    private struct Flight {
+        let sent: ContinuousClock.Instant
+        let task: Task<WriterHead?, Never>
+    }
+    private let flights = NIOLockedValueBox<[String: Flight]>([:])
+
+    func join(
+        _ key: String, since start: ContinuousClock.Instant, _ fetch: @escaping @Sendable () async -> WriterHead?
+    ) async -> WriterHead? {
+        let task = flights.withLockedValue { f -> Task<WriterHead?, Never> in
+            if let flight = f[key], flight.sent >= start { return flight.task }
+            // Taken before the request goes out, so the request is sent after `sent`.
+            let sent = ContinuousClock.now
+            let task = Task { await fetch() }
+            f[key] = Flight(sent: sent, task: task)
+            return task
+        }
+        return await task.value
+    }
+}
+
 /// On a query node over object storage: writes go to the writer the manifest names
 /// (`WriterPeer.forward`), or, with forwarding off or no writer serving HTTP, are refused with
 /// 403 `read_only` naming where to send them. Runs after `GuardMiddleware` (the caller is known).
@@ -91,14 +127,14 @@ struct WriteForwardingMiddleware: RouterMiddleware {
         return try await peer.forward(request, body: body, to: writer, timeout: timeout)
     }
 
-    /// The routes that change data: create, change or drop a collection, upsert, delete.
+    /// The routes that change data: create, change or drop a collection, upsert, delete, compact.
     static func isWrite(_ method: HTTPRequest.Method, _ path: String) -> Bool {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         guard parts.count >= 2, parts[0] == "v1", parts[1] == "collections" else { return false }
         switch (method, parts.count) {
         case (.post, 2): return true
         case (.patch, 3), (.delete, 3): return true
-        case (.post, 4): return parts[3] == "upsert" || parts[3] == "delete"
+        case (.post, 4): return parts[3] == "upsert" || parts[3] == "delete" || parts[3] == "compact"
         default: return false
         }
     }

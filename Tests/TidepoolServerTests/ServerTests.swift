@@ -185,6 +185,40 @@ final class ServerTests: XCTestCase {
         }
     }
 
+    /// Compaction on request (in the background), prewarming, and the writer's head, which only a
+    /// writer on object storage gives (a local directory has no query nodes to ask it).
+    func testCompactPrewarmAndHead() async throws {
+        try await withServer { c in
+            var (s, o) = try await call(c, .post, "/v1/collections", auth: rw, #"{"name":"k","dimension":2,"metric":"l2"}"#)
+            XCTAssertEqual(s, .created)
+            for i in 0..<3 {
+                (s, o) = try await call(
+                    c, .post, "/v1/collections/k/upsert", auth: rw, "{\"documents\":[{\"id\":\(i),\"vector\":[\(i),1]}]}")
+                XCTAssertEqual(s, .ok)
+            }
+            (s, o) = try await call(c, .post, "/v1/collections/k/compact", auth: ro)
+            XCTAssertEqual(s, .forbidden, "compaction is a write")
+            (s, o) = try await call(c, .post, "/v1/collections/k/compact", auth: rw)
+            XCTAssertEqual(s, .accepted, "\(o)")
+            var segments = 0
+            for _ in 0..<200 {
+                (s, o) = try await call(c, .get, "/v1/collections/k", auth: ro)
+                segments = (o["segments"] as? [Any])?.count ?? 0
+                if segments == 1, o["memtable_rows"] as? Int == 0 { break }
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+            XCTAssertEqual(segments, 1, "the memtable became the one segment: \(o)")
+            (s, o) = try await call(c, .post, "/v1/collections/k/prewarm", auth: ro)
+            XCTAssertEqual(s, .ok, "\(o)")
+            XCTAssertGreaterThan(o["prewarmed_bytes"] as? Int ?? 0, 0, "\(o)")
+            (s, o) = try await call(c, .get, "/v1/collections/k/head", auth: ro)
+            XCTAssertEqual(s, .serviceUnavailable, "\(o)")
+            XCTAssertEqual(code(o), "not_the_writer")
+            (s, o) = try await call(c, .post, "/v1/collections/nope/compact", auth: rw)
+            XCTAssertEqual(s, .notFound)
+        }
+    }
+
     func testOversizedBodyIs413() async throws {
         try await withServer(maxBody: 1000) { c in
             _ = try await call(c, .post, "/v1/collections", auth: rw, #"{"name":"d","dimension":2}"#)

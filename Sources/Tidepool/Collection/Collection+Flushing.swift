@@ -27,6 +27,18 @@ extension Collection {
         if let err { throw err }
     }
 
+    /// Queues what `compact` does and returns at once: the memtable is flushed and every segment
+    /// merged into one in the background (`info()` shows one segment and an empty memtable when
+    /// it is done; a failure shows in `health` and is retried, as for any background work).
+    public func requestCompaction() throws {
+        _ = try writableLog("compact")
+        state.withLock {
+            if active.count > 0 || visibleSeq > (frozen.last?.lastSeq ?? flushedSeq) { freezeActive() }
+            compactionRequested = true
+        }
+        scheduleFlush()
+    }
+
     /// Queues flushes of the frozen memtables, then a compaction if one is due (after `delay`
     /// seconds: a retry).
     func scheduleFlush(after delay: Double = 0) {
@@ -47,6 +59,7 @@ extension Collection {
                 try timed("tidepool_flush_duration") { try flushNow(m) }
             }
             if needsCompaction() { try timed("tidepool_compaction_duration") { try compactNow() } }
+            state.withLock { compactionRequested = false }
             let recovered = state.withLock { () -> Bool in
                 defer { backgroundError = nil; backgroundRetries = 0 }
                 return backgroundError != nil
@@ -81,10 +94,11 @@ extension Collection {
         return segs.contains { SegmentPlan(segment: $0) != SegmentPlan(rows: $0.rowCount, dimension: dimension, config: cfg) }
     }
 
-    /// Too many segments, or a segment whose persisted deletions exceed a fifth of its rows.
+    /// Too many segments (more than one when a compaction was requested), or a segment whose
+    /// persisted deletions exceed a fifth of its rows.
     private func needsCompaction() -> Bool {
-        let (segs, cutoff) = state.withLock { (segments, flushedSeq) }
-        if segs.count > config.maxSegments || segmentsOutOfDate() { return true }
+        let (segs, cutoff, requested) = state.withLock { (segments, flushedSeq, compactionRequested) }
+        if segs.count > config.maxSegments || segmentsOutOfDate() || (requested && segs.count > 1) { return true }
         return segs.contains { $0.tombstones.deadCount(at: cutoff) * 5 > $0.rowCount }
     }
 

@@ -58,6 +58,8 @@ public final class Collection: @unchecked Sendable {
     var backgroundRetries = 0
     /// An indexer task is queued or running.
     var indexerScheduled = false
+    /// `requestCompaction` asked for a merge into one segment that has not run yet.
+    var compactionRequested = false
 
     /// Attribute types; guarded by `schemaLock` (taken after `state` when both are needed).
     let schemaLock = NSLock()

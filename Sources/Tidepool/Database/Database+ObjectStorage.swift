@@ -43,7 +43,8 @@ extension ObjectStorage {
         let dir = options.cacheDirectory ?? (NSTemporaryDirectory() + "/tidepool-cache/" + String(safe))
         let cache = try ObjectFileCache(root: dir, capacity: options.cacheBytes, location: root.description)
         return ObjectStorage(
-            store: S3ObjectStore(client: client, root: root), cache: cache, advertisedURL: options.advertisedURL, logger: logger)
+            store: S3ObjectStore(client: client, root: root), cache: cache, advertisedURL: options.advertisedURL,
+            commitPacing: (options.walGather, options.walMinSpacing), logger: logger)
     }
 }
 

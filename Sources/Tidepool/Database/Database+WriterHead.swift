@@ -28,6 +28,18 @@ extension Database {
         return held ? head : nil
     }
 
+    /// `writerHead(collection:)` when it needs no store request (the writer confirmed it is the
+    /// writer moments ago), else nil: a server answers this on its event loop, and goes to its
+    /// engine threads only for the rest.
+    public func writerHeadWithoutWaiting(collection name: String) -> WriterHead? {
+        guard !options.readOnly, let objects = storage as? ObjectStorage, objects.lease.isFresh,
+            let coll = try? collection(name), let wal = coll.wal
+        else { return nil }
+        let head = WriterHead(manifestVersion: objects.currentManifestVersion, walHead: wal.acknowledgedSeq)
+        // Still fresh after reading: the answer was vouched for when it was read.
+        return objects.lease.isFresh ? head : nil
+    }
+
     /// `catchUp(since:)` for a read of `collection` when the writer reported `head` after the
     /// read began: returns without a store request when this node holds that state already.
     public func catchUp(since: ContinuousClock.Instant, collection name: String, to head: WriterHead?) throws {

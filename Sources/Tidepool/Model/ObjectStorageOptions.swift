@@ -18,12 +18,22 @@ public struct ObjectStorageOptions: Sendable, Equatable {
     /// query nodes ask it what it has acknowledged (strong reads without a store round trip) and
     /// forward writes to it. Nil (an embedded writer): query nodes probe the store instead.
     public var advertisedURL: String?
+    /// The least time between the starts of two WAL writes (each a `PUT`): a floor on request
+    /// cost under a stream of small writes, paid in latency. Default 0.
+    public var walMinSpacing: Duration
+    /// How long a WAL write waits at most for as many writes as the last one held to join it
+    /// before its `PUT` starts (writers acknowledged by the last one are sending their next
+    /// requests; a lone writer never waits). Default 20 ms.
+    public var walGather: Duration
 
     public init(
         endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil, cacheDirectory: String? = nil,
-        cacheBytes: Int = 4 << 30, advertisedURL: String? = nil
+        cacheBytes: Int = 4 << 30, advertisedURL: String? = nil, walMinSpacing: Duration = .zero,
+        walGather: Duration = .milliseconds(20)
     ) {
         self.advertisedURL = advertisedURL
+        self.walMinSpacing = walMinSpacing
+        self.walGather = walGather
         self.endpoint = endpoint
         self.region = region
         self.pathStyle = pathStyle

@@ -46,6 +46,9 @@ protocol StorageBackend: AnyObject, Sendable {
     /// Blocks until a durable write may be acknowledged (on object storage, a new writer waits
     /// out its predecessor's `WriterLease`); at once elsewhere.
     func waitBeforeAcknowledging()
+    /// How a WAL group commit paces its writes: it waits `gather` for more writes to join, and
+    /// starts no sooner than `minSpacing` after the previous one started. Zero for local files.
+    var commitPacing: (gather: Duration, minSpacing: Duration) { get }
     /// The bytes of the files directly under a folder (0 when it does not exist).
     func bytes(under folder: String) throws -> Int
     /// Cuts a log file to `length` bytes (a torn final write).
@@ -62,6 +65,7 @@ extension StorageBackend {
     var logsAreObjects: Bool { false }
     func prefetch(_ names: [String]) {}
     func waitBeforeAcknowledging() {}
+    var commitPacing: (gather: Duration, minSpacing: Duration) { (.zero, .zero) }
     func bytes(under folder: String) throws -> Int {
         try list(folder).reduce(0) { $0 + ((try? size(of: folder + "/" + $1)) ?? 0) }
     }

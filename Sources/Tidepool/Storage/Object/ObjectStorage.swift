@@ -40,9 +40,15 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     var location: String { store.location }
     var logsAreObjects: Bool { true }
 
-    init(store: any ObjectStore, cache: ObjectFileCache, advertisedURL: String? = nil, logger: Logger = Logger(label: "tidepool")) {
+    let commitPacing: (gather: Duration, minSpacing: Duration)
+
+    init(
+        store: any ObjectStore, cache: ObjectFileCache, advertisedURL: String? = nil,
+        commitPacing: (gather: Duration, minSpacing: Duration) = (.zero, .zero), logger: Logger = Logger(label: "tidepool")
+    ) {
         self.store = store
         self.advertisedURL = advertisedURL
+        self.commitPacing = commitPacing
         self.cache = cache
         self.logger = logger
     }

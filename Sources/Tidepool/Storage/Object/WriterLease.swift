@@ -38,6 +38,12 @@ final class WriterLease: @unchecked Sendable {
         if left > .zero { Thread.sleep(forTimeInterval: Self.seconds(left)) }
     }
 
+    /// Whether the writer may answer for its head now without renewing (the confirmation is
+    /// younger than `renewAfter`): never blocks.
+    var isFresh: Bool {
+        cond.withLock { confirmedAt.map { ContinuousClock.now - $0 < Self.renewAfter } ?? false }
+    }
+
     /// Whether the writer may answer for its head now, renewing the confirmation first when it
     /// is older than `renewAfter`. `probe` returns true when no newer manifest version exists
     /// (one caller probes at a time; the others wait for its result).

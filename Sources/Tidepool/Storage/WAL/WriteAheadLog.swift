@@ -40,6 +40,10 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Bumped by a failed write: operations queued in an earlier epoch have failed.
     private var epoch = 0
     private var closed = false
+    /// When the last batch was taken for writing (for `commitPacing`).
+    private var lastWriteStart: ContinuousClock.Instant?
+    /// How many writes the last batch held (for `commitPacing`).
+    private var lastBatchCount = 0
     let logger: Logger
 
     /// Guards the current log file: held by the leader while writing and by `syncIfDirty`.
@@ -126,8 +130,11 @@ final class WriteAheadLog: @unchecked Sendable {
                 continue
             }
             leaderActive = true
+            pacePendingLocked()
+            lastWriteStart = .now
             let batch = pending
             pending = []
+            lastBatchCount = batch.count
             cond.unlock()
             var err: TidepoolError?
             do { try write(batch) } catch let e as TidepoolError { err = e } catch {
@@ -149,6 +156,28 @@ final class WriteAheadLog: @unchecked Sendable {
             cond.broadcast()
         }
         return seq
+    }
+
+    /// Before a leader takes its batch (`StorageBackend.commitPacing`, object storage): it waits
+    /// until `minSpacing` has passed since the last write started, and up to `gather` for as many
+    /// writes as the last batch held (writers that batch acknowledged are sending their next
+    /// ones; without the wait they would split into two alternating halves, each waiting for
+    /// the other's PUT). A lone writer never waits: its last batch held one write. Caller holds
+    /// `cond`; it is released while waiting, and writes arriving meanwhile join the batch.
+    private func pacePendingLocked() {
+        let (gather, minSpacing) = storage.commitPacing
+        guard gather > .zero || minSpacing > .zero else { return }
+        let start = ContinuousClock.now
+        let spacingEnd = lastWriteStart.map { $0 + minSpacing } ?? start
+        let gatherEnd = start + gather
+        while true {
+            let now = ContinuousClock.now
+            let gathered = pending.count >= lastBatchCount || now >= gatherEnd
+            if gathered && now >= spacingEnd { return }
+            cond.unlock()
+            Thread.sleep(forTimeInterval: 0.0005)
+            cond.lock()
+        }
     }
 
     /// After a failed write: cuts the log file back to its length before that write (dropping a
