@@ -11,10 +11,12 @@ final class ObjectStorageTests: XCTestCase {
     final class Node {
         let cache = TempDir("object-cache")
         let storage: ObjectStorage
-        init(_ store: MemoryObjectStore, capacity: Int = 1 << 30, advertisedURL: String? = nil) throws {
+        init(
+            _ store: MemoryObjectStore, capacity: Int = 1 << 30, advertisedURL: String? = nil, garbageGrace: Duration = .seconds(600)
+        ) throws {
             storage = ObjectStorage(
                 store: store, cache: try ObjectFileCache(root: cache.path, capacity: capacity, location: store.location),
-                advertisedURL: advertisedURL)
+                advertisedURL: advertisedURL, garbageGrace: garbageGrace)
         }
         func open(readOnly: Bool = false) throws -> Database {
             var options = DatabaseOptions()

@@ -54,6 +54,7 @@ extension Collection {
         // A read-only collection writes nothing: its memtables stay in memory until it is
         // reopened (on object storage, a newer manifest from the writer replaces them).
         if wal == nil || state.withLock({ closed }) { return }
+        collectRetiredFiles()
         do {
             while let m = state.withLock({ frozen.first }) {
                 try timed("tidepool_flush_duration") { try flushNow(m) }
@@ -205,8 +206,16 @@ extension Collection {
             moved.reorder(order)
             written = (seg, moved)
         }
-        try owner().persist(collection: manifestEntry(segments: written.map { [$0.0] } ?? [], flushedSeq: cutoff))
+        var entry = manifestEntry(segments: written.map { [$0.0] } ?? [], flushedSeq: cutoff)
+        // On object storage the replaced files stay for readers of older versions (GC later).
+        let retiring =
+            storage.retiresFilesLazily
+            ? olds.map { Manifest.RetiredFile(file: SegmentFormat.fileName(id: $0.id), generation: 0, time: Date().timeIntervalSince1970) }
+            : []
+        if !retiring.isEmpty { entry.retired = (entry.retired ?? []) + retiring }
+        let committed = try owner().persist(collection: entry)
         state.lock()
+        if !retiring.isEmpty { retired = committed.retired ?? [] }
         let oldIDs = Set(olds.map(\.id))
         if let (seg, moved) = written {
             moved.carryTombstones(into: seg)
@@ -218,7 +227,9 @@ extension Collection {
         for id in oldIDs { segmentsByID[id] = nil }
         state.unlock()
         // Open snapshots keep their mappings; unlinking a mapped file is safe.
-        for s in olds { try? storage.delete(s.name) }
+        if retiring.isEmpty {
+            for s in olds { try? storage.delete(s.name) }
+        }
     }
 
     /// The manifest's entry for this collection with `segs` as its segments.
@@ -230,6 +241,6 @@ extension Collection {
                 Manifest.SegmentEntry(
                     id: $0.id, file: SegmentFormat.fileName(id: $0.id), rows: $0.rowCount,
                     bytes: $0.byteCount, deleted: $0.tombstones.deletedRows(upTo: flushedSeq))
-            }, schema: schema.types)
+            }, schema: schema.types, retired: state.withLock { retired.isEmpty ? nil : retired })
     }
 }

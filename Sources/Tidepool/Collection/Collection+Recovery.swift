@@ -96,7 +96,8 @@ extension Collection {
     /// Segment files the manifest does not list: left by a flush or compaction that crashed
     /// before its manifest swap, or by one that replaced them.
     private func removeOrphanSegments(_ entry: Manifest.CollectionEntry) {
-        let live = Set(entry.segments.map(\.file))
+        // Retired files are collected after their grace period (`collectRetiredFiles`).
+        let live = Set(entry.segments.map(\.file) + (entry.retired ?? []).map(\.file))
         for f in (try? storage.list(folder + "/segments")) ?? [] where !live.contains(f) {
             logger.info("removing orphan segment file \(folder)/segments/\(f)")
             try? storage.delete(folder + "/segments/" + f)

@@ -60,6 +60,8 @@ public final class Collection: @unchecked Sendable {
     var indexerScheduled = false
     /// `requestCompaction` asked for a merge into one segment that has not run yet.
     var compactionRequested = false
+    /// Segment files replaced by compactions, not yet deleted (object storage).
+    var retired: [Manifest.RetiredFile] = []
 
     /// Attribute types; guarded by `schemaLock` (taken after `state` when both are needed).
     let schemaLock = NSLock()
@@ -95,6 +97,7 @@ public final class Collection: @unchecked Sendable {
         indexer = DispatchQueue(label: "tidepool.indexer.\(entry.name)", qos: .utility)
         flushedSeq = entry.flushedSeq
         nextSegmentID = entry.nextSegmentID
+        retired = entry.retired ?? []
         schemaValue = AttributeSchema(types: entry.schema ?? entry.config.attributeTypes ?? [:])
         active = Collection.makeMemTable(
             id: memtableIDBit | 0, capacity: memtableRows, dimension: entry.dimension,

@@ -44,7 +44,7 @@ extension ObjectStorage {
         let cache = try ObjectFileCache(root: dir, capacity: options.cacheBytes, location: root.description)
         return ObjectStorage(
             store: S3ObjectStore(client: client, root: root), cache: cache, advertisedURL: options.advertisedURL,
-            commitPacing: (options.walGather, options.walMinSpacing), logger: logger)
+            commitPacing: (options.walGather, options.walMinSpacing), garbageGrace: options.garbageGrace, logger: logger)
     }
 }
 

@@ -13,6 +13,9 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     /// Exclusive for a writer, shared for read-only opens.
     private let storageLock: StorageLock
     let lock = NSLock()
+    /// Serializes manifest commits; taken before `lock`, so that a flush's commit (on object
+    /// storage a round trip to the store) never holds up `collection(_:)` and every request with it.
+    private let commitLock = NSLock()
     var manifest: Manifest
     var open: [String: Collection] = [:]
     /// Collections that failed to open (a damaged file, say), with why; the others work.
@@ -134,6 +137,8 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             throw TidepoolError.invalidArgument("dimension must be in 1...65536, got \(dimension)")
         }
         try config.validate(dimension: dimension)
+        commitLock.lock()
+        defer { commitLock.unlock() }
         lock.lock()
         defer { lock.unlock() }
         guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
@@ -187,28 +192,43 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         }
         // Close first: its background flush or compaction finishes before it leaves the manifest.
         try c?.close()
-        try lock.withLock {
-            var next = manifest
-            next.collections.removeAll { $0.name == name }
-            try writeLocked(next)
-            open[name] = nil
-            failed[name] = nil
+        try commitLock.withLock {
+            try lock.withLock {
+                var next = manifest
+                next.collections.removeAll { $0.name == name }
+                try writeLocked(next)
+                open[name] = nil
+                failed[name] = nil
+            }
         }
         try? storage.deleteFolder("collections/" + name)
     }
 
     /// Records a collection's new state in the manifest (atomically).
-    func persist(collection entry: Manifest.CollectionEntry) throws {
+    @discardableResult
+    func persist(collection entry: Manifest.CollectionEntry) throws -> Manifest.CollectionEntry {
         try refuseIfReadOnly("change collection '\(entry.name)'")
-        try lock.withLock {
-            var next = manifest
+        return try commitLock.withLock {
+            var next = lock.withLock { manifest }
             guard let i = next.collections.firstIndex(where: { $0.name == entry.name }) else {
                 throw TidepoolError.collectionNotFound(entry.name)
             }
+            next.generation += 1
+            var entry = entry
+            if var retired = entry.retired {
+                for j in retired.indices where retired[j].generation == 0 { retired[j].generation = next.generation }
+                entry.retired = retired
+            }
             next.collections[i] = entry
-            try writeLocked(next)
+            // The commit goes out without `lock` held: lookups go on meanwhile; `commitLock`
+            // keeps any other commit from starting from the same manifest.
+            try storage.swapManifest(try next.encoded())
+            lock.withLock { manifest = next }
+            return entry
         }
     }
+
+    var manifestGeneration: UInt64 { lock.withLock { manifest.generation } }
 
     private func writeLocked(_ next: Manifest) throws {
         var next = next

@@ -25,12 +25,17 @@ public struct ObjectStorageOptions: Sendable, Equatable {
     /// before its `PUT` starts (writers acknowledged by the last one are sending their next
     /// requests; a lone writer never waits). Default 20 ms.
     public var walGather: Duration
+    /// How long a segment file that a compaction replaced stays in the store at least, for query
+    /// nodes still reading an older manifest version (it also waits until no retained version
+    /// names it). Default 10 minutes.
+    public var garbageGrace: Duration
 
     public init(
         endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil, cacheDirectory: String? = nil,
         cacheBytes: Int = 4 << 30, advertisedURL: String? = nil, walMinSpacing: Duration = .zero,
-        walGather: Duration = .milliseconds(20)
+        walGather: Duration = .milliseconds(20), garbageGrace: Duration = .seconds(600)
     ) {
+        self.garbageGrace = garbageGrace
         self.advertisedURL = advertisedURL
         self.walMinSpacing = walMinSpacing
         self.walGather = walGather

@@ -26,6 +26,19 @@ struct Manifest: Codable, Equatable {
         var segments: [SegmentEntry]
         /// Attribute types inferred or declared so far.
         var schema: [String: AttributeType]?
+        /// On object storage: segment files replaced by a compaction, kept for readers of older
+        /// manifest versions until `ObjectStorage.garbageGrace` has passed and no retained
+        /// version names them (`Collection.collectRetiredFiles`).
+        var retired: [RetiredFile]?
+    }
+
+    /// A file a manifest version stopped naming, and when.
+    struct RetiredFile: Codable, Equatable {
+        var file: String
+        /// The generation of the first manifest that does not name it (stamped by `persist`).
+        var generation: UInt64
+        /// Seconds since 1970 when it was retired.
+        var time: Double
     }
 
     var generation: UInt64 = 0

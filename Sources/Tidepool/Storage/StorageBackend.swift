@@ -49,6 +49,12 @@ protocol StorageBackend: AnyObject, Sendable {
     /// How a WAL group commit paces its writes: it waits `gather` for more writes to join, and
     /// starts no sooner than `minSpacing` after the previous one started. Zero for local files.
     var commitPacing: (gather: Duration, minSpacing: Duration) { get }
+    /// Whether files a compaction replaced stay until no reader may need them (object storage,
+    /// where query nodes read older manifest versions) instead of being deleted at once; how
+    /// long they stay at least, and how many manifest generations name them still.
+    var retiresFilesLazily: Bool { get }
+    var garbageGrace: Duration { get }
+    var retainedManifestGenerations: UInt64 { get }
     /// The bytes of the files directly under a folder (0 when it does not exist).
     func bytes(under folder: String) throws -> Int
     /// Cuts a log file to `length` bytes (a torn final write).
@@ -66,6 +72,9 @@ extension StorageBackend {
     func prefetch(_ names: [String]) {}
     func waitBeforeAcknowledging() {}
     var commitPacing: (gather: Duration, minSpacing: Duration) { (.zero, .zero) }
+    var retiresFilesLazily: Bool { false }
+    var garbageGrace: Duration { .zero }
+    var retainedManifestGenerations: UInt64 { 0 }
     func bytes(under folder: String) throws -> Int {
         try list(folder).reduce(0) { $0 + ((try? size(of: folder + "/" + $1)) ?? 0) }
     }

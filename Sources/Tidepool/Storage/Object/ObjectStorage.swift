@@ -41,11 +41,17 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     var logsAreObjects: Bool { true }
 
     let commitPacing: (gather: Duration, minSpacing: Duration)
+    /// How long a segment file a compaction replaced stays at least (`Collection.collectRetiredFiles`).
+    let garbageGrace: Duration
+    var retiresFilesLazily: Bool { true }
+    var retainedManifestGenerations: UInt64 { retainedManifestVersions }
 
     init(
         store: any ObjectStore, cache: ObjectFileCache, advertisedURL: String? = nil,
-        commitPacing: (gather: Duration, minSpacing: Duration) = (.zero, .zero), logger: Logger = Logger(label: "tidepool")
+        commitPacing: (gather: Duration, minSpacing: Duration) = (.zero, .zero), garbageGrace: Duration = .seconds(600),
+        logger: Logger = Logger(label: "tidepool")
     ) {
+        self.garbageGrace = garbageGrace
         self.store = store
         self.advertisedURL = advertisedURL
         self.commitPacing = commitPacing
