@@ -16,7 +16,9 @@ Steps (figures printed as they come, and as JSON with --json):
   3. A query node (--read-only, empty cache) starts: time to /ready, and per collection to its
      first answer that matches the exact top 10 of that query (9 of 10, or the best of 5 queries).
   4. Warm queries on the query node, one client, ef 64: QPS and recall@10 on the 1,000 queries
-     with eventual and with strong reads, against the local server: the ratios.
+     with eventual and with strong reads, against the local server: the ratios. Recall is also
+     taken on the writer, whose segments the query node reads (the local server built its own
+     graphs, with threads, so its recall differs by build-to-build noise).
   5. Idle: --idle seconds with both nodes up and no traffic; the proxy counts LIST and PUT/POST
      requests in that window.
 Needs numpy and a release build.
@@ -217,7 +219,8 @@ def main():
         for name, _ in COLLECTIONS:
             results = {}
             for _ in range(2):
-                for mode, port, level in (("eventual", qport, "eventual"), ("strong", qport, "strong"), ("local", lport, "strong")):
+                for mode, port, level in (("eventual", qport, "eventual"), ("strong", qport, "strong"), ("writer", wport, "strong"),
+                                          ("local", lport, "strong")):
                     results.setdefault(mode, []).append(qps(port, name, level))
             for mode in results:
                 out[f"warm_qps_{mode}_{name}"] = statistics.median(r[0] for r in results[mode])
@@ -226,7 +229,8 @@ def main():
             print(f"warm queries on {name} (ef 64, one client): strong {out[f'warm_qps_strong_{name}']:,.0f} QPS "
                   f"({out[f'warm_qps_strong_{name}'] / loc:.3f} of local), eventual {out[f'warm_qps_eventual_{name}']:,.0f} "
                   f"({out[f'warm_qps_eventual_{name}'] / loc:.3f}), local {loc:,.0f}; recall@10 strong "
-                  f"{out[f'recall_strong_{name}']:.4f}, local {out[f'recall_local_{name}']:.4f}", flush=True)
+                  f"{out[f'recall_strong_{name}']:.4f}, writer {out[f'recall_writer_{name}']:.4f} (the same segments), local "
+                  f"{out[f'recall_local_{name}']:.4f} (its own build)", flush=True)
 
         # 5. Idle window: what the nodes ask of the store with no traffic.
         def proxy_counts():

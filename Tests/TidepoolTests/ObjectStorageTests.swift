@@ -107,6 +107,33 @@ final class ObjectStorageTests: XCTestCase {
         try db.close()
     }
 
+    /// A WAL write that failed with its outcome unknown (the store went away after applying it,
+    /// or before): the next write looks the object up, applies it if it was created, reuses its
+    /// sequence numbers if not, and memory always equals what a fresh node reads from the log.
+    func testAWriteThatFailedWithAnUnknownOutcomeIsResolvedByTheNextOne() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let writer = try w.open()
+        let c = try writer.createCollection("c", dimension: 8, metric: .l2)
+        let d = docs(0..<5)
+        try c.upsert([d[0]])
+        store.injectCreateFault(.appliedThenUnreachable, whereKeyContains: "/wal/")
+        XCTAssertThrowsError(try c.upsert([d[1]]))
+        try c.upsert([d[2]])
+        XCTAssertEqual(c.count, 3, "the write that failed but was created is applied, as the log holds it")
+        store.injectCreateFault(.unreachable, whereKeyContains: "/wal/")
+        XCTAssertThrowsError(try c.upsert([d[3]]))
+        try c.upsert([d[4]])
+        XCTAssertEqual(c.count, 4, "the write that was never created is gone; its sequence numbers were reused")
+        let reader = try r.open(readOnly: true)
+        let ids: [DocumentID] = (0..<5).map { .uint(UInt64($0)) }
+        XCTAssertEqual(
+            Set(try reader.collection("c").get(ids: ids).map(\.id)), Set(try c.get(ids: ids).map(\.id)),
+            "a fresh node reads what the writer holds")
+        try reader.close()
+        try writer.close()
+    }
+
     func testAManifestCommittedByAnotherWriterFencesThisOne() throws {
         let store = MemoryObjectStore()
         let (nodeA, nodeB) = (try Node(store), try Node(store))

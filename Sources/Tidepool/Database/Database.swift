@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TidepoolS3
 
 /// A Tidepool database: a directory holding named collections.
 ///
@@ -82,10 +83,15 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
                 try? storage.deleteFolder("collections/" + dir)
             }
         }
-        for entry in manifest.collections {
+        // Collections open side by side (on object storage each waits on its downloads), 8 at a time.
+        let entries = manifest.collections
+        let opened = runOnThreads(entries.count, width: 8) { [self] i in
+            try Collection(catalog: self, entry: entries[i], storage: storage, options: options)
+        }
+        for (entry, result) in zip(entries, opened) {
             // One damaged collection must not take the others down: it reports its error on use.
             do {
-                open[entry.name] = try Collection(catalog: self, entry: entry, storage: storage, options: options)
+                open[entry.name] = try result.get()
             } catch {
                 let e =
                     error as? TidepoolError ?? .io(path: storage.displayPath("collections/" + entry.name), operation: "open", errno: EIO)

@@ -18,6 +18,11 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
         case appliedButLost
         /// Nothing is written, and the caller hears nothing (a lost request).
         case lost
+        /// The object is written, then the store stays unreachable through every retry: the
+        /// create throws, its outcome unknown to the caller.
+        case appliedThenUnreachable
+        /// Nothing is written and the store stays unreachable: the create throws.
+        case unreachable
     }
 
     private let lock = NSLock()
@@ -85,6 +90,11 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
             guard let i = createFaults.firstIndex(where: { key.contains($0.match) }) else { return nil }
             return createFaults.remove(at: i).fault
         }
+        if fault == .appliedThenUnreachable {
+            lock.withLock { if objects[key] == nil { objects[key] = Object(bytes: bytes, token: token) } }
+            throw TidepoolError.storage("object store PUT if absent \(url(key)) failed: unreachable (injected)")
+        }
+        if fault == .unreachable { throw TidepoolError.storage("object store PUT if absent \(url(key)) failed: unreachable (injected)") }
         if let fault {
             // What S3ObjectStore does on an unknown outcome: read the token back, create again
             // when absent.

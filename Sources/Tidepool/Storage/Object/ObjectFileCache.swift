@@ -73,7 +73,8 @@ final class ObjectFileCache: @unchecked Sendable {
     var snapshot: Stats { lock.withLock { stats } }
 
     /// A file being written in `tmp/`.
-    final class Temporary {
+    /// `@unchecked Sendable`: a download writes ranges from several threads, under its own lock.
+    final class Temporary: @unchecked Sendable {
         let path: String
         private(set) var fd: Int32
         private(set) var size = 0

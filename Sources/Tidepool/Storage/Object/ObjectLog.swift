@@ -13,6 +13,8 @@ final class ObjectLog: AppendLog, @unchecked Sendable {
     private let lock = NSLock()
     private var buffer: [UInt8] = []
     private var created = false
+    /// The commit token of the last create tried, to tell after a failure whether it happened.
+    private var token: String?
 
     init(name: String, storage: ObjectStorage) {
         self.name = name
@@ -33,7 +35,9 @@ final class ObjectLog: AppendLog, @unchecked Sendable {
     func sync() throws {
         let bytes: [UInt8]? = lock.withLock { created || buffer.count <= WALFileHeader.size ? nil : buffer }
         guard let bytes else { return }
-        guard try storage.store.createIfAbsent(name, bytes, token: storage.nextToken()) else {
+        let token = storage.nextToken()
+        lock.withLock { self.token = token }
+        guard try storage.store.createIfAbsent(name, bytes, token: token) else {
             throw TidepoolError.fenced(
                 "WAL object \(storage.displayPath(name)) was already written by another writer; this one acknowledges nothing more")
         }
@@ -50,4 +54,13 @@ final class ObjectLog: AppendLog, @unchecked Sendable {
     }
 
     func close() {}
+
+    /// After a create that failed without an answer (the store went away): whether the object
+    /// exists anyway, and whose it is.
+    enum Outcome { case absent, ours, anothers }
+
+    func outcomeOfFailedCreate() throws -> Outcome {
+        guard let head = try storage.store.head(name) else { return .absent }
+        return head.token != nil && head.token == lock.withLock({ token }) ? .ours : .anothers
+    }
 }

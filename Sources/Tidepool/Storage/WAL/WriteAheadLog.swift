@@ -56,6 +56,8 @@ final class WriteAheadLog: @unchecked Sendable {
     private var sizeBeforeAppend = 0
     /// A failed sync of acknowledged writes (`batched`), retried by the next sync.
     private var syncFailure: TidepoolError?
+    /// On object storage, the batch of the last failed write, whose object may exist anyway.
+    private var unresolved: [Pending] = []
 
     init(
         storage: any StorageBackend, folder: String, dimension: Int, collection: String, policy: SyncPolicy,
@@ -148,6 +150,8 @@ final class WriteAheadLog: @unchecked Sendable {
                 logger.error("collection '\(collection)': WAL write failed, \(batch.count + pending.count) operations refused: \(err)")
                 failure = err
                 epoch += 1
+                // On object storage the create may have happened though it failed: recovery looks.
+                if storage.logsAreObjects { unresolved = batch }
                 pending.removeAll()
                 nextSeq = durableSeq + 1
             } else if let last = batch.last {
@@ -187,6 +191,12 @@ final class WriteAheadLog: @unchecked Sendable {
         fileLock.lock()
         defer { fileLock.unlock() }
         guard let log else { throw TidepoolError.closed("collection '\(collection)': WAL is closed") }
+        if let objectLog = log as? ObjectLog, let first = unresolved.first, let last = unresolved.last,
+            objectLog.name.hasSuffix("/" + WALFormat.fileName(firstSeq: first.seq))
+        {
+            try resolveFailedCreateLocked(objectLog, lastSeq: last.seq)
+            return
+        }
         do {
             if log.size != sizeBeforeAppend { try log.truncate(to: sizeBeforeAppend) }
             try log.sync()
@@ -196,6 +206,38 @@ final class WriteAheadLog: @unchecked Sendable {
         }
         logger.info(
             "collection '\(collection)': WAL writes resume after a failed write (\(log.name) cut back to \(sizeBeforeAppend) bytes)")
+        failure = nil
+    }
+
+    /// After a failed write on object storage: the object it was creating is looked up. Absent,
+    /// its sequence numbers are free again. Created by this writer after all (the store applied
+    /// the request but its answer was lost), its operations are durable and will be replayed by
+    /// any later open, so they are applied to memory now, keeping memory equal to the log (the
+    /// callers were told the write failed; its outcome was in fact unknown to them). Created by
+    /// another writer: this one is fenced. Caller holds `cond` and `fileLock`.
+    private func resolveFailedCreateLocked(_ objectLog: ObjectLog, lastSeq: UInt64) throws {
+        let outcome: ObjectLog.Outcome
+        do { outcome = try objectLog.outcomeOfFailedCreate() } catch {
+            failure = error as? TidepoolError ?? .io(path: storage.displayPath(objectLog.name), operation: "WAL recovery", errno: EIO)
+            throw failure ?? error
+        }
+        switch outcome {
+        case .absent:
+            logger.info("collection '\(collection)': WAL writes resume; \(objectLog.name) was not created")
+        case .ours:
+            logger.warning(
+                "collection '\(collection)': \(objectLog.name) was created although its write failed; its \(unresolved.count) operations are applied"
+            )
+            apply?(unresolved)
+            durableSeq = lastSeq
+            nextSeq = lastSeq + 1
+        case .anothers:
+            failure = .fenced(
+                "WAL object \(storage.displayPath(objectLog.name)) was written by another writer; this one acknowledges nothing more")
+            unresolved = []
+            throw failure ?? .closed(collection)
+        }
+        unresolved = []
         failure = nil
     }
 
