@@ -3,7 +3,7 @@
 behind scripts/s3_latency_proxy.py (GET 60 ms, PUT 100 ms by default), on pypi-minilm-100k.
 
     python3 scripts/bench_object_storage.py --binary .build/release/tidepool [--rows 100000]
-        [--clients 8] [--batch 100] [--get-ms 60] [--put-ms 100] [--idle 60] [--json OUT]
+        [--clients 8] [--batch 100] [--get-ms 60] [--put-ms 100] [--idle 60] [--upserts-only] [--json OUT]
 
 Steps (figures printed as they come, and as JSON with --json):
   1. SeaweedFS (scripts/seaweedfs.sh) and the proxy start; a writer serves s3://tidepool-test/bench-…
@@ -130,6 +130,7 @@ def main():
     ap.add_argument("--get-ms", type=float, default=60)
     ap.add_argument("--put-ms", type=float, default=100)
     ap.add_argument("--idle", type=int, default=60)
+    ap.add_argument("--upserts-only", action="store_true", help="stop after step 2's timed upserts")
     ap.add_argument("--json")
     a = ap.parse_args()
     base = read_vecs(os.path.join(a.dataset, "base.fvecs"), np.float32)[: a.rows]
@@ -176,6 +177,8 @@ def main():
         out["upsert_vectors_per_s"] = a.rows / elapsed
         print(f"upserts: {a.rows} vectors in {elapsed:.1f} s = {a.rows / elapsed:,.0f}/s; ack p50 {out['upsert_p50_ms']:.0f} ms, "
               f"p99 {out['upsert_p99_ms']:.0f} ms ({a.clients} clients, {a.batch} per request)", flush=True)
+        if a.upserts_only:
+            return
         for name, config in COLLECTIONS:
             if name != "pypi":
                 load(wport, name, config, base, a.clients, a.batch)
