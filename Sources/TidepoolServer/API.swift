@@ -63,9 +63,9 @@ struct API: Sendable {
             }
             return try await run(context, write: false, collection: name) { _ in
                 guard let head = try database.writerHead(collection: name) else {
+                    // Not a server failure: this node is not (or no longer) the writer to ask.
                     throw APIError(
-                        .serviceUnavailable, "not_the_writer", "this node cannot vouch for the head of '\(name)' (it is not its writer now)"
-                    )
+                        .conflict, "not_the_writer", "this node cannot vouch for the head of '\(name)' (it is not its writer now)")
                 }
                 return ["manifest_version": head.manifestVersion, "wal_head": head.walHead]
             }

@@ -46,7 +46,7 @@ final class ObjectStorageServeTests: XCTestCase {
         XCTAssertEqual(s, 200, "\(o)")
         XCTAssertEqual(o["wal_head"] as? Int, 27, "the writer's head: its fence, then 26 upserts")
         (s, o) = try harness.request(pr, "GET", "/v1/collections/c/head", nil)
-        XCTAssertEqual(s, 503, "a query node does not vouch for a head: \(o)")
+        XCTAssertEqual(s, 409, "a query node does not vouch for a head: \(o)")
 
         // A write sent to a query node goes to the writer; a second query node, which forwards
         // nothing, sees it at once with a strong read and refuses writes naming the writer.

@@ -212,8 +212,10 @@ final class ServerTests: XCTestCase {
             XCTAssertEqual(s, .ok, "\(o)")
             XCTAssertGreaterThan(o["prewarmed_bytes"] as? Int ?? 0, 0, "\(o)")
             (s, o) = try await call(c, .get, "/v1/collections/k/head", auth: ro)
-            XCTAssertEqual(s, .serviceUnavailable, "\(o)")
+            XCTAssertEqual(s, .conflict, "\(o)")
             XCTAssertEqual(code(o), "not_the_writer")
+            (s, o) = try await call(c, .get, "/v1/collections/nope/head", auth: ro)
+            XCTAssertEqual(s, .notFound, "\(o)")
             (s, o) = try await call(c, .post, "/v1/collections/nope/compact", auth: rw)
             XCTAssertEqual(s, .notFound)
         }

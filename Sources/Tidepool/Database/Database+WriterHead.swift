@@ -14,9 +14,8 @@ extension Database {
     /// writer on object storage, or a newer manifest version than its own exists: it may have
     /// been replaced). Costs a `HEAD` at most every `WriterLease.renewAfter`.
     public func writerHead(collection name: String) throws -> WriterHead? {
-        guard !options.readOnly, let objects = storage as? ObjectStorage else { return nil }
-        let coll = try collection(name)
-        guard let wal = coll.wal else { return nil }
+        let coll = try collection(name)  // an unknown collection is `collectionNotFound` anywhere
+        guard !options.readOnly, let objects = storage as? ObjectStorage, let wal = coll.wal else { return nil }
         // Read before the confirmation: what the answer reports was acknowledged before it.
         let head = WriterHead(manifestVersion: objects.currentManifestVersion, walHead: wal.acknowledgedSeq)
         let held = try objects.lease.isHeld {
