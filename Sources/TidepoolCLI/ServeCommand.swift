@@ -59,6 +59,10 @@ struct ServeCommand: AsyncParsableCommand {
             "Collections to bring into memory before serving (comma-separated, or 'all'); see POST /v1/collections/{name}/prewarm.",
             valueName: "names"))
     var prewarm: String?
+    @Option(help: "On object storage: least seconds between two WAL writes' starts, a floor on PUT cost (default 0).")
+    var walMinSpacing: Double?
+    @Option(help: "On object storage: seconds a replaced segment file stays for query nodes on older versions (default 600).")
+    var garbageGrace: Double?
     @Flag(
         inversion: .prefixedNo,
         help: "On a query node: forward writes to the writer the manifest names (default), or refuse them naming it.")
@@ -108,7 +112,9 @@ struct ServeCommand: AsyncParsableCommand {
         let advertised = advertiseURL ?? (wildcard ? nil : "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
         let objectStorage = ObjectStorageOptions(
             endpoint: store.endpoint, region: store.region, pathStyle: store.pathStyle, cacheDirectory: cacheDir ?? file.cache_dir,
-            cacheBytes: cacheBytes ?? file.cache_bytes ?? 4 << 30, advertisedURL: advertised)
+            cacheBytes: cacheBytes ?? file.cache_bytes ?? 4 << 30, advertisedURL: advertised,
+            walMinSpacing: try durationFlag(walMinSpacing, 0, "wal-min-spacing", max: 10),
+            garbageGrace: try durationFlag(garbageGrace, 600, "garbage-grace", max: 7 * 86_400))
         let maxBodyBytes = self.maxBodyBytes ?? file.max_body_bytes ?? 64 << 20
         let maxInFlight = self.maxInFlight ?? file.max_in_flight ?? 256
         let sync = self.sync ?? file.sync ?? "always"
@@ -189,5 +195,12 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// A flag in seconds as a `Duration`, checked to be finite and in 0...max.
+    private func durationFlag(_ value: Double?, _ fallback: Double, _ name: String, max: Double) throws -> Duration {
+        let v = value ?? fallback
+        guard v.isFinite, v >= 0, v <= max else { throw ValidationError("--\(name) must be 0 to \(max) seconds, got \(v)") }
+        return .milliseconds(Int64(v * 1000))
     }
 }

@@ -14,26 +14,27 @@ extension API {
         case strong, eventual
     }
 
+    /// The request's `consistency` (strong when absent).
+    func consistency(_ body: [String: JSONValue]) throws -> Consistency {
+        guard let v = body["consistency"] else { return .strong }
+        guard case .string(let s) = v, let level = Consistency(rawValue: s) else {
+            throw APIError.badRequest("'consistency' must be \"strong\" or \"eventual\"")
+        }
+        return level
+    }
+
     /// Applies the request's `consistency` before a read that began at `start`; returns what the
     /// answer reports about it.
     func readConsistency(
         _ body: [String: JSONValue], since start: ContinuousClock.Instant, collection name: String, writerHead: WriterHead?
     ) throws -> [String: Any] {
-        var level = Consistency.strong
-        if let v = body["consistency"] {
-            guard case .string(let s) = v, let l = Consistency(rawValue: s) else {
-                throw APIError.badRequest("'consistency' must be \"strong\" or \"eventual\"")
-            }
-            level = l
-        }
-        switch level {
+        switch try consistency(body) {
         case .strong:
             try database.catchUp(since: start, collection: name, to: writerHead)
             return [:]
         case .eventual:
             guard let stale = database.staleness else { return ["consistency": "eventual", "staleness_ms": NSNull()] }
-            let ms = Double(stale.components.seconds) * 1000 + Double(stale.components.attoseconds) / 1e15
-            return ["consistency": "eventual", "staleness_ms": ms]
+            return ["consistency": "eventual", "staleness_ms": stale.inSeconds * 1000]
         }
     }
 
@@ -41,10 +42,15 @@ extension API {
     /// thread): the writer's head for `name`, asked with the caller's own credentials; nil for
     /// eventual reads, elsewhere, or when the writer does not answer in time.
     func writerHeadForStrongRead(
-        _ body: [String: JSONValue], collection name: String, request: Request, since start: ContinuousClock.Instant
+        _ body: [String: JSONValue], collection name: String, request: Request, context: TidepoolRequestContext,
+        since start: ContinuousClock.Instant
     ) async -> WriterHead? {
-        guard database.followsAWriter, let writer = database.writerURL else { return nil }
-        if case .string(let s)? = body["consistency"], s != Consistency.strong.rawValue { return nil }
+        // Only for a collection this node has and the key may read (the rest is refused by
+        // `run`, and must not cost the writer a request); a bad value is refused by
+        // `readConsistency`.
+        guard database.followsAWriter, let writer = database.writerURL, (try? consistency(body)) == .strong,
+            context.apiKey?.allows(collection: name) == true, (try? database.collection(name)) != nil
+        else { return nil }
         return await peer.head(writer: writer, collection: name, authorization: request.headers[.authorization], since: start)
     }
 }

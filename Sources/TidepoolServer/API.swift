@@ -137,7 +137,7 @@ struct API: Sendable {
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["ids", "include_vectors", "consistency"])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request, since: start)
+            let head = await writerHeadForStrongRead(body, collection: name, request: request, context: context, since: start)
             return try await run(context, write: false, collection: name) { _ in
                 let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
@@ -153,7 +153,7 @@ struct API: Sendable {
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request, since: start)
+            let head = await writerHeadForStrongRead(body, collection: name, request: request, context: context, since: start)
             return try await run(context, write: false, collection: name) { deadline in
                 let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 let coll = try database.collection(name)
@@ -178,7 +178,7 @@ struct API: Sendable {
                     "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency",
                 ])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request, since: start)
+            let head = await writerHeadForStrongRead(body, collection: name, request: request, context: context, since: start)
             return try await run(context, write: false, collection: name) { deadline in
                 let read = try readConsistency(body, since: start, collection: name, writerHead: head)
                 return read.merging(try query(try database.collection(name), body, deadline: deadline)) { a, _ in a }

@@ -100,9 +100,6 @@ final class CollectionGauges: Sendable {
             Gauge(label: "tidepool_object_store_request_seconds_sum", dimensions: dims).record(r.totalSeconds)
             Gauge(label: "tidepool_object_store_request_seconds_max", dimensions: dims).record(r.maxSeconds)
         }
-        if let staleness {
-            let s = Double(staleness.components.seconds) + Double(staleness.components.attoseconds) / 1e18
-            Gauge(label: "tidepool_follow_staleness_seconds").record(s)
-        }
+        if let staleness { Gauge(label: "tidepool_follow_staleness_seconds").record(staleness.inSeconds) }
     }
 }

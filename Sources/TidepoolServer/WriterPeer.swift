@@ -86,15 +86,18 @@ final class HeadFlights: Sendable {
     func join(
         _ key: String, since start: ContinuousClock.Instant, _ fetch: @escaping @Sendable () async -> WriterHead?
     ) async -> WriterHead? {
-        let task = flights.withLockedValue { f -> Task<WriterHead?, Never> in
-            if let flight = f[key], flight.sent >= start { return flight.task }
+        let (task, sent) = flights.withLockedValue { f -> (Task<WriterHead?, Never>, ContinuousClock.Instant) in
+            if let flight = f[key], flight.sent >= start { return (flight.task, flight.sent) }
             // Taken before the request goes out, so the request is sent after `sent`.
             let sent = ContinuousClock.now
             let task = Task { await fetch() }
             f[key] = Flight(sent: sent, task: task)
-            return task
+            return (task, sent)
         }
-        return await task.value
+        let head = await task.value
+        // Only flights in progress are kept: a finished one can serve no read that begins later.
+        flights.withLockedValue { f in if f[key]?.sent == sent { f[key] = nil } }
+        return head
     }
 }
 

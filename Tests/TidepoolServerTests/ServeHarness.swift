@@ -17,43 +17,48 @@ struct ServeHarness: Sendable {
     }
 
     func start(_ data: String, port: Int, arguments: [String]? = nil) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary())
-        p.arguments = arguments ?? ["serve", "--data", data, "--port", String(port)]
-        var env = ProcessInfo.processInfo.environment
-        env["TIDEPOOL_API_KEYS"] = arguments == nil ? "\(key):rw" : nil
-        p.environment = env
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        for _ in 0..<200 {
-            if let (s, _) = try? request(port, "GET", "/health", nil), s == 200 { return p }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        p.terminate()
-        throw XCTSkip("server did not come up on port \(port)")
+        let keys = arguments == nil ? "\(key):rw" : nil
+        let p = try launch(arguments ?? ["serve", "--data", data, "--port", String(port)], environment: ["TIDEPOOL_API_KEYS": keys])
+        guard waitForHealth(p, port: port, tries: 200) else { throw XCTSkip("server did not come up on port \(port)") }
+        return p
     }
 
     /// Starts `tidepool ARGUMENTS --port PORT` with the test key and `environment` added, and
     /// fails the test (rather than skipping it) when it does not come up.
     func start(arguments: [String], port: Int, environment: [String: String]) throws -> Process {
+        var env: [String: String?] = ["TIDEPOOL_API_KEYS": "\(key):rw"]
+        for (k, v) in environment { env[k] = v }
+        let p = try launch(arguments + ["--port", String(port)], environment: env)
+        guard waitForHealth(p, port: port, tries: 400) else {
+            XCTFail("tidepool \(arguments.joined(separator: " ")) did not come up on port \(port)")
+            throw XCTSkip("no server")
+        }
+        return p
+    }
+
+    /// Runs `tidepool ARGUMENTS` with this process's environment changed by `environment` (nil
+    /// removes a variable), its output discarded.
+    private func launch(_ arguments: [String], environment: [String: String?]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try binary())
-        p.arguments = arguments + ["--port", String(port)]
+        p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
-        env["TIDEPOOL_API_KEYS"] = "\(key):rw"
         for (k, v) in environment { env[k] = v }
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        for _ in 0..<400 {
-            if let (s, _) = try? request(port, "GET", "/health", nil), s == 200 { return p }
+        return p
+    }
+
+    /// Whether `/health` answers within `tries` × 50 ms; stops the process when it does not.
+    private func waitForHealth(_ p: Process, port: Int, tries: Int) -> Bool {
+        for _ in 0..<tries {
+            if let (s, _) = try? request(port, "GET", "/health", nil), s == 200 { return true }
             Thread.sleep(forTimeInterval: 0.05)
         }
         p.terminate()
-        XCTFail("tidepool \(arguments.joined(separator: " ")) did not come up on port \(port)")
-        throw XCTSkip("no server")
+        return false
     }
 
     /// The object store of `.ci/run` (SeaweedFS) as `serve --storage` wants it, or a skip (a

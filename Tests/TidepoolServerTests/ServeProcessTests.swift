@@ -133,6 +133,7 @@ extension ServeProcessTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for flags in [
             ["--port", "70000"], ["--port", "0"], ["--max-in-flight", "0"], ["--request-timeout", "0"], ["--max-connections", "-1"],
+            ["--wal-min-spacing=-1"], ["--garbage-grace", "nan"], ["--advertise-url", "ftp://x"],
         ] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try binary())

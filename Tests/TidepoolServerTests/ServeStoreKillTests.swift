@@ -20,19 +20,9 @@ final class ServeStoreKillTests: XCTestCase, @unchecked Sendable {
     /// Starts SeaweedFS with `scripts/seaweedfs.sh` over `dir` (the same ports and data when it
     /// ran there before); returns its S3 endpoint.
     func startStore(_ dir: String) throws -> String {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/seaweedfs.sh")
-            .standardized.path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script, "start", dir]
-        // No pipe: SeaweedFS, started in the background, would inherit it and hold it open.
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        let text = (try? String(contentsOfFile: dir + "/env", encoding: .utf8)) ?? ""
-        guard p.terminationStatus == 0, let line = text.split(separator: "\n").first(where: { $0.contains("TIDEPOOL_TEST_S3_ENDPOINT=") })
-        else {
+        let status = store("start", dir)
+        let env = (try? String(contentsOfFile: dir + "/env", encoding: .utf8)) ?? ""
+        guard status == 0, let line = env.split(separator: "\n").first(where: { $0.contains("TIDEPOOL_TEST_S3_ENDPOINT=") }) else {
             let message = "NO OBJECT STORE: scripts/seaweedfs.sh could not start SeaweedFS, so the store-kill drill did not run"
             if ProcessInfo.processInfo.environment["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message) }
             throw XCTSkip(message)
@@ -40,7 +30,10 @@ final class ServeStoreKillTests: XCTestCase, @unchecked Sendable {
         return String(line.split(separator: "=", maxSplits: 1)[1])
     }
 
-    func storeCommand(_ command: String, _ dir: String) {
+    /// Runs `scripts/seaweedfs.sh COMMAND DIR` and returns its exit status. No pipe for its
+    /// output: SeaweedFS, started in the background, would hold it open.
+    @discardableResult
+    func store(_ command: String, _ dir: String) -> Int32 {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/seaweedfs.sh")
             .standardized.path
         let p = Process()
@@ -48,15 +41,16 @@ final class ServeStoreKillTests: XCTestCase, @unchecked Sendable {
         p.arguments = [script, command, dir]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try? p.run()
+        guard (try? p.run()) != nil else { return -1 }
         p.waitUntilExit()
+        return p.terminationStatus
     }
 
     func testKilledStoreLosesNoAcknowledgedWrite() throws {
         let dir = NSTemporaryDirectory() + "tidepool-store-kill-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         defer {
-            storeCommand("stop", dir)
+            store("stop", dir)
             try? FileManager.default.removeItem(atPath: dir)
         }
         let endpoint = try startStore(dir)
@@ -71,13 +65,13 @@ final class ServeStoreKillTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(try process.request(pw, "POST", "/v1/collections", #"{"name":"c","dimension":4,"metric":"l2"}"#).0, 201)
 
         let history = History()
-        let stop = LockedFlag()
-        let restarted = LockedFlag()
+        let stop = Locked()  // -1 until set to 1
+        let restarted = Locked()
         let threads = (0..<2).map { client in
             Thread {
                 var rng = SplitMix(seed: UInt64(client + 7))
                 var op = client * 1_000_000
-                while !stop.value {
+                while stop.get() != 1 {
                     op += 1
                     let upsert = rng.next() % 4 != 0
                     let ids = (0..<3).map { _ in client + 2 * Int(rng.next() % 200) }
@@ -92,7 +86,7 @@ final class ServeStoreKillTests: XCTestCase, @unchecked Sendable {
                         for id in ids { history.ops[id, default: []].append((op, upsert, acked)) }
                         if acked {
                             history.acknowledged += 1
-                            if restarted.value { history.acknowledgedAfterRestart += 1 }
+                            if restarted.get() == 1 { history.acknowledgedAfterRestart += 1 }
                         }
                     }
                     if !acked { Thread.sleep(forTimeInterval: 0.05) }
@@ -101,14 +95,14 @@ final class ServeStoreKillTests: XCTestCase, @unchecked Sendable {
         }
         threads.forEach { $0.start() }
         Thread.sleep(forTimeInterval: 1.5)
-        storeCommand("kill", dir)
+        store("kill", dir)
         Thread.sleep(forTimeInterval: 3)
         _ = try startStore(dir)
-        restarted.set()
+        restarted.set(1)
         // The writer resumes on its own once the store is back.
         let deadline = Date().addingTimeInterval(60)
         while history.lock.withLock({ history.acknowledgedAfterRestart }) < 20 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        stop.set()
+        stop.set(1)
         while threads.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.05) }
         XCTAssertGreaterThanOrEqual(history.acknowledgedAfterRestart, 20, "the writer did not resume after the store came back")
 
@@ -133,12 +127,4 @@ final class ServeStoreKillTests: XCTestCase, @unchecked Sendable {
             "store kill drill: \(history.acknowledged) acknowledged writes, \(history.acknowledgedAfterRestart) after the restart, \(checked) ids checked"
         )
     }
-}
-
-/// A flag set once, read from any thread.
-final class LockedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    var value: Bool { lock.withLock { flag } }
-    func set() { lock.withLock { flag = true } }
 }

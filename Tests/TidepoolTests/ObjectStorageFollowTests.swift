@@ -9,10 +9,7 @@ import XCTest
 final class ObjectStorageFollowTests: XCTestCase {
     typealias Node = ObjectStorageTests.Node
 
-    func docs(_ ids: Range<Int>, seed: UInt64 = 3) -> [Document] {
-        let v = randomVectors(ids.upperBound, 8, seed: seed)
-        return ids.map { Document(id: .uint(UInt64($0)), vector: v[$0]) }
-    }
+    func docs(_ ids: Range<Int>) -> [Document] { randomDocuments(ids, seed: 3) }
 
     func ids(_ r: Range<Int>) -> [DocumentID] { r.map { .uint(UInt64($0)) } }
 

@@ -9,10 +9,7 @@ import XCTest
 final class ObjectStorageGarbageTests: XCTestCase {
     typealias Node = ObjectStorageTests.Node
 
-    func docs(_ ids: Range<Int>) -> [Document] {
-        let v = randomVectors(ids.upperBound, 8, seed: 9)
-        return ids.map { Document(id: .uint(UInt64($0)), vector: v[$0]) }
-    }
+    func docs(_ ids: Range<Int>) -> [Document] { randomDocuments(ids, seed: 9) }
 
     func segmentKeys(_ store: MemoryObjectStore) -> Set<String> { Set(store.keys.filter { $0.contains("/segments/") }) }
 

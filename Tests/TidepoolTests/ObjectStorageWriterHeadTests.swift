@@ -10,10 +10,7 @@ import XCTest
 final class ObjectStorageWriterHeadTests: XCTestCase {
     typealias Node = ObjectStorageTests.Node
 
-    func docs(_ ids: Range<Int>) -> [Document] {
-        let v = randomVectors(ids.upperBound, 8, seed: 5)
-        return ids.map { Document(id: .uint(UInt64($0)), vector: v[$0]) }
-    }
+    func docs(_ ids: Range<Int>) -> [Document] { randomDocuments(ids, seed: 5) }
 
     func testAQueryNodeHoldingTheWritersHeadAsksTheStoreNothing() throws {
         let store = MemoryObjectStore()

@@ -11,7 +11,7 @@ extension Collection {
     func collectRetiredFiles() {
         guard storage.retiresFilesLazily, let catalog = catalog else { return }
         let now = Date().timeIntervalSince1970
-        let grace = Self.seconds(storage.garbageGrace)
+        let grace = storage.garbageGrace.inSeconds
         let generation = catalog.manifestGeneration
         let (due, live): ([Manifest.RetiredFile], Set<String>) = state.withLock {
             (
@@ -37,9 +37,5 @@ extension Collection {
                 .filter { $0 > 0 }.min()
         }
         if let next { scheduleFlush(after: next + 0.5) }
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }

@@ -1,4 +1,8 @@
+import Atomics
 import Foundation
+
+/// Where `prewarm` leaves what it read (its page loads must not be optimized away).
+private let prewarmSink = ManagedAtomic<UInt8>(0)
 
 extension Collection {
     /// Brings the collection's segment files into memory ahead of queries: on object storage each
@@ -22,7 +26,8 @@ extension Collection {
                 sum &+= bytes[offset]
                 offset += page
             }
-            withExtendedLifetime(sum) {}
+            // Stored where the optimizer cannot prove it unread, so the loads are kept.
+            prewarmSink.store(sum, ordering: .relaxed)
             touched += bytes.count
         }
         return touched

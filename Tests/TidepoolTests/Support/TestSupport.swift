@@ -21,6 +21,13 @@ func randomVectors(_ n: Int, _ dim: Int, seed: UInt64) -> [[Float]] {
     return (0..<n).map { _ in (0..<dim).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) * 2 - 1 } }
 }
 
+/// Documents with the ids in `ids` (as unsigned integers) and the matching rows of
+/// `randomVectors(ids.upperBound, dimension, seed:)`.
+func randomDocuments(_ ids: Range<Int>, dimension: Int = 8, seed: UInt64) -> [Document] {
+    let v = randomVectors(ids.upperBound, dimension, seed: seed)
+    return ids.map { Document(id: .uint(UInt64($0)), vector: v[$0]) }
+}
+
 /// Clustered vectors, closer to real embeddings than uniform noise.
 func clusteredVectors(_ n: Int, _ dim: Int, clusters: Int, seed: UInt64) -> [[Float]] {
     var rng = SplitMix64(seed: seed)

@@ -35,7 +35,7 @@ final class WriterLease: @unchecked Sendable {
     func waitForHold() {
         guard let until = cond.withLock({ holdUntil }) else { return }
         let left = until - .now
-        if left > .zero { Thread.sleep(forTimeInterval: Self.seconds(left)) }
+        if left > .zero { Thread.sleep(forTimeInterval: left.inSeconds) }
     }
 
     /// Whether the writer may answer for its head now without renewing (the confirmation is
@@ -74,7 +74,4 @@ final class WriterLease: @unchecked Sendable {
         return try result.get() && held
     }
 
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }
