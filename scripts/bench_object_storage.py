@@ -13,8 +13,10 @@ Steps (figures printed as they come, and as JSON with --json):
      vectors per second. The same rows go into two more collections on the writer (HNSW + SQ8,
      IVF-PQ) and into the same three collections on the local server; every collection is then
      compacted to one segment (POST …/compact), so both sides hold the same layout.
-  3. A query node (--read-only, empty cache) starts: time to /ready, and per collection to its
-     first answer that matches the exact top 10 of that query (9 of 10, or the best of 5 queries).
+  3. Per collection, a fresh query node (--read-only, an empty cache of its own) starts: time to
+     /ready, and to its first answer from that collection that matches the exact top 10 of the
+     query (9 of 10, or the best of 5 queries). Then the query node for step 4 starts with
+     --prewarm all: time to /ready with every collection in its cache.
   4. Warm queries on the query node, one client, ef 64: QPS and recall@10 on the 1,000 queries
      with eventual and with strong reads, against the local server: the ratios. Recall is also
      taken on the writer, whose segments the query node reads (the local server built its own
@@ -188,25 +190,35 @@ def main():
             wait_compacted(wport, name); wait_compacted(lport, name)
         print("loaded and compacted: " + ", ".join(n for n, _ in COLLECTIONS), flush=True)
 
-        # 3. A fresh query node with an empty cache.
-        qport = free_port()
-        qnode, qready, qt0 = serve(a.binary, ["--storage", url, "--cache-dir", os.path.join(work, "cache-q"), "--read-only"],
-                                   qport, env, log)
-        procs.append(qnode)
-        out["query_node_ready_s"] = qready
-        qc = Client(qport)
-        for name, _ in COLLECTIONS:
-            first = None
+        # 3. Per collection, a fresh query node with an empty cache of its own: time to /ready, and
+        # to its first correct answer from that collection (a node opens a collection on first use).
+        def first_correct(port, name, t0):
+            c = Client(port)
             for i in range(5):
-                st, o = qc.call("POST", f"/v1/collections/{name}/query", {"vector_b64": b64(queries[i]), "k": 10})
+                st, o = c.call("POST", f"/v1/collections/{name}/query", {"vector_b64": b64(queries[i]), "k": 10})
                 assert st == 200, o
-                got = {h["id"] for h in o["results"]}
-                if len(got & set(gt[i].tolist())) >= 9:
-                    first = time.monotonic() - qt0
-                    break
+                if len({h["id"] for h in o["results"]} & set(gt[i].tolist())) >= 9:
+                    return time.monotonic() - t0
+            return None
+        for name, _ in COLLECTIONS:
+            port = free_port()
+            node, ready, t0 = serve(a.binary, ["--storage", url, "--cache-dir", os.path.join(work, "cache-cold-" + name), "--read-only"],
+                                    port, env, log)
+            try:
+                first = first_correct(port, name, t0)
+            finally:
+                node.send_signal(signal.SIGTERM); node.wait(timeout=20)
+            out[f"query_node_ready_s_{name}"] = ready
             out[f"first_correct_answer_s_{name}"] = first
-            print(f"fresh query node: /ready after {qready:.2f} s; first correct answer from {name} after "
+            print(f"fresh query node for {name}: /ready after {ready:.2f} s; first correct answer after "
                   f"{first if first is None else round(first, 2)} s", flush=True)
+        # The node the warm queries go to: every collection opened before it is ready.
+        qport = free_port()
+        qnode, qready, _ = serve(a.binary, ["--storage", url, "--cache-dir", os.path.join(work, "cache-q"), "--read-only",
+                                            "--prewarm", "all"], qport, env, log)
+        procs.append(qnode)
+        out["query_node_prewarm_all_ready_s"] = qready
+        print(f"query node with --prewarm all: /ready after {qready:.2f} s", flush=True)
 
         # 4. Warm queries, one client, eventual and strong, against the local server.
         def qps(port, name, consistency):

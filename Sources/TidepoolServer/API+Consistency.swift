@@ -1,14 +1,15 @@
 import Foundation
 import Hummingbird
+import NIOConcurrencyHelpers
 import Tidepool
 
-/// Read consistency on a query node over object storage: `"strong"` (the default) catches up
-/// with the writer before reading, so the answer holds every write acknowledged before the
-/// request arrived: the writer says what it has acknowledged (one request to it), and only a
-/// node behind that asks the store; without an answer from the writer, one round of store
-/// probes, shared by the requests of a burst. `"eventual"` reads
-/// the node's state as it is and says how stale it may be. On a local directory or a writer
-/// both are the same: the state is always current.
+/// Read consistency on a query node over object storage: `"strong"` (the default) answers for
+/// every write acknowledged before the request arrived. The node asks the writer what it has
+/// acknowledged (one request, shared by the reads of a burst) while the read runs on its own
+/// state, and keeps that answer when its state already held the writer's head; otherwise it
+/// catches up (from the store only when the writer does not answer) and reads again.
+/// `"eventual"` reads the node's state as it is and says how stale it may be. On a local
+/// directory or a writer both are the same: the state is always current.
 extension API {
     enum Consistency: String {
         case strong, eventual
@@ -38,19 +39,52 @@ extension API {
         }
     }
 
-    /// On a query node, before a strong read (awaited on the request's task, not on an engine
-    /// thread): the writer's head for `name`, asked with the caller's own credentials; nil for
-    /// eventual reads, elsewhere, or when the writer does not answer in time.
-    func writerHeadForStrongRead(
+    /// Runs the read `work` under the request's consistency and answers it. A strong read on a
+    /// query node asks the writer for its head while `work` runs on this node's state as it is:
+    /// the answer stands when that state (taken before `work` began) already held the head — the
+    /// usual case, so the read costs the longer of the two, not their sum. Otherwise the node
+    /// catches up (from the store only if the writer did not answer) and `work` runs again.
+    func read(
         _ body: [String: JSONValue], collection name: String, request: Request, context: TidepoolRequestContext,
-        since start: ContinuousClock.Instant
-    ) async -> WriterHead? {
-        // Only for a collection this node has and the key may read (the rest is refused by
-        // `run`, and must not cost the writer a request); a bad value is refused by
-        // `readConsistency`.
+        since start: ContinuousClock.Instant, _ work: @escaping @Sendable (Deadline) throws -> [String: Any]
+    ) async throws -> Response {
+        guard let writer = writerToAsk(body, collection: name, context: context) else {
+            return try await run(context, write: false, collection: name) { deadline in
+                let read = try readConsistency(body, since: start, collection: name, writerHead: nil)
+                return read.merging(try work(deadline)) { a, _ in a }
+            }
+        }
+        async let head = peer.head(writer: writer, collection: name, authorization: request.headers[.authorization], since: start)
+        let position = NIOLockedValueBox<WriterHead?>(nil)
+        let speculative: Result<[String: Any], any Error>
+        do {
+            speculative = .success(
+                try await execute(context, write: false, collection: name) { deadline in
+                    position.withLockedValue { $0 = database.readPosition(collection: name) }
+                    return try work(deadline)
+                })
+        } catch {
+            speculative = .failure(error)
+        }
+        let writerHead = await head
+        // An error stands too when the state was current: the read would fail the same way again.
+        if let writerHead, let seen = position.withLockedValue({ $0 }), seen.covers(writerHead) {
+            return jsonResponse(try speculative.get())
+        }
+        return try await run(context, write: false, collection: name) { deadline in
+            try database.catchUp(since: start, collection: name, to: writerHead)
+            return try work(deadline)
+        }
+    }
+
+    /// The writer to ask for its head before a strong read of `name` on a query node: only for a
+    /// collection this node has and the key may read (the rest is refused by `run`, and must
+    /// not cost the writer a request); nil for eventual reads (a bad value is refused by
+    /// `readConsistency`) and anywhere else.
+    func writerToAsk(_ body: [String: JSONValue], collection name: String, context: TidepoolRequestContext) -> String? {
         guard database.followsAWriter, let writer = database.writerURL, (try? consistency(body)) == .strong,
-            context.apiKey?.allows(collection: name) == true, (try? database.collection(name)) != nil
+            context.apiKey?.allows(collection: name) == true, database.hasCollection(name)
         else { return nil }
-        return await peer.head(writer: writer, collection: name, authorization: request.headers[.authorization], since: start)
+        return writer
     }
 }

@@ -137,25 +137,19 @@ struct API: Sendable {
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["ids", "include_vectors", "consistency"])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request, context: context, since: start)
-            return try await run(context, write: false, collection: name) { _ in
-                let read = try readConsistency(body, since: start, collection: name, writerHead: head)
+            return try await read(body, collection: name, request: request, context: context, since: start) { _ in
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
                 let vectors = try bool(body, "include_vectors", default: true)
                 let coll = try database.collection(name)
                 try limits.check(ids: ids.count, vectors: vectors ? ids.count * coll.dimension : 0)
-                return read.merging(
-                    ["documents": try database.collection(name).get(ids: ids.map(documentID)).map { encode($0, vectors: vectors) }]
-                ) { a, _ in a }
+                return ["documents": try coll.get(ids: ids.map(documentID)).map { encode($0, vectors: vectors) }]
             }
         }
         v1.post("collections/:name/scan") { request, context in
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request, context: context, since: start)
-            return try await run(context, write: false, collection: name) { deadline in
-                let read = try readConsistency(body, since: start, collection: name, writerHead: head)
+            return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
                 let coll = try database.collection(name)
                 let limit = try int(body, "limit", default: 1000)
                 let vectors = try bool(body, "include_vectors", default: false)
@@ -163,10 +157,7 @@ struct API: Sendable {
                 let page = try coll.scan(
                     filter: try body["filter"].map(filter), after: try body["after"].map(documentID), limit: Int(limit),
                     includeVectors: vectors, deadline: deadline)
-                return read.merging([
-                    "documents": page.documents.map { encode($0, vectors: vectors) },
-                    "next": page.next.map(idJSON) ?? NSNull(),
-                ]) { a, _ in a }
+                return ["documents": page.documents.map { encode($0, vectors: vectors) }, "next": page.next.map(idJSON) ?? NSNull()]
             }
         }
         v1.post("collections/:name/query") { request, context in
@@ -178,10 +169,8 @@ struct API: Sendable {
                     "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency",
                 ])
-            let head = await writerHeadForStrongRead(body, collection: name, request: request, context: context, since: start)
-            return try await run(context, write: false, collection: name) { deadline in
-                let read = try readConsistency(body, since: start, collection: name, writerHead: head)
-                return read.merging(try query(try database.collection(name), body, deadline: deadline)) { a, _ in a }
+            return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
+                try query(try database.collection(name), body, deadline: deadline)
             }
         }
     }
@@ -195,6 +184,13 @@ struct API: Sendable {
         _ context: TidepoolRequestContext, write: Bool, collection: String?, status: HTTPResponse.Status = .ok,
         _ body: @escaping @Sendable (Deadline) throws -> [String: Any]
     ) async throws -> Response {
+        jsonResponse(try await execute(context, write: write, collection: collection, body), status: status)
+    }
+
+    /// `run`'s work, answering the result rather than the response.
+    func execute(
+        _ context: TidepoolRequestContext, write: Bool, collection: String?, _ body: @escaping @Sendable (Deadline) throws -> [String: Any]
+    ) async throws -> [String: Any] {
         guard let key = context.apiKey else { throw APIError(.unauthorized, "unauthorized", "no API key") }
         if write && key.role != .readWrite { throw APIError(.forbidden, "forbidden", "this API key is read-only") }
         if let collection, !key.allows(collection: collection) {
@@ -207,7 +203,7 @@ struct API: Sendable {
             result["collections"] = all.filter { key.allows(collection: $0["name"] as? String ?? "") }
         }
         result["took_ms"] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        return jsonResponse(result, status: status)
+        return result
     }
 
     /// Answers 405 with `Allow` for the methods a known path does not take (the router alone

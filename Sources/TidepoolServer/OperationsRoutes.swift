@@ -45,12 +45,8 @@ struct OperationsRoutes: Sendable {
 }
 
 extension Database {
-    /// Each open collection's health, by name.
-    func collectionHealth() -> [String: CollectionHealth] {
-        var out: [String: CollectionHealth] = [:]
-        for name in collectionNames { if let c = try? collection(name) { out[name] = c.health } }
-        return out
-    }
+    /// Each open collection's health, by name (asked on the event loop: it opens nothing).
+    func collectionHealth() -> [String: CollectionHealth] { openCollections.mapValues(\.health) }
 }
 
 /// The per-collection gauges, and which collections have them, so a dropped collection's
@@ -70,8 +66,8 @@ final class CollectionGauges: Sendable {
             }
             seen = names
         }
-        for name in names {
-            guard let c = try? database.collection(name) else { continue }
+        // Only the open ones: a query node opens a collection on its first use, not for metrics.
+        for (name, c) in database.openCollections {
             let info = c.info()
             let dims = [("collection", name)]
             Gauge(label: "tidepool_documents", dimensions: dims).record(info.count)

@@ -54,6 +54,54 @@ final class ObjectStorageFollowTests: XCTestCase {
         try writer.close()
     }
 
+    /// A query node is open once it has read the manifest; each collection opens on its first
+    /// use (once, however many callers ask at the same time), from the manifest entry current
+    /// then, and one opened already follows its writer's flushes and compactions.
+    func testAQueryNodeOpensEachCollectionOnFirstUse() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let writer = try w.open()
+        let a = try writer.createCollection("a", dimension: 8, metric: .l2)
+        let b = try writer.createCollection("b", dimension: 8, metric: .l2)
+        try a.upsert(docs(0..<10))
+        try b.upsert(docs(0..<20))
+        try a.flush()
+        store.resetCounts()
+        let reader = try r.open(readOnly: true)
+        XCTAssertEqual(reader.collectionNames, ["a", "b"])
+        XCTAssertTrue(reader.openCollections.isEmpty, "nothing opened at start")
+        XCTAssertTrue(reader.hasCollection("a"))
+        XCTAssertFalse(reader.hasCollection("c"))
+        XCTAssertLessThanOrEqual(store.count("LIST"), 1, "only the manifest versions are listed")
+        XCTAssertThrowsError(try reader.collection("c")) { XCTAssertEqual($0 as? TidepoolError, .collectionNotFound("c")) }
+
+        // Changed before its first use: it opens from the newer entry.
+        try a.upsert(docs(10..<15))
+        try a.flush()
+        try a.upsert(docs(15..<18))
+        try reader.catchUp()
+        XCTAssertTrue(reader.openCollections.isEmpty, "catching up opens nothing")
+        let opened = Locked<[ObjectIdentifier]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            if let c = try? reader.collection("a") { opened.withLock { $0.append(ObjectIdentifier(c)) } }
+        }
+        XCTAssertEqual(opened.withLock { $0.count }, 4)
+        XCTAssertEqual(Set(opened.withLock { $0 }).count, 1, "one opening shared by its callers")
+        XCTAssertEqual(try reader.collection("a").count, 18)
+        XCTAssertEqual(Set(reader.openCollections.keys), ["a"])
+
+        // Opened already: it follows a compaction and later writes; the unopened one stays closed.
+        try a.upsert(docs(18..<25))
+        try a.compact()
+        try b.upsert(docs(20..<30))
+        try reader.catchUp()
+        XCTAssertEqual(try reader.collection("a").count, 25)
+        XCTAssertEqual(Set(reader.openCollections.keys), ["a"])
+        XCTAssertEqual(try reader.collection("b").count, 30, "opened now, with the writes so far")
+        try reader.close()
+        try writer.close()
+    }
+
     func testAnIdleCatchUpListsAndWritesNothing() throws {
         let store = MemoryObjectStore()
         let (w, r) = (try Node(store), try Node(store))

@@ -153,8 +153,11 @@ extension Collection {
         }
         // Publish: manifest first (durable), then memory.
         let current = state.withLock { segments }
-        try owner().persist(collection: manifestEntry(segments: current + (written.map { [$0.0] } ?? []), flushedSeq: cutoff))
+        let commit = try entryWritingDeletedRows(segments: current + (written.map { [$0.0] } ?? []), flushedSeq: cutoff)
+        let committed = try owner().persist(collection: commit.entry)
+        finishDeletedRows(commit)
         state.lock()
+        retired = committed.retired ?? []
         if let (seg, moved) = written {
             moved.carryTombstones(into: seg)
             moved.remap(&idMap, to: seg) { m.ids[moved.sources[$0].row] }
@@ -206,16 +209,17 @@ extension Collection {
             moved.reorder(order)
             written = (seg, moved)
         }
-        var entry = manifestEntry(segments: written.map { [$0.0] } ?? [], flushedSeq: cutoff)
+        var commit = try entryWritingDeletedRows(segments: written.map { [$0.0] } ?? [], flushedSeq: cutoff)
         // On object storage the replaced files stay for readers of older versions (GC later).
         let retiring =
             storage.retiresFilesLazily
             ? olds.map { Manifest.RetiredFile(file: SegmentFormat.fileName(id: $0.id), generation: 0, time: Date().timeIntervalSince1970) }
             : []
-        if !retiring.isEmpty { entry.retired = (entry.retired ?? []) + retiring }
-        let committed = try owner().persist(collection: entry)
+        if !retiring.isEmpty { commit.entry.retired = (commit.entry.retired ?? []) + retiring }
+        let committed = try owner().persist(collection: commit.entry)
+        finishDeletedRows(commit)
         state.lock()
-        if !retiring.isEmpty { retired = committed.retired ?? [] }
+        retired = committed.retired ?? []
         let oldIDs = Set(olds.map(\.id))
         if let (seg, moved) = written {
             moved.carryTombstones(into: seg)

@@ -1,7 +1,8 @@
 import Foundation
 
 extension Collection {
-    /// On object storage, deletes the segment files compactions replaced once nothing may read
+    /// On object storage, deletes the segment files compactions replaced (and the deleted-rows
+    /// files later flushes replaced) once nothing may read
     /// them: `storage.garbageGrace` has passed since they were retired, and the manifest has
     /// moved `retainedManifestVersions` generations past the first version without them (so no
     /// retained version names them). A file the current segments use is never deleted. The
@@ -16,7 +17,7 @@ extension Collection {
         let (due, live): ([Manifest.RetiredFile], Set<String>) = state.withLock {
             (
                 retired.filter { now - $0.time >= grace && generation >= $0.generation + storage.retainedManifestGenerations },
-                Set(segments.map { SegmentFormat.fileName(id: $0.id) })
+                Set(segments.map { SegmentFormat.fileName(id: $0.id) } + deletedRowFiles.values.map(\.file))
             )
         }
         var deleted = Set<String>()

@@ -11,7 +11,9 @@ extension Collection {
             guard seg.rowCount == s.rows else {
                 throw TidepoolError.corrupt(file: seg.path, offset: 0, reason: "segment has \(seg.rowCount) rows, manifest says \(s.rows)")
             }
-            for r in s.deleted {
+            let deleted = try loadDeletedRows(s)
+            if let file = s.deletedFile { deletedRowFiles[s.id] = (file, deleted.count) }
+            for r in deleted {
                 guard Int(r) < seg.rowCount else {
                     throw TidepoolError.corrupt(
                         file: storage.manifestDisplayPath, offset: 0,
@@ -97,7 +99,7 @@ extension Collection {
     /// before its manifest swap, or by one that replaced them.
     private func removeOrphanSegments(_ entry: Manifest.CollectionEntry) {
         // Retired files are collected after their grace period (`collectRetiredFiles`).
-        let live = Set(entry.segments.map(\.file) + (entry.retired ?? []).map(\.file))
+        let live = Set(entry.segments.map(\.file) + entry.segments.compactMap(\.deletedFile) + (entry.retired ?? []).map(\.file))
         for f in (try? storage.list(folder + "/segments")) ?? [] where !live.contains(f) {
             logger.info("removing orphan segment file \(folder)/segments/\(f)")
             try? storage.delete(folder + "/segments/" + f)

@@ -62,6 +62,9 @@ public final class Collection: @unchecked Sendable {
     var compactionRequested = false
     /// Segment files replaced by compactions, not yet deleted (object storage).
     var retired: [Manifest.RetiredFile] = []
+    /// The committed manifest's deleted-rows files, by segment id, with how many rows each holds
+    /// (`Collection+DeletedRows.swift`).
+    var deletedRowFiles: [UInt64: (file: String, rows: Int)] = [:]
 
     /// Attribute types; guarded by `schemaLock` (taken after `state` when both are needed).
     let schemaLock = NSLock()
@@ -130,7 +133,10 @@ public final class Collection: @unchecked Sendable {
                     configValue = new
                     return (segments, flushedSeq)
                 }
-                try owner().persist(collection: manifestEntry(segments: segs, flushedSeq: cutoff))
+                let commit = try entryWritingDeletedRows(segments: segs, flushedSeq: cutoff)
+                let committed = try owner().persist(collection: commit.entry)
+                state.withLock { retired = committed.retired ?? [] }
+                finishDeletedRows(commit)
             } catch {
                 err = error
                 state.withLock { configValue = old }

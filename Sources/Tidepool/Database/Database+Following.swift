@@ -62,10 +62,12 @@ extension Database {
         let key = ObjectStorage.manifestKey(newest)
         guard let bytes = try objects.store.get(key, range: nil) else { throw objects.missing(key, "GET") }
         let next = try Manifest.decode(bytes, file: objects.displayPath(key))
-        let before = lock.withLock { manifest }
+        let (before, opened) = lock.withLock { (manifest, Set(open.keys)) }
         var reopened: [String: Collection] = [:]
         var failures: [String: TidepoolError] = [:]
-        for entry in next.collections where before.collections.first(where: { $0.name == entry.name }) != entry {
+        // Only the collections opened so far open again now; the others on first use.
+        for entry in next.collections
+        where opened.contains(entry.name) && before.collections.first(where: { $0.name == entry.name }) != entry {
             do {
                 reopened[entry.name] = try Collection(catalog: self, entry: entry, storage: storage, options: options)
             } catch {
@@ -75,23 +77,37 @@ extension Database {
         }
         let vanished = failures.values.contains { if case .io(_, _, ENOENT) = $0 { return true } else { return false } }
         if vanished && !lastAttempt { return false }
-        objects.setManifestVersion(newest)
         lock.withLock {
             manifest = next
             let names = Set(next.collections.map(\.name))
-            for name in Array(open.keys) + Array(failed.keys) where !names.contains(name) {
+            for name in Array(open.keys) + Array(failed.keys) + Array(unopened) where !names.contains(name) {
                 open[name] = nil
                 failed[name] = nil
+                unopened.remove(name)
+            }
+            // New collections, and changed ones not opened again above (a failed one, or one
+            // opened from the older entry meanwhile), open on their next use.
+            for entry in next.collections where reopened[entry.name] == nil && failures[entry.name] == nil {
+                let changed = before.collections.first(where: { $0.name == entry.name }) != entry
+                if changed || (open[entry.name] == nil && failed[entry.name] == nil) {
+                    open[entry.name] = nil
+                    failed[entry.name] = nil
+                    unopened.insert(entry.name)
+                }
             }
             for (name, c) in reopened {
                 open[name] = c
                 failed[name] = nil
+                unopened.remove(name)
             }
             for (name, e) in failures {
                 open[name] = nil
                 failed[name] = e
             }
         }
+        // After the collections are in place: a reader that sees this version sees their state
+        // (`readPosition`).
+        objects.setManifestVersion(newest)
         return true
     }
 }

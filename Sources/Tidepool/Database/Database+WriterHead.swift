@@ -18,23 +18,27 @@ extension Database {
         guard !options.readOnly, let objects = storage as? ObjectStorage, let wal = coll.wal else { return nil }
         // Read before the confirmation: what the answer reports was acknowledged before it.
         let head = WriterHead(manifestVersion: objects.currentManifestVersion, walHead: wal.acknowledgedSeq)
-        let held = try objects.lease.isHeld {
-            // A version after this writer's own is a successor's (or this writer's own commit
-            // still in flight, which cannot be told apart yet): either way, no answer now.
-            let own = objects.currentManifestVersion
-            return try objects.store.head(ObjectStorage.manifestKey(own + 1)) == nil
-        }
+        let held = try objects.lease.isHeld { try Self.noNewerManifest(objects) }
         return held ? head : nil
     }
 
+    /// The lease's probe: whether no manifest version after this writer's own exists. One that
+    /// does is a successor's (or this writer's own commit still in flight, which cannot be told
+    /// apart yet): either way, no answer until the next confirmation.
+    private static func noNewerManifest(_ objects: ObjectStorage) throws -> Bool {
+        try objects.store.head(ObjectStorage.manifestKey(objects.currentManifestVersion + 1)) == nil
+    }
+
     /// `writerHead(collection:)` when it needs no store request (the writer confirmed it is the
-    /// writer moments ago), else nil: a server answers this on its event loop, and goes to its
-    /// engine threads only for the rest.
+    /// writer within `WriterLease.answerWindow`), else nil: a server answers this on its event
+    /// loop, and goes to its engine threads only for the rest. A confirmation older than
+    /// `WriterLease.renewAfter` is renewed in the background.
     public func writerHeadWithoutWaiting(collection name: String) -> WriterHead? {
         guard !options.readOnly, let objects = storage as? ObjectStorage, objects.lease.isFresh,
             let coll = try? collection(name), let wal = coll.wal
         else { return nil }
         let head = WriterHead(manifestVersion: objects.currentManifestVersion, walHead: wal.acknowledgedSeq)
+        objects.lease.renewInBackgroundIfDue { try Self.noNewerManifest(objects) }
         // Still fresh after reading: the answer was vouched for when it was read.
         return objects.lease.isFresh ? head : nil
     }
@@ -42,13 +46,19 @@ extension Database {
     /// `catchUp(since:)` for a read of `collection` when the writer reported `head` after the
     /// read began: returns without a store request when this node holds that state already.
     public func catchUp(since: ContinuousClock.Instant, collection name: String, to head: WriterHead?) throws {
-        if let head, let objects = storage as? ObjectStorage, options.readOnly,
-            objects.currentManifestVersion >= head.manifestVersion, let coll = try? collection(name),
-            coll.state.withLock({ coll.visibleSeq }) >= head.walHead
-        {
-            return
-        }
+        if let head, readPosition(collection: name)?.covers(head) == true { return }
         try catchUp(since: since)
+    }
+
+    /// On a query node: the state of `collection` a read that starts now sees at least (the
+    /// manifest version loaded and the last sequence number applied), or nil elsewhere. A read
+    /// begun after this returned answers for every write of a `WriterHead` it `covers`.
+    public func readPosition(collection name: String) -> WriterHead? {
+        guard options.readOnly, let objects = storage as? ObjectStorage, let coll = try? collection(name) else { return nil }
+        // The collection first: a version loaded later installs its collections before it is
+        // published, so the pair never claims more than the collection holds.
+        let seq = coll.state.withLock { coll.visibleSeq }
+        return WriterHead(manifestVersion: objects.currentManifestVersion, walHead: seq)
     }
 }
 

@@ -21,6 +21,10 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     var open: [String: Collection] = [:]
     /// Collections that failed to open (a damaged file, say), with why; the others work.
     var failed: [String: TidepoolError] = [:]
+    /// On a query node: collections in the manifest not opened yet (opened on first use,
+    /// `Database+OpenOnUse.swift`).
+    var unopened: Set<String> = []
+    let opening = OpenFlights()
     private var syncTimer: DispatchSourceTimer?
     /// A read-only database on object storage: its catching up with the writer (`catchUp`).
     let follower = Follower()
@@ -42,8 +46,11 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         self.options = options
         self.storage = storage
         storageLock = try options.readOnly ? storage.lockForReading() : storage.lockForWriting()
-        let existing = try storage.list("collections")
-        if let bytes = try storage.readManifest() {
+        let stored = try storage.readManifest()
+        // Listed only where used (a query node's start pays no LIST): to tell a lost manifest
+        // from an empty database, and for a writer to find dropped collections' files.
+        let existing = stored == nil || !options.readOnly ? try storage.list("collections") : []
+        if let bytes = stored {
             manifest = try Manifest.decode(bytes, file: storage.manifestDisplayPath)
         } else if existing.isEmpty && !options.readOnly {
             manifest = Manifest()
@@ -83,7 +90,27 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
                 try? storage.deleteFolder("collections/" + dir)
             }
         }
-        // Collections open side by side (on object storage each waits on its downloads), 8 at a time.
+        if opensOnUse {
+            unopened = Set(manifest.collections.map(\.name))
+        } else {
+            openAll()
+        }
+        if options.syncPolicy == .batched && !options.readOnly {
+            let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+            t.schedule(deadline: .now() + options.syncInterval, repeating: options.syncInterval)
+            t.setEventHandler { [weak self] in self?.syncAll() }
+            t.resume()
+            syncTimer = t
+        }
+    }
+
+    deinit {
+        syncTimer?.cancel()
+    }
+
+    /// Opens every collection of the manifest, side by side (on object storage each waits on its
+    /// downloads), 8 at a time.
+    private func openAll() {
         let entries = manifest.collections
         let opened = runOnThreads(entries.count, width: 8) { [self] i in
             try Collection(catalog: self, entry: entries[i], storage: storage, options: options)
@@ -99,17 +126,6 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
                 failed[entry.name] = e
             }
         }
-        if options.syncPolicy == .batched && !options.readOnly {
-            let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
-            t.schedule(deadline: .now() + options.syncInterval, repeating: options.syncInterval)
-            t.setEventHandler { [weak self] in self?.syncAll() }
-            t.resume()
-            syncTimer = t
-        }
-    }
-
-    deinit {
-        syncTimer?.cancel()
     }
 
     private func syncAll() {
@@ -171,18 +187,33 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         }
     }
 
-    /// The collection named `name`.
+    /// The collection named `name` (on a query node, opened now if this is its first use).
     public func collection(_ name: String) throws -> Collection {
-        try lock.withLock {
-            guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
-            if let e = failed[name] { throw e }
-            guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
-            return c
+        while true {
+            let found: Collection? = try lock.withLock {
+                guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
+                if let e = failed[name] { throw e }
+                if let c = open[name] { return c }
+                guard unopened.contains(name) else { throw TidepoolError.collectionNotFound(name) }
+                return nil
+            }
+            if let found { return found }
+            try openOnUse(name)
         }
     }
 
-    /// The names of all collections, sorted (those that failed to open too).
-    public var collectionNames: [String] { lock.withLock { (Array(open.keys) + Array(failed.keys)).sorted() } }
+    /// Whether a collection named `name` exists (opened or not), without opening it.
+    public func hasCollection(_ name: String) -> Bool {
+        lock.withLock { open[name] != nil || failed[name] != nil || unopened.contains(name) }
+    }
+
+    /// The collections opened so far, by name: on a query node those used or prewarmed since
+    /// it started; elsewhere all but those that failed to open.
+    public var openCollections: [String: Collection] { lock.withLock { open } }
+
+    /// The names of all collections, sorted (those that failed to open, and on a query node
+    /// those not opened yet, too).
+    public var collectionNames: [String] { lock.withLock { (Array(open.keys) + Array(failed.keys) + Array(unopened)).sorted() } }
 
     /// The collections that failed to open, and why (file and offset of the damage): they answer
     /// every use with that error, while the other collections are served.
@@ -205,6 +236,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
                 try writeLocked(next)
                 open[name] = nil
                 failed[name] = nil
+                unopened.remove(name)
             }
         }
         try? storage.deleteFolder("collections/" + name)

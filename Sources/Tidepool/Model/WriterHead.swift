@@ -11,4 +11,10 @@ public struct WriterHead: Sendable, Equatable {
         self.manifestVersion = manifestVersion
         self.walHead = walHead
     }
+
+    /// Whether a node at this position holds everything `other` reports: the same manifest
+    /// version or a later one, and the same sequence number or a later one.
+    public func covers(_ other: WriterHead) -> Bool {
+        manifestVersion >= other.manifestVersion && walHead >= other.walHead
+    }
 }

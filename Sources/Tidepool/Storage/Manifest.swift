@@ -5,14 +5,20 @@ import Foundation
 /// atomically as a whole (`StorageBackend.swapManifest`); encoded and decoded side by side below.
 ///
 /// File: magic "TPMANIF1", u32 version, u32 payload length, u32 CRC32C(payload), u32 reserved, JSON payload.
+/// Version 2 is written only when a segment's deletions are in a file of their own
+/// (`SegmentEntry.deletedFile`), so that code which knows only version 1 refuses it rather than
+/// miss those deletions; anything else is version 1, as before.
 struct Manifest: Codable, Equatable {
     struct SegmentEntry: Codable, Equatable {
         var id: UInt64
         var file: String
         var rows: Int
         var bytes: Int
-        /// Rows deleted or replaced up to `flushedSeq`, ascending.
+        /// Rows deleted or replaced up to `flushedSeq`, ascending (empty when `deletedFile` holds them).
         var deleted: [UInt32]
+        /// The file in `segments/` that holds them instead (`DeletedRowsFile`), once they are more
+        /// than `DeletedRowsFile.inlineLimit`; nil while they are inline.
+        var deletedFile: String?
     }
 
     struct CollectionEntry: Codable, Equatable {
@@ -48,7 +54,8 @@ struct Manifest: Codable, Equatable {
     var writer: String?
 
     static let magic: [UInt8] = Array("TPMANIF1".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
+    static let readableVersions: ClosedRange<UInt32> = 1...2
     /// The header before the JSON payload, and where its fields sit (for messages).
     static let headerSize = 24
     static let versionOffset = 8, lengthOffset = 12, reservedOffset = 20
@@ -59,7 +66,8 @@ struct Manifest: Codable, Equatable {
         let payload = [UInt8](try enc.encode(self))
         var w = ByteWriter(capacity: payload.count + Manifest.headerSize)
         w.raw(Manifest.magic)
-        w.u32(Manifest.version)
+        let needsFiles = collections.contains { $0.segments.contains { $0.deletedFile != nil } }
+        w.u32(needsFiles ? Manifest.version : 1)
         w.u32(UInt32(payload.count))
         w.u32(crc32c(payload))
         w.u32(0)
@@ -75,7 +83,7 @@ struct Manifest: Codable, Equatable {
                 throw TidepoolError.corrupt(file: file, offset: 0, reason: "bad manifest magic")
             }
             let v = try r.u32()
-            guard v == version else {
+            guard readableVersions.contains(v) else {
                 throw TidepoolError.corrupt(file: file, offset: versionOffset, reason: "unsupported manifest version \(v)")
             }
             let len = Int(try r.u32())

@@ -38,10 +38,23 @@ final class WriterLease: @unchecked Sendable {
         if left > .zero { Thread.sleep(forTimeInterval: left.inSeconds) }
     }
 
-    /// Whether the writer may answer for its head now without renewing (the confirmation is
-    /// younger than `renewAfter`): never blocks.
+    /// Whether the writer may answer for its head now without a store request (a confirmation
+    /// younger than `answerWindow`): never blocks.
     var isFresh: Bool {
-        cond.withLock { confirmedAt.map { ContinuousClock.now - $0 < Self.renewAfter } ?? false }
+        cond.withLock { confirmedAt.map { ContinuousClock.now - $0 < Self.answerWindow } ?? false }
+    }
+
+    /// Renews the confirmation on a background queue when it is older than `renewAfter` and no
+    /// renewal is in flight: a writer asked often renews ahead of time, so no request waits for
+    /// the probe.
+    func renewInBackgroundIfDue(_ probe: @escaping @Sendable () throws -> Bool) {
+        let claimed = cond.withLock {
+            guard !renewing, confirmedAt.map({ ContinuousClock.now - $0 >= Self.renewAfter }) ?? true else { return false }
+            renewing = true
+            return true
+        }
+        guard claimed else { return }
+        DispatchQueue.global(qos: .userInitiated).async { _ = try? self.finishRenewal(probe) }
     }
 
     /// Whether the writer may answer for its head now, renewing the confirmation first when it
@@ -59,6 +72,11 @@ final class WriterLease: @unchecked Sendable {
         }
         renewing = true
         cond.unlock()
+        return try finishRenewal(probe)
+    }
+
+    /// Runs the probe of a renewal this caller claimed (`renewing` set) and records its result.
+    private func finishRenewal(_ probe: () throws -> Bool) throws -> Bool {
         let sent = ContinuousClock.now
         let result = Result { try probe() }
         cond.lock()
@@ -73,5 +91,4 @@ final class WriterLease: @unchecked Sendable {
         cond.unlock()
         return try result.get() && held
     }
-
 }

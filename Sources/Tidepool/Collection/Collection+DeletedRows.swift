@@ -1,0 +1,76 @@
+import Foundation
+
+/// A segment's persisted deletions go into the manifest inline while they are few, and into a
+/// `DeletedRowsFile` beside the segment once they are more than `DeletedRowsFile.inlineLimit`:
+/// the manifest, rewritten by every flush and read by every query node that catches up, stays a
+/// few KiB however many deletions pile up. A segment's deletions up to a flushed sequence number
+/// only grow, so the same count means the same rows and the file is reused.
+extension Collection {
+    /// A manifest entry ready to commit, with the deleted-rows files it names (by segment id,
+    /// with their row counts) and the committed files it no longer names.
+    struct DeletedRowsCommit {
+        var entry: Manifest.CollectionEntry
+        var files: [UInt64: (file: String, rows: Int)]
+        /// To delete once `entry` is committed (empty on object storage: retired in `entry`).
+        var replaced: [String]
+    }
+
+    /// The manifest entry for `segs` with deletions up to `flushedSeq`, writing the deleted-rows
+    /// files it names that do not exist yet. The committed entry's files it no longer names are
+    /// retired in the entry on object storage (readers of older versions may still need them),
+    /// and left to `finishDeletedRows` to delete after the commit elsewhere.
+    func entryWritingDeletedRows(segments segs: [Segment], flushedSeq: UInt64) throws -> DeletedRowsCommit {
+        var entry = manifestEntry(segments: segs, flushedSeq: flushedSeq)
+        let committed = state.withLock { deletedRowFiles }
+        var files: [UInt64: (file: String, rows: Int)] = [:]
+        for i in entry.segments.indices where entry.segments[i].deleted.count > DeletedRowsFile.inlineLimit {
+            let s = entry.segments[i]
+            if let known = committed[s.id], known.rows == s.deleted.count {
+                files[s.id] = known
+            } else {
+                let file = DeletedRowsFile.fileName(segmentID: s.id, flushedSeq: flushedSeq)
+                let writer = try storage.createImmutable(folder + "/segments/" + file)
+                do {
+                    try writer.write(DeletedRowsFile(segmentID: s.id, rows: s.deleted).encoded())
+                    try writer.commit()
+                } catch {
+                    writer.abort()
+                    throw error
+                }
+                files[s.id] = (file, s.deleted.count)
+            }
+            entry.segments[i].deletedFile = files[s.id]?.file
+            entry.segments[i].deleted = []
+        }
+        let named = Set(files.values.map(\.file))
+        let replaced = committed.values.map(\.file).filter { !named.contains($0) }.sorted()
+        guard storage.retiresFilesLazily, !replaced.isEmpty else {
+            return DeletedRowsCommit(entry: entry, files: files, replaced: replaced)
+        }
+        let now = Date().timeIntervalSince1970
+        entry.retired = (entry.retired ?? []) + replaced.map { Manifest.RetiredFile(file: $0, generation: 0, time: now) }
+        return DeletedRowsCommit(entry: entry, files: files, replaced: [])
+    }
+
+    /// After `commit.entry` was committed: remembers its deleted-rows files and deletes the
+    /// replaced ones.
+    func finishDeletedRows(_ commit: DeletedRowsCommit) {
+        state.withLock { deletedRowFiles = commit.files }
+        for f in commit.replaced { try? storage.delete(folder + "/segments/" + f) }
+    }
+
+    /// A segment's persisted deleted rows: inline in `s`, or read from the file it names (checked
+    /// against the segment it belongs to).
+    func loadDeletedRows(_ s: Manifest.SegmentEntry) throws -> [UInt32] {
+        guard let file = s.deletedFile else { return s.deleted }
+        let name = folder + "/segments/" + file
+        let size = try storage.size(of: name)
+        let decoded = try DeletedRowsFile.decode(try storage.read(name, offset: 0, count: size), file: storage.displayPath(name))
+        guard decoded.segmentID == s.id else {
+            throw TidepoolError.corrupt(
+                file: storage.displayPath(name), offset: 12,
+                reason: "deleted rows of segment \(decoded.segmentID), named for segment \(s.id)")
+        }
+        return decoded.rows
+    }
+}
