@@ -152,7 +152,7 @@ struct KMeans {
         assignment.withUnsafeMutableBufferPointer { a in
             scores.withUnsafeMutableBufferPointer { s in
                 nonisolated(unsafe) let ap = a.baseAddress!, sp = s.baseAddress!, xp = x
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                runOnBuildThreads(workers) { w in
                     var c = w
                     while c < chunks {
                         let start = c * chunk, n = min(chunk, count - start)

@@ -155,6 +155,13 @@ const tp_crc32c_table *_Nullable tp_crc32c_kernels_named(const char *name);
 /// Returns freed heap pages to the OS (glibc `malloc_trim`); a no-op elsewhere.
 void tp_release_free_heap(void);
 
+/// Raises the calling thread's nice value by `nice_increment` (Linux; elsewhere nothing), so
+/// background builds yield the cores to request work. Returns 0, or -1 with errno set.
+int tp_lower_thread_priority(int nice_increment);
+
+/// The calling thread's nice value (Linux; 0 elsewhere).
+int tp_thread_nice(void);
+
 static inline void tp_prefetch(const void *p) {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p, 0, 3);

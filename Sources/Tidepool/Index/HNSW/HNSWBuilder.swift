@@ -119,7 +119,7 @@ final class HNSWBuilder: @unchecked Sendable {
         maxLevel = Int(levels[Int(entryPoint)])
         let nextNode = ManagedAtomic<Int>(1)
         let workers = max(1, min(threads, count / 1000 + 1))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        runOnBuildThreads(workers) { _ in
             let ctx = InsertContext(capacity: count, ef: efConstruction, m0: m0)
             while true {
                 let start = nextNode.loadThenWrappingIncrement(by: 64, ordering: .relaxed)
@@ -160,7 +160,7 @@ final class HNSWBuilder: @unchecked Sendable {
         let end = range.upperBound
         // Each worker uses its own context; the array is not mutated while they run.
         nonisolated(unsafe) let ctxs = contexts
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        runOnBuildThreads(workers) { w in
             while true {
                 let a = nextNode.loadThenWrappingIncrement(by: 32, ordering: .relaxed)
                 if a >= end { break }

@@ -45,7 +45,7 @@ enum RowOrder {
         ordered.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let o = out.baseAddress!, x = vectors
             let cellRows = members
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            runOnBuildThreads(workers) { w in
                 var cell = w
                 while cell < cells {
                     o[cell] = leafOrder(x, rows: cellRows[cell], dimension: dimension, seed: seed &+ UInt64(cell) &+ 1)

@@ -84,7 +84,7 @@ struct ProductQuantizer: Equatable {
         let chunks = (count + chunk - 1) / chunk
         let workers = max(1, min(threads, chunks))
         nonisolated(unsafe) let src = vectors, dst = out
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        runOnBuildThreads(workers) { w in
             let sub = UnsafeMutablePointer<Float>.allocate(capacity: chunk * ds)
             let best = UnsafeMutablePointer<Int32>.allocate(capacity: chunk)
             let score = UnsafeMutablePointer<Float>.allocate(capacity: chunk)

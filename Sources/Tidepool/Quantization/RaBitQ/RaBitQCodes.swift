@@ -54,7 +54,7 @@ struct RaBitQCodes: @unchecked Sendable {
             let workers = max(1, min(threads, chunks))
             lists.centroids.withUnsafeBufferPointer { cbuf in
                 nonisolated(unsafe) let cp = cbuf.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                runOnBuildThreads(workers) { w in
                     let work = UnsafeMutablePointer<Float>.allocate(capacity: 2 * d)
                     defer { work.deallocate() }
                     var c = w
