@@ -25,12 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
             """)
     var config: String?
     @Option(help: "Data directory, created if missing (default ./tidepool-data).") var data: String?
-    @Option(help: "Object storage location, s3://bucket/prefix (instead of --data); see `tidepool s3-check`.")
-    var storage: String?
-    @Option(help: "Cache directory for object storage (default: under the temporary directory).") var cacheDir: String?
-    @Option(help: "Cache budget for object storage, e.g. 20GiB (default 4GiB).", transform: parseByteCount)
-    var cacheBytes: Int?
-    @OptionGroup var store: ObjectStoreOptions
+    @OptionGroup var objects: ObjectStorageFlags
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "Port to bind (default 8080).") var port: Int?
     @Option(help: "File of API keys.") var apiKeysFile: String?
@@ -98,9 +93,9 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--config \(config) is not a valid configuration: \(error)")
             }
         }
-        let storage = self.storage ?? file.storage
+        let storage = objects.storage ?? file.storage
         guard storage == nil || (self.data ?? file.data) == nil else { throw ValidationError("give --data or --storage, not both") }
-        if let storage, !storage.hasPrefix("s3://") { throw ValidationError("--storage must be an s3:// URL, got '\(storage)'") }
+        try ObjectStorageFlags.check(storage: storage)
         let data = storage ?? self.data ?? file.data ?? "./tidepool-data"
         let host = self.host ?? file.host ?? "127.0.0.1"
         let port = self.port ?? file.port ?? 8080
@@ -110,9 +105,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let wildcard = host == "0.0.0.0" || host == "::"
         let advertised = advertiseURL ?? (wildcard ? nil : "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
-        let objectStorage = ObjectStorageOptions(
-            endpoint: store.endpoint, region: store.region, pathStyle: store.pathStyle, cacheDirectory: cacheDir ?? file.cache_dir,
-            cacheBytes: cacheBytes ?? file.cache_bytes ?? 4 << 30, advertisedURL: advertised,
+        let objectStorage = objects.options(
+            cacheDirectory: file.cache_dir, cacheBytes: file.cache_bytes, advertisedURL: advertised,
             walMinSpacing: try durationFlag(walMinSpacing, 0, "wal-min-spacing", max: 10),
             garbageGrace: try durationFlag(garbageGrace, 600, "garbage-grace", max: 7 * 86_400))
         let maxBodyBytes = self.maxBodyBytes ?? file.max_body_bytes ?? 64 << 20

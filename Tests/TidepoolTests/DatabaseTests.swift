@@ -120,6 +120,25 @@ final class DatabaseTests: XCTestCase {
         }
     }
 
+    /// Dropping a collection whose memtables wait to be indexed and flushed does not build graphs
+    /// nobody will read: it stops that work and returns (it used to wait for all of it).
+    func testDroppingABusyCollectionAbandonsItsBackgroundWork() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path)
+        let c = try db.createCollection("busy", dimension: 64, metric: .l2, config: CollectionConfig(memtableBytes: 2 << 20))
+        let docs = randomDocuments(0..<40_000, dimension: 64, seed: 5)
+        for start in stride(from: 0, to: docs.count, by: 2_000) { try c.upsert(Array(docs[start..<(start + 2_000)])) }
+        let backlog = c.info().memtableRows - c.info().memtableIndexedRows
+        XCTAssertGreaterThan(backlog, 20_000, "the test needs a backlog of graph building")
+        let start = ContinuousClock.now
+        try db.dropCollection("busy")
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5), "the drop waited for \(backlog) rows to be indexed")
+        XCTAssertEqual(db.collectionNames, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path + "/collections/busy"))
+        try db.close()
+        XCTAssertEqual(try Database(path: dir.path).collectionNames, [])
+    }
+
     func testSecondWriterGetsLockError() throws {
         try forEachStorage { store in
             // Object storage has no lock to take: a second writer is fenced at its first commit

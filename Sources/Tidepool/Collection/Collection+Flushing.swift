@@ -56,7 +56,7 @@ extension Collection {
         if wal == nil || state.withLock({ closed }) { return }
         collectRetiredFiles()
         do {
-            while let m = state.withLock({ frozen.first }) {
+            while let m = state.withLock({ closed ? nil : frozen.first }) {
                 try timed("tidepool_flush_duration") { try flushNow(m) }
             }
             if needsCompaction() { try timed("tidepool_compaction_duration") { try compactNow() } }
@@ -70,6 +70,7 @@ extension Collection {
                 state.broadcast()
             }
         } catch {
+            if state.withLock({ closed }) { return }  // dropped meanwhile: its work was abandoned
             let e = error as? TidepoolError ?? .io(path: folder, operation: "flush", errno: EIO)
             let delay = state.withLock { () -> Double in
                 backgroundError = e

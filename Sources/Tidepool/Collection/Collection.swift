@@ -194,8 +194,18 @@ public final class Collection: @unchecked Sendable {
         }
     }
 
-    /// Finishes background work and closes the log.
-    func close() throws {
+    /// Finishes background work and closes the log. `abandoningBackgroundWork` (the collection is
+    /// being dropped): memtables are not flushed and their indexing stops, so dropping a
+    /// collection with a large backlog does not wait for graphs nobody will read.
+    func close(abandoningBackgroundWork: Bool = false) throws {
+        if abandoningBackgroundWork {
+            state.withLock {
+                closed = true
+                active.abandon()
+                for m in frozen { m.abandon() }
+            }
+            state.broadcast()
+        }
         background.sync {}
         state.withLock { closed = true }
         state.broadcast()

@@ -227,8 +227,9 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
             return c
         }
-        // Close first: its background flush or compaction finishes before it leaves the manifest.
-        try c?.close()
+        // Close first: its background work stops (a flush or compaction already writing finishes)
+        // before it leaves the manifest.
+        try c?.close(abandoningBackgroundWork: true)
         try commitLock.withLock {
             try lock.withLock {
                 var next = manifest

@@ -34,6 +34,8 @@ final class MemTable: @unchecked Sendable {
     /// Whether rows will be indexed into a graph.
     var hasGraph: Bool { hnsw != nil }
     private let indexed = ManagedAtomic<Int>(0)
+    /// Set when the memtable's collection is dropped: indexing stops at the next chunk of rows.
+    private let abandoned = ManagedAtomic<Bool>(false)
     /// Serializes `index(upTo:threads:)`: the background indexer and a flush finishing the job.
     private let indexing = NSLock()
 
@@ -69,10 +71,15 @@ final class MemTable: @unchecked Sendable {
                     HNSWBuilder(vectors: vectors, count: capacity, dimension: dimension, metric: metric, parameters: hnsw, seed: seed))
             let from = indexed.load(ordering: .relaxed)
             guard rows > from else { return }
-            graph.insert(rows: from..<rows, threads: threads)
+            let abandoned = self.abandoned
+            graph.insert(rows: from..<rows, threads: threads) { abandoned.load(ordering: .relaxed) }
+            if abandoned.load(ordering: .relaxed) { throw TidepoolError.closed("the memtable was abandoned: its collection is dropped") }
             indexed.store(rows, ordering: .releasing)
         }
     }
+
+    /// Stops indexing (`index` throws from its next chunk of rows on): the collection is dropped.
+    func abandon() { abandoned.store(true, ordering: .relaxed) }
 
     deinit {
         ids.deinitialize(count: count)

@@ -136,9 +136,10 @@ final class HNSWBuilder: @unchecked Sendable {
 
     private var contexts: [InsertContext] = []
 
-    /// Inserts rows `range` (ascending; rows below `range` already inserted) on `threads` threads.
+    /// Inserts rows `range` (ascending; rows below `range` already inserted) on `threads` threads,
+    /// until `stop` says so (checked every 32 rows; the graph is then left partly built).
     /// Callers serialize calls; searches may run concurrently.
-    func insert(rows range: Range<Int>, threads: Int) {
+    func insert(rows range: Range<Int>, threads: Int, stop: @Sendable () -> Bool = { false }) {
         guard !range.isEmpty else { return }
         var start = range.lowerBound
         if start == 0 {
@@ -153,7 +154,10 @@ final class HNSWBuilder: @unchecked Sendable {
         let workers = max(1, min(threads, (range.upperBound - start) / 256 + 1))
         while contexts.count < workers { contexts.append(InsertContext(capacity: count, ef: efConstruction, m0: m0)) }
         if workers == 1 {
-            for i in start..<range.upperBound { insert(UInt32(i), contexts[0]) }
+            for a in stride(from: start, to: range.upperBound, by: 32) {
+                if stop() { return }
+                for i in a..<min(a + 32, range.upperBound) { insert(UInt32(i), contexts[0]) }
+            }
             return
         }
         let nextNode = ManagedAtomic<Int>(start)
@@ -163,7 +167,7 @@ final class HNSWBuilder: @unchecked Sendable {
         runOnBuildThreads(workers) { w in
             while true {
                 let a = nextNode.loadThenWrappingIncrement(by: 32, ordering: .relaxed)
-                if a >= end { break }
+                if a >= end || stop() { break }
                 for i in a..<min(a + 32, end) { insert(UInt32(i), ctxs[w]) }
             }
         }
