@@ -134,9 +134,31 @@ final class DeletedRowsFileTests: XCTestCase {
         try reader.close()
         try writer.close()
         // A restarted writer takes the retired file for garbage with a grace period, not an orphan.
-        let again = try ObjectStorageTests.Node(store).open()
+        let third = try ObjectStorageTests.Node(store)
+        let again = try third.open()
         XCTAssertEqual(try again.collection("c").count, 420)
         XCTAssertTrue(store.keys.contains(firstKeys[0]))
         try again.close()
+    }
+
+    /// A flush whose manifest commit failed is retried, and writes its deleted-rows file again
+    /// under a new name: meeting its own earlier upload would read as another writer's.
+    func testAFlushRetriedAfterAFailedManifestCommitIsNotFenced() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try ObjectStorageTests.Node(store), try ObjectStorageTests.Node(store))  // each holds its cache
+        let writer = try w.open()
+        let c = try writer.createCollection("c", dimension: 8, metric: .l2)
+        try c.upsert(docs(0..<500))
+        try c.flush()
+        _ = try c.delete(ids: ids(stride(from: 0, to: 40, by: 1)))
+        store.injectCreateFault(.unreachable, whereKeyContains: "manifest/")
+        XCTAssertThrowsError(try c.flush(), "the manifest commit fails")
+        try c.flush()
+        XCTAssertEqual(c.health, .ok)
+        XCTAssertEqual(c.count, 460)
+        let reader = try r.open(readOnly: true)
+        XCTAssertEqual(try reader.collection("c").count, 460)
+        try reader.close()
+        try writer.close()
     }
 }

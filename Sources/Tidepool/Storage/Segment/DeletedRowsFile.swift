@@ -17,10 +17,11 @@ struct DeletedRowsFile: Equatable {
     var segmentID: UInt64
     var rows: [UInt32]
 
-    /// `<segment id>-<flushed sequence number>.del`, in hex: the deletions of one segment up to one
-    /// flush, so a retried flush writes the same name with the same contents.
-    static func fileName(segmentID: UInt64, flushedSeq: UInt64) -> String {
-        hex16(segmentID) + "-" + hex16(flushedSeq) + ".del"
+    /// `<segment id>-<flushed sequence number>-<nonce>.del`, in hex. The random nonce keeps a
+    /// flush retried after a failed manifest commit from colliding with its own earlier upload
+    /// (object storage creates files only if absent, and would take that for another writer's).
+    static func fileName(segmentID: UInt64, flushedSeq: UInt64, nonce: UInt64 = .random(in: 0...UInt64.max)) -> String {
+        hex16(segmentID) + "-" + hex16(flushedSeq) + "-" + hex16(nonce) + ".del"
     }
 
     private static func hex16(_ v: UInt64) -> String {
