@@ -26,12 +26,10 @@ extension API {
 
     /// Applies the request's `consistency` before a read that began at `start`; returns what the
     /// answer reports about it.
-    func readConsistency(
-        _ body: [String: JSONValue], since start: ContinuousClock.Instant, collection name: String, writerHead: WriterHead?
-    ) throws -> [String: Any] {
+    func readConsistency(_ body: [String: JSONValue], since start: ContinuousClock.Instant) throws -> [String: Any] {
         switch try consistency(body) {
         case .strong:
-            try database.catchUp(since: start, collection: name, to: writerHead)
+            try database.catchUp(since: start)
             return [:]
         case .eventual:
             guard let stale = database.staleness else { return ["consistency": "eventual", "staleness_ms": NSNull()] }
@@ -50,7 +48,7 @@ extension API {
     ) async throws -> Response {
         guard let writer = writerToAsk(body, collection: name, context: context) else {
             return try await run(context, write: false, collection: name) { deadline in
-                let read = try readConsistency(body, since: start, collection: name, writerHead: nil)
+                let read = try readConsistency(body, since: start)
                 return read.merging(try work(deadline)) { a, _ in a }
             }
         }

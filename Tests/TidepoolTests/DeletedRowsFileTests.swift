@@ -111,6 +111,43 @@ final class DeletedRowsFileTests: XCTestCase {
         try reopened.close()
     }
 
+    /// A manifest naming a deleted-rows file outside `segments/`, or a file larger than its
+    /// segment's rows can make it, is damage: reported, nothing read or deleted beyond it.
+    func testAHostileFileNameOrAnOversizedFileIsRefused() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path)
+        let c = try db.createCollection("c", dimension: 8, metric: .l2)
+        try c.upsert(docs(0..<500))
+        try c.flush()
+        _ = try c.delete(ids: ids(stride(from: 0, to: 50, by: 1)))
+        try c.flush()
+        try db.close()
+        let file = try XCTUnwrap(try entry(dir.path).deletedFile)
+        let path = dir.path + "/collections/c/segments/" + file
+        var padded = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        padded += [UInt8](repeating: 0, count: 1 << 20)
+        try Data(padded).write(to: URL(fileURLWithPath: path))
+        let oversized = try Database(path: dir.path)
+        XCTAssertThrowsError(try oversized.collection("c")) { e in
+            guard case .corrupt(let f, _, let reason)? = e as? TidepoolError else { return XCTFail("\(e)") }
+            XCTAssertTrue(f.hasSuffix(file) && reason.contains("more than"), "\(f): \(reason)")
+        }
+        try oversized.close()
+
+        let storage = try StorageLocation.directory(dir.path).open(create: false)
+        var manifest = try Manifest.decode(try XCTUnwrap(try storage.readManifest()), file: "MANIFEST")
+        let s = try XCTUnwrap(manifest.collections[0].segments.firstIndex { $0.rows == 500 })
+        manifest.collections[0].segments[s].deletedFile = "../../MANIFEST.del"
+        try storage.swapManifest(try manifest.encoded())
+        let hostile = try Database(path: dir.path)
+        XCTAssertThrowsError(try hostile.collection("c")) { e in
+            guard case .corrupt(_, _, let reason)? = e as? TidepoolError else { return XCTFail("\(e)") }
+            XCTAssertTrue(reason.contains("is not one"), reason)
+        }
+        try hostile.close()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path), "nothing is deleted")
+    }
+
     func testOnObjectStorageAReplacedFileIsRetiredAndAQueryNodeReadsTheDeletions() throws {
         let store = MemoryObjectStore()
         let (w, r) = (try ObjectStorageTests.Node(store), try ObjectStorageTests.Node(store))

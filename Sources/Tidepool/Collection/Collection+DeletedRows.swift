@@ -59,12 +59,23 @@ extension Collection {
         for f in commit.replaced { try? storage.delete(folder + "/segments/" + f) }
     }
 
-    /// A segment's persisted deleted rows: inline in `s`, or read from the file it names (checked
+    /// A segment's persisted deleted rows: inline in `s`, or read from the file it names (a
+    /// plain `.del` name in `segments/`, no larger than `rowCount` rows can make it, and checked
     /// against the segment it belongs to).
-    func loadDeletedRows(_ s: Manifest.SegmentEntry) throws -> [UInt32] {
+    func loadDeletedRows(_ s: Manifest.SegmentEntry, rowCount: Int) throws -> [UInt32] {
         guard let file = s.deletedFile else { return s.deleted }
+        guard file.hasSuffix(".del"), !file.contains("/"), !file.hasPrefix(".") else {
+            throw TidepoolError.corrupt(
+                file: storage.manifestDisplayPath, offset: 0, reason: "collection '\(name)': deleted-rows file name '\(file)' is not one")
+        }
         let name = folder + "/segments/" + file
         let size = try storage.size(of: name)
+        let largest = DeletedRowsFile.headerSize + 4 * rowCount + 4
+        guard size <= largest else {
+            throw TidepoolError.corrupt(
+                file: storage.displayPath(name), offset: 0,
+                reason: "deleted-rows file of \(size) bytes, more than \(largest) for a segment of \(rowCount) rows")
+        }
         let decoded = try DeletedRowsFile.decode(try storage.read(name, offset: 0, count: size), file: storage.displayPath(name))
         guard decoded.segmentID == s.id else {
             throw TidepoolError.corrupt(

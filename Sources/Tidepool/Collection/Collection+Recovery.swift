@@ -11,7 +11,7 @@ extension Collection {
             guard seg.rowCount == s.rows else {
                 throw TidepoolError.corrupt(file: seg.path, offset: 0, reason: "segment has \(seg.rowCount) rows, manifest says \(s.rows)")
             }
-            let deleted = try loadDeletedRows(s)
+            let deleted = try loadDeletedRows(s, rowCount: seg.rowCount)
             if let file = s.deletedFile { deletedRowFiles[s.id] = (file, deleted.count) }
             for r in deleted {
                 guard Int(r) < seg.rowCount else {
