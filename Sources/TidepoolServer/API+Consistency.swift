@@ -4,10 +4,13 @@ import NIOConcurrencyHelpers
 import Tidepool
 
 /// Read consistency on a query node over object storage: `"strong"` (the default) answers for
-/// every write acknowledged before the request arrived. The node asks the writer what it has
-/// acknowledged (one request, shared by the reads of a burst) while the read runs on its own
-/// state, and keeps that answer when its state already held the writer's head; otherwise it
-/// catches up (from the store only when the writer does not answer) and reads again.
+/// every write acknowledged before the request arrived. While the node holds a lease on the
+/// writer's head (`HeadSubscriptions`; the writer acknowledges nothing its lease holders have
+/// not heard of) it reads at once from the head it knows, catching up first if its state is
+/// behind it. Otherwise the node asks the writer what it has acknowledged (one request, shared
+/// by the reads of a burst) while the read runs on its own state, and keeps that answer when
+/// its state already held the writer's head; otherwise it catches up (from the store only when
+/// the writer does not answer) and reads again.
 /// `"eventual"` reads the node's state as it is and says how stale it may be. On a local
 /// directory or a writer both are the same: the state is always current.
 extension API {
@@ -52,7 +55,15 @@ extension API {
                 return read.merging(try work(deadline)) { a, _ in a }
             }
         }
-        async let head = peer.head(writer: writer, collection: name, authorization: request.headers[.authorization], since: start)
+        let authorization = request.headers[.authorization]
+        // Under a lease the node knows the writer's head already: no request at all.
+        if let leased = subscriptions.head(writer: writer, collection: name, authorization: authorization, at: start) {
+            return try await run(context, write: false, collection: name) { deadline in
+                try database.catchUp(since: start, collection: name, to: leased)
+                return try work(deadline)
+            }
+        }
+        async let head = peer.head(writer: writer, collection: name, authorization: authorization, since: start)
         let position = NIOLockedValueBox<WriterHead?>(nil)
         let speculative: Result<[String: Any], any Error>
         do {

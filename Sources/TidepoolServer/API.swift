@@ -16,6 +16,10 @@ struct API: Sendable {
     let limits: RequestLimits
     /// A query node's requests to its writer (its head, for strong reads).
     let peer = WriterPeer()
+    /// On a writer: query nodes' leases on heads, honoured before each acknowledgement.
+    let leases = HeadLeases()
+    /// On a query node: its leases on its writer's heads.
+    let subscriptions = HeadSubscriptions()
 
     func register(_ router: Router<TidepoolRequestContext>) {
         registerMethodNotAllowed(router)
@@ -54,8 +58,11 @@ struct API: Sendable {
             }
         }
         // For query nodes: what this writer has acknowledged in the collection (strong reads).
-        v1.get("collections/:name/head") { _, context in
+        v1.get("collections/:name/head") { request, context in
             let name = try context.parameters.require("name")
+            if let subscription = request.uri.queryParameters.get("subscription") {
+                return try await pollHead(request, context: context, collection: name, subscription: subscription)
+            }
             // Asked once per strong read on a query node: answered here when that needs no store
             // request (most of the time), without the hop to the engine threads.
             if let key = context.apiKey, key.allows(collection: name), let head = database.writerHeadWithoutWaiting(collection: name) {
@@ -72,7 +79,7 @@ struct API: Sendable {
         }
         v1.delete("collections/:name") { _, context in
             let name = try context.parameters.require("name")
-            return try await run(context, write: true, collection: name) { _ in
+            return try await write(context, collection: name) { _ in
                 try database.dropCollection(name)
                 return ["deleted": name]
             }
@@ -92,7 +99,7 @@ struct API: Sendable {
         v1.post("collections/:name/upsert") { request, context in
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["documents", "create"])
-            return try await run(context, write: true, collection: name) { _ in
+            return try await write(context, collection: name) { _ in
                 guard case .array(let items)? = body["documents"] else { throw APIError.badRequest("'documents' must be an array") }
                 let docs = try items.enumerated().map { try document($0.element, at: $0.offset) }
                 var create: (Metric, CollectionConfig)?
@@ -124,7 +131,7 @@ struct API: Sendable {
         v1.post("collections/:name/delete") { request, context in
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["ids", "filter"])
-            return try await run(context, write: true, collection: name) { deadline in
+            return try await write(context, collection: name) { deadline in
                 let coll = try database.collection(name)
                 switch (body["ids"], body["filter"]) {
                 case (.array(let ids)?, nil): return ["deleted": try coll.delete(ids: ids.map(documentID))]

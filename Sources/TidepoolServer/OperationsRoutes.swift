@@ -36,6 +36,8 @@ struct OperationsRoutes: Sendable {
             }
             try await api.executor.run(key: key.secret, timeout: api.timeout) { gauges.record(database) }
             Gauge(label: "tidepool_requests_in_flight").record(api.executor.inFlight)
+            // On a writer: query nodes holding a lease on a head (strong reads that ask nobody).
+            Gauge(label: "tidepool_head_leases").record(api.leases.holderCount())
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
             return Response(

@@ -86,4 +86,57 @@ final class ObjectStorageServeTests: XCTestCase {
         XCTAssertEqual(error?["code"] as? String, "read_only")
         XCTAssertTrue((error?["message"] as? String ?? "").contains("127.0.0.1:\(pw)"), "the refusal names the writer: \(o)")
     }
+
+    /// Strong reads on a query node under a lease on the writer's head ask nobody; the writer
+    /// acknowledges a write only once the node knows it. A lease holder that stops (SIGSTOP)
+    /// holds acknowledgements for at most its lease, after which writes are quick again and
+    /// another node's strong reads see each of them; resumed, it sees them too.
+    func testAPausedLeaseHolderDelaysAcknowledgementsAtMostItsLease() throws {
+        let (bucket, s3) = try harness.objectStore()
+        let url = "s3://\(bucket)/lease-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let caches = ["w", "a", "b"].map { NSTemporaryDirectory() + "tidepool-lease-cache-\($0)-\(getpid())" }
+        defer { for c in caches { try? FileManager.default.removeItem(atPath: c) } }
+        let (pw, pa, pb) = (27500 + Int(getpid() % 400), 28500 + Int(getpid() % 400), 29500 + Int(getpid() % 400))
+        let writer = try harness.start(arguments: ["serve", "--storage", url, "--cache-dir", caches[0]], port: pw, environment: s3)
+        defer { writer.terminate() }
+        var (s, o) = try harness.request(pw, "POST", "/v1/collections", #"{"name":"c","dimension":2,"metric":"l2"}"#)
+        XCTAssertEqual(s, 201, "\(o)")
+        let a = try harness.start(
+            arguments: ["serve", "--storage", url, "--cache-dir", caches[1], "--read-only"], port: pa, environment: s3)
+        defer {
+            kill(a.processIdentifier, SIGCONT)
+            a.terminate()
+        }
+        let b = try harness.start(
+            arguments: ["serve", "--storage", url, "--cache-dir", caches[2], "--read-only"], port: pb, environment: s3)
+        defer { b.terminate() }
+        func upsert(_ i: Int) throws -> Duration {
+            let start = ContinuousClock.now
+            let (s, o) = try harness.request(pw, "POST", "/v1/collections/c/upsert", "{\"documents\":[{\"id\":\(i),\"vector\":[\(i),0]}]}")
+            XCTAssertEqual(s, 200, "\(o)")
+            return ContinuousClock.now - start
+        }
+        func seen(_ port: Int, _ i: Int) throws -> Bool {
+            let (_, o) = try harness.request(port, "POST", "/v1/collections/c/get", "{\"ids\":[\(i)]}")
+            return (o["documents"] as? [[String: Any]])?.count == 1
+        }
+        _ = try upsert(0)
+        for i in 1...30 {
+            _ = try upsert(i)
+            XCTAssertTrue(try seen(pa, i), "node A misses write \(i)")
+            XCTAssertTrue(try seen(pb, i), "node B misses write \(i)")
+        }
+        (s, o) = try harness.request(pw, "GET", "/metrics", nil)
+        XCTAssertTrue((o["_text"] as? String ?? "").contains("tidepool_head_leases 2"), "both nodes hold leases")
+
+        kill(a.processIdentifier, SIGSTOP)
+        let first = try upsert(100)
+        XCTAssertLessThan(first, .milliseconds(2500), "held for A's lease at most")
+        for i in 101...105 {
+            XCTAssertLessThan(try upsert(i), .milliseconds(800), "A's lease has run out: not waited for")
+            XCTAssertTrue(try seen(pb, i), "node B misses write \(i)")
+        }
+        kill(a.processIdentifier, SIGCONT)
+        for i in 100...105 { XCTAssertTrue(try seen(pa, i), "node A, resumed, misses write \(i)") }
+    }
 }

@@ -43,6 +43,24 @@ extension Database {
         return objects.lease.isFresh ? head : nil
     }
 
+    /// `writerHeadWithoutWaiting(collection:)` with how much longer the writer may vouch for it
+    /// without a new confirmation (for leases on the head a query node may rely on that long).
+    public func writerHeadLease(collection name: String) -> (head: WriterHead, validFor: Duration)? {
+        guard let head = writerHeadWithoutWaiting(collection: name), let objects = storage as? ObjectStorage,
+            let left = objects.lease.remainingWindow
+        else { return nil }
+        return (head, left)
+    }
+
+    /// On a writer on object storage: what it has acknowledged in `collection` so far (nil for a
+    /// collection it does not have, and anywhere else), vouched for or not.
+    public func acknowledgedHead(collection name: String) -> WriterHead? {
+        guard !options.readOnly, let objects = storage as? ObjectStorage, let coll = try? collection(name), let wal = coll.wal else {
+            return nil
+        }
+        return WriterHead(manifestVersion: objects.currentManifestVersion, walHead: wal.acknowledgedSeq)
+    }
+
     /// `catchUp(since:)` for a read of `collection` when the writer reported `head` after the
     /// read began: returns without a store request when this node holds that state already.
     public func catchUp(since: ContinuousClock.Instant, collection name: String, to head: WriterHead?) throws {

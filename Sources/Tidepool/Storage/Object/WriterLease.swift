@@ -44,6 +44,15 @@ final class WriterLease: @unchecked Sendable {
         cond.withLock { confirmedAt.map { ContinuousClock.now - $0 < Self.answerWindow } ?? false }
     }
 
+    /// How much longer the writer may answer without a new confirmation (nil: not at all now).
+    var remainingWindow: Duration? {
+        cond.withLock {
+            guard let c = confirmedAt else { return nil }
+            let left = Self.answerWindow - (ContinuousClock.now - c)
+            return left > .zero ? left : nil
+        }
+    }
+
     /// Renews the confirmation on a background queue when it is older than `renewAfter` and no
     /// renewal is in flight: a writer asked often renews ahead of time, so no request waits for
     /// the probe.
