@@ -190,7 +190,7 @@ final class StorageTests: XCTestCase {
         for r in [0, 1, 2, 3, 350, 699] {
             XCTAssertEqual(try seg.documentID(r), ids[r])
             XCTAssertEqual(try seg.attributes(r), attrs[r])
-            XCTAssertEqual(seg.vectorArray(r), Array(vectors[(r * dim)..<((r + 1) * dim)]))
+            XCTAssertEqual(try seg.vectorArray(r), Array(vectors[(r * dim)..<((r + 1) * dim)]))
             XCTAssertEqual(Int(bitPattern: seg.vector(r)) % 4, 0)
         }
         XCTAssertEqual(Int(bitPattern: seg.vectors) % 64, 0, "vector block is 64-byte aligned")

@@ -183,6 +183,7 @@ extension Collection {
         // later deletions are carried over as tombstones, as the WAL still holds them.
         var sources: [(Segment, Int)] = []
         for s in olds {
+            try s.awaitVectors()  // a writer that opened on a cold cache may still be fetching rows
             for r in 0..<s.rowCount {
                 let t = s.tombstones.seq(r)
                 if t == 0 || t > cutoff { sources.append((s, r)) }

@@ -7,7 +7,7 @@ extension Collection {
         for s in entry.segments {
             let seg = try Segment(
                 id: s.id, name: folder + "/segments/" + s.file, storage: storage,
-                dimension: dimension, metric: metric, verifyChecksums: options.verifyChecksumsOnOpen)
+                dimension: dimension, metric: metric, verifyChecksums: options.verifyChecksumsOnOpen, size: s.bytes)
             guard seg.rowCount == s.rows else {
                 throw TidepoolError.corrupt(file: seg.path, offset: 0, reason: "segment has \(seg.rowCount) rows, manifest says \(s.rows)")
             }

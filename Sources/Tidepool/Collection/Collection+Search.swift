@@ -58,7 +58,7 @@ extension Collection {
             return SearchHit(
                 id: try snap.documentID(key), distance: reportedDistance(item.dist, metric: metric),
                 attributes: options.includeAttributes ? try snap.attributes(key) : nil,
-                vector: options.includeVectors ? snap.vector(key) : nil)
+                vector: options.includeVectors ? try snap.vector(key) : nil)
         }
     }
 

@@ -190,7 +190,7 @@ public final class Collection: @unchecked Sendable {
             }
         }
         return try found.map { id, container, row in
-            Document(id: id, vector: container.vector(row), attributes: try container.attributes(row))
+            Document(id: id, vector: try container.vector(row), attributes: try container.attributes(row))
         }
     }
 

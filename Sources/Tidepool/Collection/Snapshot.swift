@@ -59,7 +59,7 @@ struct Snapshot {
 
     func documentID(_ key: RowKey) throws -> DocumentID { try containers[key.container].documentID(Int(key.row)) }
     func attributes(_ key: RowKey) throws -> [String: AttributeValue] { try containers[key.container].attributes(Int(key.row)) }
-    func vector(_ key: RowKey) -> [Float] { containers[key.container].vector(Int(key.row)) }
+    func vector(_ key: RowKey) throws -> [Float] { try containers[key.container].vector(Int(key.row)) }
 }
 
 /// One container of a snapshot: an immutable segment, or a memtable with the rows the snapshot
@@ -108,9 +108,9 @@ enum SnapshotContainer {
         }
     }
 
-    func vector(_ row: Int) -> [Float] {
+    func vector(_ row: Int) throws -> [Float] {
         switch self {
-        case .segment(let s): return s.vectorArray(row)
+        case .segment(let s): return try s.vectorArray(row)
         case .memtable(let m, _, _): return Array(UnsafeBufferPointer(start: m.vector(row), count: m.dimension))
         }
     }

@@ -22,23 +22,29 @@ struct SnapshotSearch: @unchecked Sendable {
         let threads = min(maxThreads, plan.scannedRows >= 65_536 ? ProcessInfo.processInfo.activeProcessorCount : 1, units.count)
         if threads <= 1 {
             var top = TopK(k: query.k)
-            ScratchPool.shared.withScratch { scratch in
-                for u in units where deadline?.hasPassed != true { run(u, into: &top, cost: &cost, scratch: scratch) }
+            try ScratchPool.shared.withScratch { scratch in
+                for u in units where deadline?.hasPassed != true { try run(u, into: &top, cost: &cost, scratch: scratch) }
             }
             try deadline.check("searching collection containers")
             return top
         }
         let partials = Locked<[(TopK, SearchCost)]>([])
+        let failure = Locked<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var top = TopK(k: query.k)
             var partCost = SearchCost()
-            ScratchPool.shared.withScratch { scratch in
-                for i in stride(from: t, to: units.count, by: threads) where deadline?.hasPassed != true {
-                    run(units[i], into: &top, cost: &partCost, scratch: scratch)
+            do {
+                try ScratchPool.shared.withScratch { scratch in
+                    for i in stride(from: t, to: units.count, by: threads) where deadline?.hasPassed != true {
+                        try run(units[i], into: &top, cost: &partCost, scratch: scratch)
+                    }
                 }
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
             }
             partials.withLock { $0.append((top, partCost)) }
         }
+        if let error = failure.withLock({ $0 }) { throw error }
         try deadline.check("searching collection containers")
         var merged = TopK(k: query.k)
         for (p, c) in partials.withLock({ $0 }) {
@@ -48,16 +54,25 @@ struct SnapshotSearch: @unchecked Sendable {
         return merged
     }
 
-    /// Runs one unit, pushing into `top`.
-    func run(_ u: SearchPlan.Unit, into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
+    /// Runs one unit, pushing into `top`. A segment whose f32 rows are still arriving is waited
+    /// for, unless the unit is an IVF search that fetches only its re-rank candidates' rows.
+    func run(_ u: SearchPlan.Unit, into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch) throws {
         let rows = snapshot.rows(u.container)
         let container = snapshot.containers[u.container]
+        var fetchRows: ((UnsafeBufferPointer<Neighbor>) throws -> Void)?
+        if case .segment(let s) = container, !s.vectorsArrived {
+            if u.kind == .ivf && s.rerankFetchesRows {
+                fetchRows = { try s.ensureRows($0.lazy.map(\.id)) }
+            } else {
+                try s.awaitVectors()
+            }
+        }
         switch (u.kind, container) {
         case (.graph, .segment(let s)):
             guard let graph = s.graph else { break }
             var walk = makeWalk(u, rows, codes: s.codes, scratch: scratch)
             graph.visit(&walk)
-            finish(walk.found, walk.cost, u, rows, into: &top, cost: &cost, scratch: scratch)
+            try finish(walk.found, walk.cost, u, rows, into: &top, cost: &cost, scratch: scratch)
             return
         case (.graph, .memtable(let m, _, _)):
             guard let graph = m.graph else { break }
@@ -66,25 +81,29 @@ struct SnapshotSearch: @unchecked Sendable {
             var walk = makeWalk(u, rows, codes: nil, scratch: scratch)
             let (entryPoint, maxLevel) = graph.entry()
             walk.run(graph, entryPoint: entryPoint, maxLevel: maxLevel, nodes: graph.count)
-            finish(walk.found, walk.cost, u, rows, into: &top, cost: &cost, scratch: scratch)
+            try finish(walk.found, walk.cost, u, rows, into: &top, cost: &cost, scratch: scratch)
             return
         case (.ivf, .segment(let s)):
             guard let ivf = s.ivf else { break }
             let nprobe = min(ivf.nlist, query.nprobe ?? ivfParameters.probes(nlist: ivf.nlist))
             var found = TopK(k: query.k)
             if let allowed {
-                allowed[u.container].words.withUnsafeBufferPointer { w in
-                    IVFSearch(
+                try allowed[u.container].words.withUnsafeBufferPointer { w in
+                    try IVFSearch(
                         ivf: ivf, query: query, nprobe: nprobe, rows: rows,
-                        admission: AdmitLiveAllowed(dead: rows.dead, allowed: w.baseAddress!), container: u.container
+                        admission: AdmitLiveAllowed(dead: rows.dead, allowed: w.baseAddress!), container: u.container,
+                        fetchRows: fetchRows
                     )
                     .run(into: &found, cost: &cost, scratch: scratch)
                 }
             } else {
-                IVFSearch(ivf: ivf, query: query, nprobe: nprobe, rows: rows, admission: AdmitLive(dead: rows.dead), container: u.container)
-                    .run(into: &found, cost: &cost, scratch: scratch)
+                try IVFSearch(
+                    ivf: ivf, query: query, nprobe: nprobe, rows: rows, admission: AdmitLive(dead: rows.dead), container: u.container,
+                    fetchRows: fetchRows
+                )
+                .run(into: &found, cost: &cost, scratch: scratch)
             }
-            finish(found, SearchCost(), u, rows, into: &top, cost: &cost, scratch: scratch)
+            try finish(found, SearchCost(), u, rows, into: &top, cost: &cost, scratch: scratch)
             return
         default:
             break
@@ -111,7 +130,7 @@ struct SnapshotSearch: @unchecked Sendable {
     private func finish(
         _ found: TopK, _ indexCost: SearchCost, _ u: SearchPlan.Unit, _ rows: ContainerRows,
         into top: inout TopK, cost: inout SearchCost, scratch: SearchScratch
-    ) {
+    ) throws {
         cost.add(indexCost)
         let end = u.rows.upperBound
         let admissible = allowedCounts?[u.container] ?? end
@@ -119,6 +138,7 @@ struct SnapshotSearch: @unchecked Sendable {
             for it in found.items { top.push(it.dist, it.key) }
             return
         }
+        if case .segment(let s) = snapshot.containers[u.container] { try s.awaitVectors() }
         cost.rowsScanned += end
         cost.distances += admissible
         if let allowed {

@@ -15,6 +15,10 @@ protocol StorageBackend: AnyObject, Sendable {
     func createImmutable(_ name: String) throws -> ImmutableFileWriter
     /// Maps a whole file read-only.
     func map(_ name: String) throws -> MappedFile
+    /// Maps a file of `size` bytes whose bytes may arrive as they are read (`ArrivingFile`): on
+    /// object storage, ranges are fetched on demand and the rest can follow in the background;
+    /// elsewhere the file is mapped whole.
+    func mapArriving(_ name: String, size: Int) throws -> ArrivingFile
     /// Reads a byte range of a file (fewer bytes at its end).
     func read(_ name: String, offset: Int, count: Int) throws -> [UInt8]
     /// Size of a file in bytes.
@@ -69,6 +73,7 @@ protocol StorageBackend: AnyObject, Sendable {
 
 extension StorageBackend {
     var logsAreObjects: Bool { false }
+    func mapArriving(_ name: String, size: Int) throws -> ArrivingFile { ArrivingFile(complete: try map(name)) }
     func prefetch(_ names: [String]) {}
     func waitBeforeAcknowledging() {}
     var commitPacing: (gather: Duration, minSpacing: Duration) { (.zero, .zero) }

@@ -20,6 +20,7 @@ struct Bitmap: Equatable, Sendable {
     }
 
     @inline(__always) mutating func insert(_ row: Int) { words[row >> 6] |= 1 << UInt64(row & 63) }
+    @inline(__always) mutating func remove(_ row: Int) { words[row >> 6] &= ~(1 << UInt64(row & 63)) }
     @inline(__always) func contains(_ row: Int) -> Bool { words[row >> 6] & (1 << UInt64(row & 63)) != 0 }
 
     var cardinality: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }

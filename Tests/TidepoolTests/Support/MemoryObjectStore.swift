@@ -38,7 +38,12 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
 
     /// Requests so far by kind (`GET`, `GET range`, `HEAD`, `PUT`, `PUT if absent`, `DELETE`, `LIST`).
     func count(_ kinds: String...) -> Int { lock.withLock { kinds.reduce(0) { $0 + (requests[$1] ?? 0) } } }
-    func resetCounts() { lock.withLock { requests = [:] } }
+    func resetCounts() {
+        lock.withLock {
+            requests = [:]
+            bytesServed = 0
+        }
+    }
 
     var keys: [String] { lock.withLock { objects.keys.sorted() } }
     func bytes(_ key: String) -> [UInt8]? { lock.withLock { objects[key]?.bytes } }
@@ -61,14 +66,53 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
     private func note(_ kind: String) { requests[kind, default: 0] += 1 }
 
     func get(_ key: String, range: Range<Int>?) throws -> [UInt8]? {
-        try lock.withLock {
+        let held: DispatchGroup? = lock.withLock {
+            guard let h = holdLargeGets, let r = range, r.count > h.larger else { return nil }
+            return h.gate
+        }
+        held?.wait()
+        return try lock.withLock {
             note(range == nil ? "GET" : "GET range")
+            if getFailures > 0 && key.hasSuffix(".tps") {
+                getFailures -= 1
+                throw TidepoolError.storage("GET \(url(key)) failed: unreachable (injected)")
+            }
             guard let o = objects[key] else { return nil }
-            guard let range else { return o.bytes }
+            guard let range else {
+                bytesServed += o.bytes.count
+                return o.bytes
+            }
             guard range.lowerBound >= 0 else { throw TidepoolError.storage("bad range \(range) for \(url(key))") }
             let lo = min(range.lowerBound, o.bytes.count)
-            return Array(o.bytes[lo..<min(range.upperBound, o.bytes.count)])
+            let out = Array(o.bytes[lo..<min(range.upperBound, o.bytes.count)])
+            bytesServed += out.count
+            return out
         }
+    }
+
+    /// Bytes every GET has returned so far.
+    var servedBytes: Int { lock.withLock { bytesServed } }
+    private var bytesServed = 0
+    private var getFailures = 0
+    private var holdLargeGets: (larger: Int, gate: DispatchGroup)?
+
+    /// The next `count` GETs of segment files fail as an unreachable store would.
+    func failSegmentGets(_ count: Int) { lock.withLock { getFailures = count } }
+
+    /// Range GETs of more than `bytes` wait until `releaseLargeGets` (what holds back a
+    /// background download while smaller reads go through).
+    func holdGets(largerThan bytes: Int) {
+        let gate = DispatchGroup()
+        gate.enter()
+        lock.withLock { holdLargeGets = (bytes, gate) }
+    }
+
+    func releaseLargeGets() {
+        let gate = lock.withLock {
+            defer { holdLargeGets = nil }
+            return holdLargeGets?.gate
+        }
+        gate?.leave()
     }
 
     func head(_ key: String) throws -> ObjectHead? {

@@ -16,9 +16,12 @@ struct IVFSearch<Admission: RowAdmission> {
     let admission: Admission
     /// The container's index in the snapshot, for result keys.
     let container: Int
+    /// Brings the f32 rows of re-rank candidates (ids: rows) into memory first, when the
+    /// container's rows are still arriving from object storage; nil when they are all here.
+    var fetchRows: ((UnsafeBufferPointer<Neighbor>) throws -> Void)? = nil
 
     /// Pushes what it finds into `found` (keys: `RowKey` of `container`).
-    func run(into found: inout TopK, cost: inout SearchCost, scratch: SearchScratch) {
+    func run(into found: inout TopK, cost: inout SearchCost, scratch: SearchScratch) throws {
         let probes = rankLists(scratch: scratch.ivf)
         cost.listsProbed += nprobe
         switch ivf.codes {
@@ -27,10 +30,12 @@ struct IVFSearch<Admission: RowAdmission> {
         case .sq8(let sq8):
             var candidates = RerankCandidates(depth: rerankDepth, scratch: scratch)
             scanSQ8(sq8, probes, &candidates, &cost, scratch)
+            try fetch(candidates)
             rescore(candidates, into: &found, cost: &cost)
         case .pq(let pq):
             var candidates = RerankCandidates(depth: rerankDepth, scratch: scratch)
             scanPQ(pq, probes, &candidates, &cost, scratch)
+            try fetch(candidates)
             rescore(candidates, into: &found, cost: &cost)
         case .rabitq(let codes):
             scanRaBitQ(codes, probes, into: &found, cost: &cost, scratch: scratch)
@@ -68,6 +73,11 @@ struct IVFSearch<Admission: RowAdmission> {
 
     /// Candidates an SQ8 or PQ scan keeps for the exact re-rank.
     private var rerankDepth: Int { max(query.rerank ?? max(4 * query.k, 40), query.k) }
+
+    private func fetch(_ candidates: RerankCandidates) throws {
+        guard let fetchRows else { return }
+        try fetchRows(UnsafeBufferPointer(start: candidates.heap.storage, count: candidates.heap.count))
+    }
 
     /// Re-scores the kept candidates with their f32 rows, prefetched together first.
     private func rescore(_ candidates: RerankCandidates, into found: inout TopK, cost: inout SearchCost) {

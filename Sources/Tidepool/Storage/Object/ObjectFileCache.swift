@@ -19,6 +19,8 @@ final class ObjectFileCache: @unchecked Sendable {
     private let files: LocalStorage
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
+    /// Copies still arriving, by name, so two readers of one file share one copy.
+    private var arriving: [String: WeakArriving] = [:]
     private var clock: UInt64 = 0
     private(set) var stats = Stats()
 
@@ -177,6 +179,83 @@ final class ObjectFileCache: @unchecked Sendable {
             withExtendedLifetime(inner) {}
             self.unmapped(name)
         }
+    }
+
+    /// Maps a copy of `name` (`size` bytes) whose bytes arrive as they are needed (`ArrivingFile`),
+    /// fetched by `fetch`: the cached copy when there is one (complete), the copy already arriving
+    /// for another reader, or a new one. A new copy is a sparse file in `tmp/`, counted against the
+    /// budget at once and never evicted while it arrives; once complete it moves into the cache.
+    func mapArriving(
+        _ name: String, size: Int, fetch: @escaping @Sendable (Range<Int>) throws -> [UInt8]
+    ) throws -> ArrivingFile {
+        if let cached = try map(name) { return ArrivingFile(complete: cached) }
+        if let existing = lock.withLock({ arriving[name]?.file }) { return existing }
+        guard size > 0 else { throw TidepoolError.corrupt(file: files.path(name), offset: 0, reason: "an empty segment file") }
+        lock.withLock { stats.misses += 1 }
+        let temp = try createTemporary()
+        guard ftruncate(temp.fd, off_t(size)) == 0 else { throw TidepoolError.io(path: temp.path, operation: "ftruncate", errno: errno) }
+        let addr = mmap(nil, size, PROT_READ, MAP_SHARED, temp.fd, 0)
+        guard let addr, addr != MAP_FAILED else { throw TidepoolError.io(path: temp.path, operation: "mmap", errno: errno) }
+        let copy = ArrivingCopy(temp: temp)
+        lock.withLock { stats.bytes += size }
+        evict()
+        let mapping = MappedFile(name: files.path(name), bytes: UnsafeRawBufferPointer(start: addr, count: size)) { b in
+            _ = munmap(UnsafeMutableRawPointer(mutating: b.baseAddress), b.count)
+            self.released(name, copy, size: size)
+        }
+        let file = ArrivingFile(
+            arriving: mapping,
+            source: ArrivingFile.Source(
+                fetch: fetch, store: { bytes, offset in try copy.write(bytes, at: offset) },
+                completed: { self.arrived(name, copy, size: size) }))
+        lock.withLock { arriving[name] = WeakArriving(file: file) }
+        return file
+    }
+
+    /// A copy being filled by range: its temporary file, written under a lock, and whether it
+    /// has moved into the cache.
+    private final class ArrivingCopy: @unchecked Sendable {
+        let temp: Temporary
+        private let lock = NSLock()
+        var adopted = false
+        init(temp: Temporary) { self.temp = temp }
+        func write(_ bytes: [UInt8], at offset: Int) throws { try lock.withLock { try temp.write(bytes, at: offset) } }
+    }
+
+    private struct WeakArriving {
+        weak var file: ArrivingFile?
+    }
+
+    /// Every block of `copy` is here: it becomes the cached copy of `name` (mapped once, by its reader).
+    private func arrived(_ name: String, _ copy: ArrivingCopy, size: Int) {
+        let final = files.path(name)
+        copy.temp.close()
+        do {
+            try LocalStorage.makeDirectories(LocalStorage.parent(of: final))
+            guard rename(copy.temp.path, final) == 0 else { throw TidepoolError.io(path: final, operation: "rename", errno: errno) }
+        } catch {
+            return  // stays a temporary copy, removed when unmapped
+        }
+        lock.withLock {
+            copy.adopted = true
+            arriving.removeValue(forKey: name)
+            if let old = entries[name] { stats.bytes -= old.size }
+            clock += 1
+            entries[name] = Entry(size: size, lastUse: clock, mappings: 1)
+        }
+    }
+
+    /// The mapping of an arriving copy is gone: an adopted copy is an ordinary cached file now,
+    /// an incomplete one is deleted.
+    private func released(_ name: String, _ copy: ArrivingCopy, size: Int) {
+        let adopted: Bool = lock.withLock {
+            if !copy.adopted {
+                stats.bytes -= size
+                if arriving[name]?.file == nil { arriving.removeValue(forKey: name) }
+            }
+            return copy.adopted
+        }
+        if adopted { unmapped(name) } else { copy.temp.remove() }
     }
 
     private func unmapped(_ name: String) {

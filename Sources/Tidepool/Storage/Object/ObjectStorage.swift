@@ -92,6 +92,20 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
         return cached
     }
 
+    /// A segment arrives by range into the cache (see `ObjectFileCache.mapArriving`); other files
+    /// are mapped whole.
+    func mapArriving(_ name: String, size: Int) throws -> ArrivingFile {
+        guard Self.isCacheable(name) else { return ArrivingFile(complete: try map(name)) }
+        return try cache.mapArriving(name, size: size) { [self] range in
+            guard let bytes = try store.get(name, range: range) else { throw missing(name, "GET range") }
+            guard bytes.count == range.count else {
+                throw TidepoolError.storage(
+                    "\(displayPath(name)) is shorter than the manifest says (range \(range) gave \(bytes.count) bytes)")
+            }
+            return bytes
+        }
+    }
+
     /// Fetches up to 256 MiB of the files not cached yet, 32 at a time: WAL replay then costs
     /// about one round trip per 32 objects instead of one per object. A failed fetch is left for
     /// `map` to retry (and report).

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Metrics
 
 /// An immutable, memory-mapped segment: vectors, ids, attributes and an optional
@@ -23,6 +24,12 @@ final class Segment: @unchecked Sendable {
     /// The inverted file, for IVF segments.
     let ivf: IVFView?
     let tombstones: Tombstones
+    /// The file's bytes, which may still be arriving (see `init`).
+    let arriving: ArrivingFile
+    private let vectorSection: SectionEntry
+    /// Whether the f32 rows were still arriving when the segment opened, so an IVF re-rank
+    /// fetches its candidates' rows (`ensureRows`) and any other reader waits for all (`awaitVectors`).
+    let rerankFetchesRows: Bool
     private let idRecords: RecordTable
     private let attributeRecords: RecordTable
     private let sections: [SectionEntry]
@@ -61,10 +68,21 @@ final class Segment: @unchecked Sendable {
     }
     var byteCount: Int { file.bytes.count }
 
-    init(id: UInt64, name: String, storage: any StorageBackend, dimension: Int, metric: Metric, verifyChecksums: Bool) throws {
+    /// Opens segment `name`. With `size` (the manifest's byte count) the file may arrive by range
+    /// (`StorageBackend.mapArriving`): the header, footer, section table and every section but
+    /// the f32 rows are fetched first; an IVF segment whose lists hold codes is searchable then
+    /// (its re-rank fetches its candidates' rows, `ensureRows`) while the rows follow in the
+    /// background and their checksum is verified once they are here. Any other segment waits for
+    /// all of its bytes.
+    init(
+        id: UInt64, name: String, storage: any StorageBackend, dimension: Int, metric: Metric, verifyChecksums: Bool,
+        size: Int? = nil
+    ) throws {
         self.id = id
         self.name = name
-        file = try storage.map(name)
+        let arriving = try size.map { try storage.mapArriving(name, size: $0) } ?? ArrivingFile(complete: try storage.map(name))
+        self.arriving = arriving
+        file = arriving.file
         let bytes = file.bytes
         let path = file.name
         func corrupt(_ offset: Int, _ reason: String) -> TidepoolError { .corrupt(file: path, offset: offset, reason: reason) }
@@ -72,8 +90,10 @@ final class Segment: @unchecked Sendable {
         guard bytes.count >= SegmentHeader.size + SegmentFooter.size else {
             throw corrupt(bytes.count, "segment file too short (\(bytes.count) bytes)")
         }
+        try arriving.ensure([0..<SegmentHeader.size, max(0, bytes.count - Self.tailBytes)..<bytes.count])
         let header = try SegmentHeader.decode(bytes, file: path, dimension: dimension, metric: metric)
         let footer = try SegmentFooter.decode(bytes, file: path, headerRows: header.rows)
+        if footer.tableOffset < bytes.count { try arriving.ensure([footer.tableOffset..<bytes.count]) }
         let parsed = try SectionEntry.decodeTable(bytes, file: path, footer: footer)
         maxSeq = header.maxSeq
         self.dimension = dimension
@@ -92,14 +112,29 @@ final class Segment: @unchecked Sendable {
         guard vec.length == rows * dimension * 4 else {
             throw corrupt(vec.offset, "vector section holds \(vec.length) bytes, expected \(rows * dimension * 4)")
         }
+        // Everything but the f32 rows, in parallel; the rows too unless only an IVF re-rank reads them.
+        let mayDefer = !arriving.isComplete && find(.ivf) != nil && find(.hnsw) == nil
+        try arriving.ensure(parsed.filter { !mayDefer || $0.kind != vec.kind }.map { $0.offset..<($0.offset + $0.length) })
         let base = bytes.baseAddress!
         vectors = (base + vec.offset).assumingMemoryBound(to: Float.self)
+        vectorSection = vec
         idRecords = try RecordTable(section: ids, in: bytes, rows: rows, file: path, what: "id")
         attributeRecords = try RecordTable(section: attrs, in: bytes, rows: rows, file: path, what: "attribute")
 
-        if verifyChecksums { for s in parsed { try s.verify(bytes, file: path) } }
-
         func section(_ s: SectionEntry) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + s.offset, count: s.length) }
+        let ivf = try find(.ivf).map {
+            try IVFView(bytes: section($0), file: path, fileOffset: $0.offset, dimension: dimension, rows: rows)
+        }
+        self.ivf = ivf
+        let deferred: Bool
+        switch ivf?.codes {
+        case .sq8?, .pq?: deferred = mayDefer
+        default: deferred = false
+        }
+        if mayDefer && !deferred { try arriving.ensure([vec.offset..<(vec.offset + vec.length)]) }
+        rerankFetchesRows = deferred
+        if verifyChecksums { for s in parsed where !(deferred && s.kind == vec.kind) { try s.verify(bytes, file: path) } }
+
         graph = try find(.hnsw).map { try StoredGraph(bytes: section($0), file: path, fileOffset: $0.offset, expectedCount: rows) }
         text = try find(.text).map { try TextIndexView(bytes: section($0), file: path, fileOffset: $0.offset, expectedRows: rows) }
         if let q = find(.sq8) {
@@ -109,17 +144,45 @@ final class Segment: @unchecked Sendable {
         } else {
             codes = nil
         }
-        ivf = try find(.ivf).map { try IVFView(bytes: section($0), file: path, fileOffset: $0.offset, dimension: dimension, rows: rows) }
         sections = parsed
         tombstones = Tombstones(count: rows)
+        if deferred {
+            let (mapped, entry, display) = (self.file, vec, path)
+            let check: (@Sendable () throws -> Void)? =
+                verifyChecksums ? { @Sendable in try entry.verify(mapped.bytes, file: display) } : nil
+            arriving.fillInBackground(logger: Logger(label: "tidepool"), check: check)
+        }
     }
+
+    deinit { arriving.cancel() }
+
+    /// How much of a file's end opening fetches first: the footer and, in one request, the
+    /// section table before it.
+    static let tailBytes = 64 << 10
 
     /// Bytes of one section (0 when the segment has none).
     func sectionLength(_ kind: SegmentFormat.Kind) -> Int { sections.first { $0.kind == kind.rawValue }?.length ?? 0 }
 
-    /// Recomputes every section checksum.
-    func verifyChecksums() throws { for s in sections { try s.verify(file.bytes, file: path) } }
+    /// Recomputes every section checksum (once every byte is here).
+    func verifyChecksums() throws {
+        try awaitVectors()
+        for s in sections { try s.verify(file.bytes, file: path) }
+    }
 
+    /// Whether the f32 rows are all here (false while they arrive, see `init`).
+    var vectorsArrived: Bool { arriving.isComplete }
+
+    /// Blocks until the f32 rows are all here (at once when they are), fetching what is missing.
+    func awaitVectors() throws { try arriving.waitUntilComplete() }
+
+    /// Blocks until the f32 rows of `rows` are here, fetching those that are not.
+    func ensureRows(_ rows: some Sequence<UInt32>) throws {
+        guard !arriving.isComplete else { return }
+        let width = dimension * 4
+        try arriving.ensure(rows.map { vectorSection.offset + Int($0) * width..<vectorSection.offset + (Int($0) + 1) * width })
+    }
+
+    /// Row `row`'s f32 vector: only for readers that waited for it (`awaitVectors`, `ensureRows`).
     @inline(__always) func vector(_ row: Int) -> UnsafePointer<Float> { vectors + row * dimension }
 
     func documentID(_ row: Int) throws -> DocumentID {
@@ -139,7 +202,11 @@ final class Segment: @unchecked Sendable {
         return try RecordCodec.decodeAttribute(&r, key: key)
     }
 
-    func vectorArray(_ row: Int) -> [Float] { Array(UnsafeBufferPointer(start: vector(row), count: dimension)) }
+    func vectorArray(_ row: Int) throws -> [Float] {
+        guard row >= 0 && row < rowCount else { return [] }
+        try ensureRows(CollectionOfOne(UInt32(row)))
+        return Array(UnsafeBufferPointer(start: vector(row), count: dimension))
+    }
 }
 
 /// A records section (ids or attributes): u64 offsets[rows + 1] relative to the section, then

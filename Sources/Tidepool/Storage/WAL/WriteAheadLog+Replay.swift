@@ -15,7 +15,14 @@ extension WriteAheadLog {
         storage: any StorageBackend, folder: String, dimension: Int, afterSeq: UInt64, readOnly: Bool = false,
         logger: Logger, apply: (UInt64, WALOperation) throws -> Void
     ) throws -> UInt64 {
-        let files = try storage.list(folder).filter { WALFormat.firstSeq(fromFileName: $0) != nil }
+        let all = try storage.list(folder).filter { WALFormat.firstSeq(fromFileName: $0) != nil }
+        // A file the next one starts within afterSeq + 1 of holds only flushed operations: not
+        // read at all (on object storage the flushed objects stay for a grace period, and a
+        // query node opening the collection would otherwise fetch every one of them).
+        let files = all.indices.filter { i in
+            guard i + 1 < all.count, let next = WALFormat.firstSeq(fromFileName: all[i + 1]) else { return true }
+            return afterSeq == .max || next > afterSeq + 1
+        }.map { all[$0] }
         storage.prefetch(files.map { folder + "/" + $0 })
         var lastSeq = afterSeq
         for (index, fileName) in files.enumerated() {

@@ -1,0 +1,96 @@
+import Foundation
+import XCTest
+
+@testable import Tidepool
+
+/// A query node opening an IVF segment from object storage answers once the lists and codes are
+/// here, fetching only its re-rank candidates' f32 rows; the rows follow in the background, and
+/// their checksum is verified once they are all here.
+final class ObjectStorageArrivalTests: XCTestCase {
+    typealias Node = ObjectStorageTests.Node
+    let dim = 64, n = 3000
+    lazy var base = clusteredVectors(n, dim, clusters: 40, seed: 7)
+    lazy var queries = clusteredVectors(5, dim, clusters: 40, seed: 8)
+
+    /// A writer's collection "c" as one IVF-PQ segment; returns the segment's key.
+    func writeIVFCollection(_ store: MemoryObjectStore, _ node: Node) throws -> (Database, String) {
+        let db = try node.open()
+        let c = try db.createCollection(
+            "c", dimension: dim, metric: .l2,
+            config: CollectionConfig(minRowsForGraph: 1000, quantization: .pq, index: .ivf, ivf: IVFParameters(nlist: 32)))
+        try c.upsert((0..<n).map { Document(id: .uint(UInt64($0)), vector: base[$0], attributes: ["i": .int(Int64($0))]) })
+        try c.flush()
+        // One write after the flush: a query node replays only its WAL object, not the flushed one.
+        try c.upsert([Document(id: .uint(UInt64(n)), vector: [Float](repeating: 100, count: dim))])
+        XCTAssertEqual(c.info().segments.map(\.index), ["ivf"])
+        let key = try XCTUnwrap(store.keys.first { $0.hasPrefix("collections/c/segments/") && $0.hasSuffix(".tps") })
+        return (db, key)
+    }
+
+    func testAnIVFSegmentAnswersBeforeItsRowsArriveAndMatchesTheWriter() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let (writer, key) = try writeIVFCollection(store, w)
+        let size = try XCTUnwrap(store.bytes(key)).count
+        let options = SearchOptions(nprobe: 8)
+        let expected = try queries.map { try writer.collection("c").search(vector: $0, k: 10, options: options) }
+
+        store.holdGets(largerThan: 512 << 10)  // holds back the background download of the rows
+        store.resetCounts()
+        let reader = try r.open(readOnly: true)
+        let c = try reader.collection("c")
+        XCTAssertEqual(try c.search(vector: queries[0], k: 10, options: options), expected[0])
+        let got = try c.get(ids: [.uint(17), .uint(2999)])
+        XCTAssertEqual(got.map(\.vector), [base[17], base[2999]], "a get fetches the rows it returns")
+        // The rows are 768 KB of the 1 MB file; one re-rank of 40 candidates fetches 40 pages of them.
+        XCTAssertLessThan(store.servedBytes, size / 2, "answered without the f32 rows")
+        for (q, want) in zip(queries, expected) { XCTAssertEqual(try c.search(vector: q, k: 10, options: options), want) }
+
+        store.releaseLargeGets()
+        try c.prewarm()  // waits for the rest
+        XCTAssertTrue(FileManager.default.fileExists(atPath: r.cache.path + "/files/" + key), "a complete copy moved into the cache")
+        for (q, want) in zip(queries, expected) { XCTAssertEqual(try c.search(vector: q, k: 10, options: options), want) }
+        XCTAssertEqual(try c.search(vector: queries[0], k: 10, options: SearchOptions(exact: true)).count, 10)
+        try reader.close()
+        try writer.close()
+    }
+
+    func testDamagedRowsThatArriveLaterAreReportedWithFileAndOffset() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let (writer, key) = try writeIVFCollection(store, w)
+        var bytes = try XCTUnwrap(store.bytes(key))
+        bytes[SegmentHeader.size + 1000] ^= 0x40  // inside the f32 rows, which follow the header
+        store.plant(key, bytes)
+
+        let reader = try r.open(readOnly: true)
+        let c = try reader.collection("c")
+        XCTAssertThrowsError(try c.prewarm()) { error in
+            guard case TidepoolError.corrupt(let file, _, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(file.hasSuffix(key), file)
+            XCTAssertTrue(reason.contains("checksum"), reason)
+        }
+        XCTAssertThrowsError(try c.search(vector: queries[0], k: 10)) { error in
+            guard case TidepoolError.corrupt = error else { return XCTFail("every later read reports it: \(error)") }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: r.cache.path + "/files/" + key), "a damaged copy is not cached")
+        try reader.close()
+        try writer.close()
+    }
+
+    func testAFailedFetchFailsTheQueryAndTheNextOneFetchesAgain() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let (writer, _) = try writeIVFCollection(store, w)
+        let want = try writer.collection("c").search(vector: queries[1], k: 10)
+        store.holdGets(largerThan: 512 << 10)
+        let reader = try r.open(readOnly: true)
+        let c = try reader.collection("c")
+        store.failSegmentGets(1)
+        XCTAssertThrowsError(try c.search(vector: queries[1], k: 10)) { XCTAssertTrue("\($0)".contains("injected"), "\($0)") }
+        XCTAssertEqual(try c.search(vector: queries[1], k: 10), want)
+        store.releaseLargeGets()
+        try reader.close()
+        try writer.close()
+    }
+}
