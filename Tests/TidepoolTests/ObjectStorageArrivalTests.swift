@@ -38,13 +38,21 @@ final class ObjectStorageArrivalTests: XCTestCase {
         store.holdGets(largerThan: 512 << 10)  // holds back the background download of the rows
         store.resetCounts()
         let reader = try r.open(readOnly: true)
-        let c = try reader.collection("c")
+        var c = try reader.collection("c")
         XCTAssertEqual(try c.search(vector: queries[0], k: 10, options: options), expected[0])
         let got = try c.get(ids: [.uint(17), .uint(2999)])
         XCTAssertEqual(got.map(\.vector), [base[17], base[2999]], "a get fetches the rows it returns")
         // The rows are 768 KB of the 1 MB file; one re-rank of 40 candidates fetches 40 pages of them.
         XCTAssertLessThan(store.servedBytes, size / 2, "answered without the f32 rows")
         for (q, want) in zip(queries, expected) { XCTAssertEqual(try c.search(vector: q, k: 10, options: options), want) }
+        // A flush on the writer: the node reopens the collection, and the reopened segment shares
+        // the copy still arriving (the first one's release does not stop it).
+        try writer.collection("c").upsert([Document(id: .uint(UInt64(n + 1)), vector: [Float](repeating: -100, count: dim))])
+        try writer.collection("c").flush()
+        try reader.catchUp()
+        c = try reader.collection("c")
+        XCTAssertEqual(c.info().segments.count, 2)
+        XCTAssertEqual(try c.search(vector: queries[1], k: 10, options: options), expected[1])
 
         store.releaseLargeGets()
         try c.prewarm()  // waits for the rest

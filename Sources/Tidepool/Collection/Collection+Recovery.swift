@@ -4,10 +4,16 @@ extension Collection {
     /// files and segment files the manifest does not list removed; then any flush, rebuild or
     /// indexing an interrupted run left to do is scheduled.
     func recover(_ entry: Manifest.CollectionEntry, options: DatabaseOptions) throws {
+        // On object storage the log's listing and objects are fetched while the segments open.
+        let early =
+            storage.logsAreObjects
+            ? WriteAheadLog.EarlyLogFetch(storage: storage, folder: folder + "/wal", afterSeq: entry.flushedSeq) : nil
+        defer { _ = try? early?.files() }  // an opening that failed still lets the fetch finish first
         for s in entry.segments {
             let seg = try Segment(
                 id: s.id, name: folder + "/segments/" + s.file, storage: storage,
-                dimension: dimension, metric: metric, verifyChecksums: options.verifyChecksumsOnOpen, size: s.bytes)
+                dimension: dimension, metric: metric, verifyChecksums: options.verifyChecksumsOnOpen, size: s.bytes,
+                rows: s.rows)
             guard seg.rowCount == s.rows else {
                 throw TidepoolError.corrupt(file: seg.path, offset: 0, reason: "segment has \(seg.rowCount) rows, manifest says \(s.rows)")
             }
@@ -40,7 +46,7 @@ extension Collection {
         // Replay the log past the last flush (single-threaded: nothing else sees the collection yet).
         let replayed = try WriteAheadLog.replay(
             storage: storage, folder: folder + "/wal", dimension: dimension,
-            afterSeq: flushedSeq, readOnly: options.readOnly, logger: logger
+            afterSeq: flushedSeq, readOnly: options.readOnly, logger: logger, early: early
         ) { seq, op in
             applyLocked(op, seq: seq)
         }

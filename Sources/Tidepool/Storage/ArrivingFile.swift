@@ -20,6 +20,8 @@ final class ArrivingFile: @unchecked Sendable {
     /// whatever the block size, so small blocks fetch less for the same latency.
     /// The most one request fetches (contiguous missing blocks are fetched together up to this).
     static let requestBytes = 4 << 20
+    /// The most one request of the background fill fetches.
+    static let backgroundRequestBytes = 1 << 20
 
     let file: MappedFile
     var size: Int { file.bytes.count }
@@ -47,7 +49,10 @@ final class ArrivingFile: @unchecked Sendable {
     /// Whether a background fill is running and its last round did not fail (then
     /// `waitUntilComplete` waits for it rather than fetching the same bytes again).
     private var backgroundHealthy = false
-    private var cancelled = false
+    /// Whether a background fill was started (`fillInBackground` starts one per copy).
+    private var filling = false
+    /// Readers' `ensure` calls fetching now (the background fill waits for them).
+    private var readersFetching = 0
 
     /// A file whose bytes are all here.
     init(complete file: MappedFile) {
@@ -116,16 +121,25 @@ final class ArrivingFile: @unchecked Sendable {
                 condition.unlock()
                 return
             }
+            readersFetching += 1
             condition.unlock()
+            defer {
+                condition.lock()
+                readersFetching -= 1
+                condition.broadcast()
+                condition.unlock()
+            }
             try fetch(mine, source, claimed: true, width: 48)
         }
     }
 
-    /// Fetches `blocks` (sorted; claimed in `inFlight` when `claimed`), contiguous runs together,
-    /// `width` requests in flight.
+    /// Fetches `blocks` (sorted; claimed in `inFlight` when `claimed`), contiguous runs of up to
+    /// `requestBytes` together, `width` requests in flight. The background fill (unclaimed, 1 MiB
+    /// requests) starts no request while a reader is fetching: a reader's few pages then do not
+    /// queue behind a download's bandwidth.
     private func fetch(_ blocks: [Int], _ source: Source, claimed: Bool, width: Int) throws {
         var collected: [ClosedRange<Int>] = []
-        let perRequest = Self.requestBytes / Self.blockSize
+        let perRequest = (claimed ? Self.requestBytes : Self.backgroundRequestBytes) / Self.blockSize
         for b in blocks {
             if let last = collected.last, last.upperBound + 1 == b, last.count < perRequest {
                 collected[collected.count - 1] = last.lowerBound...b
@@ -138,6 +152,7 @@ final class ArrivingFile: @unchecked Sendable {
         let results = runOnThreads(runs.count, width: width) { i -> Void in
             let run = runs[i]
             let range = (run.lowerBound * Self.blockSize)..<min(size, (run.upperBound + 1) * Self.blockSize)
+            if !claimed { self.waitWhileReadersFetch() }
             do {
                 let bytes = try source.fetch(range)
                 try source.store(bytes, range.lowerBound)
@@ -148,6 +163,12 @@ final class ArrivingFile: @unchecked Sendable {
             self.release(run, arrived: true, claimed: claimed)
         }
         for r in results { try r.get() }
+    }
+
+    private func waitWhileReadersFetch() {
+        condition.lock()
+        while readersFetching > 0 { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05)) }
+        condition.unlock()
     }
 
     private func release(_ run: ClosedRange<Int>, arrived: Bool, claimed: Bool) {
@@ -167,62 +188,71 @@ final class ArrivingFile: @unchecked Sendable {
     }
 
     /// Fetches every block not here yet on a thread of its own, 8 requests in flight (readers'
-    /// `ensure` calls go alongside), retrying a failed round with backoff (0.5 s doubling to
-    /// 30 s, logged) until the file is complete or `cancel` is called. Then runs `check` over the
-    /// complete file (the checksums of sections opening did not verify); damage it finds is
-    /// logged and thrown by every later `ensure`.
+    /// `ensure` calls go alongside), 64 MiB at a time, retrying a failed wave with backoff
+    /// (0.5 s doubling to 30 s, logged), until the file is complete or nobody holds it any more
+    /// (the thread keeps it only while a wave runs). Then runs `check` over the complete file (the
+    /// checksums of sections opening did not verify); damage it finds is logged and thrown by
+    /// every later `ensure`. A second call (another reader of the same copy) changes nothing.
     func fillInBackground(logger: Logger, check: (@Sendable () throws -> Void)? = nil) {
         guard source != nil else { return }
-        condition.lock()
-        checking = check != nil
-        backgroundHealthy = true
-        condition.unlock()
-        let thread = Thread { [self] in
+        let start: Bool = condition.withLock {
+            guard !filling else { return false }
+            filling = true
+            checking = check != nil
+            backgroundHealthy = true
+            return true
+        }
+        guard start else { return }
+        let name = file.name
+        let thread = Thread { [weak self] in
             var pause = 0.5
-            while !isCancelled {
+            var first = 0
+            while true {
+                guard let file = self else { return }
                 do {
-                    try fillRound()
-                    break
+                    guard let next = try file.fillWave(from: first) else { break }
+                    first = next
+                    pause = 0.5
+                    continue
                 } catch {
-                    setBackgroundHealthy(false)
-                    logger.warning("\(file.name): fetching the rest of the file failed (retrying in \(pause) s): \(error)")
-                    Thread.sleep(forTimeInterval: pause)
-                    pause = min(30, pause * 2)
-                    setBackgroundHealthy(true)
+                    file.setBackgroundHealthy(false)
+                    logger.warning("\(name): fetching the rest of the file failed (retrying in \(pause) s): \(error)")
                 }
+                Thread.sleep(forTimeInterval: pause)  // holding no reference to the file
+                pause = min(30, pause * 2)
+                self?.setBackgroundHealthy(true)
             }
-            setBackgroundHealthy(false)
-            guard !isCancelled, let check else { return }
+            guard let file = self else { return }
+            file.setBackgroundHealthy(false)
+            guard let check else { return }
             var found: (any Error)?
             do { try check() } catch {
-                logger.error("\(file.name): damaged: \(error)")
+                logger.error("\(name): damaged: \(error)")
                 found = error
             }
-            condition.lock()
-            damage = found
-            checking = false
-            condition.broadcast()
-            condition.unlock()
-            if found == nil { source?.completed() }
+            // Cached before anyone waiting is woken, so a finished wait finds the copy there.
+            if found == nil { file.source?.completed() }
+            file.condition.lock()
+            file.damage = found
+            file.checking = false
+            file.condition.broadcast()
+            file.condition.unlock()
         }
         thread.stackSize = 1 << 20
         thread.start()
     }
 
-    /// One pass over the blocks still missing, 64 MiB at a time (so `cancel` takes effect
-    /// soon), 8 requests in flight; claims nothing and skips nothing a reader is fetching (see
-    /// the type's comment), so when it returns every block has arrived.
-    private func fillRound() throws {
-        guard let source else { return }
-        let blocksPerWave = 16 * Self.requestBytes / Self.blockSize
+    /// Fetches the blocks still missing among the 64 MiB of blocks from `first`, claiming
+    /// nothing and skipping nothing a reader is fetching (see the type's comment); returns the
+    /// block to go on from, or nil once the whole file has arrived.
+    private func fillWave(from first: Int) throws -> Int? {
+        guard let source else { return nil }
         let blocks = (size + Self.blockSize - 1) / Self.blockSize
-        var first = 0
-        while first < blocks, !isCancelled {
-            let wave = first..<min(blocks, first + blocksPerWave)
-            let wanted: [Int] = condition.withLock { wave.filter { !present.contains($0) } }
-            if !wanted.isEmpty { try fetch(wanted, source, claimed: false, width: 8) }
-            first = wave.upperBound
-        }
+        guard first < blocks else { return condition.withLock { missing == 0 } ? nil : 0 }
+        let wave = first..<min(blocks, first + 16 * Self.requestBytes / Self.blockSize)
+        let wanted: [Int] = condition.withLock { wave.filter { !present.contains($0) } }
+        if !wanted.isEmpty { try fetch(wanted, source, claimed: false, width: 8) }
+        return wave.upperBound
     }
 
     private func setBackgroundHealthy(_ value: Bool) {
@@ -237,26 +267,12 @@ final class ArrivingFile: @unchecked Sendable {
     func waitUntilComplete() throws {
         guard source != nil else { return }
         condition.lock()
-        while missing > 0 && backgroundHealthy && !cancelled && damage == nil { condition.wait() }
+        while missing > 0 && backgroundHealthy && damage == nil { condition.wait() }
         condition.unlock()
         try ensure([0..<size])
         condition.lock()
         defer { condition.unlock() }
-        while checking && !cancelled { condition.wait() }
+        while checking { condition.wait() }  // the fill thread runs the check once every block is here
         if let damage { throw damage }
-    }
-
-    /// Stops a background fill (its requests in flight finish; their bytes are kept).
-    func cancel() {
-        condition.lock()
-        cancelled = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    private var isCancelled: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return cancelled
     }
 }

@@ -2,6 +2,44 @@ import Foundation
 import Logging
 
 extension WriteAheadLog {
+    /// The log files replay reads, in order, asked to be fetched ahead (`StorageBackend.prefetch`).
+    /// A file the next one starts within afterSeq + 1 of holds only flushed operations: not read
+    /// at all (on object storage the flushed objects stay for a grace period, and a query node
+    /// opening the collection would otherwise fetch every one of them).
+    static func fetchAhead(storage: any StorageBackend, folder: String, afterSeq: UInt64) throws -> [String] {
+        let all = try storage.list(folder).filter { WALFormat.firstSeq(fromFileName: $0) != nil }
+        let files = all.indices.filter { i in
+            guard i + 1 < all.count, let next = WALFormat.firstSeq(fromFileName: all[i + 1]) else { return true }
+            return afterSeq == .max || next > afterSeq + 1
+        }.map { all[$0] }
+        storage.prefetch(files.map { folder + "/" + $0 })
+        return files
+    }
+
+    /// `fetchAhead` on a thread of its own, started while the collection opens its segments (on
+    /// object storage the listing and the fetches are round trips the opening need not wait for).
+    /// `@unchecked Sendable`: the result is written once, before `done` is signalled.
+    final class EarlyLogFetch: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var result: Result<[String], any Error> = .success([])
+
+        init(storage: any StorageBackend, folder: String, afterSeq: UInt64) {
+            let thread = Thread { [self] in
+                result = Result { try WriteAheadLog.fetchAhead(storage: storage, folder: folder, afterSeq: afterSeq) }
+                done.signal()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+
+        /// The files to replay, once fetched ahead (throws the listing's error).
+        func files() throws -> [String] {
+            done.wait()
+            done.signal()  // later callers do not wait
+            return try result.get()
+        }
+    }
+
     /// Replays every frame with a sequence number above `afterSeq`, in order, and returns the
     /// last sequence number seen (at least `afterSeq`).
     ///
@@ -13,17 +51,9 @@ extension WriteAheadLog {
     /// earlier file, is damage: an error naming the file and offset, and nothing is changed.
     static func replay(
         storage: any StorageBackend, folder: String, dimension: Int, afterSeq: UInt64, readOnly: Bool = false,
-        logger: Logger, apply: (UInt64, WALOperation) throws -> Void
+        logger: Logger, early: EarlyLogFetch? = nil, apply: (UInt64, WALOperation) throws -> Void
     ) throws -> UInt64 {
-        let all = try storage.list(folder).filter { WALFormat.firstSeq(fromFileName: $0) != nil }
-        // A file the next one starts within afterSeq + 1 of holds only flushed operations: not
-        // read at all (on object storage the flushed objects stay for a grace period, and a
-        // query node opening the collection would otherwise fetch every one of them).
-        let files = all.indices.filter { i in
-            guard i + 1 < all.count, let next = WALFormat.firstSeq(fromFileName: all[i + 1]) else { return true }
-            return afterSeq == .max || next > afterSeq + 1
-        }.map { all[$0] }
-        storage.prefetch(files.map { folder + "/" + $0 })
+        let files = try early?.files() ?? fetchAhead(storage: storage, folder: folder, afterSeq: afterSeq)
         var lastSeq = afterSeq
         for (index, fileName) in files.enumerated() {
             let name = folder + "/" + fileName
