@@ -25,9 +25,13 @@ final class HeadLeases: Sendable {
     private struct Holder {
         var expires: ContinuousClock.Instant
         var known: WriterHead
+        /// The poll that registered it last: an older poll of the same subscription still in
+        /// flight (a retry overlapped it) changes nothing when it ends.
+        var poll: UInt64
     }
     /// Collection → subscription → holder.
     private let holders = NIOLockedValueBox<[String: [String: Holder]]>([:])
+    private let pollCounter = NIOLockedValueBox<UInt64>(0)
     /// Fired when a head is published (held polls answer).
     private let published = AsyncSignal()
     /// Fired when a poll arrives (publishes waiting for confirmations look again).
@@ -43,11 +47,15 @@ final class HeadLeases: Sendable {
     ) async -> (head: WriterHead, lease: Duration)? {
         // Registered at once with the longest lease it could get: an acknowledgement from now
         // on waits for it. `previous` is the lease it holds already, kept if it gets no new one.
+        let poll = pollCounter.withLockedValue { c -> UInt64 in
+            c += 1
+            return c
+        }
         let previous = holders.withLockedValue { h -> ContinuousClock.Instant? in
             let now = ContinuousClock.now
             h[collection, default: [:]] = h[collection, default: [:]].filter { $0.value.expires > now }
             let previous = h[collection]?[id]?.expires
-            h[collection, default: [:]][id] = Holder(expires: max(previous ?? now, now + Self.maxLease), known: known)
+            h[collection, default: [:]][id] = Holder(expires: max(previous ?? now, now + Self.maxLease), known: known, poll: poll)
             return previous
         }
         confirmed.fire()
@@ -55,30 +63,36 @@ final class HeadLeases: Sendable {
         while true {
             let generation = published.generation
             guard let answer = current() else {
-                noLease(collection, id, previous)
+                noLease(collection, id, poll, previous)
                 return nil
             }
             let left = until - .now
             if !known.covers(answer.head) || left <= .zero {
                 let lease = min(Self.maxLease, answer.validFor - .milliseconds(100))
                 guard lease > .zero else {
-                    noLease(collection, id, previous)
+                    noLease(collection, id, poll, previous)
                     return nil
                 }
                 // The node counts the lease from before it sent the poll, so it expires there
                 // no later than now + lease; the provisional registration can shrink to that.
-                holders.withLockedValue { h in h[collection]?[id]?.expires = max(previous ?? .now, .now + lease) }
+                holders.withLockedValue { h in
+                    guard h[collection]?[id]?.poll == poll else { return }
+                    h[collection]?[id]?.expires = max(previous ?? .now, .now + lease)
+                }
                 return (answer.head, lease)
             }
             await published.wait(after: generation, timeout: left)
         }
     }
 
-    /// A poll answered without a lease: the node keeps only the lease it held before.
-    private func noLease(_ collection: String, _ id: String, _ previous: ContinuousClock.Instant?) {
+    /// A poll answered without a lease: the node keeps only the lease it held before, and a
+    /// publish waiting on the provisional registration looks again.
+    private func noLease(_ collection: String, _ id: String, _ poll: UInt64, _ previous: ContinuousClock.Instant?) {
         holders.withLockedValue { h in
+            guard h[collection]?[id]?.poll == poll else { return }
             if let previous { h[collection]?[id]?.expires = previous } else { h[collection]?[id] = nil }
         }
+        confirmed.fire()
     }
 
     /// Returns once every node holding an unexpired lease on `collection` has confirmed a head

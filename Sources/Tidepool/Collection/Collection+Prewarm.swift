@@ -17,7 +17,7 @@ extension Collection {
         let page = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
         for s in segments {
             try deadline.check("prewarming collection '\(name)'")
-            try s.awaitVectors()
+            try s.awaitVectors(deadline: deadline)
             let bytes = s.file.bytes
             guard let base = bytes.baseAddress, bytes.count > 0 else { continue }
             _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_WILLNEED)

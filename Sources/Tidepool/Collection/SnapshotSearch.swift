@@ -64,7 +64,7 @@ struct SnapshotSearch: @unchecked Sendable {
             if u.kind == .ivf && s.rerankFetchesRows {
                 fetchRows = { try s.ensureRows($0.lazy.map(\.id)) }
             } else {
-                try s.awaitVectors()
+                try s.awaitVectors(deadline: deadline)
             }
         }
         switch (u.kind, container) {
@@ -138,7 +138,7 @@ struct SnapshotSearch: @unchecked Sendable {
             for it in found.items { top.push(it.dist, it.key) }
             return
         }
-        if case .segment(let s) = snapshot.containers[u.container] { try s.awaitVectors() }
+        if case .segment(let s) = snapshot.containers[u.container] { try s.awaitVectors(deadline: deadline) }
         cost.rowsScanned += end
         cost.distances += admissible
         if let allowed {

@@ -33,8 +33,8 @@ final class ArrivingFile: @unchecked Sendable {
         let fetch: @Sendable (Range<Int>) throws -> [UInt8]
         /// Writes fetched bytes into the mapped copy at an offset.
         let store: @Sendable ([UInt8], Int) throws -> Void
-        /// Called once, when every block has arrived and passed the check given to
-        /// `fillInBackground` (the copy becomes a complete cached file); never for a damaged copy.
+        /// Called once (`complete`), when every block has arrived and been checked (the copy
+        /// becomes a complete cached file); never for a damaged copy.
         let completed: @Sendable () -> Void
     }
 
@@ -53,6 +53,8 @@ final class ArrivingFile: @unchecked Sendable {
     private var filling = false
     /// Readers' `ensure` calls fetching now (the background fill waits for them).
     private var readersFetching = 0
+    /// Whether `complete` has handed the copy over.
+    private var handedOver = false
 
     /// A file whose bytes are all here.
     init(complete file: MappedFile) {
@@ -165,26 +167,39 @@ final class ArrivingFile: @unchecked Sendable {
         for r in results { try r.get() }
     }
 
+    /// Waits while readers fetch, but at most 100 ms per request: under steady re-ranks the
+    /// fill still advances (and whoever waits for the whole file is not starved).
     private func waitWhileReadersFetch() {
+        let limit = Date(timeIntervalSinceNow: 0.1)
         condition.lock()
-        while readersFetching > 0 { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05)) }
+        while readersFetching > 0 && Date() < limit { _ = condition.wait(until: limit) }
         condition.unlock()
     }
 
     private func release(_ run: ClosedRange<Int>, arrived: Bool, claimed: Bool) {
         condition.lock()
-        var finished = false
         for b in run {
             if claimed { inFlight.remove(b) }
             if arrived && !present.contains(b) {
                 present.insert(b)
                 missing -= 1
-                finished = missing == 0 && !checking  // with a check pending, it completes after the check
             }
         }
         condition.broadcast()
         condition.unlock()
-        if finished { source?.completed() }
+    }
+
+    /// Hands a copy whose every block is here, and checked by its reader (`Segment.init`) or by
+    /// the background fill's check, to `Source.completed` (it joins the cache), once; nothing
+    /// for a copy still arriving or found damaged, so an unchecked copy is never cached.
+    func complete() {
+        guard let source else { return }
+        let now: Bool = condition.withLock {
+            guard missing == 0, damage == nil, !handedOver else { return false }
+            handedOver = true
+            return true
+        }
+        if now { source.completed() }
     }
 
     /// Fetches every block not here yet on a thread of its own, 8 requests in flight (readers'
@@ -198,7 +213,7 @@ final class ArrivingFile: @unchecked Sendable {
         let start: Bool = condition.withLock {
             guard !filling else { return false }
             filling = true
-            checking = check != nil
+            checking = true  // until the fill thread has checked the copy (or found none to run)
             backgroundHealthy = true
             return true
         }
@@ -208,38 +223,64 @@ final class ArrivingFile: @unchecked Sendable {
             var pause = 0.5
             var first = 0
             while true {
-                guard let file = self else { return }
-                do {
-                    guard let next = try file.fillWave(from: first) else { break }
-                    first = next
+                // The file is held only inside a wave, never while the thread sleeps.
+                switch Self.wave(self, from: first, logger: logger, name: name, pause: pause) {
+                case .gone: return
+                case .done: break
+                case .next(let n):
+                    first = n
                     pause = 0.5
                     continue
-                } catch {
-                    file.setBackgroundHealthy(false)
-                    logger.warning("\(name): fetching the rest of the file failed (retrying in \(pause) s): \(error)")
+                case .failed:
+                    Thread.sleep(forTimeInterval: pause)
+                    pause = min(30, pause * 2)
+                    self?.setBackgroundHealthy(true)
+                    continue
                 }
-                Thread.sleep(forTimeInterval: pause)  // holding no reference to the file
-                pause = min(30, pause * 2)
-                self?.setBackgroundHealthy(true)
+                break
             }
-            guard let file = self else { return }
+            Self.finishFill(self, check: check, logger: logger, name: name)
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    private enum WaveOutcome {
+        case gone, done, next(Int), failed
+    }
+
+    private static func wave(_ file: ArrivingFile?, from first: Int, logger: Logger, name: String, pause: Double) -> WaveOutcome {
+        guard let file else { return .gone }
+        do {
+            guard let next = try file.fillWave(from: first) else { return .done }
+            return .next(next)
+        } catch {
             file.setBackgroundHealthy(false)
-            guard let check else { return }
-            var found: (any Error)?
+            logger.warning("\(name): fetching the rest of the file failed (retrying in \(pause) s): \(error)")
+            return .failed
+        }
+    }
+
+    /// Runs the check over the complete file, records its outcome and, when it passed, hands
+    /// the copy over (before waking anyone waiting, so a finished wait finds it cached).
+    private static func finishFill(_ file: ArrivingFile?, check: (@Sendable () throws -> Void)?, logger: Logger, name: String) {
+        guard let file else { return }
+        file.setBackgroundHealthy(false)
+        var found: (any Error)?
+        if let check {
             do { try check() } catch {
                 logger.error("\(name): damaged: \(error)")
                 found = error
             }
-            // Cached before anyone waiting is woken, so a finished wait finds the copy there.
-            if found == nil { file.source?.completed() }
-            file.condition.lock()
-            file.damage = found
-            file.checking = false
-            file.condition.broadcast()
-            file.condition.unlock()
         }
-        thread.stackSize = 1 << 20
-        thread.start()
+        file.condition.lock()
+        file.damage = found
+        file.condition.unlock()
+        file.complete()
+        file.condition.lock()
+        file.checking = false
+        file.condition.broadcast()
+        file.condition.unlock()
     }
 
     /// Fetches the blocks still missing among the 64 MiB of blocks from `first`, claiming
@@ -263,16 +304,26 @@ final class ArrivingFile: @unchecked Sendable {
     }
 
     /// Blocks until the whole file has arrived (fetching what is missing) and any pending check
-    /// of it has finished; throws damage that check found.
-    func waitUntilComplete() throws {
+    /// of it has finished; throws damage that check found, or `deadlineExceeded` once `deadline`
+    /// passes while it waits for the background fill.
+    func waitUntilComplete(deadline: Deadline? = nil) throws {
         guard source != nil else { return }
         condition.lock()
-        while missing > 0 && backgroundHealthy && damage == nil { condition.wait() }
-        condition.unlock()
-        try ensure([0..<size])
-        condition.lock()
         defer { condition.unlock() }
-        while checking { condition.wait() }  // the fill thread runs the check once every block is here
+        while missing > 0 && backgroundHealthy && damage == nil { try wait(deadline) }
+        condition.unlock()
+        do { try ensure([0..<size]) } catch {
+            condition.lock()
+            throw error
+        }
+        condition.lock()
+        while checking { try wait(deadline) }  // the fill thread runs the check once every block is here
         if let damage { throw damage }
+    }
+
+    /// One wait on `condition` (held), of at most 50 ms, then the deadline's check.
+    private func wait(_ deadline: Deadline?) throws {
+        _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+        try deadline.check("waiting for the rows of \(file.name) to arrive")
     }
 }

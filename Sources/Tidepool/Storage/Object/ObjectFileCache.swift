@@ -213,13 +213,26 @@ final class ObjectFileCache: @unchecked Sendable {
     }
 
     /// A copy being filled by range: its temporary file, written under a lock, and whether it
-    /// has moved into the cache.
+    /// has moved into the cache. A block may arrive twice (see `ArrivingFile`): a write after
+    /// the file was closed, its bytes all here already, is dropped.
     private final class ArrivingCopy: @unchecked Sendable {
         let temp: Temporary
         private let lock = NSLock()
+        private var closed = false
         var adopted = false
         init(temp: Temporary) { self.temp = temp }
-        func write(_ bytes: [UInt8], at offset: Int) throws { try lock.withLock { try temp.write(bytes, at: offset) } }
+        func write(_ bytes: [UInt8], at offset: Int) throws {
+            try lock.withLock {
+                guard !closed else { return }
+                try temp.write(bytes, at: offset)
+            }
+        }
+        func close() {
+            lock.withLock {
+                closed = true
+                temp.close()
+            }
+        }
     }
 
     private struct WeakArriving {
@@ -229,7 +242,7 @@ final class ObjectFileCache: @unchecked Sendable {
     /// Every block of `copy` is here: it becomes the cached copy of `name` (mapped once, by its reader).
     private func arrived(_ name: String, _ copy: ArrivingCopy, size: Int) {
         let final = files.path(name)
-        copy.temp.close()
+        copy.close()
         do {
             try LocalStorage.makeDirectories(LocalStorage.parent(of: final))
             guard rename(copy.temp.path, final) == 0 else { throw TidepoolError.io(path: final, operation: "rename", errno: errno) }

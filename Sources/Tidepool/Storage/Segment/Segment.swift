@@ -144,6 +144,7 @@ final class Segment: @unchecked Sendable {
         if mayDefer && !deferred { try arriving.ensure([vec.offset..<(vec.offset + vec.length)]) }
         rerankFetchesRows = deferred
         if verifyChecksums { for s in parsed where !(deferred && s.kind == vec.kind) { try s.verify(bytes, file: path) } }
+        if !deferred { arriving.complete() }  // checked: the copy joins the cache
 
         graph = try find(.hnsw).map { try StoredGraph(bytes: section($0), file: path, fileOffset: $0.offset, expectedCount: rows) }
         text = try find(.text).map { try TextIndexView(bytes: section($0), file: path, fileOffset: $0.offset, expectedRows: rows) }
@@ -180,8 +181,9 @@ final class Segment: @unchecked Sendable {
     /// Whether the f32 rows are all here (false while they arrive, see `init`).
     var vectorsArrived: Bool { arriving.isComplete }
 
-    /// Blocks until the f32 rows are all here (at once when they are), fetching what is missing.
-    func awaitVectors() throws { try arriving.waitUntilComplete() }
+    /// Blocks until the f32 rows are all here (at once when they are), fetching what is missing;
+    /// `deadlineExceeded` when `deadline` passes while it waits.
+    func awaitVectors(deadline: Deadline? = nil) throws { try arriving.waitUntilComplete(deadline: deadline) }
 
     /// Blocks until the f32 rows of `rows` are here, fetching those that are not.
     func ensureRows(_ rows: some Sequence<UInt32>) throws {
