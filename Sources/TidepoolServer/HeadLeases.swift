@@ -21,6 +21,9 @@ final class HeadLeases: Sendable {
     static let maxLease: Duration = .milliseconds(1000)
     /// The longest a poll is held waiting for a new head.
     static let maxHold: Duration = .milliseconds(250)
+    /// The most subscriptions holding leases on one collection; more polls get no lease (their
+    /// nodes ask the writer per read instead).
+    static let maxHolders = 256
 
     private struct Holder {
         var expires: ContinuousClock.Instant
@@ -51,13 +54,17 @@ final class HeadLeases: Sendable {
             c += 1
             return c
         }
-        let previous = holders.withLockedValue { h -> ContinuousClock.Instant? in
+        let registered = holders.withLockedValue { h -> (Bool, ContinuousClock.Instant?) in
             let now = ContinuousClock.now
             h[collection, default: [:]] = h[collection, default: [:]].filter { $0.value.expires > now }
             let previous = h[collection]?[id]?.expires
+            // Every holder can hold acknowledgements up to its lease: a bounded number of them.
+            guard previous != nil || (h[collection]?.count ?? 0) < Self.maxHolders else { return (false, nil) }
             h[collection, default: [:]][id] = Holder(expires: max(previous ?? now, now + Self.maxLease), known: known, poll: poll)
-            return previous
+            return (true, previous)
         }
+        guard registered.0 else { return nil }
+        let previous = registered.1
         confirmed.fire()
         let until = ContinuousClock.now + min(hold, Self.maxHold)
         while true {

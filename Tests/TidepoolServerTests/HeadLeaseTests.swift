@@ -69,6 +69,24 @@ final class HeadLeaseTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - again, .milliseconds(50), "an expired holder is not waited for")
     }
 
+    func testLeasesOnOneCollectionAreBounded() async {
+        let leases = HeadLeases()
+        let one = head(1)
+        for i in 0..<HeadLeases.maxHolders {
+            let granted = await leases.poll(collection: "c", subscription: "s\(i)", known: head(0), hold: .zero) {
+                (one, .milliseconds(1500))
+            }
+            XCTAssertNotNil(granted)
+        }
+        let refused = await leases.poll(collection: "c", subscription: "one-more", known: head(0), hold: .zero) {
+            (one, .milliseconds(1500))
+        }
+        XCTAssertNil(refused, "no lease past the bound")
+        XCTAssertEqual(leases.holderCount("c"), HeadLeases.maxHolders)
+        let renewed = await leases.poll(collection: "c", subscription: "s0", known: one, hold: .zero) { (one, .milliseconds(1500)) }
+        XCTAssertNotNil(renewed, "a holder keeps renewing")
+    }
+
     func testAPollAnsweredWithoutALeaseKeepsOnlyTheLeaseHeldBefore() async {
         let leases = HeadLeases()
         let poll = await leases.poll(collection: "c", subscription: "a", known: head(0), hold: .zero) { nil }
