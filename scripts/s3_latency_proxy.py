@@ -4,18 +4,21 @@ each request waits before it is forwarded (GET/HEAD ~60 ms, PUT/POST/DELETE ~100
 default, turbopuffer's published S3 figures), and, for fault drills, some requests fail.
 
     scripts/s3_latency_proxy.py --listen 18400 --upstream 127.0.0.1:8333 [--get-ms 60] [--put-ms 100]
-        [--jitter-ms 10] [--slowdown-every N] [--lose-answer-every N] [--stats FILE]
+        [--jitter-ms 10] [--slowdown-every N] [--lose-answer-every N] [--stats FILE] [--trace FILE]
 
 --slowdown-every N answers every Nth write 503 SlowDown without forwarding it (a refused request);
 --lose-answer-every N forwards every Nth write and then closes the connection without answering
 (an applied request whose outcome the client never hears). Request signatures are untouched
 (the Host header is kept), so the store still checks them. On SIGTERM/SIGINT it writes request
 counts by kind (GET, HEAD, PUT, POST, DELETE, LIST) to --stats (JSON) if given, and on SIGUSR1
-at any time.
+at any time. --trace appends one line per request as it is answered: seconds since the epoch
+when it came and when it was answered, method, status, response bytes, path (a cold start read
+as a timeline).
 """
-import argparse, asyncio, json, os, random, signal, sys
+import argparse, asyncio, json, os, random, signal, sys, time
 
 args = None
+trace = None
 counts = {"requests": 0, "slowdowns": 0, "lost_answers": 0}
 writes = 0
 
@@ -69,6 +72,7 @@ async def handle(client_reader, client_writer):
                 await client_writer.drain()
                 head = b"\r\n".join(l for l in head.split(b"\r\n") if not l.lower().startswith(b"expect:"))
             body = await read_body(client_reader, headers)
+            came = time.time()
             method = request_line.split(" ", 1)[0]
             kind = "LIST" if method == "GET" and "list-type=2" in request_line else method
             counts["requests"] += 1
@@ -95,6 +99,10 @@ async def handle(client_reader, client_writer):
                 return  # applied upstream; the client hears nothing
             client_writer.write(rhead + rbody)
             await client_writer.drain()
+            if trace:
+                trace.write(f"{came:.3f} {time.time():.3f} {kind} {status} {len(rbody)} "
+                            f"{headers.get('range', '-')} {request_line.split(' ')[1]}\n")
+                trace.flush()
     except (asyncio.IncompleteReadError, ConnectionError):
         return
     finally:
@@ -132,5 +140,8 @@ if __name__ == "__main__":
     p.add_argument("--slowdown-every", type=int, default=0)
     p.add_argument("--lose-answer-every", type=int, default=0)
     p.add_argument("--stats")
+    p.add_argument("--trace")
     args = p.parse_args()
+    if args.trace:
+        trace = open(args.trace, "a")
     asyncio.run(main())

@@ -90,6 +90,33 @@ final class ObjectStorageTests: XCTestCase {
         try db.close()
     }
 
+    func testANodeStartsOnTheNewestManifestInOneListingEvenWhenTheListingLags() throws {
+        let store = MemoryObjectStore()
+        let writerNode = try Node(store)
+        let writer = try writerNode.open()
+        try writer.createCollection("c", dimension: 8, metric: .l2).upsert(docs(0..<20))
+        try writer.createCollection("d", dimension: 8, metric: .l2)
+        let versions = store.keys.filter { $0.hasPrefix("manifest/") }.sorted()
+        XCTAssertGreaterThanOrEqual(versions.count, 2)
+
+        store.resetCounts()
+        let node = try Node(store)
+        var reader = try node.open(readOnly: true)
+        XCTAssertEqual(store.count("LIST"), 1, "one listing of the manifest versions")
+        XCTAssertEqual(store.count("GET"), 1, "the newest version, fetched alongside the probe of the next number")
+        XCTAssertEqual(store.count("HEAD"), 1)
+        XCTAssertEqual(reader.collectionNames.sorted(), ["c", "d"])
+        try reader.close()
+
+        // A listing that has not caught up with the two newest versions: the probes find them.
+        store.unlisted = Set(versions.suffix(2))
+        reader = try node.open(readOnly: true)
+        XCTAssertEqual(reader.collectionNames.sorted(), ["c", "d"], "the newest version, not the newest listed")
+        XCTAssertEqual(try reader.collection("c").count, 20)
+        try reader.close()
+        try writer.close()
+    }
+
     func testUnknownOutcomesAreResolvedByTheCommitToken() throws {
         let store = MemoryObjectStore()
         let node = try Node(store)

@@ -60,9 +60,11 @@ struct SnapshotSearch: @unchecked Sendable {
         let rows = snapshot.rows(u.container)
         let container = snapshot.containers[u.container]
         var fetchRows: ((UnsafeBufferPointer<Neighbor>) throws -> Void)?
+        var fetchLists: (([Int]) throws -> Void)?
         if case .segment(let s) = container, !s.vectorsArrived {
             if u.kind == .ivf && s.rerankFetchesRows {
                 fetchRows = { try s.ensureRows($0.lazy.map(\.id)) }
+                if s.listsFetchCodes { fetchLists = { try s.ensureLists($0) } }
             } else {
                 try s.awaitVectors(deadline: deadline)
             }
@@ -92,14 +94,14 @@ struct SnapshotSearch: @unchecked Sendable {
                     try IVFSearch(
                         ivf: ivf, query: query, nprobe: nprobe, rows: rows,
                         admission: AdmitLiveAllowed(dead: rows.dead, allowed: w.baseAddress!), container: u.container,
-                        fetchRows: fetchRows
+                        fetchRows: fetchRows, fetchLists: fetchLists
                     )
                     .run(into: &found, cost: &cost, scratch: scratch)
                 }
             } else {
                 try IVFSearch(
                     ivf: ivf, query: query, nprobe: nprobe, rows: rows, admission: AdmitLive(dead: rows.dead), container: u.container,
-                    fetchRows: fetchRows
+                    fetchRows: fetchRows, fetchLists: fetchLists
                 )
                 .run(into: &found, cost: &cost, scratch: scratch)
             }

@@ -14,9 +14,7 @@ extension Database {
             return
         }
         let storage = try ObjectStorage.open(url: url, options: objectStorage, logger: options.logger)
-        if !options.createIfMissing, try storage.newestManifestVersion() == 0 {
-            throw TidepoolError.invalidArgument("no database at '\(url)' (no manifest there)")
-        }
+        // Without `createIfMissing`, a store without a manifest is refused by `init(storage:)`.
         try self.init(storage: storage, path: url, options: options)
     }
 }

@@ -50,6 +50,9 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         // Listed only where used (a query node's start pays no LIST): to tell a lost manifest
         // from an empty database, and for a writer to find dropped collections' files.
         let existing = stored == nil || !options.readOnly ? try storage.list("collections") : []
+        if stored == nil && existing.isEmpty && !options.createIfMissing {
+            throw TidepoolError.invalidArgument("no database at '\(path)' (no manifest there)")
+        }
         if let bytes = stored {
             manifest = try Manifest.decode(bytes, file: storage.manifestDisplayPath)
         } else if existing.isEmpty && !options.readOnly {

@@ -53,6 +53,11 @@ final class ArrivingFile: @unchecked Sendable {
     private var filling = false
     /// Readers' `ensure` calls fetching now (the background fill waits for them).
     private var readersFetching = 0
+    /// When the last reader's fetch ended: a search's next fetch (its re-rank rows after its
+    /// lists' codes) follows within milliseconds, and the fill leaves it that gap.
+    private var readersIdleSince = Date.distantPast
+    /// Callers of `waitUntilComplete` waiting now (the fill then starts without its delay).
+    private var completionWaiters = 0
     /// Whether `complete` has handed the copy over.
     private var handedOver = false
 
@@ -128,11 +133,22 @@ final class ArrivingFile: @unchecked Sendable {
             defer {
                 condition.lock()
                 readersFetching -= 1
+                if readersFetching == 0 { readersIdleSince = Date() }
                 condition.broadcast()
                 condition.unlock()
             }
             try fetch(mine, source, claimed: true, width: 48)
         }
+    }
+
+    /// Fetches `ranges` on a thread of its own as a reader would (`ensure`): readers that need
+    /// those bytes meanwhile wait for these requests instead of sending their own. A failure
+    /// is left for the readers to meet again (and report).
+    func prefetch(_ ranges: [Range<Int>]) {
+        guard source != nil, !ranges.isEmpty else { return }
+        let thread = Thread { [self] in _ = try? ensure(ranges) }
+        thread.stackSize = 1 << 20
+        thread.start()
     }
 
     /// Fetches `blocks` (sorted; claimed in `inFlight` when `claimed`), contiguous runs of up to
@@ -154,7 +170,11 @@ final class ArrivingFile: @unchecked Sendable {
         let results = runOnThreads(runs.count, width: width) { i -> Void in
             let run = runs[i]
             let range = (run.lowerBound * Self.blockSize)..<min(size, (run.upperBound + 1) * Self.blockSize)
-            if !claimed { self.waitWhileReadersFetch() }
+            if !claimed {
+                self.waitWhileReadersFetch()
+                // A reader may have fetched these meanwhile (an opener's prefetch, a search).
+                if self.condition.withLock({ run.allSatisfy { self.present.contains($0) } }) { return }
+            }
             do {
                 let bytes = try source.fetch(range)
                 try source.store(bytes, range.lowerBound)
@@ -167,12 +187,32 @@ final class ArrivingFile: @unchecked Sendable {
         for r in results { try r.get() }
     }
 
-    /// Waits while readers fetch, but at most 100 ms per request: under steady re-ranks the
-    /// fill still advances (and whoever waits for the whole file is not starved).
+    /// Waits while readers fetch and for `readerGap` after, but at most 100 ms per request:
+    /// under steady re-ranks the fill still advances (and whoever waits for the whole file is
+    /// not starved).
     private func waitWhileReadersFetch() {
         let limit = Date(timeIntervalSinceNow: 0.1)
         condition.lock()
-        while readersFetching > 0 && Date() < limit { _ = condition.wait(until: limit) }
+        while Date() < limit {
+            let gapEnds = readersIdleSince.addingTimeInterval(Self.readerGap)
+            if readersFetching == 0 && Date() >= gapEnds { break }
+            _ = condition.wait(until: readersFetching > 0 ? limit : min(limit, gapEnds))
+        }
+        condition.unlock()
+    }
+
+    /// How long after a reader's fetch the fill starts no request (a search's fetches come a
+    /// few milliseconds apart: its lists' codes, then its re-rank rows).
+    static let readerGap = 0.1
+    /// How long the fill waits before its first request, unless someone waits for the whole
+    /// file: the opener's first searches fetch what they need without sharing the bandwidth
+    /// with a download (on a cold query node that is the first answer's latency).
+    static let fillStartDelay = 0.2
+
+    private func waitBeforeFilling(startedAt: Date) {
+        let until = startedAt.addingTimeInterval(Self.fillStartDelay)
+        condition.lock()
+        while completionWaiters == 0 && Date() < until { _ = condition.wait(until: until) }
         condition.unlock()
     }
 
@@ -208,7 +248,9 @@ final class ArrivingFile: @unchecked Sendable {
     /// (the thread keeps it only while a wave runs). Then runs `check` over the complete file (the
     /// checksums of sections opening did not verify); damage it finds is logged and thrown by
     /// every later `ensure`. A second call (another reader of the same copy) changes nothing.
-    func fillInBackground(logger: Logger, check: (@Sendable () throws -> Void)? = nil) {
+    /// The fill starts at byte `from` (what readers will want soonest), runs to the end, then
+    /// fetches what is missing from the start.
+    func fillInBackground(logger: Logger, from: Int = 0, check: (@Sendable () throws -> Void)? = nil) {
         guard source != nil else { return }
         let start: Bool = condition.withLock {
             guard !filling else { return false }
@@ -219,9 +261,11 @@ final class ArrivingFile: @unchecked Sendable {
         }
         guard start else { return }
         let name = file.name
+        let startedAt = Date()
         let thread = Thread { [weak self] in
+            self?.waitBeforeFilling(startedAt: startedAt)
             var pause = 0.5
-            var first = 0
+            var first = max(0, from) / Self.blockSize
             while true {
                 // The file is held only inside a wave, never while the thread sleeps.
                 switch Self.wave(self, from: first, logger: logger, name: name, pause: pause) {
@@ -310,6 +354,9 @@ final class ArrivingFile: @unchecked Sendable {
         guard source != nil else { return }
         condition.lock()
         defer { condition.unlock() }
+        completionWaiters += 1
+        condition.broadcast()  // a fill still in its start delay begins now
+        defer { completionWaiters -= 1 }
         while missing > 0 && backgroundHealthy && damage == nil { try wait(deadline) }
         condition.unlock()
         do { try ensure([0..<size]) } catch {

@@ -77,6 +77,9 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
                 getFailures -= 1
                 throw TidepoolError.storage("GET \(url(key)) failed: unreachable (injected)")
             }
+            if let (k, bytes) = refusedRange, k == key, (range ?? 0..<Int.max).overlaps(bytes) {
+                throw TidepoolError.storage("GET \(url(key)) range \(String(describing: range)) refused (injected)")
+            }
             guard let o = objects[key] else { return nil }
             guard let range else {
                 bytesServed += o.bytes.count
@@ -95,6 +98,14 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
     private var bytesServed = 0
     private var getFailures = 0
     private var holdLargeGets: (larger: Int, gate: DispatchGroup)?
+
+    private var refusedRange: (String, Range<Int>)?
+
+    /// GETs of `key` that include any byte of `bytes` fail (nil: none fail), so a test can tell
+    /// what a reader did without those bytes.
+    func refuseGets(of key: String, overlapping bytes: Range<Int>?) {
+        lock.withLock { refusedRange = bytes.map { (key, $0) } }
+    }
 
     /// The next `count` GETs of segment files fail as an unreachable store would.
     func failSegmentGets(_ count: Int) { lock.withLock { getFailures = count } }
@@ -161,10 +172,18 @@ final class MemoryObjectStore: ObjectStore, @unchecked Sendable {
         }
     }
 
+    /// Keys a listing leaves out for now, as a store whose listings lag its creates does.
+    var unlisted: Set<String> {
+        get { lock.withLock { hiddenFromListing } }
+        set { lock.withLock { hiddenFromListing = newValue } }
+    }
+    private var hiddenFromListing: Set<String> = []
+
     func list(prefix: String) throws -> [ObjectEntry] {
         lock.withLock {
             note("LIST")
-            return objects.filter { $0.key.hasPrefix(prefix) }.map { ObjectEntry(key: $0.key, size: $0.value.bytes.count) }
+            return objects.filter { $0.key.hasPrefix(prefix) && !hiddenFromListing.contains($0.key) }
+                .map { ObjectEntry(key: $0.key, size: $0.value.bytes.count) }
                 .sorted { $0.key < $1.key }
         }
     }

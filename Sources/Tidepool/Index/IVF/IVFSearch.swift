@@ -19,11 +19,15 @@ struct IVFSearch<Admission: RowAdmission> {
     /// Brings the f32 rows of re-rank candidates (ids: rows) into memory first, when the
     /// container's rows are still arriving from object storage; nil when they are all here.
     var fetchRows: ((UnsafeBufferPointer<Neighbor>) throws -> Void)? = nil
+    /// Brings the codes of the probed lists (their numbers) into memory first, when they are
+    /// still arriving; nil when they are all here.
+    var fetchLists: (([Int]) throws -> Void)? = nil
 
     /// Pushes what it finds into `found` (keys: `RowKey` of `container`).
     func run(into found: inout TopK, cost: inout SearchCost, scratch: SearchScratch) throws {
         let probes = rankLists(scratch: scratch.ivf)
         cost.listsProbed += nprobe
+        if let fetchLists { try fetchLists(probes.items.map { Int($0.key) }) }
         switch ivf.codes {
         case .flat:
             scanFlat(probes, into: &found, cost: &cost)

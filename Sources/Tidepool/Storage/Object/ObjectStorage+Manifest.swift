@@ -1,4 +1,5 @@
 import Foundation
+import TidepoolS3
 
 /// The manifest as numbered immutable versions: `manifest/00000000000000000007`. The newest
 /// version is the manifest; committing one is creating the next number, which fails for every
@@ -16,17 +17,35 @@ extension ObjectStorage {
     /// The newest version: one listing, then probes of the numbers after it (a listing may lag
     /// a create on some stores; a probe does not).
     func newestManifestVersion() throws -> UInt64 {
-        var newest = try store.list(prefix: "manifest/").compactMap { Self.manifestVersion(fromKey: $0.key) }.max() ?? 0
+        var newest = try listedManifestVersion()
         while try store.head(Self.manifestKey(newest + 1)) != nil { newest += 1 }
         return newest
     }
 
+    /// The newest listed version (0: none listed).
+    private func listedManifestVersion() throws -> UInt64 {
+        try store.list(prefix: "manifest/").compactMap { Self.manifestVersion(fromKey: $0.key) }.max() ?? 0
+    }
+
+    /// The newest version's bytes (nil: no manifest yet). After the listing, the listed version's
+    /// GET and the probe of the number after it go out together: a start pays two round trips,
+    /// not three.
     func readManifest() throws -> [UInt8]? {
-        let version = try newestManifestVersion()
-        guard version > 0 else { return nil }
-        guard let bytes = try store.get(Self.manifestKey(version), range: nil) else { throw missing(Self.manifestKey(version), "GET") }
-        setManifestVersion(version)
-        return bytes
+        var version = try listedManifestVersion()
+        while true {
+            let (key, next) = (Self.manifestKey(version), Self.manifestKey(version + 1))
+            let probed = runOnThreads(version > 0 ? 2 : 1) { [store] i -> [UInt8]? in
+                i == 0 ? try store.head(next).map { _ in [] } : try store.get(key, range: nil)
+            }
+            guard try probed[0].get() == nil else {
+                version += 1  // the listing lagged: the next number exists, so look past it too
+                continue
+            }
+            guard version > 0 else { return nil }
+            guard let bytes = try probed[1].get() else { throw missing(key, "GET") }
+            setManifestVersion(version)
+            return bytes
+        }
     }
 
     func swapManifest(_ bytes: [UInt8]) throws {

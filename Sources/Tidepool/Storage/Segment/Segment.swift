@@ -30,6 +30,9 @@ final class Segment: @unchecked Sendable {
     /// Whether the f32 rows were still arriving when the segment opened, so an IVF re-rank
     /// fetches its candidates' rows (`ensureRows`) and any other reader waits for all (`awaitVectors`).
     let rerankFetchesRows: Bool
+    /// The IVF lists' codes when they were still arriving at opening (a search fetches the
+    /// lists it probes, `ensureLists`); nil when opening read them.
+    private let arrivingCodes: Range<Int>?
     private let idRecords: RecordTable
     private let attributeRecords: RecordTable
     private let sections: [SectionEntry]
@@ -70,14 +73,16 @@ final class Segment: @unchecked Sendable {
 
     /// Opens segment `name`. With `size` (the manifest's byte count) the file may arrive by range
     /// (`StorageBackend.mapArriving`): the header, footer, section table and every section but
-    /// the f32 rows are fetched first; an IVF segment whose lists hold codes is searchable then
-    /// (its re-rank fetches its candidates' rows, `ensureRows`) while the rows follow in the
-    /// background and their checksum is verified once they are here. Any other segment waits for
-    /// all of its bytes.
+    /// the f32 rows are fetched first; an IVF segment whose lists hold SQ8 or PQ codes is
+    /// searchable then, before even those codes are here (a search fetches the codes of the
+    /// lists it probes, `ensureLists`, and its re-rank its candidates' rows, `ensureRows`),
+    /// while the rest follows in the background, codes first, and its checksums are verified
+    /// once it is here. Any other segment waits for all of its bytes.
     ///
-    /// With `rows` (the manifest's) too, the first round of requests also fetches what follows the
-    /// f32 rows where the writer puts them (right after the header): every other section, so
-    /// opening costs one round trip less. A guess only: the section table decides what is read.
+    /// With `rows` (the manifest's) too, the first round of requests also fetches what likely
+    /// follows the f32 rows where the writer puts them (right after the header) up to the lists'
+    /// codes (`openingGuess`), so opening usually costs one round trip. A guess only: the
+    /// section table decides what is read.
     init(
         id: UInt64, name: String, storage: any StorageBackend, dimension: Int, metric: Metric, verifyChecksums: Bool,
         size: Int? = nil, rows expectedRows: Int? = nil
@@ -98,7 +103,13 @@ final class Segment: @unchecked Sendable {
         if let r = expectedRows, r >= 0, case let (v, false) = r.multipliedReportingOverflow(by: dimension * 4),
             v < bytes.count - SegmentHeader.size
         {
-            first.append((SegmentHeader.size + v)..<bytes.count)
+            let start = SegmentHeader.size + v
+            let guessed = min(bytes.count, start + Self.openingGuess(rows: r, dimension: dimension))
+            first.append(start..<guessed)
+            // What follows is likely an IVF section's codes (a search's next need) or, in other
+            // segments, what opening reads next anyway: on its way too, without waiting for it.
+            let tail = max(guessed, bytes.count - Self.tailBytes)
+            arriving.prefetch([guessed..<min(tail, guessed + Self.codesFetchedWhole)])
         }
         try arriving.ensure(first)
         let header = try SegmentHeader.decode(bytes, file: path, dimension: dimension, metric: metric)
@@ -124,14 +135,24 @@ final class Segment: @unchecked Sendable {
         }
         // Everything but the f32 rows, in parallel; the rows too unless only an IVF re-rank reads them.
         let mayDefer = !arriving.isComplete && find(.ivf) != nil && find(.hnsw) == nil
-        try arriving.ensure(parsed.filter { !mayDefer || $0.kind != vec.kind }.map { $0.offset..<($0.offset + $0.length) })
         let base = bytes.baseAddress!
+        func section(_ s: SectionEntry) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + s.offset, count: s.length) }
+        // An IVF section's SQ8/PQ codes (its tail) may arrive later too: its header says where they start.
+        var codesFrom: Int? = nil
+        if mayDefer, let v = find(.ivf), v.length >= IVFHeader.size {
+            try arriving.ensure([v.offset..<(v.offset + IVFHeader.size)])
+            codesFrom = IVFView.bytesBeforeCodes(section: section(v), dimension: dimension).map { v.offset + $0 }
+        }
+        try arriving.ensure(
+            parsed.filter { !mayDefer || $0.kind != vec.kind }.map {
+                $0.kind == SegmentFormat.Kind.ivf.rawValue && codesFrom != nil
+                    ? $0.offset..<codesFrom! : $0.offset..<($0.offset + $0.length)
+            })
         vectors = (base + vec.offset).assumingMemoryBound(to: Float.self)
         vectorSection = vec
         idRecords = try RecordTable(section: ids, in: bytes, rows: rows, file: path, what: "id")
         attributeRecords = try RecordTable(section: attrs, in: bytes, rows: rows, file: path, what: "attribute")
 
-        func section(_ s: SectionEntry) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + s.offset, count: s.length) }
         let ivf = try find(.ivf).map {
             try IVFView(bytes: section($0), file: path, fileOffset: $0.offset, dimension: dimension, rows: rows)
         }
@@ -141,9 +162,19 @@ final class Segment: @unchecked Sendable {
         case .sq8?, .pq?: deferred = mayDefer
         default: deferred = false
         }
-        if mayDefer && !deferred { try arriving.ensure([vec.offset..<(vec.offset + vec.length)]) }
+        if mayDefer && !deferred {
+            try arriving.ensure([vec.offset..<(vec.offset + vec.length)] + (find(.ivf).map { [$0.offset..<($0.offset + $0.length)] } ?? []))
+        }
         rerankFetchesRows = deferred
-        if verifyChecksums { for s in parsed where !(deferred && s.kind == vec.kind) { try s.verify(bytes, file: path) } }
+        let ivfEntry = find(.ivf)
+        let codesRange: Range<Int>? = deferred ? codesFrom.flatMap { from in ivfEntry.map { from..<($0.offset + $0.length) } } : nil
+        arrivingCodes = codesRange
+        // Codes of a few requests' size are on their way at once, in large requests, while
+        // the collection opens: its first searches then wait for those rather than sending one
+        // small request per probed list (on a store billed and paced per request, fewer is faster).
+        if let c = codesRange, c.count <= Self.codesFetchedWhole { arriving.prefetch([c]) }
+        let arrivingSections = parsed.filter { deferred && ($0.kind == vec.kind || ($0 == ivfEntry && codesRange != nil)) }
+        if verifyChecksums { for s in parsed where !arrivingSections.contains(s) { try s.verify(bytes, file: path) } }
         if !deferred { arriving.complete() }  // checked: the copy joins the cache
 
         graph = try find(.hnsw).map { try StoredGraph(bytes: section($0), file: path, fileOffset: $0.offset, expectedCount: rows) }
@@ -158,16 +189,30 @@ final class Segment: @unchecked Sendable {
         sections = parsed
         tombstones = Tombstones(count: rows)
         if deferred {
-            let (mapped, entry, display) = (self.file, vec, path)
+            let (mapped, entries, display) = (self.file, arrivingSections, path)
             let check: (@Sendable () throws -> Void)? =
-                verifyChecksums ? { @Sendable in try entry.verify(mapped.bytes, file: display) } : nil
-            arriving.fillInBackground(logger: Logger(label: "tidepool"), check: check)
+                verifyChecksums ? { @Sendable in for e in entries { try e.verify(mapped.bytes, file: display) } } : nil
+            // Codes first: until they are here, every search fetches its lists' codes.
+            arriving.fillInBackground(logger: Logger(label: "tidepool"), from: codesRange?.lowerBound ?? 0, check: check)
         }
     }
 
     /// How much of a file's end opening fetches first: the footer and, in one request, the
     /// section table before it.
     static let tailBytes = 64 << 10
+
+    /// The most IVF codes opening sends for at once (see `init`); above it, searches fetch
+    /// their lists' codes and the background fill brings the rest.
+    static let codesFetchedWhole = 32 << 20
+
+    /// How many bytes after the f32 rows opening fetches in its first round: about what ids,
+    /// attributes and an IVF section's centroids, lists and codebooks take (≈ 30 bytes a row,
+    /// 4·√rows centroids, 256 codebook entries) and no more, so an IVF segment's codes are not
+    /// on the path to its first answer. What this misses, a second round fetches.
+    static func openingGuess(rows: Int, dimension: Int) -> Int {
+        let centroids = Int(4 * Double(max(0, rows)).squareRoot()) + 256
+        return 30 * rows + 4 * dimension * centroids
+    }
 
     /// Bytes of one section (0 when the segment has none).
     func sectionLength(_ kind: SegmentFormat.Kind) -> Int { sections.first { $0.kind == kind.rawValue }?.length ?? 0 }
@@ -184,6 +229,22 @@ final class Segment: @unchecked Sendable {
     /// Blocks until the f32 rows are all here (at once when they are), fetching what is missing;
     /// `deadlineExceeded` when `deadline` passes while it waits.
     func awaitVectors(deadline: Deadline? = nil) throws { try arriving.waitUntilComplete(deadline: deadline) }
+
+    /// Blocks until the codes of IVF lists `lists` are here, fetching those that are not (a
+    /// search does before it scans them; see `init`).
+    func ensureLists(_ lists: some Sequence<Int>) throws {
+        guard arrivingCodes != nil, !arriving.isComplete, let ivf else { return }
+        let base = UnsafeRawPointer(file.bytes.baseAddress!)
+        try arriving.ensure(
+            lists.compactMap { l in
+                let span = ivf.codeBytes(ofList: l)
+                guard let start = span.baseAddress, span.count > 0 else { return nil }
+                return (start - base)..<(start - base + span.count)
+            })
+    }
+
+    /// Whether a search of the IVF lists must fetch their codes first (`ensureLists`).
+    var listsFetchCodes: Bool { arrivingCodes != nil && !arriving.isComplete }
 
     /// Blocks until the f32 rows of `rows` are here, fetching those that are not.
     func ensureRows(_ rows: some Sequence<UInt32>) throws {
