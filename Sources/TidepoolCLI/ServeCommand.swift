@@ -62,6 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
         inversion: .prefixedNo,
         help: "On a query node: forward writes to the writer the manifest names (default), or refuse them naming it.")
     var forwardWrites = true
+    @Option(help: "This node's name in the X-Tidepool-Node header of every response (default host:port).")
+    var nodeName: String?
     @Option(help: "Log level: trace, debug (every request with its id), info (default), notice, warning, error.")
     var logLevel: String?
 
@@ -140,7 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
             headerTimeout: try seconds(headerTimeout, file.header_timeout_s, 30, "header-timeout"),
             bodyTimeout: try seconds(bodyTimeout, file.body_timeout_s, 60, "body-timeout"),
             shutdownDelay: try seconds(shutdownDelay, file.shutdown_delay_s, 0, "shutdown-delay", allowZero: true),
-            forwardWrites: forwardWrites)
+            forwardWrites: forwardWrites, nodeName: nodeName)
         do { try configuration.validate() } catch { throw ValidationError(error.message) }
         guard let level = Logger.Level(rawValue: logLevel ?? "info") else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")

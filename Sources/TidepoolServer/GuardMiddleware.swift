@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Tidepool
 
@@ -31,6 +32,18 @@ struct GuardMiddleware: RouterMiddleware {
         } catch {
             return APIError.from(error).response()
         }
+    }
+}
+
+/// Names the node in every response (`X-Tidepool-Node`): behind a load balancer, which node answered.
+struct NodeNameMiddleware: RouterMiddleware {
+    typealias Context = TidepoolRequestContext
+    let name: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        if let field = HTTPField.Name("X-Tidepool-Node") { response.headers[field] = name }
+        return response
     }
 }
 

@@ -41,6 +41,7 @@ public struct TidepoolServer: Service {
         let router = Router(context: TidepoolRequestContext.self)
         // Every request is logged with its id at debug level (`--log-level debug`); errors at info.
         router.middlewares.add(LogRequestsMiddleware(.debug))
+        router.middlewares.add(NodeNameMiddleware(name: configuration.nodeName ?? "\(configuration.host):\(configuration.port)"))
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(GuardMiddleware(keys: configuration.keys))
         router.middlewares.add(

@@ -42,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     public var forwardWrites: Bool
     /// Caps on what one request may ask for.
     public var limits: RequestLimits
+    /// This node's name in the `X-Tidepool-Node` header of every response (default
+    /// `host:port`), so a client or a test behind a load balancer can tell which node answered.
+    public var nodeName: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keys: APIKeyring, maxBodyBytes: Int = 64 << 20,
@@ -49,7 +52,7 @@ public struct ServerConfiguration: Sendable {
         requestTimeout: TimeAmount = .seconds(30), headerTimeout: TimeAmount = .seconds(30), bodyTimeout: TimeAmount = .seconds(60),
         readThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
         writeThreads: Int = 32, shutdownDelay: TimeAmount = .zero, forwardWrites: Bool = true,
-        limits: RequestLimits = RequestLimits()
+        limits: RequestLimits = RequestLimits(), nodeName: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -66,6 +69,7 @@ public struct ServerConfiguration: Sendable {
         self.shutdownDelay = shutdownDelay
         self.forwardWrites = forwardWrites
         self.limits = limits
+        self.nodeName = nodeName
     }
 
     /// Refuses settings that would silently mean something else (a port out of range, a limit of 0).
@@ -75,6 +79,11 @@ public struct ServerConfiguration: Sendable {
         }
         try check((0...65535).contains(port), "port must be in 0...65535 (0: any free port), got \(port)")
         try check(maxBodyBytes >= 1, "max body bytes must be at least 1, got \(maxBodyBytes)")
+        if let nodeName {
+            try check(
+                (1...128).contains(nodeName.utf8.count) && nodeName.utf8.allSatisfy { (0x21...0x7E).contains($0) },
+                "node name must be 1 to 128 printable ASCII characters without spaces, got '\(nodeName)'")
+        }
         try check(maxInFlight >= 1, "max in flight must be at least 1, got \(maxInFlight)")
         try check(
             (1...maxInFlight).contains(maxInFlightPerKey), "max in flight per key must be in 1...\(maxInFlight), got \(maxInFlightPerKey)")

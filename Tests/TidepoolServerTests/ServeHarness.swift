@@ -76,10 +76,29 @@ struct ServeHarness: Sendable {
         return (env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test", ["AWS_ENDPOINT_URL": s3])
     }
 
+    /// A loopback port no one listens on now (the kernel's choice), so a test's servers never
+    /// meet the store's own randomly chosen ports.
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw XCTSkip("no socket: errno \(errno)") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw XCTSkip("cannot bind a loopback port: errno \(errno)") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
     /// A blocking HTTP call on loopback.
-    func request(_ port: Int, _ method: String, _ path: String, _ body: String?) throws -> (Int, [String: Any]) {
+    func request(_ port: Int, _ method: String, _ path: String, _ body: String?, closing: Bool = false) throws -> (Int, [String: Any]) {
         var r = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         r.httpMethod = method
+        if closing { r.setValue("close", forHTTPHeaderField: "Connection") }
         r.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
         r.httpBody = body.map { Data($0.utf8) }
         r.timeoutInterval = 10
@@ -91,10 +110,13 @@ struct ServeHarness: Sendable {
                 failure = error
             } else {
                 // A body that is not a JSON object (/metrics) comes back as its text under "_text".
-                let obj =
+                // The node that answered (behind a load balancer) comes back under "_node".
+                var obj =
                     data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
                     ?? ["_text": String(decoding: data ?? Data(), as: UTF8.self)]
-                result = ((response as? HTTPURLResponse)?.statusCode ?? 0, obj)
+                let http = response as? HTTPURLResponse
+                if let node = http?.value(forHTTPHeaderField: "X-Tidepool-Node") { obj["_node"] = node }
+                result = (http?.statusCode ?? 0, obj)
             }
             done.signal()
         }.resume()
