@@ -121,6 +121,7 @@ extension S3Client {
             var query: [(String, String)] = [
                 ("list-type", "2"), ("prefix", prefix), ("max-keys", String(min(pageSize, 1000, max(1, limit - out.count)))),
             ]
+            if let delimiter { query.append(("delimiter", delimiter)) }
             if let token {
                 query.append(("continuation-token", token))
             } else if let startAfter {

@@ -105,6 +105,15 @@ public enum S3Conformance {
             guard after == 2 else { throw Missing(description: "start-after listed \(after) keys, expected 2") }
             return "keys come in byte order; continuation tokens and start-after work"
         }
+        check("list folders (delimiter)", write: false) {
+            // What opening a writer lists to tell dropped collections' folders from live ones.
+            for k in ["dirs/a/1", "dirs/a/2", "dirs/b/x/1", "dirs/c"] { try client.put(scratch + k, [0]) }
+            let names = try client.list(prefix: scratch + "dirs/", delimiter: "/").map {
+                String($0.key.dropFirst((scratch + "dirs/").count))
+            }
+            guard names.sorted() == ["a/", "b/", "c"] else { throw Missing(description: "listed \(names.sorted()), expected [a/, b/, c]") }
+            return "keys under a folder roll up into one entry per subfolder"
+        }
         check("delete", write: true) {
             try client.delete(scratch + "plain")
             guard try client.get(scratch + "plain") == nil else { throw Missing(description: "a deleted object is still read") }

@@ -29,10 +29,22 @@ extension API {
 
     /// Applies the request's `consistency` before a read that began at `start`; returns what the
     /// answer reports about it.
-    func readConsistency(_ body: [String: JSONValue], since start: ContinuousClock.Instant) throws -> [String: Any] {
+    func readConsistency(_ body: [String: JSONValue], collection name: String, since start: ContinuousClock.Instant) throws -> [String: Any]
+    {
         switch try consistency(body) {
         case .strong:
+            let database = self.database
             try database.catchUp(since: start)
+            // A writer on object storage answers from its own state only while no one has taken
+            // over: vouched for by its lease (`WriterLease`), else by one HEAD of the next
+            // manifest version. One woken from a pause after a takeover would otherwise answer
+            // without the new writer's writes.
+            if database.objectStorageMetrics != nil, !database.followsAWriter,
+                database.writerHeadWithoutWaiting(collection: name) == nil, try database.supersededAsWriter()
+            {
+                throw APIError(
+                    .serviceUnavailable, "not_the_writer", "this node cannot vouch that it is still the writer; ask another node")
+            }
             return [:]
         case .eventual:
             guard let stale = database.staleness else { return ["consistency": "eventual", "staleness_ms": NSNull()] }
@@ -51,7 +63,7 @@ extension API {
     ) async throws -> Response {
         guard let writer = writerToAsk(body, collection: name, context: context) else {
             return try await run(context, write: false, collection: name) { deadline in
-                let read = try readConsistency(body, since: start)
+                let read = try readConsistency(body, collection: name, since: start)
                 return read.merging(try work(deadline)) { a, _ in a }
             }
         }

@@ -8,7 +8,9 @@ import Tidepool
 /// The `/v1` routes. Bodies are JSON objects; unknown fields are refused (400), so a typo
 /// never silently changes what a request means. Every response reports `took_ms`.
 struct API: Sendable {
-    let database: Database
+    let handle: DatabaseHandle
+    /// The database served now (a takeover may replace it between requests).
+    var database: Database { handle.current }
     let executor: EngineExecutor
     let maxBody: Int
     /// Engine time per request; the engine is given the same deadline.

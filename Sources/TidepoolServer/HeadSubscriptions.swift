@@ -89,7 +89,7 @@ final class HeadSubscriptions: Sendable {
         var request = HTTPClientRequest(url: url)
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
+            let response = try await PeerHTTP.client.execute(request, timeout: .seconds(2))
             let body = try await response.body.collect(upTo: 1 << 16)
             guard response.status == .ok,
                 let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],

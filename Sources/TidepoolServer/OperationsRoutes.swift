@@ -7,7 +7,8 @@ import Tidepool
 
 /// `/health`, `/ready` and `/metrics`: what load balancers and monitoring ask.
 struct OperationsRoutes: Sendable {
-    let database: Database
+    let handle: DatabaseHandle
+    var database: Database { handle.current }
     let api: API
     let state: ServerState
     let gauges = CollectionGauges()
@@ -19,6 +20,9 @@ struct OperationsRoutes: Sendable {
         router.get("/ready") { _, _ in
             if state.shuttingDown.load(ordering: .relaxed) {
                 return APIError(.serviceUnavailable, "shutting_down", "the server is shutting down").response()
+            }
+            if handle.isSwitching {
+                return APIError(.serviceUnavailable, "taking_over", "this node is switching between writer and query node").response()
             }
             let health = database.collectionHealth()
             let degraded = health.values.filter { $0 != .ok }.count

@@ -32,6 +32,14 @@ public struct TidepoolServer: Service {
 
     /// Builds the server; throws when `configuration` does not validate.
     public init(database: Database, configuration: ServerConfiguration, logger: Logger = Logger(label: "tidepool.server")) throws {
+        try self.init(handle: DatabaseHandle(database), configuration: configuration, logger: logger)
+    }
+
+    /// Builds the server over a database a takeover may replace (`WriterTakeover`).
+    public init(
+        handle: DatabaseHandle, configuration: ServerConfiguration, extraServices: [any Service] = [],
+        logger: Logger = Logger(label: "tidepool.server")
+    ) throws {
         try configuration.validate()
         _ = TidepoolMetrics.registry
         let state = ServerState()
@@ -46,13 +54,13 @@ public struct TidepoolServer: Service {
         router.middlewares.add(GuardMiddleware(keys: configuration.keys))
         router.middlewares.add(
             WriteForwardingMiddleware(
-                database: database, forward: configuration.forwardWrites, maxBody: configuration.maxBodyBytes,
+                handle: handle, forward: configuration.forwardWrites, maxBody: configuration.maxBodyBytes,
                 timeout: configuration.requestTimeout))
         let api = API(
-            database: database, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
+            handle: handle, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
             limits: configuration.limits)
         api.register(router)
-        OperationsRoutes(database: database, api: api, state: state).register(router)
+        OperationsRoutes(handle: handle, api: api, state: state).register(router)
         let timeouts = (configuration.headerTimeout, configuration.bodyTimeout)
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionDeadlineHandler(headerTimeout: timeouts.0, bodyTimeout: timeouts.1)])
@@ -64,7 +72,8 @@ public struct TidepoolServer: Service {
             logger: logger)
         // Shut down in reverse order: the HTTP server drains, then the engine threads stop, then
         // the database closes.
-        app.addServices(DatabaseCloser(database: database, logger: logger), executor)
+        app.addServices(DatabaseCloser(handle: handle, logger: logger), executor)
+        for service in extraServices { app.addServices(service) }
         application = app
         self.state = state
         shutdownDelay = configuration.shutdownDelay
@@ -101,12 +110,12 @@ struct ShutdownNotice: Service {
 
 /// Closes the database once everything that uses it has stopped.
 struct DatabaseCloser: Service {
-    let database: Database
+    let handle: DatabaseHandle
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         logger.info("closing the database")
-        try await NIOThreadPool.singleton.runIfActive { try database.close() }
+        try await NIOThreadPool.singleton.runIfActive { try handle.current.close() }
     }
 }

@@ -7,6 +7,19 @@ import NIOCore
 import NIOHTTP1
 import Tidepool
 
+/// The HTTP client for requests between nodes (heads, forwarded writes, leases, health checks):
+/// a refused connection fails at once instead of being retried until the connect timeout, so a
+/// dead writer costs a forwarded write milliseconds, not seconds. One for the process; it lives
+/// as long as the process.
+enum PeerHTTP {
+    static let client: HTTPClient = {
+        var pool = HTTPClient.Configuration.ConnectionPool()
+        pool.retryConnectionEstablishment = false
+        let config = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(1)), connectionPool: pool)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }()
+}
+
 /// A query node's requests to its writer (the URL the manifest names): the writer's head for a
 /// strong read, and writes forwarded as they came. The caller's own `Authorization` goes along,
 /// so the writer checks the same rights the query node checked.
@@ -30,7 +43,7 @@ struct WriterPeer: Sendable {
         var request = HTTPClientRequest(url: writer + "/v1/collections/" + Self.pathSegment(collection) + "/head")
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: headTimeout)
+            let response = try await PeerHTTP.client.execute(request, timeout: headTimeout)
             let body = try await response.body.collect(upTo: 1 << 16)
             guard response.status == .ok,
                 let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
@@ -54,7 +67,7 @@ struct WriterPeer: Sendable {
         let answer: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            answer = try await HTTPClient.shared.execute(out, timeout: timeout)
+            answer = try await PeerHTTP.client.execute(out, timeout: timeout)
             bytes = try await answer.body.collect(upTo: 256 << 20)
         } catch {
             throw APIError(
@@ -106,13 +119,14 @@ final class HeadFlights: Sendable {
 /// 403 `read_only` naming where to send them. Runs after `GuardMiddleware` (the caller is known).
 struct WriteForwardingMiddleware: RouterMiddleware {
     typealias Context = TidepoolRequestContext
-    let database: Database
+    let handle: DatabaseHandle
     let forward: Bool
     let maxBody: Int
     let timeout: TimeAmount
     let peer = WriterPeer()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let database = handle.current
         guard database.followsAWriter, Self.isWrite(request.method, request.uri.path) else { return try await next(request, context) }
         guard let writer = database.writerURL else {
             throw APIError(

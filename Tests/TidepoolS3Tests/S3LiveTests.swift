@@ -10,7 +10,7 @@ final class S3LiveTests: XCTestCase {
         let (client, prefix) = try LiveStore.client()
         let report = S3Conformance.run(client, prefix: prefix)
         for c in report.checks { XCTAssertTrue(c.passed, "\(c.name): \(c.detail)") }
-        XCTAssertEqual(report.checks.count, 8)
+        XCTAssertEqual(report.checks.count, 9)
         XCTAssertTrue(report.canWrite)
         XCTAssertEqual(try client.list(prefix: prefix), [], "the check removes its scratch objects")
     }

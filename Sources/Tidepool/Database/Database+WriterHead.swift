@@ -81,6 +81,16 @@ extension Database {
 }
 
 extension Database {
+    /// On a writer on object storage: whether another writer has committed the manifest version
+    /// after this one's own (it took over; this one acknowledges nothing more and should serve
+    /// as a query node). One `HEAD`; a version this writer is committing itself carries its own
+    /// commit token and does not count. False anywhere else.
+    public func supersededAsWriter() throws -> Bool {
+        guard !options.readOnly, let objects = storage as? ObjectStorage else { return false }
+        guard let next = try objects.store.head(ObjectStorage.manifestKey(objects.currentManifestVersion + 1)) else { return false }
+        return next.token.map { !$0.hasPrefix(objects.writerID + "-") } ?? true
+    }
+
     /// Whether this is a read-only database on object storage following a writer (a query node).
     public var followsAWriter: Bool { options.readOnly && storage is ObjectStorage }
 }
