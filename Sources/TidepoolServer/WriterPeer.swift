@@ -5,6 +5,7 @@ import Hummingbird
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Tidepool
 
 /// The HTTP client for requests between nodes (heads, forwarded writes, leases, health checks):
@@ -68,17 +69,41 @@ struct WriterPeer: Sendable {
         let bytes: ByteBuffer
         do {
             answer = try await PeerHTTP.client.execute(out, timeout: timeout)
-            bytes = try await answer.body.collect(upTo: 256 << 20)
         } catch {
-            throw APIError(
-                .serviceUnavailable, "writer_unavailable",
-                "this node serves reads only and the writer at \(writer) did not answer the forwarded write: \(error)")
+            throw ForwardFailure(
+                notSent: Self.neverConnected(error),
+                error: APIError(
+                    .serviceUnavailable, "writer_unavailable",
+                    "this node serves reads only and the writer at \(writer) did not answer the forwarded write: \(error)"))
+        }
+        do { bytes = try await answer.body.collect(upTo: 256 << 20) } catch {
+            throw ForwardFailure(
+                notSent: false,
+                error: APIError(
+                    .serviceUnavailable, "writer_unavailable",
+                    "the writer at \(writer) did not finish its answer to the forwarded write: \(error)"))
         }
         var headers = HTTPFields()
         headers[.contentType] = answer.headers.first(name: "Content-Type") ?? "application/json"
         if let name = HTTPField.Name("X-Tidepool-Forwarded-To") { headers[name] = writer }
         if let retry = answer.headers.first(name: "Retry-After") { headers[.retryAfter] = retry }
         return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: bytes))
+    }
+
+    /// A forwarded write that failed, and whether it certainly never reached the writer (no
+    /// connection was made: it may be sent elsewhere without being applied twice).
+    struct ForwardFailure: Error {
+        let notSent: Bool
+        let error: APIError
+    }
+
+    /// Whether `error` says no connection was ever made.
+    static func neverConnected(_ error: any Error) -> Bool {
+        if let e = error as? HTTPClientError { return e == .connectTimeout }
+        if let e = error as? IOError { return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(e.errnoCode) }
+        if error is NIOConnectionError { return true }
+        if case ChannelError.connectTimeout = error { return true }
+        return false
     }
 
     static func pathSegment(_ s: String) -> String {
@@ -141,7 +166,20 @@ struct WriteForwardingMiddleware: RouterMiddleware {
         do { body = try await request.collectBody(upTo: maxBody) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "body_too_large", "request body is larger than \(maxBody) bytes")
         }
-        return try await peer.forward(request, body: body, to: writer, timeout: timeout)
+        do {
+            return try await peer.forward(request, body: body, to: writer, timeout: timeout)
+        } catch let failure as WriterPeer.ForwardFailure {
+            // The writer may just have been replaced: the manifest names its successor. A write
+            // that never reached the old one goes to the new one (once); any other is answered
+            // 503, as its outcome is unknown.
+            guard failure.notSent else { throw failure.error }
+            let since = ContinuousClock.now
+            try? await NIOThreadPool.singleton.runIfActive { try database.catchUp(since: since) }
+            guard let next = handle.current.writerURL, next != writer else { throw failure.error }
+            do { return try await peer.forward(request, body: body, to: next, timeout: timeout) } catch let again as WriterPeer.ForwardFailure {
+                throw again.error
+            }
+        }
     }
 
     /// The routes that change data: create, change or drop a collection, upsert, delete, compact.

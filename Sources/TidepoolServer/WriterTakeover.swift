@@ -106,6 +106,7 @@ public struct WriterTakeover: Service {
     /// Closes the database served now and opens it the other way; on failure (another node won
     /// the race, the store is unreachable) the node opens it as a query node again.
     private func replace(asWriter: Bool) async {
+        let started = ContinuousClock.now
         handle.beginSwitch()
         let old = handle.current
         let opened: Database? = await onEngineThreadOrNil { [open, logger] in
@@ -118,7 +119,13 @@ public struct WriterTakeover: Service {
             }
         }
         handle.finishSwitch(to: opened)
-        if opened == nil { logger.error("the database could not be opened again; requests answer 503 until a restart") }
+        guard let opened else {
+            logger.error("the database could not be opened again; requests answer 503 until it is")
+            return
+        }
+        logger.notice(
+            "serving as \(opened.followsAWriter ? "a query node" : "the writer")",
+            metadata: ["switch_ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])
     }
 
     private func answersHealth(_ url: String) async -> Bool {
