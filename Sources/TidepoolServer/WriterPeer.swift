@@ -176,7 +176,9 @@ struct WriteForwardingMiddleware: RouterMiddleware {
             let since = ContinuousClock.now
             try? await NIOThreadPool.singleton.runIfActive { try database.catchUp(since: since) }
             guard let next = handle.current.writerURL, next != writer else { throw failure.error }
-            do { return try await peer.forward(request, body: body, to: next, timeout: timeout) } catch let again as WriterPeer.ForwardFailure {
+            do {
+                return try await peer.forward(request, body: body, to: next, timeout: timeout)
+            } catch let again as WriterPeer.ForwardFailure {
                 throw again.error
             }
         }

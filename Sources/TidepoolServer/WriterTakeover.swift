@@ -123,9 +123,9 @@ public struct WriterTakeover: Service {
             logger.error("the database could not be opened again; requests answer 503 until it is")
             return
         }
-        logger.notice(
-            "serving as \(opened.followsAWriter ? "a query node" : "the writer")",
-            metadata: ["switch_ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)"])
+        let took = ContinuousClock.now - started
+        let ms = took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000
+        logger.notice("serving as \(opened.followsAWriter ? "a query node" : "the writer")", metadata: ["switch_ms": "\(ms)"])
     }
 
     private func answersHealth(_ url: String) async -> Bool {
