@@ -72,6 +72,10 @@ struct ServeCommand: AsyncParsableCommand {
     var peers: String?
     @Option(help: "With --peers: seconds the writer may fail its health checks before a peer takes over (default 3).")
     var takeoverAfter: Double?
+    @Option(help: "Requests a second one collection may take, 429 rate_limited with Retry-After beyond (default: no limit).")
+    var collectionRate: Double?
+    @Option(help: "With --collection-rate: the largest burst one collection may send at once (default: the rate).")
+    var collectionBurst: Double?
     @Option(help: "This node's name in the X-Tidepool-Node header of every response (default host:port).")
     var nodeName: String?
     @Option(help: "Log level: trace, debug (every request with its id), info (default), notice, warning, error.")
@@ -148,7 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return .nanoseconds(Int64(v * 1e9))
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, keys: keys, maxBodyBytes: maxBodyBytes, maxInFlight: maxInFlight,
             maxInFlightPerKey: self.maxInFlightPerKey ?? file.max_in_flight_per_key,
             maxConnections: self.maxConnections ?? file.max_connections ?? 1024,
@@ -157,6 +161,8 @@ struct ServeCommand: AsyncParsableCommand {
             bodyTimeout: try seconds(bodyTimeout, file.body_timeout_s, 60, "body-timeout"),
             shutdownDelay: try seconds(shutdownDelay, file.shutdown_delay_s, 0, "shutdown-delay", allowZero: true),
             forwardWrites: forwardWrites, nodeName: nodeName)
+        configuration.collectionRate = collectionRate
+        configuration.collectionBurst = collectionBurst
         do { try configuration.validate() } catch { throw ValidationError(error.message) }
         guard let level = Logger.Level(rawValue: logLevel ?? "info") else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")

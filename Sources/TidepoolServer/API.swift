@@ -22,6 +22,8 @@ struct API: Sendable {
     let leases = HeadLeases()
     /// On a query node: its leases on its writer's heads.
     let subscriptions = HeadSubscriptions()
+    /// Per-collection request rates (nil: none).
+    var collectionLimits: CollectionLimits? = nil
 
     func register(_ router: Router<TidepoolRequestContext>) {
         registerMethodNotAllowed(router)
@@ -205,6 +207,7 @@ struct API: Sendable {
         if let collection, !key.allows(collection: collection) {
             throw APIError(.forbidden, "forbidden", "this API key has no access to collection '\(collection)'")
         }
+        if let collection { try collectionLimits?.admit(collection) }
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
         var result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value

@@ -77,11 +77,15 @@ final class EngineExecutor: Service, Sendable {
         let refusal: APIError? = state.withLockedValue { s in
             if s.stopped { return APIError(.serviceUnavailable, "shutting_down", "the server is shutting down") }
             if s.total >= maxInFlight {
-                return APIError(.tooManyRequests, "overloaded", "more than \(maxInFlight) requests in flight; retry later")
+                var e = APIError(.tooManyRequests, "overloaded", "more than \(maxInFlight) requests in flight; retry later")
+                e.retryAfter = 1
+                return e
             }
             if s.perKey[key, default: 0] >= maxInFlightPerKey {
-                return APIError(
+                var e = APIError(
                     .tooManyRequests, "overloaded", "more than \(maxInFlightPerKey) requests in flight for this API key; retry later")
+                e.retryAfter = 1
+                return e
             }
             if !s.started {
                 readPool.start()

@@ -56,9 +56,10 @@ public struct TidepoolServer: Service {
             WriteForwardingMiddleware(
                 handle: handle, forward: configuration.forwardWrites, maxBody: configuration.maxBodyBytes,
                 timeout: configuration.requestTimeout))
-        let api = API(
+        var api = API(
             handle: handle, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
             limits: configuration.limits)
+        api.collectionLimits = CollectionLimits(rate: configuration.collectionRate, burst: configuration.collectionBurst)
         api.register(router)
         OperationsRoutes(handle: handle, api: api, state: state).register(router)
         let timeouts = (configuration.headerTimeout, configuration.bodyTimeout)

@@ -45,6 +45,10 @@ public struct ServerConfiguration: Sendable {
     /// This node's name in the `X-Tidepool-Node` header of every response (default
     /// `host:port`), so a client or a test behind a load balancer can tell which node answered.
     public var nodeName: String?
+    /// Requests a second one collection may take (nil: no limit), with bursts of
+    /// `collectionBurst` (default the rate): beyond it 429 `rate_limited` with `Retry-After`.
+    public var collectionRate: Double?
+    public var collectionBurst: Double?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keys: APIKeyring, maxBodyBytes: Int = 64 << 20,
@@ -79,6 +83,12 @@ public struct ServerConfiguration: Sendable {
         }
         try check((0...65535).contains(port), "port must be in 0...65535 (0: any free port), got \(port)")
         try check(maxBodyBytes >= 1, "max body bytes must be at least 1, got \(maxBodyBytes)")
+        if let collectionRate {
+            try check(collectionRate.isFinite && collectionRate > 0, "collection rate must be a positive number, got \(collectionRate)")
+        }
+        if let collectionBurst {
+            try check(collectionBurst.isFinite && collectionBurst >= 1, "collection burst must be at least 1, got \(collectionBurst)")
+        }
         if let nodeName {
             try check(
                 (1...128).contains(nodeName.utf8.count) && nodeName.utf8.allSatisfy { (0x21...0x7E).contains($0) },
