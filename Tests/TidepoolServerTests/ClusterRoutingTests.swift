@@ -45,6 +45,9 @@ final class ClusterRoutingTests: XCTestCase {
         return path
     }
 
+    // Every request through HAProxy goes on a connection of its own (`closing`): Foundation's
+    // URLSession on Linux was seen to hang a POST on a pooled connection HAProxy had closed
+    // (10 s, its timeout), which a curl or Python keep-alive client did not.
     func testCollectionsStayOnOneNodeMoveWhenItDiesAndNoRequestFails() throws {
         let binary = try haproxy()
         let (bucket, s3) = try harness.objectStore()
@@ -76,7 +79,7 @@ final class ClusterRoutingTests: XCTestCase {
         defer { lb.terminate() }
         var up = false
         for _ in 0..<100 where !up {
-            up = (try? harness.request(front, "GET", "/ready", nil))?.0 == 200
+            up = (try? harness.request(front, "GET", "/ready", nil, closing: true))?.0 == 200
             if !up { Thread.sleep(forTimeInterval: 0.05) }
         }
         XCTAssertTrue(up, "HAProxy answers /ready from a node")
@@ -84,17 +87,19 @@ final class ClusterRoutingTests: XCTestCase {
         // Collections created and written through HAProxy, wherever each request lands.
         let names = (0..<12).map { "t\($0)" }
         for (i, n) in names.enumerated() {
-            var (s, o) = try harness.request(front, "POST", "/v1/collections", "{\"name\":\"\(n)\",\"dimension\":4,\"metric\":\"l2\"}")
+            var (s, o) = try harness.request(
+                front, "POST", "/v1/collections", "{\"name\":\"\(n)\",\"dimension\":4,\"metric\":\"l2\"}", closing: true)
             XCTAssertEqual(s, 201, "\(o)")
             (s, o) = try harness.request(
-                front, "POST", "/v1/collections/\(n)/upsert", "{\"documents\":[{\"id\":\(i),\"vector\":[\(i),1,2,3]}]}")
+                front, "POST", "/v1/collections/\(n)/upsert", "{\"documents\":[{\"id\":\(i),\"vector\":[\(i),1,2,3]}]}", closing: true)
             XCTAssertEqual(s, 200, "a write lands on any node and reaches the writer: \(o)")
         }
         // Each collection's queries land on one node, and a strong read there sees its write.
         func home(_ i: Int) throws -> String {
             var seen: Set<String> = []
             for _ in 0..<3 {
-                let (s, o) = try harness.request(front, "POST", "/v1/collections/\(names[i])/query", "{\"vector\":[\(i),1,2,3],\"k\":1}")
+                let (s, o) = try harness.request(
+                    front, "POST", "/v1/collections/\(names[i])/query", "{\"vector\":[\(i),1,2,3],\"k\":1}", closing: true)
                 XCTAssertEqual(s, 200, "\(o)")
                 XCTAssertEqual((o["results"] as? [[String: Any]])?.first?["id"] as? Int, i, "\(o)")
                 seen.insert(o["_node"] as? String ?? "?")
@@ -112,7 +117,8 @@ final class ClusterRoutingTests: XCTestCase {
         var answered = 0
         while Date() < until {
             for i in 0..<names.count {
-                let (s, o) = try harness.request(front, "POST", "/v1/collections/\(names[i])/query", "{\"vector\":[\(i),1,2,3],\"k\":1}")
+                let (s, o) = try harness.request(
+                    front, "POST", "/v1/collections/\(names[i])/query", "{\"vector\":[\(i),1,2,3],\"k\":1}", closing: true)
                 XCTAssertEqual(s, 200, "\(names[i]) after node \(victim) died: \(o)")
                 XCTAssertNotEqual(o["_node"] as? String, victim)
                 answered += 1
