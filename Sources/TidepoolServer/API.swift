@@ -207,7 +207,8 @@ struct API: Sendable {
         if let collection, !key.allows(collection: collection) {
             throw APIError(.forbidden, "forbidden", "this API key has no access to collection '\(collection)'")
         }
-        if let collection { try collectionLimits?.admit(collection) }
+        // Only collections that exist have buckets: made-up names cannot grow the table.
+        if let collection, let limits = collectionLimits, database.hasCollection(collection) { try limits.admit(collection) }
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
         var result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value

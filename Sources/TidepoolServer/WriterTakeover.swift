@@ -29,7 +29,7 @@ public struct WriterTakeover: Service {
         public var peers: [String]
         /// How long the writer may fail its health checks before a peer takes over.
         public var takeoverAfter: Duration
-        /// How often the writer (or, on the writer, the manifest) is checked.
+        /// How often a standby checks the writer (a writer checks the manifest once a second).
         public var checkEvery: Duration
         /// The database's location, which seeds the rendezvous order.
         public var location: String
@@ -70,6 +70,7 @@ public struct WriterTakeover: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             var lastSeen = ContinuousClock.now
+            var lastSupersededCheck = ContinuousClock.now
             while !Task.isCancelled {
                 try? await Task.sleep(for: settings.checkEvery)
                 if Task.isCancelled { return }
@@ -85,7 +86,11 @@ public struct WriterTakeover: Service {
                         "the writer \(db.writerURL ?? "(none)") has not answered for \(settings.takeoverAfter): taking over as the writer")
                     await replace(asWriter: true)
                     lastSeen = .now
-                } else if (try? await onEngineThread { try db.supersededAsWriter() }) == true {
+                } else if ContinuousClock.now - lastSupersededCheck >= .seconds(1) {
+                    // Once a second is enough: until it reopens, a superseded writer is fenced
+                    // for writes and answers no strong read its lease cannot vouch for.
+                    lastSupersededCheck = .now
+                    guard (try? await onEngineThread { try db.supersededAsWriter() }) == true else { continue }
                     logger.notice("another node took over as the writer: serving as a query node")
                     await replace(asWriter: false)
                     lastSeen = .now

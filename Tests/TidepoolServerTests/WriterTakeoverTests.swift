@@ -122,6 +122,8 @@ final class WriterTakeoverTests: XCTestCase {
             if s == 200 { acknowledged.append(id) } else { XCTAssertEqual(s, 503, "\(o)") }
             Thread.sleep(forTimeInterval: 0.1)
         }
+        let demoted = Date(timeIntervalSinceNow: 5)
+        while isWriter(pausedPort) && Date() < demoted { Thread.sleep(forTimeInterval: 0.1) }
         XCTAssertFalse(isWriter(pausedPort), "the woken writer serves as a query node")
         try assertPresent(acknowledged, through: other)
         try assertPresent(acknowledged, through: pausedPort)
