@@ -37,6 +37,9 @@ final class ClusterRoutingTests: XCTestCase {
                 }
             } else {
                 lines.append(String(line))
+                // Logged to standard error, which the test keeps.
+                if t == "global" { lines.append("    log stderr format raw local0 info") }
+                if t == "defaults" { lines.append("    log global\n    option httplog") }
             }
         }
         XCTAssertEqual(lines.filter { $0.hasPrefix("    server ") }.count, servers.count, "the shipped file has server lines to replace")
@@ -74,7 +77,16 @@ final class ClusterRoutingTests: XCTestCase {
         lb.executableURL = URL(fileURLWithPath: binary)
         lb.arguments = ["-f", config, "-db"]
         lb.standardOutput = FileHandle.nullDevice
-        lb.standardError = FileHandle.nullDevice
+        // HAProxy's log (every request, with its termination state) is printed if the test fails.
+        let log = NSTemporaryDirectory() + "tidepool-haproxy-\(getpid()).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        lb.standardError = FileHandle(forWritingAtPath: log)
+        defer {
+            if (testRun?.failureCount ?? 0) > 0, let text = try? String(contentsOfFile: log, encoding: .utf8) {
+                print("HAProxy's log:\n" + text)
+            }
+            try? FileManager.default.removeItem(atPath: log)
+        }
         try lb.run()
         defer { lb.terminate() }
         var up = false

@@ -228,8 +228,11 @@ final class StorageTests: XCTestCase {
             }
             XCTAssertGreaterThanOrEqual(found, asked - 1, "\(when): vectors find themselves through the graph")
         }
+        // Two build threads: a parallel build strands a few nodes (how many varies run to run),
+        // which writing the segment links back in.
+        let options = DatabaseOptions(buildThreads: 2)
         do {
-            let db = try Database(path: dir.path)
+            let db = try Database(path: dir.path, options: options)
             let c = try db.createCollection("v", dimension: dim, metric: .l2, config: CollectionConfig(minRowsForGraph: 1000))
             try c.upsert(
                 (0..<n).map {
@@ -248,7 +251,7 @@ final class StorageTests: XCTestCase {
             try check(c, "after compaction")
             try db.close()
         }
-        let db = try Database(path: dir.path)
+        let db = try Database(path: dir.path, options: options)
         let c = try db.collection("v")
         try check(c, "after reopen")
         // The segment's rows are not in id order (they were inserted in id order).
@@ -263,12 +266,14 @@ final class StorageTests: XCTestCase {
         }
         XCTAssertEqual(Set(stored).count, segment.rowCount)
         XCTAssertNotEqual(stored, stored.sorted(), "rows renumbered in cluster order")
-        // The compaction rebuilt the graph from rows read back in cluster order; inserted in that
-        // order HNSW strands nodes (17-20 with no in-links here), so the build shuffles them (4-6).
+        // The compaction rebuilt the graph from rows read back in cluster order (the build
+        // shuffles them: inserted cluster by cluster HNSW strands more nodes); every node but
+        // the entry point is linked from some level-0 list.
         let g = try XCTUnwrap(segment.graph)
         var inLinks = [Int](repeating: 0, count: g.count)
         for v in 0..<g.count { for e in g.level0IDs(UInt32(v)) { inLinks[Int(e)] += 1 } }
-        XCTAssertLessThanOrEqual(inLinks.filter { $0 == 0 }.count, 10, "nodes no list links to")
+        let stranded = (0..<g.count).filter { inLinks[$0] == 0 && $0 != Int(g.entryPoint) }
+        XCTAssertEqual(stranded, [], "nodes no level-0 list links to")
         try db.close()
     }
 

@@ -31,6 +31,7 @@ struct SegmentBuilder {
                     metric: metric, parameters: config.hnsw, seed: 100 &+ id)
                 builder.build(threads: buildThreads, order: RowOrder.shuffled(count: contents.rowCount, seed: 200 &+ id))
             }
+            builder.linkStrandedNodes(rows: contents.rowCount)
             order = RowOrder.clustered(
                 contents.vectors, count: contents.rowCount, dimension: dimension,
                 seed: 100 &+ id, threads: buildThreads)

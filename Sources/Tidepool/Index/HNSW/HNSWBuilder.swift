@@ -111,7 +111,8 @@ final class HNSWBuilder: @unchecked Sendable {
     /// Inserts every row, using `threads` threads, in `order` (a permutation of the rows; nil:
     /// ascending). Rows that arrive grouped by similarity (a compaction of segments stored in
     /// cluster order) must be inserted in a shuffled order: inserted cluster by cluster, HNSW
-    /// leaves nodes unreachable (20-22 of 6,000 with no in-links instead of 4-6 in the cluster-order test).
+    /// leaves nodes unreachable (20-22 of 6,000 with no in-links instead of 4-6 in the cluster-order test;
+    /// `linkStrandedNodes` links in those that remain when a segment is written).
     func build(threads: Int, order: [UInt32]? = nil) {
         guard count > 0 else { return }
         precondition(order == nil || order!.count == count, "an insertion order must name every row once")
