@@ -60,6 +60,8 @@ let package = Package(
             name: "TidepoolServer",
             dependencies: [
                 "Tidepool",
+                "TidepoolS3",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -62,15 +62,21 @@ struct ServeCommand: AsyncParsableCommand {
         inversion: .prefixedNo,
         help: "On a query node: forward writes to the writer the manifest names (default), or refuse them naming it.")
     var forwardWrites = true
-    @Option(help: "query (reads only, as --read-only) or all (the default: the writer, or with --peers a standby that may become it).")
+    @Option(
+        help: """
+            query (reads only, as --read-only; with --peers it sends writes to each collection's writer), ingest or all \
+            (the default: with --peers, this node may own collections' writes).
+            """)
     var role: String?
     @Option(
         help: ArgumentHelp(
-            "On object storage: the URLs of every node that may be the writer, this one's --advertise-url included, comma-separated. "
-                + "This node then serves as a query node while the writer answers, and the first live peer in rendezvous order takes over once it has not for --takeover-after seconds.",
+            "On object storage: run as a node of a cluster whose nodes that may own collections are these URLs, comma-separated "
+                + "(this one's --advertise-url among them unless --role query). The location then holds a database per collection; "
+                + "each collection is written by the first live peer in its rendezvous order, and taken over by the next once its "
+                + "writer has not answered for --takeover-after seconds.",
             valueName: "urls"))
     var peers: String?
-    @Option(help: "With --peers: seconds the writer may fail its health checks before a peer takes over (default 3).")
+    @Option(help: "With --peers: seconds a collection's writer may fail its health checks before another node takes it over (default 3).")
     var takeoverAfter: Double?
     @Option(help: "Requests a second one collection may take, 429 rate_limited with Retry-After beyond (default: no limit).")
     var collectionRate: Double?
@@ -120,7 +126,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--advertise-url must be an http:// or https:// URL, got '\(advertiseURL)'")
         }
         let role = self.role ?? (readOnly ? "query" : "all")
-        guard role == "query" || role == "all" else { throw ValidationError("--role must be query or all, got '\(role)'") }
+        guard ["query", "ingest", "all"].contains(role) else { throw ValidationError("--role must be query, ingest or all, got '\(role)'") }
+        if role == "ingest" && peers == nil { throw ValidationError("--role ingest is for cluster nodes (--peers)") }
         if readOnly && role != "query" { throw ValidationError("--read-only is --role query; it cannot go with --role \(role)") }
         let queryOnly = role == "query"
         let wildcard = host == "0.0.0.0" || host == "::"
@@ -174,84 +181,49 @@ struct ServeCommand: AsyncParsableCommand {
         guard every.isFinite, every > 0, every <= 3600 else {
             throw ValidationError("--follow-interval must be more than 0 to 3600 seconds")
         }
-        let takeover = try takeoverSettings(storage: storage, advertised: advertised, queryOnly: queryOnly)
-        // How this node opens the database: as its writer, or as a query node following it.
-        let open: @Sendable (_ asWriter: Bool) throws -> Database = { asWriter in
-            let db = try Database(
-                url: data, options: DatabaseOptions(syncPolicy: policy, readOnly: !asWriter, logger: logger), objectStorage: objectStorage)
-            if !asWriter { db.follow(every: .milliseconds(Int64(every * 1000))) }
-            return db
-        }
-        let db: Database
+        let options = DatabaseOptions(syncPolicy: policy, logger: logger)
+        let served: any ServedCollections
+        let server: TidepoolServer
         do {
-            db = try takeover.map { try Self.openStandby($0, open: open) } ?? open(!queryOnly)
+            if let cluster = try clusterSettings(
+                storage: storage, advertised: advertised, role: role, followEvery: every, databaseOptions: options)
+            {
+                let node = ClusterNode(storage: try ClusterStorage(url: data, options: objectStorage, logger: logger), settings: cluster)
+                served = node
+                server = try TidepoolServer(cluster: node, configuration: configuration, logger: logger)
+            } else {
+                var options = options
+                options.readOnly = queryOnly
+                options.createIfMissing = !queryOnly
+                let db = try Database(url: data, options: options, objectStorage: objectStorage)
+                if queryOnly { db.follow(every: .milliseconds(Int64(every * 1000))) }
+                served = SingleDatabase(db)
+                server = try TidepoolServer(database: db, configuration: configuration, logger: logger)
+            }
         } catch let e as TidepoolError {
             note("error: \(e)")
             throw ExitCode(1)
         }
         if let prewarm {
-            let names = prewarm == "all" ? db.collectionNames : prewarm.split(separator: ",").map { String($0) }
-            for name in names {
-                do {
-                    let bytes = try db.collection(name).prewarm()
+            do {
+                let names = prewarm == "all" ? try served.collectionNames() : prewarm.split(separator: ",").map { String($0) }
+                for name in names {
+                    let bytes = try served.database(for: name).collection(name).prewarm()
                     note("prewarmed '\(name)': \(bytes >> 20) MiB")
-                } catch {
-                    note("error: --prewarm '\(name)': \(error)")
-                    try? db.close()
-                    throw ExitCode(1)
                 }
+            } catch {
+                note("error: --prewarm: \(error)")
+                try? served.close()
+                throw ExitCode(1)
             }
         }
         note(
             String(
-                format: "opened %@ (%d collections) in %.0f ms; listening on http://%@:%d", data, db.collectionNames.count,
+                format: "opened %@ (%d collections) in %.0f ms; listening on http://%@:%d", data, served.openCollectionCount,
                 (monotonicSeconds() - started) * 1000, host, port))
-        let server: TidepoolServer
-        let handle = DatabaseHandle(db)
-        let services: [any Service] = takeover.map { [WriterTakeover(handle: handle, settings: $0, open: open, logger: logger)] } ?? []
-        do { server = try TidepoolServer(handle: handle, configuration: configuration, extraServices: services, logger: logger) } catch {
-            note("error: \(error)")
-            try? db.close()
-            throw ExitCode(1)
-        }
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-    }
-
-    /// `--peers` and `--takeover-after` as the takeover wants them (nil without `--peers`).
-    private func takeoverSettings(storage: String?, advertised: String?, queryOnly: Bool) throws -> WriterTakeover.Settings? {
-        guard let peers else {
-            if takeoverAfter != nil { throw ValidationError("--takeover-after needs --peers") }
-            return nil
-        }
-        guard let storage else { throw ValidationError("--peers needs --storage: the object store is how peers agree on the writer") }
-        guard !queryOnly else { throw ValidationError("--peers is for nodes that may become the writer, not --role query") }
-        let list = peers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard list.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }), Set(list).count == list.count else {
-            throw ValidationError("--peers must be distinct http:// or https:// URLs, got '\(peers)'")
-        }
-        guard let advertised, list.contains(advertised) else {
-            throw ValidationError("--peers must include this node's own URL (--advertise-url, here \(advertised ?? "none"))")
-        }
-        let after = takeoverAfter ?? 3
-        guard after.isFinite, after >= 0.5, after <= 3600 else { throw ValidationError("--takeover-after must be 0.5 to 3600 seconds") }
-        return WriterTakeover.Settings(
-            selfURL: advertised, peers: list, takeoverAfter: .milliseconds(Int64(after * 1000)), location: storage)
-    }
-
-    /// A standby's start: as a query node when the database exists; the first peer in
-    /// rendezvous order creates it when it does not, and the others wait for that (60 s at most).
-    private static func openStandby(_ settings: WriterTakeover.Settings, open: (Bool) throws -> Database) throws -> Database {
-        let first = WriterTakeover.rendezvousOrder(settings.peers, location: settings.location).first == settings.selfURL
-        let until = Date(timeIntervalSinceNow: 60)
-        while true {
-            do { return try open(false) } catch {
-                if first { return try open(true) }
-                if Date() > until { throw error }
-                Thread.sleep(forTimeInterval: 0.5)
-            }
-        }
     }
 
     /// A flag in seconds as a `Duration`, checked to be finite and in 0...max.

@@ -33,21 +33,28 @@ extension API {
     {
         switch try consistency(body) {
         case .strong:
-            let database = self.database
+            var database = try served.database(for: name)
             try database.catchUp(since: start)
             // A writer on object storage answers from its own state only while no one has taken
             // over: vouched for by its lease (`WriterLease`), else by one HEAD of the next
             // manifest version. One woken from a pause after a takeover would otherwise answer
-            // without the new writer's writes.
+            // without the new writer's writes: a cluster node follows the collection from then
+            // on (and reads as a follower), a single database's writer answers 503.
             if database.objectStorageMetrics != nil, !database.followsAWriter,
                 database.writerHeadWithoutWaiting(collection: name) == nil, try database.supersededAsWriter()
             {
-                throw APIError(
-                    .serviceUnavailable, "not_the_writer", "this node cannot vouch that it is still the writer; ask another node")
+                guard served.writerWasSuperseded(name) else {
+                    throw APIError(
+                        .serviceUnavailable, "not_the_writer", "this node cannot vouch that it is still the writer; ask another node")
+                }
+                database = try served.database(for: name)
+                try database.catchUp(since: start)
             }
             return [:]
         case .eventual:
-            guard let stale = database.staleness else { return ["consistency": "eventual", "staleness_ms": NSNull()] }
+            guard let stale = try served.database(for: name).staleness else {
+                return ["consistency": "eventual", "staleness_ms": NSNull()]
+            }
             return ["consistency": "eventual", "staleness_ms": stale.inSeconds * 1000]
         }
     }
@@ -71,17 +78,18 @@ extension API {
         // Under a lease the node knows the writer's head already: no request at all.
         if let leased = subscriptions.head(writer: writer, collection: name, authorization: authorization, at: start) {
             return try await run(context, write: false, collection: name) { deadline in
-                try database.catchUp(since: start, collection: name, to: leased)
+                try served.database(for: name).catchUp(since: start, collection: name, to: leased)
                 return try work(deadline)
             }
         }
         async let head = peer.head(writer: writer, collection: name, authorization: authorization, since: start)
-        let position = NIOLockedValueBox<WriterHead?>(nil)
+        let positionSeen = NIOLockedValueBox<WriterHead?>(nil)
         let speculative: Result<[String: Any], any Error>
         do {
             speculative = .success(
                 try await execute(context, write: false, collection: name) { deadline in
-                    position.withLockedValue { $0 = database.readPosition(collection: name) }
+                    let position = try served.database(for: name).readPosition(collection: name)
+                    positionSeen.withLockedValue { $0 = position }
                     return try work(deadline)
                 })
         } catch {
@@ -89,11 +97,11 @@ extension API {
         }
         let writerHead = await head
         // An error stands too when the state was current: the read would fail the same way again.
-        if let writerHead, let seen = position.withLockedValue({ $0 }), seen.covers(writerHead) {
+        if let writerHead, let seen = positionSeen.withLockedValue({ $0 }), seen.covers(writerHead) {
             return jsonResponse(try speculative.get())
         }
         return try await run(context, write: false, collection: name) { deadline in
-            try database.catchUp(since: start, collection: name, to: writerHead)
+            try served.database(for: name).catchUp(since: start, collection: name, to: writerHead)
             return try work(deadline)
         }
     }
@@ -103,8 +111,8 @@ extension API {
     /// not cost the writer a request); nil for eventual reads (a bad value is refused by
     /// `readConsistency`) and anywhere else.
     func writerToAsk(_ body: [String: JSONValue], collection name: String, context: TidepoolRequestContext) -> String? {
-        guard database.followsAWriter, let writer = database.writerURL, (try? consistency(body)) == .strong,
-            context.apiKey?.allows(collection: name) == true, database.hasCollection(name)
+        guard let database = served.openDatabase(for: name), database.followsAWriter, let writer = database.writerURL,
+            (try? consistency(body)) == .strong, context.apiKey?.allows(collection: name) == true, database.hasCollection(name)
         else { return nil }
         return writer
     }

@@ -11,7 +11,7 @@ extension API {
         _ context: TidepoolRequestContext, collection name: String, _ body: @escaping @Sendable (Deadline) throws -> [String: Any]
     ) async throws -> Response {
         let response = try await run(context, write: true, collection: name, body)
-        await leases.publish(collection: name, head: database.acknowledgedHead(collection: name))
+        await leases.publish(collection: name, head: served.openDatabase(for: name)?.acknowledgedHead(collection: name))
         return response
     }
 
@@ -34,8 +34,14 @@ extension API {
             throw APIError.badRequest(
                 "a head subscription takes subscription (1-64 characters), after_manifest, after_wal and wait_ms (non-negative integers)")
         }
-        _ = try database.collection(name)  // an unknown collection is 404, as everywhere
-        let db = database
+        // An unknown collection is 404, as everywhere; one not open here opens on the engine threads.
+        let db: Database
+        if let open = served.openDatabase(for: name) {
+            db = open
+        } else {
+            db = try await executor.run(key: key.secret, write: false, timeout: timeout) { try served.database(for: name) }
+        }
+        _ = try db.collection(name)
         let answer = await leases.poll(
             collection: name, subscription: subscription, known: WriterHead(manifestVersion: manifest, walHead: wal),
             hold: .milliseconds(min(waitMs, 1000))

@@ -8,9 +8,8 @@ import Tidepool
 /// The `/v1` routes. Bodies are JSON objects; unknown fields are refused (400), so a typo
 /// never silently changes what a request means. Every response reports `took_ms`.
 struct API: Sendable {
-    let handle: DatabaseHandle
-    /// The database served now (a takeover may replace it between requests).
-    var database: Database { handle.current }
+    /// The database holding each collection.
+    let served: any ServedCollections
     let executor: EngineExecutor
     let maxBody: Int
     /// Engine time per request; the engine is given the same deadline.
@@ -30,7 +29,8 @@ struct API: Sendable {
         let v1 = router.group("v1")
         v1.get("collections") { _, context in
             try await run(context, write: false, collection: nil) { _ in
-                ["collections": try database.collectionNames.map { try describe(database.collection($0)) }]
+                // A name listed may have been dropped meanwhile: it is left out, not an error.
+                ["collections": try served.collectionNames().compactMap { name in try? describe(collection(name)) }]
             }
         }
         v1.post("collections") { request, context in
@@ -40,24 +40,24 @@ struct API: Sendable {
                 let metric = try metricValue(body["metric"] ?? .string("cosine"))
                 let config = try collectionConfig(body["config"])
                 return try describe(
-                    database.createCollection(name, dimension: Int(try int(body, "dimension")), metric: metric, config: config))
+                    served.createCollection(name, dimension: Int(try int(body, "dimension")), metric: metric, config: config))
             }
         }
         v1.get("collections/:name") { _, context in
             let name = try context.parameters.require("name")
-            return try await run(context, write: false, collection: name) { _ in try describe(database.collection(name)) }
+            return try await run(context, write: false, collection: name) { _ in try describe(collection(name)) }
         }
         v1.post("collections/:name/compact") { _, context in
             let name = try context.parameters.require("name")
             return try await run(context, write: true, collection: name, status: .accepted) { _ in
-                try database.collection(name).requestCompaction()
+                try collection(name).requestCompaction()
                 return ["compacting": name]
             }
         }
         v1.post("collections/:name/prewarm") { _, context in
             let name = try context.parameters.require("name")
             return try await run(context, write: false, collection: name) { deadline in
-                let coll = try database.collection(name)
+                let coll = try collection(name)
                 return ["prewarmed_bytes": try coll.prewarm(deadline: deadline), "segments": coll.info().segments.count]
             }
         }
@@ -69,11 +69,13 @@ struct API: Sendable {
             }
             // Asked once per strong read on a query node: answered here when that needs no store
             // request (most of the time), without the hop to the engine threads.
-            if let key = context.apiKey, key.allows(collection: name), let head = database.writerHeadWithoutWaiting(collection: name) {
+            if let key = context.apiKey, key.allows(collection: name),
+                let head = served.openDatabase(for: name)?.writerHeadWithoutWaiting(collection: name)
+            {
                 return jsonResponse(["manifest_version": head.manifestVersion, "wal_head": head.walHead])
             }
             return try await run(context, write: false, collection: name) { _ in
-                guard let head = try database.writerHead(collection: name) else {
+                guard let head = try served.database(for: name).writerHead(collection: name) else {
                     // Not a server failure: this node is not (or no longer) the writer to ask.
                     throw APIError(
                         .conflict, "not_the_writer", "this node cannot vouch for the head of '\(name)' (it is not its writer now)")
@@ -84,7 +86,7 @@ struct API: Sendable {
         v1.delete("collections/:name") { _, context in
             let name = try context.parameters.require("name")
             return try await write(context, collection: name) { _ in
-                try database.dropCollection(name)
+                try served.dropCollection(name)
                 return ["deleted": name]
             }
         }
@@ -95,7 +97,7 @@ struct API: Sendable {
                 guard case .object(let c)? = body["config"] else { throw APIError.badRequest("'config' must be an object") }
                 try checkKeys(c, IndexSettings.keys, "config")
                 let settings = try IndexSettings(c)
-                let coll = try database.collection(name)
+                let coll = try collection(name)
                 try coll.updateIndexSettings(settings.apply)
                 return describe(coll)
             }
@@ -116,10 +118,10 @@ struct API: Sendable {
                 }
                 if docs.isEmpty { return ["upserted": 0] }
                 let coll: Tidepool.Collection
-                if let (metric, config) = create, !database.collectionNames.contains(name) {
-                    coll = try database.createCollection(name, dimension: docs[0].vector.count, metric: metric, config: config)
-                } else {
-                    coll = try database.collection(name)
+                let existing: Tidepool.Collection?
+                do { existing = try collection(name) } catch TidepoolError.collectionNotFound where create != nil { existing = nil }
+                if let existing {
+                    coll = existing
                     // `create` describes the collection the caller expects: a different metric
                     // would make every later distance mean something else.
                     if let (metric, _) = create, metric != coll.metric {
@@ -127,6 +129,10 @@ struct API: Sendable {
                             .conflict, "collection_mismatch",
                             "collection '\(name)' exists with metric \(coll.metric.rawValue), not \(metric.rawValue) as 'create' asks")
                     }
+                } else if let (metric, config) = create {
+                    coll = try served.createCollection(name, dimension: docs[0].vector.count, metric: metric, config: config)
+                } else {
+                    throw TidepoolError.collectionNotFound(name)
                 }
                 try coll.upsert(docs)
                 return ["upserted": docs.count]
@@ -136,7 +142,7 @@ struct API: Sendable {
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["ids", "filter"])
             return try await write(context, collection: name) { deadline in
-                let coll = try database.collection(name)
+                let coll = try collection(name)
                 switch (body["ids"], body["filter"]) {
                 case (.array(let ids)?, nil): return ["deleted": try coll.delete(ids: ids.map(documentID))]
                 case (nil, let f?): return ["deleted": try coll.delete(filter: try filter(f), deadline: deadline)]
@@ -151,7 +157,7 @@ struct API: Sendable {
             return try await read(body, collection: name, request: request, context: context, since: start) { _ in
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
                 let vectors = try bool(body, "include_vectors", default: true)
-                let coll = try database.collection(name)
+                let coll = try collection(name)
                 try limits.check(ids: ids.count, vectors: vectors ? ids.count * coll.dimension : 0)
                 return ["documents": try coll.get(ids: ids.map(documentID)).map { encode($0, vectors: vectors) }]
             }
@@ -161,7 +167,7 @@ struct API: Sendable {
             let name = try context.parameters.require("name")
             let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"])
             return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
-                let coll = try database.collection(name)
+                let coll = try collection(name)
                 let limit = try int(body, "limit", default: 1000)
                 let vectors = try bool(body, "include_vectors", default: false)
                 try limits.check(scanLimit: limit, vectors: vectors ? Int(clamping: limit) * coll.dimension : 0)
@@ -181,10 +187,13 @@ struct API: Sendable {
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency",
                 ])
             return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
-                try query(try database.collection(name), body, deadline: deadline)
+                try query(try collection(name), body, deadline: deadline)
             }
         }
     }
+
+    /// Collection `name`, from the database that holds it.
+    func collection(_ name: String) throws -> Tidepool.Collection { try served.database(for: name).collection(name) }
 
     // MARK: Execution
 
@@ -208,7 +217,7 @@ struct API: Sendable {
             throw APIError(.forbidden, "forbidden", "this API key has no access to collection '\(collection)'")
         }
         // Only collections that exist have buckets: made-up names cannot grow the table.
-        if let collection, let limits = collectionLimits, database.hasCollection(collection) { try limits.admit(collection) }
+        if let collection, let limits = collectionLimits, served.hasCollection(collection) { try limits.admit(collection) }
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
         var result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value

@@ -7,8 +7,7 @@ import Tidepool
 
 /// `/health`, `/ready` and `/metrics`: what load balancers and monitoring ask.
 struct OperationsRoutes: Sendable {
-    let handle: DatabaseHandle
-    var database: Database { handle.current }
+    let served: any ServedCollections
     let api: API
     let state: ServerState
     let gauges = CollectionGauges()
@@ -21,14 +20,11 @@ struct OperationsRoutes: Sendable {
             if state.shuttingDown.load(ordering: .relaxed) {
                 return APIError(.serviceUnavailable, "shutting_down", "the server is shutting down").response()
             }
-            if handle.isSwitching {
-                return APIError(.serviceUnavailable, "taking_over", "this node is switching between writer and query node").response()
-            }
-            let health = database.collectionHealth()
-            let degraded = health.values.filter { $0 != .ok }.count
-            let unavailable = database.unavailableCollections.count
+            let databases = served.openDatabases
+            let degraded = databases.reduce(0) { $0 + $1.collectionHealth().values.filter { $0 != .ok }.count }
+            let unavailable = databases.reduce(0) { $0 + $1.unavailableCollections.count }
             return jsonResponse([
-                "status": degraded + unavailable == 0 ? "ready" : "degraded", "collections": database.collectionNames.count,
+                "status": degraded + unavailable == 0 ? "ready" : "degraded", "collections": served.openCollectionCount,
                 "degraded_collections": degraded, "unavailable_collections": unavailable,
             ])
         }
@@ -38,7 +34,7 @@ struct OperationsRoutes: Sendable {
             guard key.collections == nil else {
                 throw APIError(.forbidden, "forbidden", "/metrics needs a key that is not limited to some collections")
             }
-            try await api.executor.run(key: key.secret, timeout: api.timeout) { gauges.record(database) }
+            try await api.executor.run(key: key.secret, timeout: api.timeout) { gauges.record(served) }
             Gauge(label: "tidepool_requests_in_flight").record(api.executor.inFlight)
             // On a writer: query nodes holding a lease on a head (strong reads that ask nobody).
             Gauge(label: "tidepool_head_leases").record(api.leases.holderCount())
@@ -64,8 +60,10 @@ final class CollectionGauges: Sendable {
     ]
     private let recorded = NIOLockedValueBox<Set<String>>([])
 
-    func record(_ database: Database) {
-        let names = Set(database.collectionNames)
+    func record(_ served: any ServedCollections) {
+        let databases = served.openDatabases
+        let open = databases.flatMap { $0.openCollections }
+        let names = Set(databases.flatMap { $0.collectionNames })
         recorded.withLockedValue { seen in
             for gone in seen.subtracting(names) {
                 for label in Self.labels { Gauge(label: label, dimensions: [("collection", gone)]).destroy() }
@@ -73,7 +71,7 @@ final class CollectionGauges: Sendable {
             seen = names
         }
         // Only the open ones: a query node opens a collection on its first use, not for metrics.
-        for (name, c) in database.openCollections {
+        for (name, c) in open {
             let info = c.info()
             let dims = [("collection", name)]
             Gauge(label: "tidepool_documents", dimensions: dims).record(info.count)
@@ -84,12 +82,17 @@ final class CollectionGauges: Sendable {
             Gauge(label: "tidepool_deleted_rows", dimensions: dims).record(info.segments.reduce(0) { $0 + $1.deletedRows })
             Gauge(label: "tidepool_collection_degraded", dimensions: dims).record(c.health == .ok ? 0 : 1)
         }
-        Gauge(label: "tidepool_collections_unavailable").record(database.unavailableCollections.count)
-        if let m = database.objectStorageMetrics { Self.record(m, staleness: database.followsAWriter ? database.staleness : nil) }
+        Gauge(label: "tidepool_collections_unavailable").record(databases.reduce(0) { $0 + $1.unavailableCollections.count })
+        if let m = served.objectStorageMetrics {
+            // The stalest of the databases this node follows.
+            let followed = databases.filter(\.followsAWriter).compactMap(\.staleness)
+            Self.record(m, staleness: followed.max())
+        }
     }
 
     /// On object storage: the cache, the store's requests by kind with their latency, and on a
-    /// query node how long ago it last caught up with its writer (its WAL lag, in time).
+    /// query node how long ago it last caught up with its writer (its WAL lag, in time; the
+    /// stalest collection's on a cluster node).
     static func record(_ m: ObjectStorageMetrics, staleness: Duration?) {
         Gauge(label: "tidepool_cache_bytes").record(m.cacheBytes)
         Gauge(label: "tidepool_cache_capacity_bytes").record(m.cacheCapacity)

@@ -30,15 +30,29 @@ public struct TidepoolServer: Service {
     let shutdownDelay: TimeAmount
     let logger: Logger
 
-    /// Builds the server; throws when `configuration` does not validate.
+    /// Builds the server over one database; throws when `configuration` does not validate.
     public init(database: Database, configuration: ServerConfiguration, logger: Logger = Logger(label: "tidepool.server")) throws {
-        try self.init(handle: DatabaseHandle(database), configuration: configuration, logger: logger)
+        let served = SingleDatabase(database)
+        try self.init(
+            served: served,
+            writeRouting: WriteForwardingMiddleware(
+                database: database, forward: configuration.forwardWrites, maxBody: configuration.maxBodyBytes,
+                timeout: configuration.requestTimeout),
+            configuration: configuration, extraServices: [], logger: logger)
     }
 
-    /// Builds the server over a database a takeover may replace (`WriterTakeover`).
-    public init(
-        handle: DatabaseHandle, configuration: ServerConfiguration, extraServices: [any Service] = [],
-        logger: Logger = Logger(label: "tidepool.server")
+    /// Builds a cluster node's server (`serve --peers`): each collection's writes go to its
+    /// writer (`ClusterWriteRouting`), and `ClusterOwnership` keeps collections with their owners.
+    public init(cluster: ClusterNode, configuration: ServerConfiguration, logger: Logger = Logger(label: "tidepool.server")) throws {
+        try self.init(
+            served: cluster,
+            writeRouting: ClusterWriteRouting(node: cluster, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout),
+            configuration: configuration, extraServices: [ClusterOwnership(node: cluster)], logger: logger)
+    }
+
+    private init(
+        served: any ServedCollections, writeRouting: some RouterMiddleware<TidepoolRequestContext>, configuration: ServerConfiguration,
+        extraServices: [any Service], logger: Logger
     ) throws {
         try configuration.validate()
         _ = TidepoolMetrics.registry
@@ -52,16 +66,13 @@ public struct TidepoolServer: Service {
         router.middlewares.add(NodeNameMiddleware(name: configuration.nodeName ?? "\(configuration.host):\(configuration.port)"))
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(GuardMiddleware(keys: configuration.keys))
-        router.middlewares.add(
-            WriteForwardingMiddleware(
-                handle: handle, forward: configuration.forwardWrites, maxBody: configuration.maxBodyBytes,
-                timeout: configuration.requestTimeout))
+        router.middlewares.add(writeRouting)
         var api = API(
-            handle: handle, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
+            served: served, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
             limits: configuration.limits)
         api.collectionLimits = CollectionLimits(rate: configuration.collectionRate, burst: configuration.collectionBurst)
         api.register(router)
-        OperationsRoutes(handle: handle, api: api, state: state).register(router)
+        OperationsRoutes(served: served, api: api, state: state).register(router)
         let timeouts = (configuration.headerTimeout, configuration.bodyTimeout)
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionDeadlineHandler(headerTimeout: timeouts.0, bodyTimeout: timeouts.1)])
@@ -73,7 +84,7 @@ public struct TidepoolServer: Service {
             logger: logger)
         // Shut down in reverse order: the HTTP server drains, then the engine threads stop, then
         // the database closes.
-        app.addServices(DatabaseCloser(handle: handle, logger: logger), executor)
+        app.addServices(DatabaseCloser(served: served, logger: logger), executor)
         for service in extraServices { app.addServices(service) }
         application = app
         self.state = state
@@ -109,14 +120,14 @@ struct ShutdownNotice: Service {
     }
 }
 
-/// Closes the database once everything that uses it has stopped.
+/// Closes the databases once everything that uses them has stopped.
 struct DatabaseCloser: Service {
-    let handle: DatabaseHandle
+    let served: any ServedCollections
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         logger.info("closing the database")
-        try await NIOThreadPool.singleton.runIfActive { try handle.current.close() }
+        try await NIOThreadPool.singleton.runIfActive { try served.close() }
     }
 }

@@ -57,12 +57,21 @@ struct WriterPeer: Sendable {
         }
     }
 
-    /// Sends `request` (its method, path, query, body and `Authorization`) to the writer and
-    /// returns the writer's answer as it came, marked with `X-Tidepool-Forwarded-To`.
-    func forward(_ request: Request, body: ByteBuffer, to writer: String, timeout: TimeAmount) async throws -> Response {
+    /// The writer's answer to a forwarded write, and the error code in it, if any.
+    struct Forwarded {
+        let response: Response
+        let errorCode: String?
+    }
+
+    /// Sends `request` (its method, path, query, body and `Authorization`, and `headers`) to the
+    /// writer and returns the writer's answer as it came, marked with `X-Tidepool-Forwarded-To`.
+    func forward(
+        _ request: Request, body: ByteBuffer, to writer: String, timeout: TimeAmount, headers extra: [(HTTPField.Name, String)] = []
+    ) async throws -> Forwarded {
         var out = HTTPClientRequest(url: writer + request.uri.description)
         out.method = HTTPMethod(rawValue: request.method.rawValue)
         if let auth = request.headers[.authorization] { out.headers.add(name: "Authorization", value: auth) }
+        for (name, value) in extra { out.headers.add(name: name.rawName, value: value) }
         out.headers.add(name: "Content-Type", value: "application/json")
         out.body = .bytes(body)
         let answer: HTTPClientResponse
@@ -87,7 +96,16 @@ struct WriterPeer: Sendable {
         headers[.contentType] = answer.headers.first(name: "Content-Type") ?? "application/json"
         if let name = HTTPField.Name("X-Tidepool-Forwarded-To") { headers[name] = writer }
         if let retry = answer.headers.first(name: "Retry-After") { headers[.retryAfter] = retry }
-        return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: bytes))
+        var code: String?
+        if answer.status.code >= 400,
+            let object = try? JSONSerialization.jsonObject(with: Data(buffer: bytes)) as? [String: Any],
+            let error = object["error"] as? [String: Any]
+        {
+            code = error["code"] as? String
+        }
+        return Forwarded(
+            response: Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: bytes)),
+            errorCode: code)
     }
 
     /// A forwarded write that failed, and whether it certainly never reached the writer (no
@@ -144,14 +162,13 @@ final class HeadFlights: Sendable {
 /// 403 `read_only` naming where to send them. Runs after `GuardMiddleware` (the caller is known).
 struct WriteForwardingMiddleware: RouterMiddleware {
     typealias Context = TidepoolRequestContext
-    let handle: DatabaseHandle
+    let database: Database
     let forward: Bool
     let maxBody: Int
     let timeout: TimeAmount
     let peer = WriterPeer()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let database = handle.current
         guard database.followsAWriter, Self.isWrite(request.method, request.uri.path) else { return try await next(request, context) }
         guard let writer = database.writerURL else {
             throw APIError(
@@ -167,7 +184,7 @@ struct WriteForwardingMiddleware: RouterMiddleware {
             throw APIError(.contentTooLarge, "body_too_large", "request body is larger than \(maxBody) bytes")
         }
         do {
-            return try await peer.forward(request, body: body, to: writer, timeout: timeout)
+            return try await peer.forward(request, body: body, to: writer, timeout: timeout).response
         } catch let failure as WriterPeer.ForwardFailure {
             // The writer may just have been replaced: the manifest names its successor. A write
             // that never reached the old one goes to the new one (once); any other is answered
@@ -175,9 +192,9 @@ struct WriteForwardingMiddleware: RouterMiddleware {
             guard failure.notSent else { throw failure.error }
             let since = ContinuousClock.now
             try? await NIOThreadPool.singleton.runIfActive { try database.catchUp(since: since) }
-            guard let next = handle.current.writerURL, next != writer else { throw failure.error }
+            guard let next = database.writerURL, next != writer else { throw failure.error }
             do {
-                return try await peer.forward(request, body: body, to: next, timeout: timeout)
+                return try await peer.forward(request, body: body, to: next, timeout: timeout).response
             } catch let again as WriterPeer.ForwardFailure {
                 throw again.error
             }

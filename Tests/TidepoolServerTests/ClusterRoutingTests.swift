@@ -2,10 +2,10 @@ import Foundation
 import XCTest
 
 /// The shipped HAProxy configuration (`deploy/haproxy.cfg`, run by a real HAProxy) in front of
-/// a writer and two query nodes over a real store (SeaweedFS): each collection's queries land on
-/// one node; when that node is killed they move to another while no request sent through
-/// HAProxy fails, and collections on the other nodes stay where they were; a write sent through
-/// HAProxy reaches the writer from whichever node it lands on, and is seen at once.
+/// three cluster nodes over a real store (SeaweedFS): each collection's queries land on one
+/// node; when that node is killed they move to another while no request sent through HAProxy
+/// fails, and collections on the other nodes stay where they were; a write sent through HAProxy
+/// reaches its collection's writer from whichever node it lands on, and is seen at once.
 final class ClusterRoutingTests: XCTestCase {
     let harness = ServeHarness()
 
@@ -58,17 +58,21 @@ final class ClusterRoutingTests: XCTestCase {
         let (front, pw, pa, pb) = (try harness.freePort(), try harness.freePort(), try harness.freePort(), try harness.freePort())
         var caches: [String] = []
         defer { for c in caches { try? FileManager.default.removeItem(atPath: c) } }
-        func node(_ name: String, _ port: Int, _ extra: [String]) throws -> Process {
+        let peers = [pw, pa, pb].map { "http://127.0.0.1:\($0)" }.joined(separator: ",")
+        func node(_ name: String, _ port: Int) throws -> Process {
             let cache = NSTemporaryDirectory() + "tidepool-cluster-\(name)-\(getpid())"
             caches.append(cache)
             return try harness.start(
-                arguments: ["serve", "--storage", url, "--cache-dir", cache, "--node-name", name] + extra, port: port, environment: s3)
+                arguments: [
+                    "serve", "--storage", url, "--cache-dir", cache, "--node-name", name, "--advertise-url", "http://127.0.0.1:\(port)",
+                    "--peers", peers,
+                ], port: port, environment: s3)
         }
-        let writer = try node("w", pw, [])
-        defer { writer.terminate() }
-        let a = try node("a", pa, ["--read-only"])
+        let w = try node("w", pw)
+        defer { w.terminate() }
+        let a = try node("a", pa)
         defer { a.terminate() }
-        let b = try node("b", pb, ["--read-only"])
+        let b = try node("b", pb)
         defer { b.terminate() }
 
         let config = try renderConfig(port: front, servers: [("w", pw), ("a", pa), ("b", pb)])
@@ -104,7 +108,7 @@ final class ClusterRoutingTests: XCTestCase {
             XCTAssertEqual(s, 201, "\(o)")
             (s, o) = try harness.request(
                 front, "POST", "/v1/collections/\(n)/upsert", "{\"documents\":[{\"id\":\(i),\"vector\":[\(i),1,2,3]}]}", closing: true)
-            XCTAssertEqual(s, 200, "a write lands on any node and reaches the writer: \(o)")
+            XCTAssertEqual(s, 200, "a write lands on any node and reaches its collection's writer: \(o)")
         }
         // Each collection's queries land on one node, and a strong read there sees its write.
         func home(_ i: Int) throws -> String {

@@ -116,6 +116,8 @@ struct ServeHarness: Sendable {
                     ?? ["_text": String(decoding: data ?? Data(), as: UTF8.self)]
                 let http = response as? HTTPURLResponse
                 if let node = http?.value(forHTTPHeaderField: "X-Tidepool-Node") { obj["_node"] = node }
+                // The node a write was forwarded to, if any, under "_forwarded_to".
+                if let to = http?.value(forHTTPHeaderField: "X-Tidepool-Forwarded-To") { obj["_forwarded_to"] = to }
                 result = (http?.statusCode ?? 0, obj)
             }
             done.signal()

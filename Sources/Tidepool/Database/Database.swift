@@ -41,7 +41,9 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     }
 
     /// Opens the database `storage` holds (any `StorageBackend`; tests bring their own).
-    init(storage: any StorageBackend, path: String, options: DatabaseOptions) throws {
+    /// `whenAbsent` is thrown instead of the usual message when there is no database to open
+    /// (a cluster's collection that does not exist).
+    init(storage: any StorageBackend, path: String, options: DatabaseOptions, whenAbsent: TidepoolError? = nil) throws {
         self.path = path
         self.options = options
         self.storage = storage
@@ -51,7 +53,11 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         // from an empty database, and for a writer to find dropped collections' files.
         let existing = stored == nil || !options.readOnly ? try storage.list("collections") : []
         if stored == nil && existing.isEmpty && !options.createIfMissing {
-            throw TidepoolError.invalidArgument("no database at '\(path)' (no manifest there)")
+            throw whenAbsent ?? TidepoolError.invalidArgument("no database at '\(path)' (no manifest there)")
+        }
+        if stored == nil && existing.isEmpty, let objects = storage as? ObjectStorage, try objects.holdsACluster() {
+            throw TidepoolError.invalidArgument(
+                "\(path) holds a cluster (a database per collection, `serve --peers`), not one database: open it as a cluster")
         }
         if let bytes = stored {
             manifest = try Manifest.decode(bytes, file: storage.manifestDisplayPath)

@@ -28,7 +28,7 @@ final class ObjectFileWriter: ImmutableFileWriter {
         }
         self.temp = nil
         // The store has it; keeping a local copy is only a cache (a failure here loses nothing).
-        try? storage.cache.adopt(name, temp)
+        try? storage.cache.adopt(storage.cached(name), temp)
     }
 
     func abort() {

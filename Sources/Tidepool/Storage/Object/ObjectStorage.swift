@@ -17,6 +17,10 @@ import TidepoolS3
 final class ObjectStorage: StorageBackend, @unchecked Sendable {
     let store: any ObjectStore
     let cache: ObjectFileCache
+    /// What this storage's names are prefixed with in `cache`: empty for a database that has
+    /// the cache to itself, `c/<name>/` for a cluster's collection database (`ClusterStorage`),
+    /// whose cache every collection of the node shares.
+    let cacheScope: String
     let logger: Logger
     /// How many manifest versions before the current one stay in the store (readers that loaded
     /// an older one keep finding it).
@@ -47,11 +51,12 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     var retainedManifestGenerations: UInt64 { retainedManifestVersions }
 
     init(
-        store: any ObjectStore, cache: ObjectFileCache, advertisedURL: String? = nil,
+        store: any ObjectStore, cache: ObjectFileCache, cacheScope: String = "", advertisedURL: String? = nil,
         commitPacing: (gather: Duration, minSpacing: Duration) = (.zero, .zero), garbageGrace: Duration = .seconds(600),
         logger: Logger = Logger(label: "tidepool")
     ) {
         self.garbageGrace = garbageGrace
+        self.cacheScope = cacheScope
         self.store = store
         self.advertisedURL = advertisedURL
         self.commitPacing = commitPacing
@@ -60,6 +65,9 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     }
 
     func displayPath(_ name: String) -> String { store.url(name) }
+
+    /// `name`'s key in the cache.
+    func cached(_ name: String) -> String { cacheScope + name }
     var manifestDisplayPath: String { store.url(Self.manifestKey(lock.withLock { manifestVersion })) }
 
     var currentManifestVersion: UInt64 { lock.withLock { manifestVersion } }
@@ -81,22 +89,22 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
 
     func map(_ name: String) throws -> MappedFile {
         if let bytes = lock.withLock({ prefetched.removeValue(forKey: name) }) { return MappedFile.owning(bytes, name: displayPath(name)) }
-        if let cached = try cache.map(name) { return cached }
+        if let copy = try cache.map(cached(name)) { return copy }
         // WAL files are read once, by replay: into memory, not the cache.
         guard Self.isCacheable(name) else {
             guard let bytes = try store.get(name, range: nil) else { throw missing(name, "GET") }
             return MappedFile.owning(bytes, name: displayPath(name))
         }
-        try cache.fill(name) { temp in try self.download(name, into: temp) }
-        guard let cached = try cache.map(name) else { throw missing(name, "cache") }
-        return cached
+        try cache.fill(cached(name)) { temp in try self.download(name, into: temp) }
+        guard let copy = try cache.map(cached(name)) else { throw missing(name, "cache") }
+        return copy
     }
 
     /// A segment arrives by range into the cache (see `ObjectFileCache.mapArriving`); other files
     /// are mapped whole.
     func mapArriving(_ name: String, size: Int) throws -> ArrivingFile {
         guard Self.isCacheable(name) else { return ArrivingFile(complete: try map(name)) }
-        return try cache.mapArriving(name, size: size) { [self] range in
+        return try cache.mapArriving(cached(name), size: size) { [self] range in
             guard let bytes = try store.get(name, range: range) else { throw missing(name, "GET range") }
             guard bytes.count == range.count else {
                 throw TidepoolError.storage(
@@ -150,14 +158,14 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
     }
 
     func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
-        if let bytes = try cache.read(name, offset: offset, count: count) { return bytes }
+        if let bytes = try cache.read(cached(name), offset: offset, count: count) { return bytes }
         guard count > 0 else { return [] }
         guard let bytes = try store.get(name, range: offset..<(offset + count)) else { throw missing(name, "GET range") }
         return bytes
     }
 
     func size(of name: String) throws -> Int {
-        if let size = cache.size(name) { return size }
+        if let size = cache.size(cached(name)) { return size }
         guard let head = try store.head(name) else { throw missing(name, "HEAD") }
         return head.size
     }
@@ -171,12 +179,12 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
 
     func delete(_ name: String) throws {
         try store.delete(name)
-        cache.remove(name)
+        cache.remove(cached(name))
     }
 
     func deleteFolder(_ folder: String) throws {
         for entry in try store.list(prefix: folder + "/") { try store.delete(entry.key) }
-        cache.removeFolder(folder)
+        cache.removeFolder(cached(folder))
     }
 
     func missing(_ name: String, _ operation: String) -> TidepoolError {

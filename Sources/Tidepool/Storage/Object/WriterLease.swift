@@ -14,12 +14,14 @@ import Foundation
 /// So by the time a new writer acknowledges anything, its predecessor has stopped answering,
 /// and an answer never omits a write acknowledged before it was asked for.
 final class WriterLease: @unchecked Sendable {
-    /// How long a new writer holds acknowledgements after taking over from an answering one.
-    static let duration: Duration = .seconds(2)
+    /// How long a new writer holds acknowledgements after taking over from an answering one
+    /// (it adds to the write pause of every takeover: kept short, with a quarter of margin).
+    static let duration: Duration = .milliseconds(1250)
     /// How long after a confirmation the writer still answers (less than `duration`: margin).
-    static let answerWindow: Duration = .milliseconds(1500)
-    /// A confirmation older than this is renewed by the next request for the head.
-    static let renewAfter: Duration = .milliseconds(500)
+    static let answerWindow: Duration = .milliseconds(1000)
+    /// A confirmation older than this is renewed by the next request for the head (a writer
+    /// asked without pause probes about three times a second).
+    static let renewAfter: Duration = .milliseconds(300)
 
     private let cond = NSCondition()
     private var confirmedAt: ContinuousClock.Instant?
