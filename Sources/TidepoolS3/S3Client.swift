@@ -23,6 +23,10 @@ public final class S3Client: Sendable {
     /// Every request this client made, by operation, with its latency.
     public let stats: S3RequestStats
 
+    /// How long a store may send nothing on a request it was sent before the attempt fails
+    /// (and is retried, or resolved by reading back, as its rule allows).
+    static let silenceTimeout: TimeAmount = .seconds(5)
+
     /// One connection pool for every client in the process; it lives as long as the process, so it
     /// is never shut down.
     static let sharedHTTP: HTTPClient = {
@@ -31,8 +35,11 @@ public final class S3Client: Sendable {
         pool.idleTimeout = .seconds(30)
         // Refused connections fail at once, and are retried here, with backoff, within limits.
         pool.retryConnectionEstablishment = false
+        // A store silent for `silenceTimeout` once a request is sent (a black-holed request, a
+        // stalled answer) fails the attempt then, not at the request's deadline: a WAL commit
+        // stuck behind one would hold every writer of its collection.
         var config = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), connectionPool: pool)
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: silenceTimeout), connectionPool: pool)
         config.decompression = .disabled
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }()

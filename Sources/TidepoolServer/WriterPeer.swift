@@ -13,12 +13,20 @@ import Tidepool
 /// dead writer costs a forwarded write milliseconds, not seconds. One for the process; it lives
 /// as long as the process.
 enum PeerHTTP {
-    static let client: HTTPClient = {
+    static let client = make(connectionsPerPeer: 64)
+
+    /// Health checks have a client of their own: a check must never wait for a connection
+    /// behind forwarded writes that a slow store holds up (a peer would look gone, and be
+    /// taken over, for being busy).
+    static let healthClient = make(connectionsPerPeer: 2)
+
+    private static func make(connectionsPerPeer: Int) -> HTTPClient {
         var pool = HTTPClient.Configuration.ConnectionPool()
         pool.retryConnectionEstablishment = false
+        pool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerPeer
         let config = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(1)), connectionPool: pool)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-    }()
+    }
 }
 
 /// A query node's requests to its writer (the URL the manifest names): the writer's head for a

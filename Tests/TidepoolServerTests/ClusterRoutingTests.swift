@@ -31,6 +31,10 @@ final class ClusterRoutingTests: XCTestCase {
             let t = line.trimmingCharacters(in: .whitespaces)
             if t.hasPrefix("bind ") {
                 lines.append("    bind 127.0.0.1:\(port)")
+            } else if t.hasPrefix("errorfile ") {
+                // Relative to the shipped file's folder; this copy lives elsewhere.
+                let parts = t.split(separator: " ")
+                lines.append("    errorfile \(parts[1]) " + repo.appendingPathComponent("deploy/\(parts[2])").path)
             } else if t.hasPrefix("server ") {
                 if !lines.contains(where: { $0.contains(" server \(servers[0].0) ") }) {
                     for (name, p) in servers { lines.append("    server \(name) 127.0.0.1:\(p) check") }

@@ -68,6 +68,17 @@ public final class ClusterStorage: @unchecked Sendable {
         try rootStore.names(under: Self.collectionsFolder).filter { (try? Database.validateName($0)) != nil }
     }
 
+    /// `Database.verify` of every collection's database (checksums, invariants, the WAL's
+    /// sequence and the manifest versions' history), each problem naming its collection.
+    /// Read-only: nothing in the store changes.
+    public func verify() throws -> [String] {
+        try collectionNames().flatMap { name in
+            Database.verify(storage: storage(for: name), path: location + "/c/" + name, logger: logger).map {
+                "collection '\(name)': \($0)"
+            }
+        }
+    }
+
     /// Opens collection `name`'s database: as its writer (creating the database when there is
     /// none; the collection itself is created by `Database.createCollection`), or read-only,
     /// following whoever writes it (`TidepoolError.collectionNotFound` when it has no database).
@@ -77,13 +88,18 @@ public final class ClusterStorage: @unchecked Sendable {
         var options = options
         options.readOnly = !asWriter
         options.createIfMissing = asWriter
+        return try Database(
+            storage: storage(for: name), path: location + "/" + Self.collectionsFolder + "/" + name, options: options,
+            whenAbsent: .collectionNotFound(name))
+    }
+
+    /// The storage of collection `name`'s database.
+    private func storage(for name: String) -> ObjectStorage {
         let folder = Self.collectionsFolder + "/" + name
-        let storage = ObjectStorage(
+        return ObjectStorage(
             store: S3ObjectStore(client: client, root: S3Location(bucket: root.bucket, prefix: root.key(folder))), cache: cache,
             cacheScope: folder + "/", advertisedURL: objectStorage.advertisedURL,
             commitPacing: (objectStorage.walGather, objectStorage.walMinSpacing), garbageGrace: objectStorage.garbageGrace, logger: logger)
-        return try Database(
-            storage: storage, path: location + "/" + folder, options: options, whenAbsent: .collectionNotFound(name))
     }
 
     /// What the cluster's databases have asked of the store (one client for all) and the cache.

@@ -55,6 +55,7 @@ extension Database {
         guard url.hasPrefix("s3://") else { return verify(path: url, logger: logger) }
         do {
             let storage = try ObjectStorage.open(url: url, options: objectStorage, logger: logger)
+            if try storage.holdsACluster() { return try ClusterStorage(url: url, options: objectStorage, logger: logger).verify() }
             guard try storage.newestManifestVersion() > 0 else { return ["no database at '\(url)' (no manifest there)"] }
             return verify(storage: storage, path: url, logger: logger)
         } catch {

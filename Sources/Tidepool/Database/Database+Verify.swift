@@ -22,7 +22,7 @@ extension Database {
             let db = try Database(
                 storage: storage, path: path, options: DatabaseOptions(verifyChecksumsOnOpen: true, readOnly: true, logger: logger))
             defer { try? db.close() }
-            var problems: [String] = []
+            var problems = (storage as? ObjectStorage)?.manifestHistoryProblems() ?? []
             for name in db.collectionNames {
                 do {
                     problems += try db.collection(name).checkInvariants()

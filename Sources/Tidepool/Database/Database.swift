@@ -88,7 +88,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             }
             let previousWriter = manifest.writer
             if let objects = storage as? ObjectStorage { manifest.writer = objects.advertisedURL }
-            if manifest.generation == 0 || storage.logsAreObjects { try writeLocked(manifest) }
+            if manifest.generation == 0 || storage.logsAreObjects { try commit(manifest) }
             // A predecessor that served its head may answer for a little longer (WriterLease).
             if previousWriter != nil, let objects = storage as? ObjectStorage { objects.lease.holdAcknowledgements() }
             try? storage.removeManifestLeftovers()
@@ -168,29 +168,32 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             throw TidepoolError.invalidArgument("dimension must be in 1...65536, got \(dimension)")
         }
         try config.validate(dimension: dimension)
+        // `commitLock` keeps other commits out; `lock` is held only to look and to install, never
+        // across a store round trip (health checks and lookups take it on the event loop).
         commitLock.lock()
         defer { commitLock.unlock() }
-        lock.lock()
-        defer { lock.unlock() }
-        guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
-        guard open[name] == nil, failed[name] == nil else { throw TidepoolError.collectionExists(name) }
+        let generation: UInt64 = try lock.withLock {
+            guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
+            guard open[name] == nil, failed[name] == nil else { throw TidepoolError.collectionExists(name) }
+            return manifest.generation
+        }
         let entry = Manifest.CollectionEntry(
             name: name, dimension: dimension, metric: metric, config: config,
-            flushedSeq: 0, nextSegmentID: storage.logsAreObjects ? max(1, manifest.generation << 32) : 1, segments: [],
+            flushedSeq: 0, nextSegmentID: storage.logsAreObjects ? max(1, generation << 32) : 1, segments: [],
             schema: config.attributeTypes ?? [:])
         try? storage.deleteFolder("collections/" + name)
-        var next = manifest
+        var next = lock.withLock { manifest }
         next.collections.append(entry)
-        try writeLocked(next)
+        try commit(next)
         do {
             let c = try Collection(catalog: self, entry: entry, storage: storage, options: options)
-            open[name] = c
+            lock.withLock { open[name] = c }
             return c
         } catch {
             // Nothing half-made stays behind to fail every later open: the manifest goes back.
-            var back = manifest
+            var back = lock.withLock { manifest }
             back.collections.removeAll { $0.name == name }
-            try? writeLocked(back)
+            try? commit(back)
             try? storage.deleteFolder("collections/" + name)
             throw error
         }
@@ -240,10 +243,10 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         // before it leaves the manifest.
         try c?.close(abandoningBackgroundWork: true)
         try commitLock.withLock {
-            try lock.withLock {
-                var next = manifest
-                next.collections.removeAll { $0.name == name }
-                try writeLocked(next)
+            var next = lock.withLock { manifest }
+            next.collections.removeAll { $0.name == name }
+            try commit(next)
+            lock.withLock {
                 open[name] = nil
                 failed[name] = nil
                 unopened.remove(name)
@@ -278,11 +281,13 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
 
     var manifestGeneration: UInt64 { lock.withLock { manifest.generation } }
 
-    private func writeLocked(_ next: Manifest) throws {
+    /// Commits `next` as the manifest, one generation on. The caller holds `commitLock` (or is
+    /// `init`), not `lock`: the swap is a store round trip on object storage.
+    private func commit(_ next: Manifest) throws {
         var next = next
-        next.generation = manifest.generation + 1
+        next.generation = lock.withLock { manifest.generation } + 1
         try storage.swapManifest(try next.encoded())
-        manifest = next
+        lock.withLock { manifest = next }
     }
 
     /// Finishes background work, syncs the logs and releases the directory lock.

@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -53,6 +54,9 @@ public final class ClusterNode: ServedCollections {
         var lastUse: ContinuousClock.Instant
     }
     private let slots = NIOLockedValueBox<[String: Slot]>([:])
+    /// Set once the node shuts down: it takes nothing over from then on (its peers take its
+    /// collections as soon as its `/ready` answers 503).
+    private let draining = ManagedAtomic(false)
     /// Opening, taking over or giving up one collection at a time.
     private let flights = KeyedFlights()
 
@@ -127,6 +131,9 @@ public final class ClusterNode: ServedCollections {
         if let first { throw first }
     }
 
+    /// The node is shutting down: it takes no collection over from now on.
+    func beginDraining() { draining.store(true, ordering: .relaxed) }
+
     // MARK: Changing roles
 
     /// Opens collection `name` as its writer (taking it over: that fences whoever wrote it
@@ -135,6 +142,7 @@ public final class ClusterNode: ServedCollections {
     @discardableResult
     func becomeWriter(_ name: String) throws -> Database {
         guard settings.canOwn else { throw TidepoolError.readOnly("this node does not own collections (--role query)") }
+        guard !draining.load(ordering: .relaxed) else { throw TidepoolError.closed("this node is shutting down") }
         while true {
             if let slot = slots.withLockedValue({ $0[name] }), slot.isWriter { return slot.database }
             try flights.run(name) {
@@ -200,7 +208,7 @@ public final class ClusterNode: ServedCollections {
     /// it names this node (a process before this one wrote it), or its writer is gone and this
     /// node comes first among the live peers in the collection's rendezvous order.
     func shouldTakeOver(_ name: String, writer: String?) -> Bool {
-        guard settings.canOwn, let me = settings.selfURL else { return false }
+        guard settings.canOwn, !draining.load(ordering: .relaxed), let me = settings.selfURL else { return false }
         if writer == me { return true }
         if let writer, !health.isGone(writer) { return false }
         return health.owner(of: name) == me

@@ -4,8 +4,8 @@ import NIOPosix
 import ServiceLifecycle
 import Tidepool
 
-/// A cluster node's background round, every `checkEvery`: it asks the peers for their health,
-/// takes over the collections it follows whose writer is gone and for which it comes first among
+/// A cluster node's background work: it asks the peers for their health every `checkEvery`,
+/// and beside that, every `checkEvery` too, takes over the collections it follows whose writer is gone and for which it comes first among
 /// the live peers (a collection nobody here follows is taken over by the first write or read
 /// that reaches a node), gives up the collections it writes that another node took over (asked
 /// once a second, of those used in the last 30 s: an idle one learns it at its next commit,
@@ -17,22 +17,45 @@ struct ClusterOwnership: Service {
     let width = 8
 
     func run() async throws {
+        await withGracefulShutdownHandler {
+            await ownership()
+        } onGracefulShutdown: { [node] in
+            node.beginDraining()
+        }
+    }
+
+    private func ownership() async {
         await cancelWhenGracefulShutdown {
-            var lastSupersededCheck = ContinuousClock.now
-            var lastFollow = ContinuousClock.now
-            while !Task.isCancelled {
-                try? await Task.sleep(for: node.settings.checkEvery)
-                if Task.isCancelled { return }
-                await node.health.checkAll()
-                await takeOverOrphans()
-                if ContinuousClock.now - lastSupersededCheck >= .seconds(1) {
-                    lastSupersededCheck = .now
-                    await giveUpSuperseded()
-                }
-                if ContinuousClock.now - lastFollow >= node.settings.followEvery {
-                    lastFollow = .now
-                    await catchUpRecentlyRead()
-                }
+            await withTaskGroup(of: Void.self) { group in
+                // The health checks go on their own: a round of takeovers or catch-ups waiting
+                // on the store must not leave peers unasked (and so make them look gone).
+                group.addTask { await checkHealth() }
+                group.addTask { await keepOwners() }
+            }
+        }
+    }
+
+    private func checkHealth() async {
+        while !Task.isCancelled {
+            await node.health.checkAll()
+            try? await Task.sleep(for: node.settings.checkEvery)
+        }
+    }
+
+    private func keepOwners() async {
+        var lastSupersededCheck = ContinuousClock.now
+        var lastFollow = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: node.settings.checkEvery)
+            if Task.isCancelled { return }
+            await takeOverOrphans()
+            if ContinuousClock.now - lastSupersededCheck >= .seconds(1) {
+                lastSupersededCheck = .now
+                await giveUpSuperseded()
+            }
+            if ContinuousClock.now - lastFollow >= node.settings.followEvery {
+                lastFollow = .now
+                await catchUpRecentlyRead()
             }
         }
     }
@@ -73,7 +96,8 @@ struct ClusterOwnership: Service {
                 let name = names[next]
                 next += 1
                 group.addTask { [node] in
-                    do { try await NIOThreadPool.singleton.runIfActive { try body(name) } } catch {
+                    do { try await NIOThreadPool.singleton.runIfActive { try body(name) } } catch is CancellationError {
+                    } catch {
                         node.logger.warning("collection '\(name)': \(error)")
                     }
                 }

@@ -51,9 +51,7 @@ struct ClusterWriteRouting: RouterMiddleware {
                 throw e
             case .forward(let writer):
                 do {
-                    let answer = try await peer.forward(
-                        request, body: body, to: writer, timeout: timeout,
-                        headers: [(Self.forwardedBy, node.settings.selfURL ?? "query node")])
+                    let answer = try await forward(request, body: body, to: writer)
                     // The node asked was not the writer after all (this node's view was behind):
                     // look again, once, after catching up.
                     guard attempt == 0, answer.errorCode == "writer_unavailable" || answer.errorCode == "not_the_writer"
@@ -68,6 +66,31 @@ struct ClusterWriteRouting: RouterMiddleware {
         var e = APIError(.serviceUnavailable, "writer_unavailable", "no node writes collection '\(name)' now; try again shortly")
         e.retryAfter = 1
         throw e
+    }
+
+    /// Forwards the write to `writer`, giving up once the writer counts as gone (stopped or
+    /// cut off while it held the write: waiting out the request timeout would stall the
+    /// client long after another node took the collection over). The outcome is then unknown.
+    private func forward(_ request: Request, body: ByteBuffer, to writer: String) async throws -> WriterPeer.Forwarded {
+        try await withThrowingTaskGroup(of: WriterPeer.Forwarded?.self) { group in
+            group.addTask {
+                try await peer.forward(
+                    request, body: body, to: writer, timeout: timeout, headers: [(Self.forwardedBy, node.settings.selfURL ?? "query node")])
+            }
+            group.addTask {
+                while !node.health.isGone(writer) { try await Task.sleep(for: .milliseconds(100)) }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let answer = first else {
+                var e = APIError(
+                    .serviceUnavailable, "writer_unavailable",
+                    "the writer \(writer) stopped answering while it held this write: its outcome is unknown; send it again")
+                e.retryAfter = 1
+                throw WriterPeer.ForwardFailure(notSent: false, error: e)
+            }
+            return answer
+        }
     }
 
     /// Where a write to collection `name` goes now.

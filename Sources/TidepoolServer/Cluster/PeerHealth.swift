@@ -3,10 +3,11 @@ import Crypto
 import Foundation
 import NIOConcurrencyHelpers
 
-/// What this node knows of the nodes that may own collections (`--peers`): each answers
-/// `GET /ready` every `checkEvery` or so. A peer is **live** while it answered 200 within
-/// `takeoverAfter`; one that has not (down, unreachable, paused) or that said it is shutting
-/// down is **gone**, and the collections it writes go to the next live peer in their rendezvous
+/// What this node knows of the nodes that may own collections (`--peers`): each is asked
+/// `GET /ready` every `checkEvery` or so. A peer is **gone** once its checks have failed for
+/// `takeoverAfter` (a failed check at least that long after its last answer: time this node did
+/// not spend asking never counts against a peer), or once it said it is shutting down; else it
+/// is **live**. The collections a gone peer writes go to the next live peer in their rendezvous
 /// order. Every node computes the same order, so nodes that see the same peers agree on each
 /// collection's owner without talking to each other; nodes that disagree for a moment are kept
 /// apart by the store's fencing, not by this table.
@@ -20,6 +21,7 @@ final class PeerHealth: Sendable {
 
     private struct Seen {
         var answered: ContinuousClock.Instant?
+        var lastFailed: ContinuousClock.Instant?
         var draining = false
     }
     private let table = NIOLockedValueBox<[String: Seen]>([:])
@@ -43,7 +45,7 @@ final class PeerHealth: Sendable {
     func check(_ url: String) async {
         var status: UInt = 0
         do {
-            let response = try await PeerHTTP.client.execute(HTTPClientRequest(url: url + "/ready"), timeout: .milliseconds(500))
+            let response = try await PeerHTTP.healthClient.execute(HTTPClientRequest(url: url + "/ready"), timeout: .milliseconds(500))
             _ = try? await response.body.collect(upTo: 1 << 14)
             status = response.status.code
         } catch {}
@@ -56,28 +58,32 @@ final class PeerHealth: Sendable {
             } else if status == 503 {
                 // Answering but not ready: shutting down, its collections go now.
                 seen.draining = true
+            } else {
+                seen.lastFailed = now
             }
             t[url] = seen
         }
     }
 
-    /// Whether `url` is gone: it has not answered within `takeoverAfter` (counted from this
-    /// node's start when it never has), or it said it is shutting down. This node never is.
+    /// Whether `url` is gone: its checks have failed for `takeoverAfter` since it last answered
+    /// (since this node started, when it never has), or it said it is shutting down. This node
+    /// never is. A URL not asked about before is checked from now on.
     func isGone(_ url: String) -> Bool {
         if url == selfURL { return false }
-        let seen = table.withLockedValue { t -> Seen? in
-            if t[url] == nil { t[url] = Seen() }  // checked from now on
-            return t[url]
+        let seen = table.withLockedValue { t -> Seen in
+            if t[url] == nil { t[url] = Seen() }
+            return t[url] ?? Seen()
         }
-        if seen?.draining == true { return true }
-        return ContinuousClock.now - (seen?.answered ?? started) >= takeoverAfter
+        if seen.draining { return true }
+        guard let failed = seen.lastFailed else { return false }
+        return failed - (seen.answered ?? started) >= takeoverAfter
     }
 
-    /// How long until `url` counts as gone if it goes on not answering (zero: gone now).
+    /// How long until `url` counts as gone if its checks go on failing (zero: gone now).
     func timeUntilGone(_ url: String) -> Duration {
         if isGone(url) { return .zero }
         let answered = table.withLockedValue { $0[url]?.answered } ?? started
-        return takeoverAfter - (ContinuousClock.now - answered)
+        return max(.zero, takeoverAfter - (ContinuousClock.now - answered))
     }
 
     /// The first peer in `collection`'s rendezvous order that is not gone: its owner (nil when

@@ -63,3 +63,39 @@ extension ObjectStorage {
 
     func removeManifestLeftovers() throws {}
 }
+
+extension ObjectStorage {
+    /// What is wrong with the retained manifest versions as a history (for `verify`): each
+    /// version's generation must be above the one before, and no collection's flushed sequence
+    /// number may go back (a writer that committed from a stale manifest after a takeover would
+    /// show as either). Versions deleted as too old, or by retention, are skipped.
+    func manifestHistoryProblems() -> [String] {
+        do {
+            let versions = try store.list(prefix: "manifest/").compactMap { Self.manifestVersion(fromKey: $0.key) }.sorted()
+            var previous: (version: UInt64, manifest: Manifest)?
+            var problems: [String] = []
+            for v in versions {
+                let key = Self.manifestKey(v)
+                guard let bytes = try store.get(key, range: nil) else { continue }
+                let m = try Manifest.decode(bytes, file: displayPath(key))
+                if let (pv, pm) = previous {
+                    if m.generation <= pm.generation {
+                        problems.append(
+                            "\(displayPath(key)): generation \(m.generation) does not follow version \(pv)'s \(pm.generation)")
+                    }
+                    for c in m.collections {
+                        if let before = pm.collections.first(where: { $0.name == c.name }), c.flushedSeq < before.flushedSeq {
+                            problems.append(
+                                "\(displayPath(key)): collection '\(c.name)' flushed up to \(c.flushedSeq), "
+                                    + "below version \(pv)'s \(before.flushedSeq)")
+                        }
+                    }
+                }
+                previous = (v, m)
+            }
+            return problems
+        } catch {
+            return ["reading the manifest versions at \(store.location): \(error)"]
+        }
+    }
+}

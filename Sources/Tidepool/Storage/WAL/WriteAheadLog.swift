@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import Logging
 
@@ -34,9 +35,22 @@ final class WriteAheadLog: @unchecked Sendable {
     private var nextSeq: UInt64
     private var pending: [Pending] = []
     private var leaderActive = false
-    private(set) var durableSeq: UInt64
-    /// The error of the last failed write, until a recovery cuts what it left.
-    private var failure: TidepoolError?
+    /// The last sequence number written durably. Changed under `cond`; also read without it
+    /// (`acknowledgedSeq`, from health checks and the writer's head on the event loop), since a
+    /// recovery holds `cond` for a store round trip.
+    private(set) var durableSeq: UInt64 {
+        get { durable.load(ordering: .acquiring) }
+        set { durable.store(newValue, ordering: .releasing) }
+    }
+    private let durable: ManagedAtomic<UInt64>
+    /// The error of the last failed write, until a recovery cuts what it left. Changed under
+    /// `cond`; read by `problem` under a lock of its own, for the same reason.
+    private var failure: TidepoolError? {
+        get { failureLock.withLock { storedFailure } }
+        set { failureLock.withLock { storedFailure = newValue } }
+    }
+    private var storedFailure: TidepoolError?
+    private let failureLock = NSLock()
     /// Bumped by a failed write: operations queued in an earlier epoch have failed.
     private var epoch = 0
     private var closed = false
@@ -54,8 +68,15 @@ final class WriteAheadLog: @unchecked Sendable {
     private var rotateRequested = false
     /// The log file's length before the last batch's append: what a failed write is cut back to.
     private var sizeBeforeAppend = 0
-    /// A failed sync of acknowledged writes (`batched`), retried by the next sync.
-    private var syncFailure: TidepoolError?
+    /// A failed sync of acknowledged writes (`batched`), retried by the next sync. Under a lock
+    /// of its own: `problem` reads it for health checks, which must not wait for a write in
+    /// flight (on object storage a PUT, seconds when the store is slow).
+    private var syncFailure: TidepoolError? {
+        get { syncFailureLock.withLock { storedSyncFailure } }
+        set { syncFailureLock.withLock { storedSyncFailure = newValue } }
+    }
+    private var storedSyncFailure: TidepoolError?
+    private let syncFailureLock = NSLock()
     /// On object storage, the batch of the last failed write, whose object may exist anyway.
     private var unresolved: [Pending] = []
 
@@ -71,13 +92,13 @@ final class WriteAheadLog: @unchecked Sendable {
         self.policy = policy
         self.syncInterval = syncInterval
         self.nextSeq = lastSeq + 1
-        self.durableSeq = lastSeq
+        self.durable = ManagedAtomic(lastSeq)
         // On object storage each batch starts its own file, so opening writes nothing.
         if !storage.logsAreObjects { try startFile(firstSeq: lastSeq + 1) }
     }
 
     /// The sequence number of the last operation acknowledged (durable and applied to memory).
-    var acknowledgedSeq: UInt64 { cond.lock(); defer { cond.unlock() }; return durableSeq }
+    var acknowledgedSeq: UInt64 { durableSeq }
 
     /// The sequence number of the last operation written.
     var lastSeq: UInt64 { cond.lock(); defer { cond.unlock() }; return nextSeq - 1 }
@@ -244,8 +265,8 @@ final class WriteAheadLog: @unchecked Sendable {
     /// What keeps the log from working as it should, if anything: a failed write not yet
     /// recovered, or a failed sync of acknowledged writes.
     var problem: String? {
-        if let f = cond.withLock({ failure }) { return "WAL write failed (\(f)); the next write retries" }
-        if let f = fileLock.withLock({ syncFailure }) { return "WAL sync failed (\(f)); retrying" }
+        if let f = failure { return "WAL write failed (\(f)); the next write retries" }
+        if let f = syncFailure { return "WAL sync failed (\(f)); retrying" }
         return nil
     }
 
