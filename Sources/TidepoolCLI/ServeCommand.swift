@@ -82,6 +82,12 @@ struct ServeCommand: AsyncParsableCommand {
     var collectionRate: Double?
     @Option(help: "With --collection-rate: the largest burst one collection may send at once (default: the rate).")
     var collectionBurst: Double?
+    @Option(help: "Request-body bytes a second one collection may send, 429 rate_limited with Retry-After beyond (default: no limit).")
+    var collectionBytesRate: Double?
+    @Option(help: "With --collection-bytes-rate: the largest burst in bytes (default: the larger of the rate and --max-body-bytes).")
+    var collectionBytesBurst: Double?
+    @Option(help: "Rows one collection may hold written but not yet indexed; upserts beyond get 429 backlog_full (default: no limit).")
+    var collectionBacklog: Int?
     @Option(help: "This node's name in the X-Tidepool-Node header of every response (default host:port).")
     var nodeName: String?
     @Option(help: "Log level: trace, debug (every request with its id), info (default), notice, warning, error.")
@@ -170,6 +176,9 @@ struct ServeCommand: AsyncParsableCommand {
             forwardWrites: forwardWrites, nodeName: nodeName)
         configuration.collectionRate = collectionRate
         configuration.collectionBurst = collectionBurst
+        configuration.collectionBytesRate = collectionBytesRate
+        configuration.collectionBytesBurst = collectionBytesBurst
+        configuration.collectionBacklog = collectionBacklog
         do { try configuration.validate() } catch { throw ValidationError(error.message) }
         guard let level = Logger.Level(rawValue: logLevel ?? "info") else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")

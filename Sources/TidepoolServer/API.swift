@@ -21,8 +21,8 @@ struct API: Sendable {
     let leases = HeadLeases()
     /// On a query node: its leases on its writer's heads.
     let subscriptions = HeadSubscriptions()
-    /// Per-collection request rates (nil: none).
-    var collectionLimits: CollectionLimits? = nil
+    /// Per-collection limits (none by default).
+    var collectionLimits = CollectionLimits(rate: nil, burst: nil)
 
     func register(_ router: Router<TidepoolRequestContext>) {
         registerMethodNotAllowed(router)
@@ -92,7 +92,7 @@ struct API: Sendable {
         }
         v1.patch("collections/:name") { request, context in
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["config"])
+            let body = try await object(request, allowed: ["config"], collection: name)
             return try await run(context, write: true, collection: name) { _ in
                 guard case .object(let c)? = body["config"] else { throw APIError.badRequest("'config' must be an object") }
                 try checkKeys(c, IndexSettings.keys, "config")
@@ -104,7 +104,7 @@ struct API: Sendable {
         }
         v1.post("collections/:name/upsert") { request, context in
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["documents", "create"])
+            let body = try await object(request, allowed: ["documents", "create"], collection: name)
             return try await write(context, collection: name) { _ in
                 guard case .array(let items)? = body["documents"] else { throw APIError.badRequest("'documents' must be an array") }
                 let docs = try items.enumerated().map { try document($0.element, at: $0.offset) }
@@ -134,13 +134,14 @@ struct API: Sendable {
                 } else {
                     throw TidepoolError.collectionNotFound(name)
                 }
+                try collectionLimits.admitUpsert(into: coll)
                 try coll.upsert(docs)
                 return ["upserted": docs.count]
             }
         }
         v1.post("collections/:name/delete") { request, context in
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["ids", "filter"])
+            let body = try await object(request, allowed: ["ids", "filter"], collection: name)
             return try await write(context, collection: name) { deadline in
                 let coll = try collection(name)
                 switch (body["ids"], body["filter"]) {
@@ -153,7 +154,7 @@ struct API: Sendable {
         v1.post("collections/:name/get") { request, context in
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["ids", "include_vectors", "consistency"])
+            let body = try await object(request, allowed: ["ids", "include_vectors", "consistency"], collection: name)
             return try await read(body, collection: name, request: request, context: context, since: start) { _ in
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
                 let vectors = try bool(body, "include_vectors", default: true)
@@ -165,7 +166,7 @@ struct API: Sendable {
         v1.post("collections/:name/scan") { request, context in
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"])
+            let body = try await object(request, allowed: ["filter", "after", "limit", "include_vectors", "consistency"], collection: name)
             return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
                 let coll = try collection(name)
                 let limit = try int(body, "limit", default: 1000)
@@ -185,7 +186,7 @@ struct API: Sendable {
                 allowed: [
                     "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency",
-                ])
+                ], collection: name)
             return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
                 try query(try collection(name), body, deadline: deadline)
             }
@@ -217,7 +218,7 @@ struct API: Sendable {
             throw APIError(.forbidden, "forbidden", "this API key has no access to collection '\(collection)'")
         }
         // Only collections that exist have buckets: made-up names cannot grow the table.
-        if let collection, let limits = collectionLimits, served.hasCollection(collection) { try limits.admit(collection) }
+        if let collection, served.hasCollection(collection) { try collectionLimits.admitRequest(collection) }
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
         var result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
@@ -251,12 +252,15 @@ struct API: Sendable {
         }
     }
 
-    func object(_ request: Request, allowed: Set<String>) async throws -> [String: JSONValue] {
+    /// The request's body as a JSON object with no field outside `allowed`; its bytes count
+    /// against `collection`'s byte rate, if it has one.
+    func object(_ request: Request, allowed: Set<String>, collection: String? = nil) async throws -> [String: JSONValue] {
         var request = request
         let buffer: ByteBuffer
         do { buffer = try await request.collectBody(upTo: maxBody) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "body_too_large", "request body is larger than \(maxBody) bytes")
         }
+        if let collection, served.hasCollection(collection) { try collectionLimits.admitBytes(buffer.readableBytes, for: collection) }
         let value: JSONValue
         do { value = try buffer.withUnsafeReadableBytes { raw throws(JSONParser.Failure) in try JSONParser.parse(raw) } } catch {
             throw APIError(.badRequest, "malformed_json", "request body is not valid JSON (\(error))")

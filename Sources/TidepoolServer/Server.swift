@@ -70,7 +70,11 @@ public struct TidepoolServer: Service {
         var api = API(
             served: served, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,
             limits: configuration.limits)
-        api.collectionLimits = CollectionLimits(rate: configuration.collectionRate, burst: configuration.collectionBurst)
+        api.collectionLimits = CollectionLimits(
+            rate: configuration.collectionRate, burst: configuration.collectionBurst, bytesRate: configuration.collectionBytesRate,
+            bytesBurst: configuration.collectionBytesBurst
+                ?? configuration.collectionBytesRate.map { max($0, Double(configuration.maxBodyBytes)) },
+            backlog: configuration.collectionBacklog)
         api.register(router)
         OperationsRoutes(served: served, api: api, state: state).register(router)
         let timeouts = (configuration.headerTimeout, configuration.bodyTimeout)

@@ -49,6 +49,14 @@ public struct ServerConfiguration: Sendable {
     /// `collectionBurst` (default the rate): beyond it 429 `rate_limited` with `Retry-After`.
     public var collectionRate: Double?
     public var collectionBurst: Double?
+    /// Request-body bytes a second one collection may send (nil: no limit), with bursts of
+    /// `collectionBytesBurst` (default the larger of the rate and `maxBodyBytes`, so that any
+    /// request the server takes can pass): beyond it 429 `rate_limited` with `Retry-After`.
+    public var collectionBytesRate: Double?
+    public var collectionBytesBurst: Double?
+    /// Rows one collection may hold written but not yet indexed (nil: no limit): upserts beyond
+    /// it get 429 `backlog_full` with `Retry-After` until its indexer catches up.
+    public var collectionBacklog: Int?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, keys: APIKeyring, maxBodyBytes: Int = 64 << 20,
@@ -88,6 +96,19 @@ public struct ServerConfiguration: Sendable {
         }
         if let collectionBurst {
             try check(collectionBurst.isFinite && collectionBurst >= 1, "collection burst must be at least 1, got \(collectionBurst)")
+        }
+        if let collectionBytesRate {
+            try check(
+                collectionBytesRate.isFinite && collectionBytesRate >= 1,
+                "collection bytes rate must be at least 1, got \(collectionBytesRate)")
+        }
+        if let collectionBytesBurst {
+            try check(
+                collectionBytesBurst.isFinite && collectionBytesBurst >= 1,
+                "collection bytes burst must be at least 1, got \(collectionBytesBurst)")
+        }
+        if let collectionBacklog {
+            try check(collectionBacklog >= 1, "collection backlog must be at least 1 row, got \(collectionBacklog)")
         }
         if let nodeName {
             try check(

@@ -24,6 +24,18 @@ extension Collection {
             flushedSeq: state.withLock { flushedSeq }, lastSeq: snap.visibleSeq)
     }
 
+    /// Rows waiting for an index: in memtables large enough to get a graph, the rows the
+    /// background indexer (or, once frozen, the flush) has not reached yet. Every search scans
+    /// them exactly, so a large backlog slows every query of the collection. Smaller memtables
+    /// are scanned exactly by design and count nothing. Cheap (one short lock), for admission.
+    public var unindexedRows: Int {
+        state.withLock {
+            (frozen + [active]).reduce(0) { n, m in
+                m.hasGraph && m.count >= Collection.memtableGraphMinRows ? n + m.count - m.indexedCount : n
+            }
+        }
+    }
+
     /// Checks invariants beyond checksums: every live id maps to one live row and back.
     func checkInvariants() throws -> [String] {
         var problems: [String] = []
