@@ -65,6 +65,7 @@ class Cluster:
         self.start_haproxy()
         for i in range(self.n):
             self.wait_ready(self.ports[i])
+        self.wait_ready(self.front)  # HAProxy has seen a node pass its checks
         return self
 
     def node_url(self, i):

@@ -78,6 +78,11 @@ struct ServeCommand: AsyncParsableCommand {
     var peers: String?
     @Option(help: "With --peers: seconds a collection's writer may fail its health checks before another node takes it over (default 3).")
     var takeoverAfter: Double?
+    @Option(
+        help:
+            "With --peers: seconds after which a collection this node follows and has not used is closed (default 300; more than --request-timeout)."
+    )
+    var closeIdleAfter: Double?
     @Option(help: "Requests a second one collection may take, 429 rate_limited with Retry-After beyond (default: no limit).")
     var collectionRate: Double?
     @Option(help: "With --collection-rate: the largest burst one collection may send at once (default: the rate).")
@@ -195,7 +200,8 @@ struct ServeCommand: AsyncParsableCommand {
         let server: TidepoolServer
         do {
             if let cluster = try clusterSettings(
-                storage: storage, advertised: advertised, role: role, followEvery: every, databaseOptions: options)
+                storage: storage, advertised: advertised, role: role, followEvery: every, databaseOptions: options,
+                requestTimeout: configuration.requestTimeout)
             {
                 let node = ClusterNode(storage: try ClusterStorage(url: data, options: objectStorage, logger: logger), settings: cluster)
                 served = node

@@ -52,7 +52,11 @@ extension API {
             }
             return [:]
         case .eventual:
-            guard let stale = try served.database(for: name).staleness else {
+            let database = try served.database(for: name)
+            if database.followsAWriter, let bound = served.eventualStalenessBound, (database.staleness ?? .seconds(86_400)) > bound {
+                try database.catchUp()
+            }
+            guard let stale = database.staleness else {
                 return ["consistency": "eventual", "staleness_ms": NSNull()]
             }
             return ["consistency": "eventual", "staleness_ms": stale.inSeconds * 1000]

@@ -221,7 +221,15 @@ struct API: Sendable {
         if let collection, served.hasCollection(collection) { try collectionLimits.admitRequest(collection) }
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
-        var result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
+        var result: [String: Any]
+        do {
+            result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
+        } catch TidepoolError.fenced(let why) {
+            // Another node took the collection over: a cluster node follows it from now on (the
+            // write was not applied, so it may go to the new writer).
+            if let collection { _ = try? await NIOThreadPool.singleton.runIfActive { served.writerWasSuperseded(collection) } }
+            throw TidepoolError.fenced(why)
+        }
         if collection == nil, write == false, let all = result["collections"] as? [[String: Any]], !key.allows(collection: "") {
             result["collections"] = all.filter { key.allows(collection: $0["name"] as? String ?? "") }
         }

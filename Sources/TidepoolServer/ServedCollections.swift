@@ -30,6 +30,9 @@ public protocol ServedCollections: Sendable {
     /// returns true when it now follows the collection instead (a cluster node), false when it
     /// cannot (one database: it answers 503 until it is restarted as a query node). Blocks.
     func writerWasSuperseded(_ name: String) -> Bool
+    /// The most an eventual read may lag before it catches up first (nil: its database follows
+    /// its writer in the background anyway).
+    var eventualStalenessBound: Duration? { get }
     /// Closes every database. Blocks.
     func close() throws
 }
@@ -52,5 +55,6 @@ public final class SingleDatabase: ServedCollections {
     public var openCollectionCount: Int { database.collectionNames.count }
     public var objectStorageMetrics: ObjectStorageMetrics? { database.objectStorageMetrics }
     public func writerWasSuperseded(_ name: String) -> Bool { false }
+    public var eventualStalenessBound: Duration? { nil }
     public func close() throws { try database.close() }
 }

@@ -23,11 +23,15 @@ public final class ClusterNode: ServedCollections {
         public var takeoverAfter: Duration
         /// How often the peers' health is checked.
         public var checkEvery: Duration
-        /// How often collections read lately catch up with their writers (eventual reads are at
-        /// most about this stale; a collection not caught up that recently catches up first).
+        /// How stale an eventual read may be: one of a collection more than twice this behind its
+        /// writer catches up first.
         public var followEvery: Duration
         /// How each collection's database is opened (sync policy, logger; `readOnly` is set per role).
         public var databaseOptions: DatabaseOptions
+        /// A collection this node follows and has not used for this long is closed (its cached
+        /// files may then be evicted; its next use opens it again), so a node in front of many
+        /// collections holds only those in use. Longer than any request may take.
+        public var closeIdleAfter: Duration = .seconds(300)
 
         public init(
             selfURL: String?, peers: [String], canOwn: Bool, takeoverAfter: Duration = .seconds(3),
@@ -119,6 +123,10 @@ public final class ClusterNode: ServedCollections {
 
     public func writerWasSuperseded(_ name: String) -> Bool { (try? becomeFollower(name)) != nil }
 
+    /// Followed collections catch up only when read, so an eventual read of one more than
+    /// this behind catches up first.
+    public var eventualStalenessBound: Duration? { settings.followEvery * 2 }
+
     public func close() throws {
         let all = slots.withLockedValue { s in
             defer { s = [:] }
@@ -185,11 +193,18 @@ public final class ClusterNode: ServedCollections {
         try storage.openDatabase(collection: name, asWriter: false, options: settings.databaseOptions)
     }
 
-    /// The collections followed here that were used within `recent`, with the writer each names.
-    func followed(usedWithin recent: Duration) -> [(name: String, database: Database)] {
+    /// Closes the collections followed here that were not used for `settings.closeIdleAfter`
+    /// (none that is being opened or switched); returns how many.
+    @discardableResult
+    func closeIdle() -> Int {
         let now = ContinuousClock.now
-        return slots.withLockedValue { $0 }.filter { !$0.value.isWriter && now - $0.value.lastUse < recent }
-            .map { ($0.key, $0.value.database) }
+        let idle = slots.withLockedValue { s -> [Database] in
+            let names = s.filter { !$0.value.isWriter && now - $0.value.lastUse > settings.closeIdleAfter && !flights.isRunning($0.key) }
+                .map(\.key)
+            return names.compactMap { s.removeValue(forKey: $0)?.database }
+        }
+        for db in idle { try? db.close() }
+        return idle.count
     }
 
     /// Every collection followed here, with the writer each names.

@@ -4,13 +4,17 @@ import NIOPosix
 import ServiceLifecycle
 import Tidepool
 
-/// A cluster node's background work: it asks the peers for their health every `checkEvery`,
-/// and beside that, every `checkEvery` too, takes over the collections it follows whose writer is gone and for which it comes first among
-/// the live peers (a collection nobody here follows is taken over by the first write or read
-/// that reaches a node), gives up the collections it writes that another node took over (asked
-/// once a second, of those used in the last 30 s: an idle one learns it at its next commit,
-/// which the store refuses), and brings the collections read lately up to date every
-/// `followEvery` (an idle one catches up when it is read).
+/// A cluster node's background work. It asks the peers for their health every `checkEvery`;
+/// beside that, as often, it takes over the collections it follows whose writer is gone and for
+/// which it comes first among the live peers (a collection no node follows is taken over by the
+/// first write that reaches one); every 5 s it asks, of the collections it wrote in the last
+/// 30 s, whether another node took one over, and follows those (a write that finds it out
+/// sooner, fenced by the store, does the same at once; an idle collection learns it at its next
+/// write); and it closes the collections it follows that were not used for `closeIdleAfter`.
+/// Nothing here keeps followed collections caught up: a strong read asks the writer (or holds a
+/// lease on its head), an eventual read catches up when its collection is more than twice
+/// `followEvery` behind, so the store is asked in proportion to reads, not to the number of
+/// collections a node has open.
 struct ClusterOwnership: Service {
     let node: ClusterNode
     /// Takeovers at once (each opens a collection as its writer: a few store round trips).
@@ -44,18 +48,18 @@ struct ClusterOwnership: Service {
 
     private func keepOwners() async {
         var lastSupersededCheck = ContinuousClock.now
-        var lastFollow = ContinuousClock.now
+        var lastIdleCheck = ContinuousClock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: node.settings.checkEvery)
             if Task.isCancelled { return }
             await takeOverOrphans()
-            if ContinuousClock.now - lastSupersededCheck >= .seconds(1) {
+            if ContinuousClock.now - lastSupersededCheck >= .seconds(5) {
                 lastSupersededCheck = .now
                 await giveUpSuperseded()
             }
-            if ContinuousClock.now - lastFollow >= node.settings.followEvery {
-                lastFollow = .now
-                await catchUpRecentlyRead()
+            if ContinuousClock.now - lastIdleCheck >= .seconds(1) {
+                lastIdleCheck = .now
+                _ = try? await NIOThreadPool.singleton.runIfActive { [node] in node.closeIdle() }
             }
         }
     }
@@ -80,11 +84,6 @@ struct ClusterOwnership: Service {
             guard let db = node.openDatabase(for: name), try db.supersededAsWriter() else { return }
             try node.becomeFollower(name)
         }
-    }
-
-    private func catchUpRecentlyRead() async {
-        let recent = node.followed(usedWithin: .seconds(60))
-        await forEach(recent.map(\.name)) { [node] name in try node.openDatabase(for: name)?.catchUp() }
     }
 
     /// Runs `body` for each name on the engine threads, `width` at a time; failures are logged.

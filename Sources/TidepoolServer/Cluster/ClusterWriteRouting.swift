@@ -44,7 +44,12 @@ struct ClusterWriteRouting: RouterMiddleware {
         for attempt in 0..<2 {
             switch await decide(name, isCreate: isCreate, forwarded: forwarded) {
             case .local:
-                return try await next(request, context)
+                do {
+                    return try await next(request, context)
+                } catch TidepoolError.fenced where attempt == 0 {
+                    // Taken over under this node's feet: nothing was applied; the write goes to
+                    // the new writer (this node follows the collection now).
+                }
             case .unavailable(let why):
                 var e = APIError(.serviceUnavailable, "writer_unavailable", why)
                 e.retryAfter = 1
