@@ -3,16 +3,21 @@
 (GET 60 ms, PUT 100 ms), `tidepool serve --peers` nodes and HAProxy (deploy/haproxy.cfg).
 
     python3 scripts/bench_cluster.py --binary .build/release/tidepool tenants [--collections 1000] [--rows 200]
-        [--cache-mb 12] [--seconds 60] [--nodes 1,2,3] [--json OUT]
+        [--cache-mb 12] [--warmup 90] [--seconds 60] [--close-idle 30] [--nodes 1,2,3] [--json OUT]
     python3 scripts/bench_cluster.py --binary .build/release/tidepool strong [--trials 10000] [--threads 8] [--json OUT]
+    python3 scripts/bench_cluster.py --binary .build/release/tidepool scale [--parts 16] [--rows 5000] [--seconds 20] [--json OUT]
 
 tenants: three owner nodes create --collections collections of --rows rows (dimension 32, one
   segment each after a compaction). Then, for each count in --nodes, that many fresh query nodes
-  (`--role query`, empty caches of --cache-mb each, collections idle 5 s closed) behind a fresh
-  HAProxy take a Zipf(1.1) mix of queries over the collections from 8 clients for --seconds
-  (after as long again to warm up): queries a second, the caches' hit rate (a lookup is a
-  segment file opened: a hit is one the cache held), store requests per query (the proxy's
-  counts), and queries per collection opening.
+  (`--role query`, empty caches of --cache-mb each, collections idle --close-idle s closed)
+  behind a fresh HAProxy take a Zipf(1.1) mix of eventual queries over the collections from 8
+  clients for --seconds (after --warmup): queries a second, the caches' hit rate (a lookup is a
+  segment file opened: a hit is one the cache held), the queries' (share of queries whose
+  segment reads all came from the cache), store requests per query (the proxy's counts), and
+  queries per collection opening.
+scale: --parts collections of --rows clustered 128-d vectors; query nodes pinned to one core each
+  (`taskset`) behind HAProxy, one then two, take queries from wrk (2 threads, 16 connections,
+  eventual reads, --rounds of --seconds): queries a second, and the ratio of two nodes to one.
 strong: a write acknowledged by one node, then a strong read of it sent to another at once,
   --trials times over 8 collections from --threads threads: violations (the read missed the
   write) must be 0. Then eventual reads: how long after its acknowledgement a write is first
@@ -94,7 +99,7 @@ def tenants(a, cluster):
         nodes = []
         for k, port in enumerate(ports):
             nodes.append(cluster.serve(port, ["--role", "query", "--peers", cluster.peers, "--cache-bytes", str(a.cache_mb << 20),
-                                              "--request-timeout", "2", "--close-idle-after", "5", "--node-name", f"q{k}"],
+                                              "--request-timeout", "2", "--close-idle-after", str(a.close_idle), "--node-name", f"q{k}"],
                                        f"{cluster.work}/qcache-{n}-{k}"))
         for port in ports:
             cluster.wait_ready(port)
@@ -120,7 +125,7 @@ def tenants(a, cluster):
                 th.start()
             for th in threads:
                 th.join()
-        run(a.seconds, False)  # warm up
+        run(a.warmup, False)  # warm up
         before = [metrics(p) for p in ports]
         proxy_before = cluster.proxy_stats()
         t0 = time.monotonic()
@@ -134,6 +139,9 @@ def tenants(a, cluster):
         q = counts["q"]
         out = {"nodes": n, "queries": q, "qps": round(q / took, 1), "cache_lookups": hits + misses,
                "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+               # Queries whose segment reads all came from the node's cache (a collection open
+               # already, or opened from its cached copy): each miss is one query that read the store.
+               "query_hit_rate": round(1 - misses / q, 4) if q else None,
                "queries_per_open": round(q / (hits + misses), 1) if hits + misses else None,
                "store_requests_per_query": {k: round(v / q, 4) for k, v in requests_.items()} if q else {}}
         print(json.dumps(out), flush=True)
@@ -234,14 +242,118 @@ def strong(a, cluster):
     return {**stats, **ev}
 
 
+def cpu_seconds(pid):
+    """User and system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def scale(a, cluster):
+    """Queries a second through HAProxy with one query node, then two, each pinned to a core of
+    its own (`taskset`), from `wrk` (HAProxy and wrk are not pinned: on two cores they share
+    the nodes' cores, which is what two cores cannot hide)."""
+    import base64, struct
+    names = [f"part{i:02d}" for i in range(a.parts)]
+    dim = 128
+    rng = random.Random(5)
+    centers = [[rng.gauss(0, 1) for _ in range(dim)] for _ in range(64)]
+
+    def vec(r):
+        c = r.choice(centers)
+        return [x + r.gauss(0, 0.3) for x in c]
+
+    def b64(v):
+        return base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()
+
+    def load(name):
+        r = random.Random(name)
+        while request(cluster.front, "POST", "/v1/collections", {"name": name, "dimension": dim, "metric": "l2"}, timeout=60)[0] not in (201, 409):
+            time.sleep(0.5)
+        for start in range(0, a.rows, 500):
+            docs = [{"id": start + i, "vector_b64": b64(vec(r))} for i in range(min(500, a.rows - start))]
+            while request(cluster.front, "POST", f"/v1/collections/{name}/upsert", {"documents": docs}, timeout=120)[0] != 200:
+                time.sleep(0.5)
+        request(cluster.front, "POST", f"/v1/collections/{name}/compact", {}, timeout=60)
+    t = time.monotonic()
+    parallel(4, names, load)
+    print(f"loaded {a.parts} collections of {a.rows} rows in {time.monotonic() - t:.0f} s", flush=True)
+    time.sleep(40)
+    # wrk's requests: a query of a random collection with a random vector, from a fixed pool.
+    pool = []
+    for i in range(512):
+        r = random.Random(i)
+        pool.append((r.choice(names), json.dumps({"vector_b64": b64(vec(r)), "k": 10, "consistency": "eventual"})))
+    lua = f"{cluster.work}/queries.lua"
+    with open(lua, "w") as f:
+        f.write("local q = {\n")
+        for name, body in pool:
+            f.write(f"  {{'/v1/collections/{name}/query', {json.dumps(body)}}},\n")
+        f.write("}\nlocal n = 0\n")
+        f.write(f"wrk.method = 'POST'\nwrk.headers['Authorization'] = 'Bearer {KEY}'\nwrk.headers['Content-Type'] = 'application/json'\n")
+        f.write("request = function()\n  n = n % #q + 1\n  return wrk.format(nil, q[n][1], nil, q[n][2])\nend\n")
+        f.write("done = function(summary, latency, requests)\n  io.write(string.format('RESULT %d %d %d\\n', summary.requests, summary.errors.status, summary.duration))\nend\n")
+    results = []
+    for n in (1, 2):
+        ports = [free_port() for _ in range(n)]
+        nodes = [subprocess.Popen(["taskset", "-c", str(k), a.binary, "serve", "--storage", cluster.url, "--cache-dir",
+                                   f"{cluster.work}/scache-{n}-{k}", "--port", str(port), "--role", "query", "--peers", cluster.peers,
+                                   "--prewarm", "all", "--node-name", f"q{k}"], env=cluster.env, stdout=cluster.log, stderr=cluster.log)
+                 for k, port in enumerate(ports)]
+        for port in ports:
+            cluster.wait_ready(port, within=300)
+        front = free_port()
+        haproxy = start_haproxy(cluster, front, ports)
+        rounds, node_cpu, other_cpu = [], [], []
+        for _ in range(a.rounds):
+            before = [cpu_seconds(p.pid) for p in nodes] + [cpu_seconds(haproxy.pid)]
+            w = subprocess.Popen(["wrk", "-t", "2", "-c", "16", "-d", f"{int(a.seconds)}s", "-s", lua, f"http://127.0.0.1:{front}"],
+                                 stdout=subprocess.PIPE, text=True)
+            # wrk's own CPU, read just before it exits
+            wrk_cpu = 0.0
+            while w.poll() is None:
+                wrk_cpu = max(wrk_cpu, cpu_seconds(w.pid))
+                time.sleep(0.2)
+            out = w.stdout.read()
+            after = [cpu_seconds(p.pid) for p in nodes] + [cpu_seconds(haproxy.pid)]
+            m = re.search(r"RESULT (\d+) (\d+) (\d+)", out)
+            reqs, errors, micros = (int(x) for x in m.groups())
+            rounds.append(round(reqs / (micros / 1e6), 1))
+            node_cpu.append(sum(after[k] - before[k] for k in range(n)) / reqs * 1e3)
+            other_cpu.append(((after[n] - before[n]) + wrk_cpu) / reqs * 1e3)
+            if errors:
+                print(f"{errors} answers were not 2xx", flush=True)
+        best = rounds.index(max(rounds))
+        result = {"query_nodes": n, "qps_rounds": rounds, "qps": max(rounds),
+                  # CPU milliseconds per query: the query nodes', and HAProxy's and wrk's together
+                  "node_cpu_ms_per_query": round(node_cpu[best], 4), "haproxy_and_wrk_cpu_ms_per_query": round(other_cpu[best], 4)}
+        print(json.dumps(result), flush=True)
+        results.append(result)
+        haproxy.terminate()
+        for p in nodes:
+            p.terminate()
+            p.wait()
+    ratio = results[1]["qps"] / results[0]["qps"]
+    cpu = results[1]["node_cpu_ms_per_query"] / results[0]["node_cpu_ms_per_query"]
+    print(f"two nodes / one: {ratio:.2f} the queries a second; {cpu:.2f} the nodes' CPU per query", flush=True)
+    return {"collections": a.parts, "rows": a.rows, "dimension": dim, "runs": results, "ratio": round(ratio, 3),
+            "node_cpu_per_query_ratio": round(cpu, 3)}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--binary", default=os.path.join(ROOT, ".build/release/tidepool"))
-    p.add_argument("what", choices=["tenants", "strong"])
+    p.add_argument("what", choices=["tenants", "strong", "scale"])
+    p.add_argument("--parts", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--collections", type=int, default=1000)
     p.add_argument("--rows", type=int, default=200)
     p.add_argument("--cache-mb", type=int, default=12)
     p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--warmup", type=float, default=90)
+    p.add_argument("--close-idle", type=float, default=30)
     p.add_argument("--nodes", default="1,2,3")
     p.add_argument("--trials", type=int, default=10000)
     p.add_argument("--eventual", type=int, default=500)
@@ -253,7 +365,7 @@ def main():
     cluster = Cluster(a.binary, work, takeover_after=3)
     try:
         cluster.start()
-        out = tenants(a, cluster) if a.what == "tenants" else strong(a, cluster)
+        out = {"tenants": tenants, "strong": strong, "scale": scale}[a.what](a, cluster)
     finally:
         cluster.close()
     if a.json:

@@ -159,4 +159,26 @@ final class ObjectStorageFollowTests: XCTestCase {
         try reader.close()
         try writer.close()
     }
+
+    /// `catchUpInBackground` returns at once and brings the reader up to date on a thread of its
+    /// own; calls made while one runs start no other (the store sees one round of probes).
+    func testACatchUpInTheBackgroundRunsOnceAtATime() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let writer = try w.open()
+        let c = try writer.createCollection("c", dimension: 8, metric: .l2)
+        try c.upsert(docs(0..<10))
+        let reader = try r.open(readOnly: true)
+        XCTAssertEqual(try reader.collection("c").count, 10)
+        try c.upsert(docs(10..<20))
+        store.resetCounts()
+        for _ in 0..<50 { reader.catchUpInBackground() }
+        let until = Date(timeIntervalSinceNow: 10)
+        while try reader.collection("c").count < 20 && Date() < until { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertEqual(try reader.collection("c").count, 20, "the writes arrived")
+        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertLessThanOrEqual(store.count("HEAD", "GET"), 8, "one round of probes, not fifty")
+        try reader.close()
+        try writer.close()
+    }
 }

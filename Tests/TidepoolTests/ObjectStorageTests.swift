@@ -288,4 +288,25 @@ final class ObjectStorageTests: XCTestCase {
         // Reopened, the copies left are found and counted.
         XCTAssertEqual(try ObjectFileCache(root: dir.path, capacity: 1000, location: "mem://x").snapshot.bytes, 600)
     }
+
+    /// A writer keeps the WAL a successor must replay short: after 256 WAL objects (group
+    /// commits) the memtable is flushed, however few rows it holds.
+    func testTheUnflushedWALStaysShortInObjects() throws {
+        let store = MemoryObjectStore()
+        let node = try Node(store)
+        let db = try node.open()
+        let c = try db.createCollection("c", dimension: 8, metric: .l2)
+        let all = docs(0..<300)
+        for d in all { try c.upsert([d]) }  // one WAL object each
+        let until = Date(timeIntervalSinceNow: 10)
+        while c.info().segments.isEmpty && Date() < until { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertEqual(c.info().segments.count, 1, "a flush after 256 objects")
+        XCTAssertEqual(c.info().segments.first?.rows, 256)
+        XCTAssertEqual(c.info().memtableRows, 44)
+        try db.close()
+        let other = try Node(store)
+        let reopened = try other.open()
+        XCTAssertEqual(try reopened.collection("c").count, 300)
+        try reopened.close()
+    }
 }

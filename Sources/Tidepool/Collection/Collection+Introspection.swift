@@ -1,6 +1,8 @@
 extension Collection {
-    /// A description of the collection's storage.
-    public func info() -> CollectionInfo {
+    /// A description of the collection's storage. On object storage its WAL's bytes come from a
+    /// listing at most a minute old, or, `listingWAL` false, from the last listing only (0 before
+    /// any): no store request.
+    public func info(listingWAL: Bool = true) -> CollectionInfo {
         let snap = snapshot()
         let segs = snap.segments.map {
             CollectionInfo.SegmentInfo(
@@ -17,11 +19,26 @@ extension Collection {
             memtableRows += rows
             memtableIndexedRows += indexed
         }
-        let walBytes = (try? storage.bytes(under: folder + "/wal")) ?? 0
+        let walBytes = (listingWAL ? walBytesListed(noOlderThan: .seconds(60)) : knownWALBytes) ?? 0
         return CollectionInfo(
             name: name, dimension: dimension, metric: metric, count: count, segments: segs,
             memtableRows: memtableRows, memtableIndexedRows: memtableIndexedRows, walBytes: walBytes,
             flushedSeq: state.withLock { flushedSeq }, lastSeq: snap.visibleSeq)
+    }
+
+    /// The bytes of the collection's WAL files: listed now on a local directory; on object
+    /// storage, as listed within `maxAge` (listed now when the last listing is older).
+    func walBytesListed(noOlderThan maxAge: Duration) -> Int? {
+        if storage.logsAreObjects, let memo = listedWALBytes.withLock({ $0 }), ContinuousClock.now - memo.at < maxAge { return memo.bytes }
+        guard let bytes = try? storage.bytes(under: folder + "/wal") else { return nil }
+        if storage.logsAreObjects { listedWALBytes.withLock { $0 = (bytes, .now) } }
+        return bytes
+    }
+
+    /// The WAL's bytes without a store request: listed now on a local directory, as last
+    /// listed on object storage (nil before the first listing), for monitoring.
+    public var knownWALBytes: Int? {
+        storage.logsAreObjects ? listedWALBytes.withLock({ $0 })?.bytes : walBytesListed(noOlderThan: .zero)
     }
 
     /// Rows waiting for an index: in memtables large enough to get a graph, the rows the

@@ -1,3 +1,5 @@
+import Foundation
+
 extension Collection {
     /// Opening: the manifest's segments with their persisted tombstones, the id map built from
     /// their live rows, the log replayed past the last flush, a new log file started, flushed log
@@ -52,12 +54,20 @@ extension Collection {
         }
         // Read-only: the replayed state is served as it is; nothing is written, cut or removed.
         guard !options.readOnly else { return }
+        // The replayed operations' objects count toward the next flush (at most one object each).
+        if storage.logsAreObjects { logObjectsSinceFreeze = Int(clamping: replayed - flushedSeq) }
         let lastSeq = storage.logsAreObjects ? try claimNextLogObject(after: replayed) : replayed
         let log = try WriteAheadLog(
             storage: storage, folder: folder + "/wal", dimension: dimension, collection: name,
             policy: options.syncPolicy, syncInterval: options.syncInterval, lastSeq: lastSeq, logger: logger)
         log.apply = { [unowned self] batch in self.applyBatch(batch) }
-        log.deleteFiles(upTo: flushedSeq)
+        if storage.logsAreObjects {
+            // Garbage only (replay skips them): the writer need not wait for the deletes.
+            let cutoff = flushedSeq
+            if cutoff > 0 { DispatchQueue.global(qos: .utility).async { log.deleteFiles(upTo: cutoff) } }
+        } else {
+            log.deleteFiles(upTo: flushedSeq)
+        }
         wal = log
         removeOrphanSegments(entry)
         // A crash may have come between a settings change and the rebuild it asks for.

@@ -77,6 +77,10 @@ extension Collection {
         state.lock()
         let frozenBefore = frozen.count
         for p in batch { applyLocked(p.op, seq: p.seq) }
+        if storage.logsAreObjects {
+            logObjectsSinceFreeze += 1
+            if logObjectsSinceFreeze >= Collection.maxUnflushedLogObjects && active.count > 0 { freezeActive() }
+        }
         let needsFlush = frozen.count > frozenBefore
         scheduleIndexingLocked()
         state.unlock()
@@ -170,6 +174,7 @@ extension Collection {
     }
 
     func freezeActive(minCapacity: Int = 0) {
+        logObjectsSinceFreeze = 0
         active.lastSeq = visibleSeq
         frozen.append(active)
         let id = memtableIDBit | nextMemtableID

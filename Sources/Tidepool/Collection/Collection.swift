@@ -38,6 +38,9 @@ public final class Collection: @unchecked Sendable {
     var wal: WriteAheadLog?
     let memtableRows: Int
     let buildThreads: Int
+    /// On object storage, the WAL's bytes as last listed, and when (`info` lists at most once a
+    /// minute; a listing is a store request, and `/metrics` asks for every open collection).
+    let listedWALBytes = Locked<(bytes: Int, at: ContinuousClock.Instant)?>(nil)
 
     // State guarded by `state` (the extensions in other files read and write it under the lock).
     let state = NSCondition()
@@ -58,6 +61,9 @@ public final class Collection: @unchecked Sendable {
     var backgroundRetries = 0
     /// An indexer task is queued or running.
     var indexerScheduled = false
+    /// On object storage: WAL objects (one per group commit) written since the active memtable
+    /// started. A writer that takes over replays every unflushed one, so there are never many.
+    var logObjectsSinceFreeze = 0
     /// `requestCompaction` asked for a merge into one segment that has not run yet.
     var compactionRequested = false
     /// Segment files replaced by compactions, not yet deleted (object storage).
@@ -82,6 +88,10 @@ public final class Collection: @unchecked Sendable {
     /// Frozen memtables allowed to await flushing before writers wait (bounds memory at about
     /// `(maxFrozen + 1) × memtableBytes`); graph builds are slower than ingest, so allow a few.
     static let maxFrozen = 4
+    /// On object storage, the active memtable is frozen and flushed once this many WAL objects
+    /// hold its rows, however few: replaying them is what a takeover waits for (256 objects,
+    /// fetched 32 at a time, cost about eight store round trips).
+    static let maxUnflushedLogObjects = 256
 
     /// Opens a collection the manifest lists, recovering it (`Collection+Recovery`).
     init(catalog: any CollectionCatalog, entry: Manifest.CollectionEntry, storage: any StorageBackend, options: DatabaseOptions) throws {

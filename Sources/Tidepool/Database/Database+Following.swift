@@ -15,6 +15,19 @@ extension Database {
         try follower.catchUp(since: since) { try self.refresh(objects) }
     }
 
+    /// `catchUp()` on a thread of its own, unless one is in flight: returns at once. Errors are
+    /// logged (the next catch-up tries again).
+    public func catchUpInBackground() {
+        guard options.readOnly, let objects = storage as? ObjectStorage else { return }
+        follower.catchUpInBackground { [weak self] in
+            guard let self else { return }
+            do { try self.refresh(objects) } catch {
+                self.options.logger.warning("catching up with the writer failed: \(error)")
+                throw error
+            }
+        }
+    }
+
     /// How far behind its writer a read-only database on object storage may be: the time since
     /// the last catch-up that succeeded began. Zero for a local directory or a writer.
     public var staleness: Duration? {

@@ -36,6 +36,23 @@ final class Follower: @unchecked Sendable {
         if let failure { throw failure }
     }
 
+    /// Starts `refresh` on a thread of its own unless one is in flight (or starting): an
+    /// eventual read that finds the state somewhat stale answers at once and leaves the catching
+    /// up to this.
+    func catchUpInBackground(_ refresh: @escaping @Sendable () throws -> Void) {
+        let start: Bool = cond.withLock {
+            guard running == nil, !backgroundStarting else { return false }
+            backgroundStarting = true
+            return true
+        }
+        guard start else { return }
+        DispatchQueue.global(qos: .utility).async {
+            self.cond.withLock { self.backgroundStarting = false }
+            try? self.catchUp(since: .now, refresh)
+        }
+    }
+    private var backgroundStarting = false
+
     /// How far behind the writer the state may be: the time since the last successful refresh
     /// started (nil before the first).
     var staleness: Duration? { cond.withLock { lastCompleted.map { ContinuousClock.now - $0 } } }

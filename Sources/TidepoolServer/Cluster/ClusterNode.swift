@@ -24,7 +24,7 @@ public final class ClusterNode: ServedCollections {
         /// How often the peers' health is checked.
         public var checkEvery: Duration
         /// How stale an eventual read may be: one of a collection more than twice this behind its
-        /// writer catches up first.
+        /// writer starts a catch-up beside it (ten times behind, it catches up first).
         public var followEvery: Duration
         /// How each collection's database is opened (sync policy, logger; `readOnly` is set per role).
         public var databaseOptions: DatabaseOptions
@@ -94,6 +94,10 @@ public final class ClusterNode: ServedCollections {
 
     public func openDatabase(for name: String) -> Database? { touch(name) }
 
+    /// The collection's database if open, without counting as a use (the background work's
+    /// look must not keep a collection from going idle).
+    func peekDatabase(for name: String) -> Database? { slots.withLockedValue { $0[name]?.database } }
+
     public func hasCollection(_ name: String) -> Bool { slots.withLockedValue { $0[name] }?.database.hasCollection(name) ?? false }
 
     /// Whether this node writes collection `name` now.
@@ -123,8 +127,8 @@ public final class ClusterNode: ServedCollections {
 
     public func writerWasSuperseded(_ name: String) -> Bool { (try? becomeFollower(name)) != nil }
 
-    /// Followed collections catch up only when read, so an eventual read of one more than
-    /// this behind catches up first.
+    /// Followed collections catch up only when read: an eventual read of one more than this
+    /// behind starts a catch-up beside it (ten times behind, it waits for one).
     public var eventualStalenessBound: Duration? { settings.followEvery * 2 }
 
     public func close() throws {

@@ -12,9 +12,9 @@ import Tidepool
 /// sooner, fenced by the store, does the same at once; an idle collection learns it at its next
 /// write); and it closes the collections it follows that were not used for `closeIdleAfter`.
 /// Nothing here keeps followed collections caught up: a strong read asks the writer (or holds a
-/// lease on its head), an eventual read catches up when its collection is more than twice
-/// `followEvery` behind, so the store is asked in proportion to reads, not to the number of
-/// collections a node has open.
+/// lease on its head), an eventual read starts a catch-up when its collection is more than
+/// twice `followEvery` behind, so the store is asked in proportion to reads, not to the number
+/// of collections a node has open.
 struct ClusterOwnership: Service {
     let node: ClusterNode
     /// Takeovers at once (each opens a collection as its writer: a few store round trips).
@@ -69,7 +69,7 @@ struct ClusterOwnership: Service {
         let due = node.followed().filter { node.shouldTakeOver($0.name, writer: $0.writer) }.map(\.name)
         await forEach(due) { [node] name in
             // The view may be old (an idle collection another node took over already): look first.
-            guard let db = node.openDatabase(for: name) else { return }
+            guard let db = node.peekDatabase(for: name) else { return }
             try db.catchUp()
             guard node.shouldTakeOver(name, writer: db.writerURL) else { return }
             node.logger.notice("the writer of collection '\(name)' (\(db.writerURL ?? "none")) is gone: taking it over")
@@ -81,7 +81,7 @@ struct ClusterOwnership: Service {
     private func giveUpSuperseded() async {
         let written = node.written(usedWithin: .seconds(30))
         await forEach(written.map(\.name)) { [node] name in
-            guard let db = node.openDatabase(for: name), try db.supersededAsWriter() else { return }
+            guard let db = node.peekDatabase(for: name), try db.supersededAsWriter() else { return }
             try node.becomeFollower(name)
         }
     }

@@ -16,12 +16,12 @@ import Foundation
 final class WriterLease: @unchecked Sendable {
     /// How long a new writer holds acknowledgements after taking over from an answering one
     /// (it adds to the write pause of every takeover: kept short, with a quarter of margin).
-    static let duration: Duration = .milliseconds(1250)
+    static let duration: Duration = .milliseconds(1000)
     /// How long after a confirmation the writer still answers (less than `duration`: margin).
-    static let answerWindow: Duration = .milliseconds(1000)
+    static let answerWindow: Duration = .milliseconds(750)
     /// A confirmation older than this is renewed by the next request for the head (a writer
-    /// asked without pause probes about three times a second).
-    static let renewAfter: Duration = .milliseconds(300)
+    /// asked without pause probes about four times a second).
+    static let renewAfter: Duration = .milliseconds(250)
 
     private let cond = NSCondition()
     private var confirmedAt: ContinuousClock.Instant?

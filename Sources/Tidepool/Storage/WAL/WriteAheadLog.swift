@@ -1,6 +1,7 @@
 import Atomics
 import Foundation
 import Logging
+import TidepoolS3
 
 /// A collection's write-ahead log with group commit.
 ///
@@ -365,9 +366,9 @@ final class WriteAheadLog: @unchecked Sendable {
             guard let s = WALFormat.firstSeq(fromFileName: n) else { return nil }
             return (n, s)
         }
-        for i in 0..<max(0, seqs.count - 1) where seqs[i + 1].1 - 1 <= flushedSeq {
-            try? storage.delete(folder + "/" + seqs[i].0)
-        }
+        let flushed = (0..<max(0, seqs.count - 1)).filter { seqs[$0 + 1].1 - 1 <= flushedSeq }.map { folder + "/" + seqs[$0].0 }
+        // On object storage each is a request: 16 at a time (hundreds may wait after a takeover).
+        _ = runOnThreads(flushed.count, width: storage.logsAreObjects ? 16 : 1) { [storage] i in try? storage.delete(flushed[i]) }
     }
 
     func close() throws {
