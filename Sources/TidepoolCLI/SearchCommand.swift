@@ -11,7 +11,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Queries (.fvecs or .npy).") var queryFile: String
     @Option(help: "Neighbours per query.") var k: Int = 10
     @Option(help: "HNSW beam width (default: the collection's).") var ef: Int?
-    @Flag(help: "Exact (brute-force) search.") var exact = false
+    @Flag(help: "Exact (brute-force) search: all queries in one pass over the rows (a blocked matrix product).") var exact = false
+    @Option(help: "Threads for an exact search (default: every core).") var threads: Int?
     @Flag(help: "One JSON object per query per line: {\"ids\":[…],\"distances\":[…]}.") var json = false
 
     func run() throws {
@@ -20,14 +21,28 @@ struct SearchCommand: ParsableCommand {
             let db = try location.open(DatabaseOptions(readOnly: true))
             defer { try? db.close() }
             let coll = try db.collection(collection)
-            for i in 0..<queries.rows {
-                let hits = try coll.search(vector: queries.row(i), k: k, options: SearchOptions(ef: ef, exact: exact))
-                if json {
-                    emit(jsonLine(["ids": hits.map { jsonID($0.id) }, "distances": hits.map { Double($0.distance) }]))
-                } else {
-                    emit("query \(i): " + hits.map { "\($0.id):\(String(format: "%.6f", $0.distance))" }.joined(separator: " "))
-                }
+            if let threads, threads < 1 || threads > 1024 {
+                throw TidepoolError.invalidArgument("--threads must be in 1...1024, got \(threads)")
             }
+            var options = SearchOptions(ef: ef, exact: exact)
+            if let threads { options.maxThreads = threads }
+            // Exact searches go in batches of 4,096 queries (the heaps of a batch stay small).
+            let batch = exact ? 4096 : 1
+            var first = 0
+            while first < queries.rows {
+                let rows = first..<min(queries.rows, first + batch)
+                let results = try coll.search(vectors: rows.map { queries.row($0) }, k: k, options: options)
+                for (i, hits) in zip(rows, results.hits) { report(i, hits) }
+                first = rows.upperBound
+            }
+        }
+    }
+
+    private func report(_ i: Int, _ hits: [SearchHit]) {
+        if json {
+            emit(jsonLine(["ids": hits.map { jsonID($0.id) }, "distances": hits.map { Double($0.distance) }]))
+        } else {
+            emit("query \(i): " + hits.map { "\($0.id):\(String(format: "%.6f", $0.distance))" }.joined(separator: " "))
         }
     }
 }

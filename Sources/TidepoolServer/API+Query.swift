@@ -88,15 +88,10 @@ extension API {
                 ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
                 includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank, nprobe: nprobe,
                 deadline: deadline)
-            var lists: [RawJSON] = []
-            var cost = SearchCost()
-            for v in vectors {
-                try deadline.check("a batch query")
-                let r = try coll.searchWithCost(vector: v, k: k, options: options)
-                lists.append(.hits(r.hits))
-                cost.add(r.cost)
-            }
-            return ["results": batch ? lists : lists[0], "cost": costJSON(cost)]
+            // An exact batch is one pass over the rows for all its vectors (Collection.search(vectors:)).
+            let r = try coll.search(vectors: vectors, k: k, options: options)
+            let lists = r.hits.map { RawJSON.hits($0) }
+            return ["results": batch ? lists : lists[0], "cost": costJSON(r.cost)]
         }
         return ["results": results.first ?? [], "cost": costJSON(textCost)]
     }

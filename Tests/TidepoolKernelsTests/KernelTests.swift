@@ -55,6 +55,7 @@ final class KernelTests: XCTestCase {
         check("sq8", tp_sq8_kernels(), { $0.name }) { tp_sq8_kernels_named($0) }
         check("f16", tp_f16_kernels(), { $0.name }) { tp_f16_kernels_named($0) }
         check("kmeans", tp_kmeans_kernels(), { $0.name }) { tp_kmeans_kernels_named($0) }
+        check("exact", tp_exact_kernels(), { $0.name }) { tp_exact_kernels_named($0) }
         check("pq", tp_pq_kernels(), { $0.name }) { tp_pq_kernels_named($0) }
         check("rabitq", tp_rabitq_kernels(), { $0.name }) { tp_rabitq_kernels_named($0) }
         check("crc32c", tp_crc32c_kernels(), { $0.name }) { tp_crc32c_kernels_named($0) }

@@ -14,6 +14,20 @@ extension Collection {
     /// graph walks, rows scanned, distances computed, time).
     public func searchWithCost(vector: [Float], k: Int, options: SearchOptions = SearchOptions()) throws -> SearchResults {
         let start = DispatchTime.now().uptimeNanoseconds
+        let options = try validated(options, k: k)
+        let q = try validatedQuery(vector)
+        let snap = snapshot()
+        var cost = SearchCost()
+        let top = try q.vector.withUnsafeBufferPointer { qp in
+            try search(snap, query: qp.baseAddress!, k: k, options: options, cost: &cost)
+        }
+        let hits = try resolve(top, in: snap, options: options)
+        cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+        return SearchResults(hits: hits, cost: cost)
+    }
+
+    /// Checks a search's k and knobs, and validates its filter against the schema.
+    func validated(_ options: SearchOptions, k: Int) throws -> SearchOptions {
         guard k >= 1 && k <= 10_000 else { throw TidepoolError.invalidArgument("k must be in 1...10000, got \(k)") }
         if let ef = options.ef, ef < 1 || ef > 100_000 {
             throw TidepoolError.invalidArgument("ef must be in 1...100000, got \(ef)")
@@ -24,17 +38,9 @@ extension Collection {
         if let p = options.nprobe, p < 1 || p > 1 << 20 {
             throw TidepoolError.invalidArgument("nprobe must be in 1...1048576, got \(p)")
         }
-        let q = try validatedQuery(vector)
         var options = options
         options.filter = try options.filter?.validated(against: schema, collection: name)
-        let snap = snapshot()
-        var cost = SearchCost()
-        let top = try q.vector.withUnsafeBufferPointer { qp in
-            try search(snap, query: qp.baseAddress!, k: k, options: options, cost: &cost)
-        }
-        let hits = try resolve(top, in: snap, options: options)
-        cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
-        return SearchResults(hits: hits, cost: cost)
+        return options
     }
 
     /// Searches a snapshot with a prepared query (validated, normalized for cosine) and a

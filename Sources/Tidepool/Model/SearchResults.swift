@@ -44,3 +44,10 @@ public struct SearchResults: Sendable {
     public var hits: [SearchHit]
     public var cost: SearchCost
 }
+
+/// The hits of a batch of searches, one list per query in the order given, and what the whole
+/// batch cost.
+public struct BatchSearchResults: Sendable {
+    public var hits: [[SearchHit]]
+    public var cost: SearchCost
+}

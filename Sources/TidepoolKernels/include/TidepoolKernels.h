@@ -89,6 +89,35 @@ const tp_kmeans_table *_Nullable tp_kmeans_kernels_named(const char *name);
 size_t tp_panel_floats(size_t k, size_t dim);
 void tp_pack_panels(const float *c, size_t k, size_t dim, float *out);
 
+// ---------------------------------------------------------------- batched exact search
+
+/// The k best (smallest) scores per query, each a max-heap (worst first) in `dist`/`keys` at
+/// `j * k`, `count[j]` filled; `threshold[j]` is +inf until query j holds k, then its worst score
+/// (what a newcomer must not exceed; ties rank by key, smaller first). `threshold` holds
+/// `tp_panel_floats(nq, 1)` entries: those past `nq` must be -inf (padding lanes never enter).
+typedef struct tp_topk_heaps {
+    float *dist;
+    uint64_t *keys;
+    uint32_t *count;
+    float *threshold;
+    size_t k;
+} tp_topk_heaps;
+/// Offers one score to query j's heap (non-finite scores never enter).
+void tp_topk_push(tp_topk_heaps *h, size_t j, float s, uint64_t key);
+
+/// For rows i < n of `x` (row-major, `dim` floats) and the `nq` queries packed by `tp_pack_panels`,
+/// offers the score rowBias[i] + alpha · x_i·q_j, with key keyBase + i, to query j's heap. A row
+/// whose bias is +inf (dead, filtered out) never enters. L2: rowBias = |x|², alpha = −2 (add |q|²
+/// for the distance); inner products: rowBias = 0 (or 1 for cosine), alpha = −1.
+typedef void (*tp_exact_scan_fn)(const float *x, size_t n, size_t dim, const float *rowBias, const float *panels,
+                                 size_t nq, float alpha, uint64_t keyBase, tp_topk_heaps *heaps);
+typedef struct tp_exact_table {
+    tp_exact_scan_fn scan;
+    const char *name;        // "scalar", "avx2-fma", "avx512f"
+} tp_exact_table;
+const tp_exact_table *tp_exact_kernels(void);
+const tp_exact_table *_Nullable tp_exact_kernels_named(const char *name);
+
 // ---------------------------------------------------------------- product quantization
 
 /// List-order scan: out[i] = sum over j < m of table[j * 256 + codes[i * m + j]].
