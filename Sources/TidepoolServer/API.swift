@@ -224,6 +224,16 @@ struct API: Sendable {
         var result: [String: Any]
         do {
             result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
+        } catch TidepoolError.closed(let why) where !write && collection != nil {
+            // A cluster node swaps a collection's database when it takes the collection over or
+            // starts following it; a read that held the old one runs once more on the new one
+            // (reads change nothing, so running one twice is harmless). A node shutting down
+            // fails the same way again.
+            do {
+                result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
+            } catch TidepoolError.closed {
+                throw TidepoolError.closed(why)
+            }
         } catch TidepoolError.fenced(let why) {
             // Another node took the collection over: a cluster node follows it from now on (the
             // write was not applied, so it may go to the new writer).
