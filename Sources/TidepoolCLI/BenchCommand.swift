@@ -35,7 +35,7 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "IVF lists (default 4·√n).") var nlist: Int?
     @Option(help: "PQ sub-spaces, code bytes per vector (default dimension / 4).") var pqSubspaces: Int?
     @Option(help: "Comma-separated nprobe values swept for IVF.") var nprobes: String = "4,8,16,24,32,48,64,96,128,192,256"
-    @Option(help: "Candidates re-ranked with f32 after an SQ8 walk (default: ef).") var rerank: Int?
+    @Option(help: "Candidates re-ranked with f32 after an SQ8 walk (default: min(ef, max(2·k, 20))).") var rerank: Int?
     @Option(help: "HNSW efConstruction.") var efConstruction: Int = 200
     @Option(help: "Threads for the index build and the batched run.") var threads: Int = 2
     @Option(help: "Repeat the sweep this many times and keep each setting's fastest pass.") var rounds: Int = 3

@@ -51,7 +51,8 @@ final class QuantizationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try recallAt10(c), 0.95, "recall@10 of the SQ8 walk with default re-ranking")
         let r = try c.searchWithCost(vector: queries[0], k: 10)
         XCTAssertGreaterThan(r.cost.quantizedDistances, 100, "the walk reads codes")
-        XCTAssertEqual(r.cost.distances, 64, "only the re-ranked candidates (ef) get f32 distances")
+        XCTAssertEqual(r.cost.distances, 20, "only the re-ranked candidates (2·k, at least 20) get f32 distances")
+        XCTAssertEqual(try c.searchWithCost(vector: queries[0], k: 10, options: SearchOptions(rerank: 50)).cost.distances, 50)
         // Reported distances are exact ones (re-ranked), not estimates.
         let top = try XCTUnwrap(r.hits.first)
         guard case .uint(let id) = top.id else { return XCTFail() }

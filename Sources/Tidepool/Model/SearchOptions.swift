@@ -9,7 +9,7 @@ public struct SearchOptions: Sendable {
     public var includeAttributes: Bool
     public var includeVectors: Bool
     /// Candidates re-scored with full-precision vectors after a walk or a list scan over
-    /// compressed codes; `nil` uses `max(ef, k)` for HNSW and `max(4·k, 40)` for IVF (RaBitQ
+    /// compressed codes; `nil` uses `min(ef, max(2·k, 20))` for HNSW (at least k) and `max(4·k, 40)` for IVF (RaBitQ
     /// re-scores by its error bound instead). Larger is slower and closer to the full-precision answer.
     public var rerank: Int?
     /// IVF lists scanned per segment; `nil` uses the collection's default. More is slower and

@@ -67,9 +67,15 @@ struct GraphWalk: StoredGraphVisitor {
         }
     }
 
+    /// Candidates re-scored with f32 when the caller does not say: the walk's best 2·k (at least
+    /// 20), at most ef. The 8-bit estimates rank well enough that re-scoring more found nothing
+    /// more (pypi-minilm-100k and 200k × 128 synthetic: recall@10 identical at 16 and at ef, up
+    /// to ef 256) and cost a random read of a full vector each (+21% QPS at ef 64 on pypi).
+    static func defaultRerank(k: Int, ef: Int) -> Int { min(ef, max(2 * k, 20)) }
+
     /// Walks over compressed rows, then re-scores the best candidates with the f32 ones.
     private mutating func reranked<G: HNSWLinks, D: RowDistance>(_ walker: Walker<G>, _ distances: D) {
-        let depth = max(query.rerank ?? query.ef, query.k)
+        let depth = max(query.rerank ?? Self.defaultRerank(k: query.k, ef: query.ef), query.k)
         let candidates = scratch.rerankRows.reserve(depth)
         var n = 0
         let computed = walker.search(distances, depth: depth) { _, row in

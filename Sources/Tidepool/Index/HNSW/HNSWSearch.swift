@@ -106,10 +106,14 @@ func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(
                 return m
             }
         }
-        // ... then compute, pulling in the whole next vector while this one computes.
+        // ... then compute, pulling in whole vectors 8 ahead of the one computed: a distance takes
+        // less time than a row's trip from memory, and one row ahead left the kernel waiting on
+        // its first load (perf: two thirds of the SQ8 kernel's time). 1, 2, 3, 5, 8 ahead measured
+        // on pypi-minilm-100k, SQ8 at ef 64: 10,400, 11,700, 12,500, 13,500, 14,100 QPS; f32 +6%.
+        for t in 0..<min(m, 8) { dist.prefetchAll(fresh[t]) }
         for t in 0..<m {
             let e = fresh[t]
-            if t + 1 < m { dist.prefetchAll(fresh[t + 1]) }
+            if t + 8 < m { dist.prefetchAll(fresh[t + 8]) }
             let d = dist(e)
             computed += 1
             if results.count < ef || d < lowerBound {
