@@ -19,16 +19,19 @@ extension HNSWBuilder {
             for j in 0..<Int(list[0]) where Int(list[1 + j]) < rows { inLinks[Int(list[1 + j])] += 1 }
         }
         let (entry, _) = entry()
-        var left = 0
+        var left: [UInt32] = []
         for v in 0..<rows where inLinks[v] == 0 && UInt32(v) != entry {
-            if !linkFromNearestNeighbour(UInt32(v), rows: rows, inLinks: &inLinks) { left += 1 }
+            if !linkFromNearestNeighbour(UInt32(v), rows: rows, inLinks: &inLinks, closerOnly: true) { left.append(UInt32(v)) }
         }
-        return left
+        // Where every neighbour's list is full of nearer nodes, the nearest one's farthest
+        // member that others also link to gives way: a link a little long beats a lost node.
+        return left.filter { !linkFromNearestNeighbour($0, rows: rows, inLinks: &inLinks, closerOnly: false) }.count
     }
 
     /// Adds `v` to the level-0 list of its nearest out-neighbour that can take it, keeping
-    /// `inLinks` current; false if none could.
-    private func linkFromNearestNeighbour(_ v: UInt32, rows: Int, inLinks: inout [Int32]) -> Bool {
+    /// `inLinks` current; false if none could. With `closerOnly`, a full list gives way only
+    /// where its farthest replaceable member is farther than `v`.
+    private func linkFromNearestNeighbour(_ v: UInt32, rows: Int, inLinks: inout [Int32], closerOnly: Bool) -> Bool {
         let own = links(v, 0)
         let vv = vec(v)
         var neighbours: [(Float, UInt32)] = []
@@ -51,7 +54,7 @@ extension HNSWBuilder {
             // Full: replace the farthest member that stays linked from elsewhere, if farther than v.
             let uv = vec(u)
             var worst = -1
-            var worstDistance = distance(uv, vv)
+            var worstDistance = closerOnly ? distance(uv, vv) : -Float.infinity
             for j in 0..<n where inLinks[Int(list[1 + j])] > 1 {
                 let d = distance(uv, vec(list[1 + j]))
                 if d > worstDistance {
