@@ -18,7 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 # Tidepool's lines stand out; peers share a muted palette.
-OURS = {"tidepool-hnsw": "#d62728", "tidepool-hnsw-sq8": "#ff7f0e", "tidepool-flat": "#8b0000"}
+OURS = {
+    "tidepool-hnsw": "#d62728", "tidepool-hnsw-sq8": "#ff7f0e", "tidepool-flat": "#8b0000",
+    "tidepool-ivf-sq8": "#e6550d", "tidepool-ivf-pq": "#a50f15",
+}
 PEERS = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22", "#e377c2"]
 MARKERS = "osD^vP*Xh<>"
 
