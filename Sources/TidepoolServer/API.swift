@@ -221,19 +221,16 @@ struct API: Sendable {
         if let collection, served.hasCollection(collection) { try collectionLimits.admitRequest(collection) }
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = Deadline.after(.nanoseconds(timeout.nanoseconds))
+        let attempt = { try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value }
         var result: [String: Any]
         do {
-            result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
-        } catch TidepoolError.closed(let why) where !write && collection != nil {
+            result = try await attempt()
+        } catch TidepoolError.closed where !write && collection != nil {
             // A cluster node swaps a collection's database when it takes the collection over or
             // starts following it; a read that held the old one runs once more on the new one
             // (reads change nothing, so running one twice is harmless). A node shutting down
             // fails the same way again.
-            do {
-                result = try await executor.run(key: key.secret, write: write, timeout: timeout) { ResultBox(try body(deadline)) }.value
-            } catch TidepoolError.closed {
-                throw TidepoolError.closed(why)
-            }
+            result = try await attempt()
         } catch TidepoolError.fenced(let why) {
             // Another node took the collection over: a cluster node follows it from now on (the
             // write was not applied, so it may go to the new writer).

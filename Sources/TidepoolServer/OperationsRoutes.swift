@@ -74,11 +74,12 @@ final class CollectionGauges: Sendable {
         for (name, c) in open {
             // Nothing here asks the store: on object storage the WAL's bytes are those last
             // listed (by `GET /v1/collections/{name}`), if any.
+            let walKnown = c.walBytesKnown
             let info = c.info(listingWAL: false)
             let dims = [("collection", name)]
             Gauge(label: "tidepool_documents", dimensions: dims).record(info.count)
             Gauge(label: "tidepool_segments", dimensions: dims).record(info.segments.count)
-            if let wal = c.knownWALBytes { Gauge(label: "tidepool_wal_bytes", dimensions: dims).record(wal) }
+            if walKnown { Gauge(label: "tidepool_wal_bytes", dimensions: dims).record(info.walBytes) }
             Gauge(label: "tidepool_memtable_rows", dimensions: dims).record(info.memtableRows)
             Gauge(label: "tidepool_memtable_indexed_rows", dimensions: dims).record(info.memtableIndexedRows)
             Gauge(label: "tidepool_deleted_rows", dimensions: dims).record(info.segments.reduce(0) { $0 + $1.deletedRows })

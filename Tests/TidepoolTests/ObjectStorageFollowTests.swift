@@ -13,14 +13,21 @@ final class ObjectStorageFollowTests: XCTestCase {
 
     func ids(_ r: Range<Int>) -> [DocumentID] { r.map { .uint(UInt64($0)) } }
 
-    func testAReaderFollowsLogsFlushesCompactionsAndDrops() throws {
-        let store = MemoryObjectStore()
-        let (w, r) = (try Node(store), try Node(store))
+    /// A writer on node `w` whose collection "c" holds documents 0..<10, and a reader on node
+    /// `r` that sees them (the nodes own the caches: keep them alive).
+    func writerAndReader(_ w: Node, _ r: Node) throws -> (writer: Database, c: Collection, reader: Database) {
         let writer = try w.open()
         let c = try writer.createCollection("c", dimension: 8, metric: .l2)
         try c.upsert(docs(0..<10))
         let reader = try r.open(readOnly: true)
         XCTAssertEqual(try reader.collection("c").count, 10)
+        return (writer, c, reader)
+    }
+
+    func testAReaderFollowsLogsFlushesCompactionsAndDrops() throws {
+        let store = MemoryObjectStore()
+        let (w, r) = (try Node(store), try Node(store))
+        let (writer, c, reader) = try writerAndReader(w, r)
 
         try c.upsert(docs(10..<20))
         _ = try c.delete(ids: ids(0..<3))
@@ -165,11 +172,7 @@ final class ObjectStorageFollowTests: XCTestCase {
     func testACatchUpInTheBackgroundRunsOnceAtATime() throws {
         let store = MemoryObjectStore()
         let (w, r) = (try Node(store), try Node(store))
-        let writer = try w.open()
-        let c = try writer.createCollection("c", dimension: 8, metric: .l2)
-        try c.upsert(docs(0..<10))
-        let reader = try r.open(readOnly: true)
-        XCTAssertEqual(try reader.collection("c").count, 10)
+        let (writer, c, reader) = try writerAndReader(w, r)
         try c.upsert(docs(10..<20))
         store.resetCounts()
         for _ in 0..<50 { reader.catchUpInBackground() }

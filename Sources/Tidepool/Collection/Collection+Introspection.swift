@@ -36,10 +36,14 @@ extension Collection {
     }
 
     /// The WAL's bytes without a store request: listed now on a local directory, as last
-    /// listed on object storage (nil before the first listing), for monitoring.
-    public var knownWALBytes: Int? {
+    /// listed on object storage (nil before the first listing).
+    var knownWALBytes: Int? {
         storage.logsAreObjects ? listedWALBytes.withLock({ $0 })?.bytes : walBytesListed(noOlderThan: .zero)
     }
+
+    /// Whether `info(listingWAL: false)` reports the WAL's bytes from a listing: always on a local
+    /// directory; on object storage once something listed them (monitoring skips the figure until then).
+    public var walBytesKnown: Bool { !storage.logsAreObjects || listedWALBytes.withLock({ $0 }) != nil }
 
     /// Rows waiting for an index: in memtables large enough to get a graph, the rows the
     /// background indexer (or, once frozen, the flush) has not reached yet. Every search scans
