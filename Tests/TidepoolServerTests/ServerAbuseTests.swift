@@ -155,6 +155,8 @@ final class ServerAbuseTests: XCTestCase {
             XCTAssertEqual(s, .ok)
             XCTAssertTrue(text.contains(#"tidepool_documents{collection="gone"}"#), text)
             XCTAssertTrue(text.contains("tidepool_collection_degraded"), text)
+            // A local directory's WAL is listed for every scrape (object storage: once listed).
+            XCTAssertTrue(text.contains(#"tidepool_wal_bytes{collection="gone"}"#), text)
             _ = try await call(c, .delete, "/v1/collections/gone", auth: rw)
             (s, text) = try await metrics(ro)
             XCTAssertFalse(text.contains(#"collection="gone""#), text)
