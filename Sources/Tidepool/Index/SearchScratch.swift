@@ -17,6 +17,8 @@ final class SearchScratch {
     static let distanceBufferCapacity = 1024
     /// A copy of one link list (at most 2,048 neighbours, the largest m0 a graph may have).
     let linkBuffer: UnsafeMutablePointer<UInt32>
+    /// The nodes found on level 1 that seed a graph walk's level 0 (`hnswDescend`).
+    let upperSeeds = ScratchBuffer<Neighbor>()
     /// Candidate rows awaiting an exact re-rank after a walk over compressed codes.
     let rerankRows = ScratchBuffer<UInt32>()
     /// A query folded into an SQ8 quantizer (graph walks and IVF lists over SQ8 codes).

@@ -98,7 +98,7 @@ public struct HNSWParameters: Sendable, Codable, Equatable {
     public var efSearch: Int
 
     /// Defaults chosen so recall@10 ≥ 0.95 out of the box on real sentence embeddings.
-    public init(m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64) {
+    public init(m: Int = 32, efConstruction: Int = 200, efSearch: Int = 64) {
         self.m = m
         self.efConstruction = efConstruction
         self.efSearch = efSearch

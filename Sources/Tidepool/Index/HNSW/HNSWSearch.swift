@@ -11,43 +11,26 @@ func hnswSearch<G: HNSWLinks, D: RowDistance, A: RowAdmission>(
 ) -> Int {
     guard count > 0 else { return 0 }
     let ef = max(ef, k)
+    var computed = 0
+    let width = SearchScratch.upperBeamWidth(ef: ef)
+    let seeds = scratch.upperSeeds.reserve(max(width, 1))
+    let seedCount = hnswDescend(
+        g, entryPoint: entryPoint, maxLevel: maxLevel, count: count, distance: dist, width: width,
+        scratch: scratch, seeds: seeds, computed: &computed)
+
     let gen = scratch.begin(nodes: count, heap: ef + 1)
     let visited = scratch.visited
-
-    var cur = entryPoint
-    var curDist = dist(cur)
-    var computed = 1
-    if maxLevel > 0 {
-        let copy = scratch.linkBuffer
-        for level in stride(from: maxLevel, to: 0, by: -1) {
-            var changed = true
-            while changed {
-                changed = false
-                let n = g.withLinks(cur, level: level) { list in
-                    let n = Int(list[0])
-                    for j in 0..<n { copy[j] = list[1 + j] }
-                    return n
-                }
-                for j in 0..<n {
-                    let cand = copy[j]
-                    let d = dist(cand)
-                    computed += 1
-                    if d < curDist {
-                        curDist = d
-                        cur = cand
-                        changed = true
-                    }
-                }
-            }
-        }
-    }
-
     var candidates = MinHeap(storage: scratch.heapA, capacity: scratch.candidateCapacity)
     var results = MaxHeap(storage: scratch.heapB, capacity: scratch.heapCapacity)
-    candidates.push(Neighbor(dist: curDist, id: cur))
-    visited[Int(cur)] = gen
-    if admit.admits(cur) { results.push(Neighbor(dist: curDist, id: cur)) }
-    var lowerBound: Float = results.isEmpty ? .infinity : curDist
+    // Every seed starts the walk (at most ef of them: `upperBeamWidth` is never above ef).
+    for i in 0..<seedCount {
+        let s = seeds[i]
+        if visited[Int(s.id)] == gen { continue }
+        visited[Int(s.id)] = gen
+        candidates.push(s)
+        if admit.admits(s.id) { results.push(s) }
+    }
+    var lowerBound: Float = results.isEmpty ? .infinity : results.top.dist
     let fresh = scratch.neighborBuffer
     let cap = SearchScratch.neighborBufferCapacity
     let hopList = scratch.linkBuffer
