@@ -39,7 +39,7 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "HNSW efConstruction.") var efConstruction: Int = 200
     @Option(help: "Threads for the index build and the batched run.") var threads: Int = 2
     @Option(help: "Repeat the sweep this many times and keep each setting's fastest pass.") var rounds: Int = 3
-    @Option(help: "Comma-separated ef values.") var efs: String = "10,16,24,32,48,64,96,128,192,256,384,512"
+    @Option(help: "Comma-separated ef values.") var efs: String = "10,16,20,24,28,32,36,40,48,56,64,80,96,112,128,160,192,256,384,512"
     @Option(help: "Use only the first N queries.") var maxQueries: Int?
     @Option(help: "Queries for the exact-search measurement (0 to skip).") var flatQueries: Int = 200
     @Option(help: "Directory for the temporary database (default: the system's).") var workDir: String?
