@@ -28,7 +28,7 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "l2, cosine or ip.") var metric: String = "cosine"
     @Option(help: "Neighbours per query; recall is recall@k.") var k: Int = 10
     @Option(help: "Write the report here.") var json: String?
-    @Option(help: "HNSW M.") var m: Int = 32
+    @Option(help: "HNSW M.") var m: Int = HNSWParameters().m
     @Option(help: "Vectors the search reads: none (f32), sq8 (8-bit codes), f16, or pq (IVF only); compressed searches re-rank with f32.")
     var quantization: String = "none"
     @Option(help: "Index: hnsw, ivf, flat or auto (by segment size).") var index: String = "hnsw"

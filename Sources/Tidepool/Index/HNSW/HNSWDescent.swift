@@ -10,11 +10,11 @@ extension SearchScratch {
     /// The level-1 beam for a level-0 beam of `ef`: half of it, at least 8, at most 64 (and
     /// never above ef, so the seeds fit the result heap). On the 1M set, widths 1 (greedy), 8
     /// and ef/2 reach recall 0.95 at 16,600, 25,100 and 26,800 QPS; ef/2 reaches 0.99 by ef 56,
-    /// a fixed 8 never (0.987 by ef 128). On pypi-minilm-100k it costs ~10% at equal ef.
+    /// a fixed 8 never (0.987 by ef 128). On pypi-minilm-100k it costs 10-15% at equal ef.
     @inline(__always) static func upperBeamWidth(ef: Int) -> Int { min(max(ef / 2, 8), 64, ef) }
 
     /// The beam on levels ≥ 2. Eight took the 1M set's recall at ef 40 from 0.983 (greedy) to
-    /// 0.989 and 0.99 from 13,800 to 15,900 QPS; as wide as level 1's it found no more, and on
+    /// 0.989 and 0.99 from 13,800 to 15,900 QPS; as wide as level 1's it found little more (0.990 at ef 40), and on
     /// pypi-minilm-100k (a few hundred nodes on level 2 at M 16) it cost 13% of QPS.
     static let upperBeamWidthAbove = 8
 }
@@ -32,7 +32,6 @@ func hnswDescend<G: HNSWLinks, D: RowDistance>(
     seeds[0] = Neighbor(dist: dist(entryPoint), id: entryPoint)
     computed += 1
     var seedCount = 1
-    let copy = scratch.linkBuffer
     let fresh = scratch.neighborBuffer
     var level = maxLevel
     while level >= 1 {
@@ -55,19 +54,17 @@ func hnswDescend<G: HNSWLinks, D: RowDistance>(
             let c = candidates.top
             if c.dist > beam.top.dist && beam.count == w { break }
             candidates.pop()
-            let n = g.withLinks(c.id, level: level) { list in
-                let n = Int(list[0])
-                for j in 0..<n { copy[j] = list[1 + j] }
-                return n
-            }
             // As on level 0: gather the unvisited, then compute with whole rows prefetched 8 ahead.
-            var m = 0
-            for j in 0..<n {
-                let e = copy[j]
-                if visited[Int(e)] == gen { continue }
-                visited[Int(e)] = gen
-                fresh[m] = e
-                m += 1
+            let m = g.withLinks(c.id, level: level) { list in
+                var m = 0
+                for j in 0..<Int(list[0]) {
+                    let e = list[1 + j]
+                    if visited[Int(e)] == gen { continue }
+                    visited[Int(e)] = gen
+                    fresh[m] = e
+                    m += 1
+                }
+                return m
             }
             for t in 0..<min(m, 8) { dist.prefetchAll(fresh[t]) }
             for t in 0..<m {
