@@ -7,7 +7,10 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: vectors (default; the peers.py schema), filtered search, and full-text/hybrid.",
-        subcommands: [BenchVectorsCommand.self, BenchFilteredCommand.self, BenchTextCommand.self, BenchKMeansCommand.self],
+        subcommands: [
+            BenchVectorsCommand.self, BenchFilteredCommand.self, BenchTextCommand.self, BenchKMeansCommand.self,
+            BenchLimitedSweepCommand.self,
+        ],
         defaultSubcommand: BenchVectorsCommand.self)
 }
 
@@ -47,6 +50,13 @@ struct BenchVectorsCommand: ParsableCommand {
     @Option(help: "Keep the benchmark database here and reuse it when it exists (skips ingest and build; for profiling search).")
     var reuseDir: String?
     @Flag(help: "Skip the sustained-ingest measurement with background flushes.") var skipBackgroundIngest = false
+    @Option(
+        help: ArgumentHelp(
+            "Run the sweep in a memory cgroup of this many MB (page cache counted; root and cgroup v1), one process per setting from a dropped page cache; reports the group's peak.",
+            valueName: "MB"))
+    var memoryLimit: Int?
+    @Option(help: ArgumentHelp("The database's memory budget (DatabaseOptions.memoryBudget), in MB.", valueName: "MB"))
+    var memoryBudget: Int?
 
     func run() throws {
         let metricValue = try parseMetric(metric)
@@ -79,23 +89,36 @@ struct BenchVectorsCommand: ParsableCommand {
         let isIVF = indexKind == .ivf || (indexKind == .auto && n >= config.ivf.minRows)
         let load0 = busyCPUSeconds()
         let wall0 = monotonicSeconds()
-        var db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
-        var coll: Collection
-        var ingestS = 0.0, buildS = 0.0
-        if reusing {
-            coll = try db.collection("bench")
-            note("reusing the database in \(dir): ingest and build figures are not measured")
-        } else {
-            coll = try db.createCollection("bench", dimension: dim, metric: metricValue, config: config)
-            ingestS = try ingest(baseM, into: coll)
-            note(String(format: "ingest: %d vectors in %.2f s = %.0f vectors/s", n, ingestS, Double(n) / ingestS))
-            let t1 = monotonicSeconds()
-            try coll.flush()
-            buildS = monotonicSeconds() - t1
-            note(String(format: "index build (flush to one %@ segment, %d threads): %.2f s", isIVF ? "IVF" : "HNSW", threads, buildS))
+        // The build's database and collection live only inside this closure, so nothing of the
+        // segment stays mapped here while a memory-limited child searches it.
+        let (ingestS, buildS, indexBytes, builtIVF) = try { () throws -> (Double, Double, Int, Bool) in
+            let db = try Database(
+                path: dir,
+                options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads, memoryBudget: memoryBudget.map { $0 << 20 }))
+            defer { try? db.close() }
+            let coll: Collection
+            var ingestS = 0.0, buildS = 0.0
+            if reusing {
+                coll = try db.collection("bench")
+                note("reusing the database in \(dir): ingest and build figures are not measured")
+            } else {
+                coll = try db.createCollection("bench", dimension: dim, metric: metricValue, config: config)
+                ingestS = try ingest(baseM, into: coll)
+                note(String(format: "ingest: %d vectors in %.2f s = %.0f vectors/s", n, ingestS, Double(n) / ingestS))
+                let t1 = monotonicSeconds()
+                try coll.flush()
+                buildS = monotonicSeconds() - t1
+                note(String(format: "index build (flush to one %@ segment, %d threads): %.2f s", isIVF ? "IVF" : "HNSW", threads, buildS))
+            }
+            let segments = coll.info().segments
+            return (ingestS, buildS, segments.reduce(0) { $0 + $1.bytes }, segments.contains { $0.index == "ivf" })
+        }()
+        if let limit = memoryLimit {
+            try writeLimitedReport(
+                dir: dir, limitMB: limit, isIVF: builtIVF, n: n, dim: dim, nq: nq, metric: metricValue,
+                build: reusing ? nil : (buildS, ingestS), indexBytes: indexBytes)
+            return
         }
-        let indexBytes = coll.info().segments.reduce(0) { $0 + $1.bytes }
-        try db.close()
 
         // 1b. Sustained ingest with the default configuration: memtables flush in the background
         // (building graphs on the same cores) while the upserts go on.
@@ -124,8 +147,8 @@ struct BenchVectorsCommand: ParsableCommand {
         releaseFreeHeapMemory()
         let rss0 = currentResidentBytes()
         let t2 = monotonicSeconds()
-        db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
-        coll = try db.collection("bench")
+        let db = try Database(path: dir, options: DatabaseOptions(syncPolicy: .batched, buildThreads: threads))
+        let coll = try db.collection("bench")
         _ = try coll.search(vector: queryRows[0], k: k, options: SearchOptions(maxThreads: 1))
         let openMS = (monotonicSeconds() - t2) * 1000
         note(String(format: "reopen to first result: %.1f ms", openMS))
@@ -377,54 +400,4 @@ struct BenchVectorsCommand: ParsableCommand {
         }
         return (bestQPS, recall)
     }
-}
-
-final class LockedInt: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func set(_ v: Int) { lock.withLock { value = v } }
-    func add(_ v: Int) { lock.withLock { value += v } }
-    func get() -> Int { lock.withLock { value } }
-}
-
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    // Linear interpolation, as numpy.percentile does by default.
-    let x = Double(sorted.count - 1) * p / 100
-    let lo = Int(x.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (x - Double(lo))
-}
-
-func round1(_ x: Double) -> Double { (x * 10).rounded() / 10 }
-func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
-func round5(_ x: Double) -> Double { (x * 100_000).rounded() / 100_000 }
-
-func cpuModel() -> String {
-    guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-    for line in s.split(separator: "\n") where line.hasPrefix("model name") {
-        return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
-    }
-    return "unknown"
-}
-
-func loadAverage() -> Double {
-    var l = [Double](repeating: 0, count: 3)
-    return getloadavg(&l, 3) > 0 ? l[0] : 0
-}
-
-/// CPU seconds the whole machine has been busy since boot (from /proc/stat), as peers.py counts them.
-func busyCPUSeconds() -> Double {
-    guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-        let first = s.split(separator: "\n").first
-    else { return 0 }
-    let f = first.split(separator: " ").dropFirst().compactMap { Double($0) }
-    guard f.count >= 8 else { return 0 }
-    let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
-    return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
-
-func ownCPUSeconds() -> Double {
-    var u = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
-    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
 }

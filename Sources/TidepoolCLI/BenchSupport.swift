@@ -1,3 +1,5 @@
+import Foundation
+
 /// Times `count` queries (`body(i)` runs query i) in passes: per round at least 2 passes and up to
 /// `maxPasses` until 1 s is spent, `rounds` rounds. Returns the fastest pass's QPS and its p50/p99
 /// latency in microseconds.
@@ -23,4 +25,54 @@ func fastestPass(count: Int, rounds: Int, maxPasses: Int, _ body: (Int) throws -
     }
     bestLat.sort()
     return (best, percentile(bestLat, 50), percentile(bestLat, 99))
+}
+
+final class LockedInt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func set(_ v: Int) { lock.withLock { value = v } }
+    func add(_ v: Int) { lock.withLock { value += v } }
+    func get() -> Int { lock.withLock { value } }
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    // Linear interpolation, as numpy.percentile does by default.
+    let x = Double(sorted.count - 1) * p / 100
+    let lo = Int(x.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (x - Double(lo))
+}
+
+func round1(_ x: Double) -> Double { (x * 10).rounded() / 10 }
+func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+func round5(_ x: Double) -> Double { (x * 100_000).rounded() / 100_000 }
+
+func cpuModel() -> String {
+    guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+    for line in s.split(separator: "\n") where line.hasPrefix("model name") {
+        return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    }
+    return "unknown"
+}
+
+func loadAverage() -> Double {
+    var l = [Double](repeating: 0, count: 3)
+    return getloadavg(&l, 3) > 0 ? l[0] : 0
+}
+
+/// CPU seconds the whole machine has been busy since boot (from /proc/stat), as peers.py counts them.
+func busyCPUSeconds() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+        let first = s.split(separator: "\n").first
+    else { return 0 }
+    let f = first.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard f.count >= 8 else { return 0 }
+    let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
+    return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+func ownCPUSeconds() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
 }

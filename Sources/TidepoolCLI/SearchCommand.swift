@@ -53,13 +53,18 @@ struct InspectCommand: ParsableCommand {
 
     @OptionGroup var location: DatabaseLocationOptions
     @Flag(help: "One JSON object with a `collections` array.") var json = false
+    @Option(help: "Show the tiers segments get under this memory budget, in MB (as `serve --memory-budget` would).")
+    var memoryBudget: Int?
 
     func run() throws {
         try runReportingErrors {
             if let data = location.data, !FileManager.default.fileExists(atPath: data + "/MANIFEST") {
                 throw TidepoolError.invalidArgument("no database at '\(data)' (missing MANIFEST)")
             }
-            let db = try location.open(DatabaseOptions(readOnly: true))
+            if let b = memoryBudget, b < 0 || b > 1 << 30 {
+                throw TidepoolError.invalidArgument("--memory-budget must be in 0...\(1 << 30) MB, got \(b)")
+            }
+            let db = try location.open(DatabaseOptions(readOnly: true, memoryBudget: memoryBudget.map { $0 << 20 }))
             defer { try? db.close() }
             let infos = try db.collectionNames.map { try db.collection($0).info() }
             if json {
@@ -71,7 +76,8 @@ struct InspectCommand: ParsableCommand {
                                 "id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows,
                                 "bytes": $0.bytes, "hnsw": $0.hasGraph, "index": $0.index, "ivf_lists": $0.ivfLists,
                                 "graph_mean_degree": $0.graphMeanDegree,
-                                "search_resident_bytes": $0.searchResidentBytes,
+                                "search_section_bytes": $0.searchResidentBytes, "tier": $0.tier.rawValue,
+                                "tier_section_bytes": $0.tierBytes,
                             ] as [String: Any]
                         },
                         "deleted_rows": c.segments.reduce(0) { $0 + $1.deletedRows },
@@ -90,7 +96,7 @@ struct InspectCommand: ParsableCommand {
                     )
                     for s in c.segments {
                         emit(
-                            "  segment \(s.id): \(s.rows) rows, \(s.deletedRows) deleted, \(s.bytes) bytes, \(s.index == "ivf" ? "IVF (\(s.ivfLists) lists)" : s.index == "hnsw" ? String(format: "HNSW (%.1f links per node at level 0)", s.graphMeanDegree) : "flat"), \(s.searchResidentBytes) bytes searched in memory"
+                            "  segment \(s.id): \(s.rows) rows, \(s.deletedRows) deleted, \(s.bytes) bytes, \(s.index == "ivf" ? "IVF (\(s.ivfLists) lists)" : s.index == "hnsw" ? String(format: "HNSW (%.1f links per node at level 0)", s.graphMeanDegree) : "flat"), \(s.tier.rawValue) tier, \(s.tierBytes) section bytes in memory while searched"
                         )
                     }
                 }

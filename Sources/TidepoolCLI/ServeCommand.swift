@@ -54,6 +54,11 @@ struct ServeCommand: AsyncParsableCommand {
             "Collections to bring into memory before serving (comma-separated, or 'all'); see POST /v1/collections/{name}/prewarm.",
             valueName: "names"))
     var prewarm: String?
+    @Option(
+        help: ArgumentHelp(
+            "Memory, in MB, the searches should keep to: segments that do not fit are searched from disk (the cold tier; docs/COLD_TIER.md). On a cluster node, per collection.",
+            valueName: "MB"))
+    var memoryBudget: Int?
     @Option(help: "On object storage: least seconds between two WAL writes' starts, a floor on PUT cost (default 0).")
     var walMinSpacing: Double?
     @Option(help: "On object storage: seconds a replaced segment file stays for query nodes on older versions (default 600).")
@@ -195,7 +200,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard every.isFinite, every > 0, every <= 3600 else {
             throw ValidationError("--follow-interval must be more than 0 to 3600 seconds")
         }
-        let options = DatabaseOptions(syncPolicy: policy, logger: logger)
+        if let b = memoryBudget, b < 1 || b > 1 << 30 {
+            throw ValidationError("--memory-budget must be 1 to \(1 << 30) MB, got \(b)")
+        }
+        let options = DatabaseOptions(syncPolicy: policy, logger: logger, memoryBudget: memoryBudget.map { $0 << 20 })
         let served: any ServedCollections
         let server: TidepoolServer
         do {

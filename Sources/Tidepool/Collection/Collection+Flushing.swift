@@ -93,7 +93,9 @@ extension Collection {
     /// Whether some segment was built under index settings other than the current ones.
     func segmentsOutOfDate() -> Bool {
         let (segs, cfg) = state.withLock { (segments, configValue) }
-        return segs.contains { SegmentPlan(segment: $0) != SegmentPlan(rows: $0.rowCount, dimension: dimension, config: cfg) }
+        return segs.contains {
+            SegmentPlan(segment: $0) != SegmentPlan(rows: $0.rowCount, dimension: dimension, config: cfg, memoryBudget: memoryBudget?.limit)
+        }
     }
 
     /// Too many segments (more than one when a compaction was requested), or a segment whose
@@ -105,7 +107,9 @@ extension Collection {
     }
 
     private var segmentBuilder: SegmentBuilder {
-        SegmentBuilder(storage: storage, folder: folder, dimension: dimension, metric: metric, config: config, buildThreads: buildThreads)
+        SegmentBuilder(
+            storage: storage, folder: folder, dimension: dimension, metric: metric, config: config, buildThreads: buildThreads,
+            memoryBudget: memoryBudget?.limit)
     }
 
     private func takeSegmentID() -> UInt64 {
@@ -127,7 +131,11 @@ extension Collection {
         // With few deletions, the memtable's own graph becomes the segment's: all rows are
         // written, the dead ones as persisted tombstones (compaction drops them later).
         let plansGraph: Bool
-        if case .hnsw = SegmentPlan(rows: m.count, dimension: dimension, config: config) { plansGraph = true } else { plansGraph = false }
+        if case .hnsw = SegmentPlan(rows: m.count, dimension: dimension, config: config, memoryBudget: memoryBudget?.limit) {
+            plansGraph = true
+        } else {
+            plansGraph = false
+        }
         let reuseGraph = m.hasGraph && plansGraph && !keep.isEmpty && (m.count - keep.count) * 10 <= m.count
         if reuseGraph {
             try m.index(upTo: m.count, threads: buildThreads)
@@ -146,6 +154,7 @@ extension Collection {
                 dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
                 ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
             let (seg, order) = try segmentBuilder.write(contents, id: segID, graph: reuseGraph ? m.graph : nil)
+            try memoryBudget?.place(seg)
             var moved = MovedRows(keep.map { MovedRows.Source(container: m.containerID, tombstones: m.tombstones, row: $0) })
             moved.reorder(order)
             // Deletions persisted by this flush go into the manifest with it.
@@ -207,6 +216,7 @@ extension Collection {
                 dimension: dimension, metric: metric, rowCount: sources.count, vectors: buffer,
                 ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0)
             let (seg, order) = try segmentBuilder.write(contents, id: segID)
+            try memoryBudget?.place(seg)
             var moved = MovedRows(sources.map { MovedRows.Source(container: $0.0.id, tombstones: $0.0.tombstones, row: $0.1) })
             moved.reorder(order)
             written = (seg, moved)

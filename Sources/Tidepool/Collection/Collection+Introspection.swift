@@ -12,7 +12,8 @@ extension Collection {
                 codeBytes: $0.sectionLength(.sq8) + $0.sectionLength(.f16),
                 index: $0.graph != nil ? "hnsw" : ($0.ivf != nil ? "ivf" : "flat"),
                 ivfBytes: $0.sectionLength(.ivf), ivfReadsVectors: $0.ivf?.codec == .flat,
-                ivfLists: $0.ivf?.nlist ?? 0, graphMeanDegree: $0.graph?.meanDegree ?? 0)
+                ivfLists: $0.ivf?.nlist ?? 0, graphMeanDegree: $0.graph?.meanDegree ?? 0, tier: $0.tier,
+                tierBytes: $0.tier == .cold ? $0.residentBytes.cold : $0.residentBytes.hotOrWarm)
         }
         var memtableRows = 0, memtableIndexedRows = 0
         for case .memtable(_, let rows, let indexed) in snap.containers {

@@ -19,6 +19,7 @@ extension Collection {
             guard seg.rowCount == s.rows else {
                 throw TidepoolError.corrupt(file: seg.path, offset: 0, reason: "segment has \(seg.rowCount) rows, manifest says \(s.rows)")
             }
+            try memoryBudget?.place(seg)
             let deleted = try loadDeletedRows(s, rowCount: seg.rowCount)
             if let file = s.deletedFile { deletedRowFiles[s.id] = (file, deleted.count) }
             for r in deleted {

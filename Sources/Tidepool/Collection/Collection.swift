@@ -38,6 +38,9 @@ public final class Collection: @unchecked Sendable {
     var wal: WriteAheadLog?
     let memtableRows: Int
     let buildThreads: Int
+    /// The database's memory budget, which places each segment in a tier before it is
+    /// published (nil: no budget).
+    let memoryBudget: MemoryBudget?
     /// On object storage, the WAL's bytes as last listed, and when (`info` lists at most once a
     /// minute; a listing is a store request, and `/metrics` asks for every open collection).
     let listedWALBytes = Locked<(bytes: Int, at: ContinuousClock.Instant)?>(nil)
@@ -106,6 +109,7 @@ public final class Collection: @unchecked Sendable {
         distance = DistanceFunction(metric: entry.metric, dimension: entry.dimension)
         memtableRows = MemTable.rows(forBytes: entry.config.memtableBytes, dimension: entry.dimension)
         buildThreads = options.buildThreads
+        memoryBudget = options.budgetLedger
         background = DispatchQueue(label: "tidepool.background.\(entry.name)")
         indexer = DispatchQueue(label: "tidepool.indexer.\(entry.name)", qos: .utility)
         flushedSeq = entry.flushedSeq

@@ -25,9 +25,14 @@ public struct CollectionInfo: Sendable, Codable {
         public var ivfLists: Int
         /// Level-0 links per node on average (0 without a graph); at most 2·M.
         public var graphMeanDegree: Double
-        /// What a search keeps touching, so what should stay in memory: the graph and the vectors
-        /// it walks (compressed ones when present, else f32), or the IVF section (plus f32 for
-        /// IVF-flat); f32 rows are otherwise read only to re-rank.
+        /// Where the segment's search reads from (see `SegmentTier`).
+        public var tier: SegmentTier
+        /// What the segment's search keeps touching in its tier, in bytes (the budget's charge):
+        /// section sizes, not a measurement — `tidepool bench --memory-limit` measures.
+        public var tierBytes: Int
+        /// Section bytes a search keeps touching: the graph and the vectors it walks (compressed
+        /// ones when present, else f32), or the IVF section (plus f32 for IVF-flat); f32 rows are
+        /// otherwise read only to re-rank. A sum of section sizes, not what the process needs.
         public var searchResidentBytes: Int {
             if hasGraph { return graphBytes + (codeBytes > 0 ? codeBytes : vectorBytes) }
             if ivfBytes > 0 { return ivfBytes + (ivfReadsVectors ? vectorBytes : 0) }

@@ -11,12 +11,14 @@ struct SegmentBuilder {
     let metric: Metric
     let config: CollectionConfig
     let buildThreads: Int
+    /// The database's memory budget in bytes, which the planner weighs (nil: none).
+    var memoryBudget: Int? = nil
 
     /// `graph` is a memtable's finished graph over exactly these rows, reused when the plan is HNSW.
     func write(_ contents: SegmentContents, id: UInt64, graph: HNSWBuilder? = nil) throws -> (Segment, [UInt32]?) {
         let name = folder + "/segments/" + SegmentFormat.fileName(id: id)
         var order: [UInt32]?
-        switch SegmentPlan(rows: contents.rowCount, dimension: dimension, config: config) {
+        switch SegmentPlan(rows: contents.rowCount, dimension: dimension, config: config, memoryBudget: memoryBudget) {
         case .flat:
             _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
         case .hnsw(_, let q):

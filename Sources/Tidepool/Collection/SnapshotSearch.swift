@@ -68,6 +68,8 @@ struct SnapshotSearch: @unchecked Sendable {
             } else {
                 try s.awaitVectors(deadline: deadline)
             }
+        } else if case .segment(let s) = container, s.tier == .cold, u.kind == .ivf {
+            fetchRows = { s.requestRows($0) }
         }
         switch (u.kind, container) {
         case (.graph, .segment(let s)):

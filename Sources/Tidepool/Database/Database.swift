@@ -45,6 +45,8 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     /// (a cluster's collection that does not exist).
     init(storage: any StorageBackend, path: String, options: DatabaseOptions, whenAbsent: TidepoolError? = nil) throws {
         self.path = path
+        var options = options
+        options.budgetLedger = options.memoryBudget.map { MemoryBudget(limit: $0) }
         self.options = options
         self.storage = storage
         storageLock = try options.readOnly ? storage.lockForReading() : storage.lockForWriting()

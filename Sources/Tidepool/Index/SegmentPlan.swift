@@ -9,23 +9,28 @@ enum SegmentPlan: Equatable {
     /// The planner. `auto`: exact scans below `minRowsForGraph` (a scan of a few thousand rows
     /// beats a walk), HNSW up to `ivf.minRows`, IVF above it (less memory per vector and a
     /// build that does not grow with n·log n); see docs/QUANTIZATION.md for the measurements.
-    init(rows: Int, dimension: Int, config c: CollectionConfig) {
+    ///
+    /// Under a memory budget (`memoryBudget`, bytes), `auto` builds a segment whose f32 rows would
+    /// take more than half the budget as IVF with PQ codes (SQ8 when that is the setting), the
+    /// layout the cold tier searches from disk (docs/COLD_TIER.md).
+    init(rows: Int, dimension: Int, config c: CollectionConfig, memoryBudget: Int? = nil) {
         let small = rows < c.minRowsForGraph || rows < 2
+        let overBudget = memoryBudget.map { rows.multipliedReportingOverflow(by: dimension * 4).partialValue > $0 / 2 } ?? false
         let kind: IndexKind
         switch c.index {
         case .flat: kind = .flat
         case .hnsw: kind = small ? .flat : .hnsw
         case .ivf: kind = small ? .flat : .ivf
-        case .auto: kind = small ? .flat : (rows >= c.ivf.minRows ? .ivf : .hnsw)
+        case .auto: kind = small ? .flat : (rows >= c.ivf.minRows || overBudget ? .ivf : .hnsw)
         }
         switch kind {
         case .ivf:
             let codec: IVFCodec
             switch c.quantization {
-            case .none, .f16: codec = .flat
+            case .none, .f16: codec = overBudget && c.index == .auto ? .pq : .flat
             case .sq8: codec = .sq8
             case .pq: codec = .pq
-            case .rabitq: codec = .rabitq
+            case .rabitq: codec = overBudget && c.index == .auto ? .pq : .rabitq
             }
             let m = codec == .pq ? (c.ivf.pqSubspaces ?? ProductQuantizer.defaultSubspaces(dimension: dimension)) : 0
             self = .ivf(codec: codec, nlist: c.ivf.lists(rows: rows), pqSubspaces: m)

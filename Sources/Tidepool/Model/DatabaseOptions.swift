@@ -18,12 +18,21 @@ public struct DatabaseOptions: Sendable {
     /// Whether opening a path that holds no database creates an empty one there (never with `readOnly`).
     public var createIfMissing: Bool
     public var logger: Logger
+    /// The memory, in bytes, the database's searches should keep to (nil: no budget). Segments
+    /// that do not fit are searched from disk (the cold tier: an IVF's codes pinned in memory,
+    /// f32 rows read only to re-rank), and large segments are built as IVF-PQ so that they can
+    /// be; see docs/COLD_TIER.md. A planning figure, not a hard limit: the process's own memory
+    /// and the memtables are not counted.
+    public var memoryBudget: Int?
+    /// The budget's ledger, one per open database (set by `Database`).
+    var budgetLedger: MemoryBudget?
 
     public init(
         syncPolicy: SyncPolicy = .always, syncInterval: Double = 0.05, verifyChecksumsOnOpen: Bool = true,
         buildThreads: Int = ProcessInfo.processInfo.activeProcessorCount, readOnly: Bool = false,
-        createIfMissing: Bool = true, logger: Logger = Logger(label: "tidepool")
+        createIfMissing: Bool = true, logger: Logger = Logger(label: "tidepool"), memoryBudget: Int? = nil
     ) {
+        self.memoryBudget = memoryBudget.map { max(0, $0) }
         self.readOnly = readOnly
         self.createIfMissing = createIfMissing && !readOnly
         self.syncPolicy = syncPolicy

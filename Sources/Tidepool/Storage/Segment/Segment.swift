@@ -21,12 +21,20 @@ final class Segment: @unchecked Sendable {
     /// setting the segment was written under.
     let codes: CompressedVectors?
     var quantization: Quantization { codes?.quantization ?? .none }
-    /// The inverted file, for IVF segments.
-    let ivf: IVFView?
+    /// The inverted file, for IVF segments (over a pinned copy once the segment is cold; see
+    /// `Segment+ColdTier.swift`).
+    var ivf: IVFView?
+    /// Where a search reads from: set at opening, changed only before the segment is published
+    /// to searches (`moveToColdTier`).
+    var tier: SegmentTier
+    /// The IVF section copied into anonymous memory for the cold tier (nil otherwise).
+    var pinnedIndex: UnsafeMutableRawBufferPointer?
+    /// What the database's memory budget charged this segment (returned when it is freed).
+    var budgetCharge: BudgetCharge?
     let tombstones: Tombstones
     /// The file's bytes, which may still be arriving (see `init`).
     let arriving: ArrivingFile
-    private let vectorSection: SectionEntry
+    let vectorSection: SectionEntry
     /// Whether the f32 rows were still arriving when the segment opened, so an IVF re-rank
     /// fetches its candidates' rows (`ensureRows`) and any other reader waits for all (`awaitVectors`).
     let rerankFetchesRows: Bool
@@ -35,7 +43,7 @@ final class Segment: @unchecked Sendable {
     private let arrivingCodes: Range<Int>?
     private let idRecords: RecordTable
     private let attributeRecords: RecordTable
-    private let sections: [SectionEntry]
+    let sections: [SectionEntry]
 
     private let indexLock = NSLock()
     private var attributeIndexCache: AttributeIndex?
@@ -188,6 +196,7 @@ final class Segment: @unchecked Sendable {
         }
         sections = parsed
         tombstones = Tombstones(count: rows)
+        tier = graph != nil || ivf == nil ? .hot : .warm
         if deferred {
             let (mapped, entries, display) = (self.file, arrivingSections, path)
             let check: (@Sendable () throws -> Void)? =
@@ -196,6 +205,8 @@ final class Segment: @unchecked Sendable {
             arriving.fillInBackground(logger: Logger(label: "tidepool"), from: codesRange?.lowerBound ?? 0, check: check)
         }
     }
+
+    deinit { pinnedIndex?.deallocate() }
 
     /// How much of a file's end opening fetches first: the footer and, in one request, the
     /// section table before it.
