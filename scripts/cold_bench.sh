@@ -16,8 +16,8 @@ OUT=${2:-/tmp/cold-bench-$LIMIT}
 DATA=${DATA:-../shared/datasets/pypi-minilm-100k}
 METRIC=${METRIC:-cosine}
 TIDEPOOL=${TIDEPOOL:-.build/release/tidepool}
-TP_DIR=${TP_DIR:-/tmp/cold-bench-tidepool}
-DK_DIR=${DK_DIR:-/tmp/cold-bench-diskann}
+TP_DIR=${TP_DIR:-/tmp/cold-bench-tidepool-$(basename "$DATA")}
+DK_DIR=${DK_DIR:-/tmp/cold-bench-diskann-$(basename "$DATA")}
 NPROBES=${NPROBES:-32,48,64,96,128,192}
 DK_L=${DK_L:-10,16,20,32,48,64,96,128}
 QARGS=()
@@ -26,9 +26,10 @@ mkdir -p "$OUT"
 CG=/sys/fs/cgroup/memory
 [[ -w $CG ]] || { echo "cold_bench: needs root and cgroup v1 memory at $CG" >&2; exit 2; }
 
-# Tidepool: IVF with PQ codes, searched cold under a budget of a quarter of the limit.
+# Tidepool with default settings under a budget of a quarter of the limit: the planner builds
+# the segment as IVF-PQ and searches it from the cold tier.
 "$TIDEPOOL" bench --base "$DATA/base.fvecs" --query "$DATA/query.fvecs" --gt "$DATA/groundtruth.ivecs" \
-  --metric "$METRIC" --index ivf --quantization pq --reuse-dir "$TP_DIR" --nprobes "$NPROBES" \
+  --metric "$METRIC" --index auto --reuse-dir "$TP_DIR" --nprobes "$NPROBES" \
   --memory-limit "$LIMIT" --memory-budget $((LIMIT / 4)) --skip-background-ingest "${QARGS[@]}" \
   --json "$OUT/tidepool.json"
 

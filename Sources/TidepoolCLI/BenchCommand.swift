@@ -86,7 +86,6 @@ struct BenchVectorsCommand: ParsableCommand {
             hnsw: HNSWParameters(m: m, efConstruction: efConstruction, efSearch: 64),
             memtableBytes: max(64 << 20, (n + 1) * dim * 4), quantization: quant, index: indexKind,
             ivf: IVFParameters(nlist: nlist, pqSubspaces: pqSubspaces))
-        let isIVF = indexKind == .ivf || (indexKind == .auto && n >= config.ivf.minRows)
         let load0 = busyCPUSeconds()
         let wall0 = monotonicSeconds()
         // The build's database and collection live only inside this closure, so nothing of the
@@ -108,11 +107,14 @@ struct BenchVectorsCommand: ParsableCommand {
                 let t1 = monotonicSeconds()
                 try coll.flush()
                 buildS = monotonicSeconds() - t1
-                note(String(format: "index build (flush to one %@ segment, %d threads): %.2f s", isIVF ? "IVF" : "HNSW", threads, buildS))
+                let kind = coll.info().segments.first?.index.uppercased() ?? "no"
+                note(String(format: "index build (flush to one %@ segment, %d threads): %.2f s", kind, threads, buildS))
             }
             let segments = coll.info().segments
             return (ingestS, buildS, segments.reduce(0) { $0 + $1.bytes }, segments.contains { $0.index == "ivf" })
         }()
+        // What the planner built (under a budget, `auto` may choose IVF for any size).
+        let isIVF = builtIVF
         if let limit = memoryLimit {
             try writeLimitedReport(
                 dir: dir, limitMB: limit, isIVF: builtIVF, n: n, dim: dim, nq: nq, metric: metricValue,

@@ -90,20 +90,21 @@ struct SnapshotSearch: @unchecked Sendable {
         case (.ivf, .segment(let s)):
             guard let ivf = s.ivf else { break }
             let nprobe = min(ivf.nlist, query.nprobe ?? ivfParameters.probes(nlist: ivf.nlist))
+            let rerankDefault = s.tier == .cold ? IVFSearch<AdmitLive>.coldRerank : (4, 40)
             var found = TopK(k: query.k)
             if let allowed {
                 try allowed[u.container].words.withUnsafeBufferPointer { w in
                     try IVFSearch(
                         ivf: ivf, query: query, nprobe: nprobe, rows: rows,
                         admission: AdmitLiveAllowed(dead: rows.dead, allowed: w.baseAddress!), container: u.container,
-                        fetchRows: fetchRows, fetchLists: fetchLists
+                        fetchRows: fetchRows, fetchLists: fetchLists, defaultRerank: rerankDefault
                     )
                     .run(into: &found, cost: &cost, scratch: scratch)
                 }
             } else {
                 try IVFSearch(
                     ivf: ivf, query: query, nprobe: nprobe, rows: rows, admission: AdmitLive(dead: rows.dead), container: u.container,
-                    fetchRows: fetchRows, fetchLists: fetchLists
+                    fetchRows: fetchRows, fetchLists: fetchLists, defaultRerank: rerankDefault
                 )
                 .run(into: &found, cost: &cost, scratch: scratch)
             }

@@ -32,7 +32,13 @@ enum SegmentPlan: Equatable {
             case .pq: codec = .pq
             case .rabitq: codec = overBudget && c.index == .auto ? .pq : .rabitq
             }
-            let m = codec == .pq ? (c.ivf.pqSubspaces ?? ProductQuantizer.defaultSubspaces(dimension: dimension)) : 0
+            // Under a budget, codes of dim/8 bytes (half the usual): the cold tier pins them, and
+            // its deeper re-rank recovers the recall (docs/COLD_TIER.md).
+            let budgeted = overBudget && c.index == .auto && c.ivf.pqSubspaces == nil
+            let m =
+                codec == .pq
+                ? (c.ivf.pqSubspaces ?? ProductQuantizer.defaultSubspaces(dimension: budgeted ? max(1, dimension / 2) : dimension))
+                : 0
             self = .ivf(codec: codec, nlist: c.ivf.lists(rows: rows), pqSubspaces: m)
         case .hnsw, .auto:
             self = .hnsw(m: c.hnsw.m, codes: c.quantization == .pq || c.quantization == .rabitq ? .none : c.quantization)

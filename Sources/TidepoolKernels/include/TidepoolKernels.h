@@ -191,6 +191,12 @@ int tp_lower_thread_priority(int nice_increment);
 /// The calling thread's nice value (Linux; 0 elsewhere).
 int tp_thread_nice(void);
 
+/// Asks the kernel to start reading the `n` ranges `starts[i] ..< starts[i] + lengths[i]` of
+/// this process's file mappings (each start page-aligned) without waiting: `MADV_WILLNEED` for
+/// all of them in one `process_madvise` call where the kernel has it (Linux 5.12+), one
+/// `madvise` per range otherwise. Returns how many system calls it made.
+int tp_advise_willneed(const void *_Nonnull const *_Nonnull starts, const size_t *_Nonnull lengths, size_t n);
+
 static inline void tp_prefetch(const void *p) {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p, 0, 3);
