@@ -214,7 +214,8 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
         "segments": info.segments.map {
             [
                 "id": $0.id, "rows": $0.rows, "deleted_rows": $0.deletedRows, "bytes": $0.bytes, "hnsw": $0.hasGraph,
-                "code_bytes": $0.codeBytes, "index": $0.index, "ivf_bytes": $0.ivfBytes,
+                "code_bytes": $0.codeBytes, "index": $0.index, "ivf_bytes": $0.ivfBytes, "tier": $0.tier.rawValue,
+                "tier_bytes": $0.tierBytes,
             ] as [String: Any]
         },
         "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,

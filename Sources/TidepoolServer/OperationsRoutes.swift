@@ -56,7 +56,7 @@ extension Database {
 final class CollectionGauges: Sendable {
     private static let labels = [
         "tidepool_documents", "tidepool_segments", "tidepool_wal_bytes", "tidepool_memtable_rows", "tidepool_memtable_indexed_rows",
-        "tidepool_deleted_rows", "tidepool_collection_degraded",
+        "tidepool_deleted_rows", "tidepool_collection_degraded", "tidepool_cold_segments", "tidepool_tier_bytes",
     ]
     private let recorded = NIOLockedValueBox<Set<String>>([])
 
@@ -84,6 +84,9 @@ final class CollectionGauges: Sendable {
             Gauge(label: "tidepool_memtable_indexed_rows", dimensions: dims).record(info.memtableIndexedRows)
             Gauge(label: "tidepool_deleted_rows", dimensions: dims).record(info.segments.reduce(0) { $0 + $1.deletedRows })
             Gauge(label: "tidepool_collection_degraded", dimensions: dims).record(c.health == .ok ? 0 : 1)
+            // What the memory budget charged: section bytes of each segment in its tier.
+            Gauge(label: "tidepool_cold_segments", dimensions: dims).record(info.segments.filter { $0.tier == .cold }.count)
+            Gauge(label: "tidepool_tier_bytes", dimensions: dims).record(info.segments.reduce(0) { $0 + $1.tierBytes })
         }
         Gauge(label: "tidepool_collections_unavailable").record(databases.reduce(0) { $0 + $1.unavailableCollections.count })
         if let m = served.objectStorageMetrics {
