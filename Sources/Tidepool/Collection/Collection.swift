@@ -51,7 +51,7 @@ public final class Collection: @unchecked Sendable {
     var active: MemTable
     var frozen: [MemTable] = []
     var segments: [Segment] = []
-    var idMap: [DocumentID: RowRef] = [:]
+    var idMap = IDMap()
     var memtablesByID: [UInt64: MemTable] = [:]
     var segmentsByID: [UInt64: Segment] = [:]
     var visibleSeq: UInt64 = 0

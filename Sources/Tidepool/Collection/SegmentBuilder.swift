@@ -100,7 +100,7 @@ struct MovedRows {
 
     /// Points the ids whose current version is a source row at the new segment's row. `id(i)`
     /// gives row i's id (nil: unreadable, left as it is). Caller holds the collection's state lock.
-    func remap(_ idMap: inout [DocumentID: RowRef], to segment: Segment, id: (Int) -> DocumentID?) {
+    func remap(_ idMap: inout IDMap, to segment: Segment, id: (Int) -> DocumentID?) {
         for (i, s) in sources.enumerated() where s.tombstones.seq(s.row) == 0 {
             guard let docID = id(i) else { continue }
             if idMap[docID] == RowRef(container: s.container, row: UInt32(s.row)) {
