@@ -4,10 +4,10 @@ import XCTest
 
 /// The cold tier and the memory budget that chooses it (docs/COLD_TIER.md), through the public API.
 final class ColdTierTests: XCTestCase {
-    private let dim = 32
+    let dim = 32
 
     /// 6,000 clustered rows × 32 dims = 768 KB of f32: over half of a 512 KB budget, and more than it holds.
-    private func makeDatabase(_ dir: TempDir, budget: Int?) throws -> (Database, Collection, [[Float]]) {
+    func makeDatabase(_ dir: TempDir, budget: Int?) throws -> (Database, Collection, [[Float]]) {
         let base = clusteredVectors(6000, dim, clusters: 40, seed: 91)
         let db = try Database(path: dir.path, options: DatabaseOptions(memoryBudget: budget))
         let c = try db.createCollection("c", dimension: dim, metric: .l2)
@@ -140,5 +140,22 @@ final class MemoryLimitedBenchTests: XCTestCase {
         let peak = try XCTUnwrap(row["cgroup_peak_bytes"] as? Int)
         XCTAssertGreaterThan(peak, 0)
         XCTAssertLessThanOrEqual(peak, limitMB << 20)
+    }
+}
+
+extension ColdTierTests {
+    /// With the default depth a cold re-rank reads in rounds and may stop early; its recall
+    /// against exact ground truth stays close to reading every candidate.
+    func testTheDefaultColdRerankKeepsRecall() throws {
+        let dir = TempDir()
+        let (db, c, base) = try makeDatabase(dir, budget: 512 << 10)
+        defer { try? db.close() }
+        XCTAssertEqual(c.info().segments.first?.tier, .cold)
+        let queries = clusteredVectors(60, dim, clusters: 40, seed: 97)
+        let truth = exactTopK(base, queries, metric: .l2)
+        let rounds = try recall(c, queries, truth, options: SearchOptions(nprobe: 64))
+        let all = try recall(c, queries, truth, options: SearchOptions(rerank: 120, nprobe: 64))
+        XCTAssertGreaterThanOrEqual(rounds, 0.9)
+        XCTAssertGreaterThanOrEqual(rounds, all - 0.05, "rounds \(rounds), every candidate \(all)")
     }
 }

@@ -97,14 +97,16 @@ struct SnapshotSearch: @unchecked Sendable {
                     try IVFSearch(
                         ivf: ivf, query: query, nprobe: nprobe, rows: rows,
                         admission: AdmitLiveAllowed(dead: rows.dead, allowed: w.baseAddress!), container: u.container,
-                        fetchRows: fetchRows, fetchLists: fetchLists, defaultRerank: rerankDefault
+                        fetchRows: fetchRows, fetchLists: fetchLists, defaultRerank: rerankDefault,
+                        readsInRounds: s.tier == .cold
                     )
                     .run(into: &found, cost: &cost, scratch: scratch)
                 }
             } else {
                 try IVFSearch(
                     ivf: ivf, query: query, nprobe: nprobe, rows: rows, admission: AdmitLive(dead: rows.dead), container: u.container,
-                    fetchRows: fetchRows, fetchLists: fetchLists, defaultRerank: rerankDefault
+                    fetchRows: fetchRows, fetchLists: fetchLists, defaultRerank: rerankDefault,
+                    readsInRounds: s.tier == .cold
                 )
                 .run(into: &found, cost: &cost, scratch: scratch)
             }

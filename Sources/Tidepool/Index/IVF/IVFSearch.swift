@@ -30,6 +30,10 @@ struct IVFSearch<Admission: RowAdmission> {
     /// The cold tier's default re-rank depth (pypi-minilm-100k, PQ of 48 bytes, nprobe 128:
     /// recall 0.913 with 40 rows, 0.943 with 80, 0.951 with 120).
     static var coldRerank: (perK: Int, floor: Int) { (12, 120) }
+    /// Whether re-rank rows come from disk (a cold segment): they are then read in rounds,
+    /// nearest estimates first, and a round is read only while its estimates could still beat
+    /// the k-th exact distance (`rescoreInRounds`).
+    var readsInRounds = false
 
     /// Pushes what it finds into `found` (keys: `RowKey` of `container`).
     func run(into found: inout TopK, cost: inout SearchCost, scratch: SearchScratch) throws {
@@ -42,13 +46,11 @@ struct IVFSearch<Admission: RowAdmission> {
         case .sq8(let sq8):
             var candidates = RerankCandidates(depth: rerankDepth, scratch: scratch)
             scanSQ8(sq8, probes, &candidates, &cost, scratch)
-            try fetch(candidates)
-            rescore(candidates, into: &found, cost: &cost)
+            try rerank(candidates, into: &found, cost: &cost)
         case .pq(let pq):
             var candidates = RerankCandidates(depth: rerankDepth, scratch: scratch)
             scanPQ(pq, probes, &candidates, &cost, scratch)
-            try fetch(candidates)
-            rescore(candidates, into: &found, cost: &cost)
+            try rerank(candidates, into: &found, cost: &cost)
         case .rabitq(let codes):
             scanRaBitQ(codes, probes, into: &found, cost: &cost, scratch: scratch)
         }
@@ -86,9 +88,50 @@ struct IVFSearch<Admission: RowAdmission> {
     /// Candidates an SQ8 or PQ scan keeps for the exact re-rank.
     private var rerankDepth: Int { max(query.rerank ?? max(defaultRerank.perK * query.k, defaultRerank.floor), query.k) }
 
-    private func fetch(_ candidates: RerankCandidates) throws {
-        guard let fetchRows else { return }
-        try fetchRows(UnsafeBufferPointer(start: candidates.heap.storage, count: candidates.heap.count))
+    private func rerank(_ candidates: RerankCandidates, into found: inout TopK, cost: inout SearchCost) throws {
+        // An explicit `rerank` re-scores exactly that many rows; the default depth reads in rounds.
+        if readsInRounds && query.rerank == nil {
+            try rescoreInRounds(candidates, into: &found, cost: &cost)
+            return
+        }
+        if let fetchRows { try fetchRows(UnsafeBufferPointer(start: candidates.heap.storage, count: candidates.heap.count)) }
+        rescore(candidates, into: &found, cost: &cost)
+    }
+
+    /// The cold re-rank: candidates sorted by estimate and read in rounds of max(4·k, 40) rows
+    /// (each round's reads requested together). After a round, the largest amount by which an
+    /// estimate fell short of its exact distance so far (`slack`) bounds how far the estimates
+    /// can be trusted; a later candidate is read only while its estimate less 1.5 × slack could
+    /// still beat the k-th exact distance. An easy query reads one round; a hard one reads
+    /// until the bound stops it or the candidates run out (at most the re-rank depth).
+    private func rescoreInRounds(_ candidates: RerankCandidates, into found: inout TopK, cost: inout SearchCost) throws {
+        var all = UnsafeMutableBufferPointer(start: candidates.heap.storage, count: candidates.heap.count)
+        all.sort { $0.dist < $1.dist }
+        let round = max(4 * query.k, 40)
+        var next = 0, slack: Float = 0
+        while next < all.count {
+            var end = next
+            while end < all.count && end - next < round
+                && (next == 0 || all[end].dist - 1.5 * slack < found.threshold)
+            {
+                end += 1
+            }
+            if end == next { break }
+            let batch = UnsafeBufferPointer(rebasing: all[next..<end])
+            if let fetchRows { try fetchRows(batch) }
+            var entered = 0
+            for c in batch {
+                let d = exact(c.id)
+                slack = max(slack, c.dist - d)
+                if d < found.threshold { entered += 1 }
+                found.push(d, key(c.id))
+            }
+            cost.distances += batch.count
+            next = end
+            // A round none of whose rows entered the top k: the rest, estimated farther, are
+            // read no more (what this costs in recall is measured in docs/COLD_TIER.md).
+            if entered == 0 { break }
+        }
     }
 
     /// Re-scores the kept candidates with their f32 rows, prefetched together first.
