@@ -29,13 +29,8 @@ extension Segment {
     var residentBytes: (hotOrWarm: Int, cold: Int) {
         let tombstoneBytes = rowCount * MemoryLayout<UInt64>.size
         let vectors = sectionLength(.vectors)
-        let hot: Int
-        if graph != nil {
-            let codes = sectionLength(.sq8) + sectionLength(.f16)
-            hot = sectionLength(.hnsw) + (codes > 0 ? codes + vectors / 8 : vectors)
-        } else {
-            hot = sectionLength(.ivf) + vectors
-        }
+        // A walk over codes still re-ranks with f32 rows, which over many queries touch them all.
+        let hot = (graph != nil ? sectionLength(.hnsw) + sectionLength(.sq8) + sectionLength(.f16) : sectionLength(.ivf)) + vectors
         return (hot + tombstoneBytes, sectionLength(.ivf) + tombstoneBytes)
     }
 
