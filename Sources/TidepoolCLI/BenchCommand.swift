@@ -60,6 +60,7 @@ struct BenchVectorsCommand: ParsableCommand {
 
     func run() throws {
         let metricValue = try parseMetric(metric)
+        if let b = memoryBudget, b < 0 || b > 1 << 30 { throw ValidationError("--memory-budget must be 0 to \(1 << 30) MB") }
         try runReportingErrors { try measure(metricValue) }
     }
 
@@ -306,22 +307,13 @@ struct BenchVectorsCommand: ParsableCommand {
         }
         try db.close()
 
-        let report: [String: Any] = [
-            "dataset": dataset ?? URL(fileURLWithPath: base).deletingLastPathComponent().lastPathComponent,
-            "n": n, "dim": dim, "nq": nq, "metric": metricValue == .innerProduct ? "ip" : metricValue.rawValue, "k": k,
-            "threads": threads, "build_threads": threads, "rounds": rounds, "ground_truth": "file \(gt)",
-            "versions": ["tidepool": "0.1.0", "kernels": simdKernelName],
-            "cpu": cpuModel(), "cores": ProcessInfo.processInfo.activeProcessorCount,
-            "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
-            "loadavg_start": loadAverage(), "loadavg_end": loadAverage(), "peers": peers,
-        ]
-        let text = jsonLine(report)
-        if let json {
-            try text.write(toFile: json, atomically: true, encoding: .utf8)
-            note("wrote \(json)")
-        } else {
-            emit(text)
-        }
+        var report = reportHeader(n: n, dim: dim, nq: nq, metric: metricValue)
+        report.merge(
+            [
+                "threads": threads, "build_threads": threads, "rounds": rounds, "loadavg_start": loadAverage(),
+                "loadavg_end": loadAverage(), "peers": peers,
+            ], uniquingKeysWith: { $1 })
+        try writeReport(report)
         for p in peers {
             note(
                 "\(p["name"]!): qps@0.95=\(p["qps_at_recall_0.95"]!) batch(\(threads) threads)=\(p["batch_qps_at_0.95"]!) batch1=\(p["batch1_qps_at_0.95"]!) build_s=\(p["build_s"]!) ingest_vps=\(p["ingest_vps"]!) open_ms=\(p["open_to_first_result_ms"]!) resident=\(p["resident_bytes"]!)"

@@ -31,12 +31,7 @@ extension BenchVectorsCommand {
             if let mq = maxQueries { args += ["--max-queries", String(mq)] }
             if let rerank { args += ["--rerank", String(rerank)] }
             if let b = memoryBudget { args += ["--memory-budget", String(b)] }
-            let out: Data
-            if let group {
-                out = try group.runSelf(args)
-            } else {
-                out = try MemoryCgroup(path: "", limitBytes: 0).runUnlimited(args)
-            }
+            let out = try MemoryCgroup.runChild(args, in: group)
             guard var row = (try? JSONSerialization.jsonObject(with: out)) as? [String: Any] else {
                 throw ValidationError("the limited search printed no report: \(String(decoding: out, as: UTF8.self))")
             }
@@ -87,40 +82,10 @@ extension BenchVectorsCommand {
             "qps_at_recall_0.90": qpsAt(0.90), "qps_at_recall_0.95": qpsAt(0.95), "qps_at_recall_0.99": qpsAt(0.99),
             "ingest_vps": build.map { round1(Double(n) / $0.ingest) as Any } ?? NSNull(),
         ]
-        let report: [String: Any] = [
-            "dataset": dataset ?? URL(fileURLWithPath: base).deletingLastPathComponent().lastPathComponent,
-            "n": n, "dim": dim, "nq": maxQueries.map { min($0, nq) } ?? nq,
-            "metric": metric == .innerProduct ? "ip" : metric.rawValue, "k": k, "threads": 1,
-            "ground_truth": "file \(gt)", "versions": ["tidepool": "0.1.0", "kernels": simdKernelName], "cpu": cpuModel(),
-            "cores": ProcessInfo.processInfo.activeProcessorCount, "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
-            "peers": [entry],
-        ]
-        let text = jsonLine(report)
-        if let json {
-            try text.write(toFile: json, atomically: true, encoding: .utf8)
-            note("wrote \(json)")
-        } else {
-            emit(text)
-        }
-    }
-}
-
-extension MemoryCgroup {
-    /// Runs this executable without a group (when none could be made), the same way.
-    func runUnlimited(_ arguments: [String]) throws -> Data {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationReason == .exit && p.terminationStatus == 0 else {
-            throw CgroupError("the search process exited \(p.terminationStatus)")
-        }
-        return data
+        var report = reportHeader(n: n, dim: dim, nq: maxQueries.map { min($0, nq) } ?? nq, metric: metric)
+        report["threads"] = 1
+        report["peers"] = [entry]
+        try writeReport(report)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Tidepool
 
 /// Times `count` queries (`body(i)` runs query i) in passes: per round at least 2 passes and up to
 /// `maxPasses` until 1 s is spent, `rounds` rounds. Returns the fastest pass's QPS and its p50/p99
@@ -75,4 +76,27 @@ func ownCPUSeconds() -> Double {
     var u = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
     return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+}
+
+extension BenchVectorsCommand {
+    /// The fields every vector report starts with (peers.py's schema).
+    func reportHeader(n: Int, dim: Int, nq: Int, metric: Metric) -> [String: Any] {
+        [
+            "dataset": dataset ?? URL(fileURLWithPath: base).deletingLastPathComponent().lastPathComponent,
+            "n": n, "dim": dim, "nq": nq, "metric": metric == .innerProduct ? "ip" : metric.rawValue, "k": k,
+            "ground_truth": "file \(gt)", "versions": ["tidepool": "0.1.0", "kernels": simdKernelName], "cpu": cpuModel(),
+            "cores": ProcessInfo.processInfo.activeProcessorCount, "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
+        ]
+    }
+
+    /// Writes the report to `--json`, or to standard output without it.
+    func writeReport(_ report: [String: Any]) throws {
+        let text = jsonLine(report)
+        if let json {
+            try text.write(toFile: json, atomically: true, encoding: .utf8)
+            note("wrote \(json)")
+        } else {
+            emit(text)
+        }
+    }
 }

@@ -34,34 +34,33 @@ struct MemoryCgroup {
     /// Times the group hit its limit (`memory.failcnt`), each one a reclaim the kernel had to make.
     var limitHits: Int? { read("memory.failcnt").flatMap { Int($0) } }
 
-    /// Runs this executable with `arguments` inside the group (the shell joins the group, then
-    /// becomes the child, so everything the child maps is charged here); returns its standard
-    /// output, or throws with its standard error when it fails.
-    func runSelf(_ arguments: [String]) throws -> Data {
-        let (exe, libraries) = try Self.childExecutable()
+    /// Runs this executable (its private copy, `childExecutable`) with `arguments`, inside
+    /// `group` when there is one (the shell joins the group, then becomes the child, so
+    /// everything the child maps is charged there); the child writes its standard error straight
+    /// to ours. Returns its standard output; throws when it fails.
+    static func runChild(_ arguments: [String], in group: MemoryCgroup?) throws -> Data {
+        let (exe, libraries) = try childExecutable()
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "echo $$ > '\(path)/cgroup.procs' && exec \"$0\" \"$@\"", exe] + arguments
+        if let group {
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "echo $$ > '\(group.path)/cgroup.procs' && exec \"$0\" \"$@\"", exe] + arguments
+        } else {
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = arguments
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["LD_LIBRARY_PATH"] = libraries + (environment["LD_LIBRARY_PATH"].map { ":" + $0 } ?? "")
         p.environment = environment
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
         p.standardOutput = out
-        p.standardError = err
         try p.run()
-        // Read both pipes while the child runs, so neither fills and blocks it.
-        let errData = LockedData()
-        let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errReader.start()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
-        let errText = String(decoding: errData.value, as: UTF8.self)
-        if !errText.isEmpty { FileHandle.standardError.write(errData.value) }
         guard p.terminationReason == .exit && p.terminationStatus == 0 else {
             let how =
                 p.terminationReason == .uncaughtSignal ? "was killed by signal \(p.terminationStatus)" : "exited \(p.terminationStatus)"
-            throw CgroupError("the search process in \(path) \(how) (limit \(limitBytes / 1_048_576) MB)")
+            let limit = group.map { " in \($0.path) (limit \($0.limitBytes >> 20) MB)" } ?? ""
+            throw CgroupError("the search process\(limit) \(how)")
         }
         return data
     }
@@ -122,17 +121,4 @@ struct MemoryCgroup {
 struct CgroupError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
-}
-
-private final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private var done = false
-    func set(_ d: Data) {
-        lock.withLock {
-            data = d; done = true
-        }
-    }
-    var isSet: Bool { lock.withLock { done } }
-    var value: Data { lock.withLock { data } }
 }

@@ -22,13 +22,20 @@ final class MemoryBudget: @unchecked Sendable {
     /// Gives `segment` its tier under the budget and charges it (see the type's comment).
     func place(_ segment: Segment) throws {
         let need = segment.residentBytes
-        let fitsHot = lock.withLock { used + need.hotOrWarm <= limit }
-        var charge = need.hotOrWarm
-        if !fitsHot && segment.canBeCold {
-            try segment.moveToColdTier()
-            charge = need.cold
+        // Reserve in the same step as the check, so two collections placing at once cannot both fit.
+        let fits = lock.withLock {
+            guard used + need.hotOrWarm <= limit else { return false }
+            used += need.hotOrWarm
+            return true
         }
-        lock.withLock { used += charge }
+        var charge = need.hotOrWarm
+        if !fits {
+            if segment.canBeCold {
+                try segment.moveToColdTier()
+                charge = need.cold
+            }
+            lock.withLock { used += charge }
+        }
         segment.budgetCharge = BudgetCharge(budget: self, bytes: charge)
     }
 

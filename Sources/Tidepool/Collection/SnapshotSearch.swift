@@ -90,7 +90,7 @@ struct SnapshotSearch: @unchecked Sendable {
         case (.ivf, .segment(let s)):
             guard let ivf = s.ivf else { break }
             let nprobe = min(ivf.nlist, query.nprobe ?? ivfParameters.probes(nlist: ivf.nlist))
-            let rerankDefault = s.tier == .cold ? IVFSearch<AdmitLive>.coldRerank : (4, 40)
+            let rerankDefault = s.tier == .cold ? IVFRerankDepth.cold : IVFRerankDepth.warm
             var found = TopK(k: query.k)
             if let allowed {
                 try allowed[u.container].words.withUnsafeBufferPointer { w in

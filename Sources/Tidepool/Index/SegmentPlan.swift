@@ -15,7 +15,11 @@ enum SegmentPlan: Equatable {
     /// layout the cold tier searches from disk (docs/COLD_TIER.md).
     init(rows: Int, dimension: Int, config c: CollectionConfig, memoryBudget: Int? = nil) {
         let small = rows < c.minRowsForGraph || rows < 2
-        let overBudget = memoryBudget.map { rows.multipliedReportingOverflow(by: dimension * 4).partialValue > $0 / 2 } ?? false
+        let overBudget =
+            memoryBudget.map { budget in
+                let (bytes, overflow) = rows.multipliedReportingOverflow(by: dimension * 4)
+                return overflow || bytes > budget / 2
+            } ?? false
         let kind: IndexKind
         switch c.index {
         case .flat: kind = .flat

@@ -23,13 +23,10 @@ struct IVFSearch<Admission: RowAdmission> {
     /// still arriving; nil when they are all here.
     var fetchLists: (([Int]) throws -> Void)? = nil
     /// The re-rank depth without `query.rerank`: max(perK·k, floor). A cold segment re-ranks
-    /// deeper (`coldRerank`): its reads go out together, so more rows cost little more time,
-    /// and its codes are coarse.
-    var defaultRerank: (perK: Int, floor: Int) = (4, 40)
+    /// deeper (`IVFRerankDepth.cold`): its reads go out together, so more rows cost little more
+    /// time, and its codes are coarse.
+    var defaultRerank: (perK: Int, floor: Int) = IVFRerankDepth.warm
 
-    /// The cold tier's default re-rank depth (pypi-minilm-100k, PQ of 48 bytes, nprobe 128:
-    /// recall 0.913 with 40 rows, 0.943 with 80, 0.951 with 120).
-    static var coldRerank: (perK: Int, floor: Int) { (12, 120) }
     /// Whether re-rank rows come from disk (a cold segment): they are then read in rounds,
     /// nearest estimates first, and a round is read only while its estimates could still beat
     /// the k-th exact distance (`rescoreInRounds`).
@@ -220,6 +217,14 @@ struct IVFSearch<Admission: RowAdmission> {
             }
         }
     }
+}
+
+/// Default re-rank depths, max(perK·k, floor).
+enum IVFRerankDepth {
+    static let warm = (perK: 4, floor: 40)
+    /// pypi-minilm-100k, PQ of 48 bytes, nprobe 128: recall 0.913 with 40 rows, 0.943 with 80,
+    /// 0.951 with 120.
+    static let cold = (perK: 12, floor: 120)
 }
 
 /// The best `depth` estimates seen, kept for an exact re-rank, in a max-heap over the scratch's
