@@ -43,7 +43,7 @@ struct ImportCommand: ParsableCommand {
             } else {
                 coll = try db.createCollection(collection, dimension: matrix.dimension, metric: metricValue)
             }
-            let progress = ProgressBar(total: matrix.rows)
+            let progress = ProgressBar(total: matrix.rows, unit: .vectors)
             var done = 0
             let start = monotonicSeconds()
             do {
@@ -78,39 +78,5 @@ struct ImportCommand: ParsableCommand {
             }
             try db.close()
         }
-    }
-}
-
-/// A one-line progress bar with rate and ETA, drawn only on a terminal.
-final class ProgressBar {
-    let total: Int
-    let enabled: Bool
-    let start = monotonicSeconds()
-    var lastDraw = 0.0
-
-    init(total: Int) {
-        self.total = total
-        enabled = isatty(2) != 0
-    }
-
-    func update(_ done: Int) {
-        guard enabled else { return }
-        let now = monotonicSeconds()
-        if now - lastDraw < 0.1 && done < total { return }
-        lastDraw = now
-        let elapsed = max(now - start, 1e-9)
-        let rate = Double(done) / elapsed
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let width = 30
-        let filled = total > 0 ? width * done / total : width
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = String(
-            format: "\r[%@] %5.1f%% %d/%d %.0f vec/s ETA %.0fs ", bar,
-            100 * Double(done) / Double(max(total, 1)), done, total, rate, eta)
-        FileHandle.standardError.write(line.data(using: .utf8)!)
-    }
-
-    func finish() {
-        if enabled { FileHandle.standardError.write("\n".data(using: .utf8)!) }
     }
 }

@@ -9,7 +9,7 @@ struct TidepoolCLI: AsyncParsableCommand {
         abstract: "Tidepool: an embeddable vector database.",
         subcommands: [
             ServeCommand.self, ImportCommand.self, CompactCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
-            BenchCommand.self, CrashWriterCommand.self, S3CheckCommand.self,
+            BenchCommand.self, BackupCommand.self, RestoreCommand.self, CrashWriterCommand.self, S3CheckCommand.self,
         ])
 }
 

@@ -24,6 +24,7 @@ extension API {
             throw APIError.badRequest("'include' accepts \"attributes\" and \"vectors\", not '\(i)'")
         }
         let f = try b["filter"].map(filter)
+        let asOf = try asOfSelector(b["as_of"])
         let text: String? = try b["text"].map { v in
             guard case .string(let s) = v else { throw APIError.badRequest("'text' must be a string") }; return s
         }
@@ -53,11 +54,11 @@ extension API {
                 case "weighted": fusion = .weighted(vectorWeight: try double(b, "vector_weight", default: 0.5))
                 default: throw APIError.badRequest("'fusion' must be rrf or weighted")
                 }
-                let (hits, cost) = try coll.hybridSearchWithCost(
-                    vector: v, text: text, k: k,
-                    options: HybridOptions(
-                        fusion: fusion, candidates: Int(try int(b, "candidates", default: 100)), ef: ef, filter: f, match: match,
-                        includeAttributes: include.contains("attributes"), deadline: deadline))
+                var options = HybridOptions(
+                    fusion: fusion, candidates: Int(try int(b, "candidates", default: 100)), ef: ef, filter: f, match: match,
+                    includeAttributes: include.contains("attributes"), deadline: deadline)
+                options.asOf = asOf
+                let (hits, cost) = try coll.hybridSearchWithCost(vector: v, text: text, k: k, options: options)
                 textCost = cost
                 results.append(
                     hits.map { h in
@@ -70,10 +71,10 @@ extension API {
                         return o
                     })
             } else {
-                let (hits, cost) = try coll.textSearchWithCost(
-                    text, k: k,
-                    options: TextSearchOptions(
-                        match: match, filter: f, includeAttributes: include.contains("attributes"), deadline: deadline))
+                var options = TextSearchOptions(
+                    match: match, filter: f, includeAttributes: include.contains("attributes"), deadline: deadline)
+                options.asOf = asOf
+                let (hits, cost) = try coll.textSearchWithCost(text, k: k, options: options)
                 textCost = cost
                 results.append(
                     hits.map { h in
@@ -87,7 +88,7 @@ extension API {
             let options = SearchOptions(
                 ef: ef, exact: try bool(b, "exact", default: false), includeAttributes: include.contains("attributes"),
                 includeVectors: include.contains("vectors"), maxThreads: 1, filter: f, rerank: rerank, nprobe: nprobe,
-                deadline: deadline)
+                deadline: deadline, asOf: asOf)
             // An exact batch is one pass over the rows for all its vectors (Collection.search(vectors:)).
             let r = try coll.search(vectors: vectors, k: k, options: options)
             let lists = r.hits.map { RawJSON.hits($0) }

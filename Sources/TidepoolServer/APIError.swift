@@ -43,6 +43,8 @@ public struct APIError: Error, Sendable {
         // The object store failed or could not be reached: worth retrying later.
         case .storage: return APIError(.serviceUnavailable, "storage_unavailable", t.description)
         case .fenced: return APIError(.serviceUnavailable, "not_the_writer", t.description)
+        case .notFound: return APIError(.notFound, "not_found", t.description)
+        case .alreadyExists: return APIError(.conflict, "already_exists", t.description)
         }
     }
 

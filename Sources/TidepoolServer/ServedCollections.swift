@@ -20,6 +20,8 @@ public protocol ServedCollections: Sendable {
     func createCollection(_ name: String, dimension: Int, metric: Metric, config: CollectionConfig) throws -> Collection
     /// Drops a collection. Blocks.
     func dropCollection(_ name: String) throws
+    /// Creates collection `name` as a branch of `source` (`Database.createBranch`). Blocks.
+    func createBranch(_ name: String, from source: String, at version: VersionSelector?) throws -> BranchReport
     /// The databases open now, for health and metrics (never opens one).
     var openDatabases: [Database] { get }
     /// The collections open now, by name, for health and metrics.
@@ -51,6 +53,9 @@ public final class SingleDatabase: ServedCollections {
         try database.createCollection(name, dimension: dimension, metric: metric, config: config)
     }
     public func dropCollection(_ name: String) throws { try database.dropCollection(name) }
+    public func createBranch(_ name: String, from source: String, at version: VersionSelector?) throws -> BranchReport {
+        try database.createBranch(name, from: source, at: version)
+    }
     public var openDatabases: [Database] { [database] }
     public var openCollectionCount: Int { database.collectionNames.count }
     public var objectStorageMetrics: ObjectStorageMetrics? { database.objectStorageMetrics }

@@ -15,7 +15,8 @@ final class ObjectStorageGarbageTests: XCTestCase {
 
     func testReplacedSegmentsStayUntilGraceAndRetentionHavePassed() throws {
         let store = MemoryObjectStore()
-        let first = try Node(store, garbageGrace: .milliseconds(300))
+        // Versions kept only while current: the manifest's own retention is what this tests.
+        let first = try Node(store, garbageGrace: .milliseconds(300), retention: .currentOnly)
         var writer = try first.open()
         var c = try writer.createCollection("c", dimension: 8, metric: .l2)
         try c.upsert(docs(0..<10))
@@ -30,7 +31,7 @@ final class ObjectStorageGarbageTests: XCTestCase {
 
         // A new writer keeps them too: the manifest lists them as retired, not as orphans.
         try writer.close()
-        let second = try Node(store, garbageGrace: .milliseconds(300))
+        let second = try Node(store, garbageGrace: .milliseconds(300), retention: .currentOnly)
         writer = try second.open()
         c = try writer.collection("c")
         Thread.sleep(forTimeInterval: 0.4)

@@ -11,15 +11,18 @@ final class ObjectStorageTests: XCTestCase {
     final class Node {
         let cache = TempDir("object-cache")
         let storage: ObjectStorage
+        let retention: VersionRetention
         init(
-            _ store: MemoryObjectStore, capacity: Int = 1 << 30, advertisedURL: String? = nil, garbageGrace: Duration = .seconds(600)
+            _ store: MemoryObjectStore, capacity: Int = 1 << 30, advertisedURL: String? = nil, garbageGrace: Duration = .seconds(600),
+            retention: VersionRetention = VersionRetention()
         ) throws {
+            self.retention = retention
             storage = ObjectStorage(
                 store: store, cache: try ObjectFileCache(root: cache.path, capacity: capacity, location: store.location),
                 advertisedURL: advertisedURL, garbageGrace: garbageGrace)
         }
         func open(readOnly: Bool = false) throws -> Database {
-            var options = DatabaseOptions()
+            var options = DatabaseOptions(versionRetention: retention)
             options.readOnly = readOnly
             return try Database(storage: storage, path: storage.location, options: options)
         }

@@ -26,7 +26,7 @@ extension Collection {
         var packed = [Float]()
         packed.reserveCapacity(vectors.count * dimension)
         for v in vectors { packed += try validatedQuery(v).vector }
-        let snap = snapshot()
+        let snap = try readSnapshot(asOf: options.asOf)
         let allowed = try options.filter.map { try snap.allowedRows($0, deadline: options.deadline) }
         let scan = BatchExactScan(snapshot: snap, metric: metric, dimension: dimension, k: k, allowed: allowed, deadline: options.deadline)
         let tops = try packed.withUnsafeBufferPointer {

@@ -11,14 +11,14 @@ extension Collection {
     struct DeletedRowsCommit {
         var entry: Manifest.CollectionEntry
         var files: [UInt64: (file: String, rows: Int)]
-        /// To delete once `entry` is committed (empty on object storage: retired in `entry`).
+        /// Always empty: replaced files are retired in `entry` (a kept version may need them).
         var replaced: [String]
     }
 
     /// The manifest entry for `segs` with deletions up to `flushedSeq`, writing the deleted-rows
     /// files it names that do not exist yet. The committed entry's files it no longer names are
-    /// retired in the entry on object storage (readers of older versions may still need them),
-    /// and left to `finishDeletedRows` to delete after the commit elsewhere.
+    /// retired in the entry: kept versions (and on object storage readers of older manifests)
+    /// may still need them; `collectRetiredFiles` deletes them once nothing does.
     func entryWritingDeletedRows(segments segs: [Segment], flushedSeq: UInt64) throws -> DeletedRowsCommit {
         var entry = manifestEntry(segments: segs, flushedSeq: flushedSeq)
         let committed = state.withLock { deletedRowFiles }
@@ -44,7 +44,7 @@ extension Collection {
         }
         let named = Set(files.values.map(\.file))
         let replaced = committed.values.map(\.file).filter { !named.contains($0) }.sorted()
-        guard storage.retiresFilesLazily, !replaced.isEmpty else {
+        guard !replaced.isEmpty else {
             return DeletedRowsCommit(entry: entry, files: files, replaced: replaced)
         }
         let now = Date().timeIntervalSince1970

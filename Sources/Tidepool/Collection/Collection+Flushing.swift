@@ -61,6 +61,7 @@ extension Collection {
             }
             if needsCompaction() { try timed("tidepool_compaction_duration") { try compactNow() } }
             state.withLock { compactionRequested = false }
+            collectRetiredFiles()  // versions the round's commits pushed out of retention
             let recovered = state.withLock { () -> Bool in
                 defer { backgroundError = nil; backgroundRetries = 0 }
                 return backgroundError != nil
@@ -163,11 +164,8 @@ extension Collection {
         }
         // Publish: manifest first (durable), then memory.
         let current = state.withLock { segments }
-        let commit = try entryWritingDeletedRows(segments: current + (written.map { [$0.0] } ?? []), flushedSeq: cutoff)
-        let committed = try owner().persist(collection: commit.entry)
-        finishDeletedRows(commit)
+        try commitVersion(try entryWritingDeletedRows(segments: current + (written.map { [$0.0] } ?? []), flushedSeq: cutoff))
         state.lock()
-        retired = committed.retired ?? []
         if let (seg, moved) = written {
             moved.carryTombstones(into: seg)
             moved.remap(&idMap, to: seg) { m.ids[moved.sources[$0].row] }
@@ -222,16 +220,13 @@ extension Collection {
             written = (seg, moved)
         }
         var commit = try entryWritingDeletedRows(segments: written.map { [$0.0] } ?? [], flushedSeq: cutoff)
-        // On object storage the replaced files stay for readers of older versions (GC later).
-        let retiring =
-            storage.retiresFilesLazily
-            ? olds.map { Manifest.RetiredFile(file: SegmentFormat.fileName(id: $0.id), generation: 0, time: Date().timeIntervalSince1970) }
-            : []
-        if !retiring.isEmpty { commit.entry.retired = (commit.entry.retired ?? []) + retiring }
-        let committed = try owner().persist(collection: commit.entry)
-        finishDeletedRows(commit)
+        // The replaced files stay while a kept version (or, on object storage, a reader of an
+        // older manifest) may read them; `collectRetiredFiles` deletes them after.
+        let now = Date().timeIntervalSince1970
+        let retiring = olds.map { Manifest.RetiredFile(file: SegmentFormat.fileName(id: $0.id), generation: 0, time: now) }
+        commit.entry.retired = (commit.entry.retired ?? []) + retiring
+        try commitVersion(commit)
         state.lock()
-        retired = committed.retired ?? []
         let oldIDs = Set(olds.map(\.id))
         if let (seg, moved) = written {
             moved.carryTombstones(into: seg)
@@ -243,9 +238,7 @@ extension Collection {
         for id in oldIDs { segmentsByID[id] = nil }
         state.unlock()
         // Open snapshots keep their mappings; unlinking a mapped file is safe.
-        if retiring.isEmpty {
-            for s in olds { try? storage.delete(s.name) }
-        }
+        collectRetiredFiles()
     }
 
     /// The manifest's entry for this collection with `segs` as its segments.
@@ -257,6 +250,7 @@ extension Collection {
                 Manifest.SegmentEntry(
                     id: $0.id, file: SegmentFormat.fileName(id: $0.id), rows: $0.rowCount,
                     bytes: $0.byteCount, deleted: $0.tombstones.deletedRows(upTo: flushedSeq))
-            }, schema: schema.types, retired: state.withLock { retired.isEmpty ? nil : retired })
+            }, schema: schema.types, retired: state.withLock { retired.isEmpty ? nil : retired },
+            snapshots: state.withLock { snapshotPins.isEmpty ? nil : snapshotPins })
     }
 }

@@ -24,7 +24,7 @@ extension Collection {
         }
         let q = try validatedQuery(vector)
         let filter = try options.filter?.validated(against: schema, collection: name)
-        let snap = snapshot()
+        let snap = try readSnapshot(asOf: options.asOf)
         let depth = max(k, options.candidates)
         var cost = SearchCost()
         let vtop = try q.vector.withUnsafeBufferPointer {

@@ -71,6 +71,7 @@ extension Collection {
         }
         wal = log
         removeOrphanSegments(entry)
+        mendCurrentVersionRecord(entry)
         // A crash may have come between a settings change and the rebuild it asks for.
         if !frozen.isEmpty || segmentsOutOfDate() { scheduleFlush() }
         state.withLock { scheduleIndexingLocked() }

@@ -8,10 +8,11 @@ public struct ScanPage: Sendable {
 extension Collection {
     /// The number of live documents matching `filter` (all of them when nil). Every method here
     /// gives up with `deadlineExceeded` once `deadline` passes while matching rows.
-    public func count(filter: Filter?, deadline: Deadline? = nil) throws -> Int {
-        guard let filter else { return count }
-        let f = try filter.validated(against: schema, collection: name)
-        return try snapshot().liveRows(matching: f, deadline: deadline).count
+    /// With `asOf`, counts in that kept version.
+    public func count(filter: Filter?, deadline: Deadline? = nil, asOf: VersionSelector? = nil) throws -> Int {
+        if filter == nil && asOf == nil { return count }
+        let f = try filter?.validated(against: schema, collection: name)
+        return try readSnapshot(asOf: asOf).liveRows(matching: f, deadline: deadline).count
     }
 
     /// Deletes every document matching `filter`, through the log like any delete. Returns how many.
@@ -32,15 +33,16 @@ extension Collection {
 
     /// Documents matching `filter` in id order (integers, then strings), `limit` at a time,
     /// starting after `after`. For export: pass each page's `next` to get the following one.
+    /// With `asOf`, pages through that kept version.
     public func scan(
         filter: Filter? = nil, after: DocumentID? = nil, limit: Int = 1000,
-        includeVectors: Bool = true, deadline: Deadline? = nil
+        includeVectors: Bool = true, deadline: Deadline? = nil, asOf: VersionSelector? = nil
     ) throws -> ScanPage {
         guard (1...100_000).contains(limit) else {
             throw TidepoolError.invalidArgument("scan limit must be in 1...100000, got \(limit)")
         }
         let f = try filter?.validated(against: schema, collection: name)
-        let snap = snapshot()
+        let snap = try readSnapshot(asOf: asOf)
         var rows: [(id: DocumentID, key: RowKey)] = []
         for key in try snap.liveRows(matching: f, deadline: deadline) {
             let id = try snap.documentID(key)

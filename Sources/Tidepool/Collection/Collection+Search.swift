@@ -16,7 +16,7 @@ extension Collection {
         let start = DispatchTime.now().uptimeNanoseconds
         let options = try validated(options, k: k)
         let q = try validatedQuery(vector)
-        let snap = snapshot()
+        let snap = try readSnapshot(asOf: options.asOf)
         var cost = SearchCost()
         let top = try q.vector.withUnsafeBufferPointer { qp in
             try search(snap, query: qp.baseAddress!, k: k, options: options, cost: &cost)

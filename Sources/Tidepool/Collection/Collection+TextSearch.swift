@@ -16,7 +16,7 @@ extension Collection {
         }
         guard (1...10_000).contains(k) else { throw TidepoolError.invalidArgument("k must be in 1...10000, got \(k)") }
         let filter = try options.filter?.validated(against: schema, collection: name)
-        let snap = snapshot()
+        let snap = try readSnapshot(asOf: options.asOf)
         var cost = SearchCost()
         let top = try bm25(
             snap, query: query, k: k, config: textConfig, match: options.match, filter: filter, deadline: options.deadline, cost: &cost)

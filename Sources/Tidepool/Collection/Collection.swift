@@ -41,6 +41,8 @@ public final class Collection: @unchecked Sendable {
     /// The database's memory budget, which places each segment in a tier before it is
     /// published (nil: no budget).
     let memoryBudget: MemoryBudget?
+    /// Whether segments opened later (for reads of past versions) verify their checksums.
+    let verifyChecksums: Bool
     /// On object storage, the WAL's bytes as last listed, and when (`info` lists at most once a
     /// minute; a listing is a store request, and `/metrics` asks for every open collection).
     let listedWALBytes = Locked<(bytes: Int, at: ContinuousClock.Instant)?>(nil)
@@ -74,6 +76,19 @@ public final class Collection: @unchecked Sendable {
     /// The committed manifest's deleted-rows files, by segment id, with how many rows each holds
     /// (`Collection+DeletedRows.swift`).
     var deletedRowFiles: [UInt64: (file: String, rows: Int)] = [:]
+    /// The committed version, and when it was committed (`Collection+Versions.swift`).
+    var versionNumber: UInt64 = 0
+    var versionTime: Double = 0
+    /// Named versions retention keeps (`Collection+Snapshots.swift`).
+    var snapshotPins: [CollectionSnapshot] = []
+    /// The kept versions' records, read on first need and kept up to date by each commit.
+    var versionRecords: [UInt64: VersionRecord]?
+    /// Opened past versions for reads `asOf` them, most recently used last.
+    var versionViews: [VersionView] = []
+    /// How long versions are kept.
+    let retention: VersionRetention
+    /// Serializes reading the version records with writing one.
+    let versionsLock = NSLock()
 
     /// Attribute types; guarded by `schemaLock` (taken after `state` when both are needed).
     let schemaLock = NSLock()
@@ -115,6 +130,11 @@ public final class Collection: @unchecked Sendable {
         flushedSeq = entry.flushedSeq
         nextSegmentID = entry.nextSegmentID
         retired = entry.retired ?? []
+        versionNumber = entry.version ?? 0
+        versionTime = entry.versionTime ?? 0
+        snapshotPins = entry.snapshots ?? []
+        retention = options.versionRetention
+        verifyChecksums = options.verifyChecksumsOnOpen
         schemaValue = AttributeSchema(types: entry.schema ?? entry.config.attributeTypes ?? [:])
         active = Collection.makeMemTable(
             id: memtableIDBit | 0, capacity: memtableRows, dimension: entry.dimension,
@@ -147,10 +167,7 @@ public final class Collection: @unchecked Sendable {
                     configValue = new
                     return (segments, flushedSeq)
                 }
-                let commit = try entryWritingDeletedRows(segments: segs, flushedSeq: cutoff)
-                let committed = try owner().persist(collection: commit.entry)
-                state.withLock { retired = committed.retired ?? [] }
-                finishDeletedRows(commit)
+                try commitVersion(try entryWritingDeletedRows(segments: segs, flushedSeq: cutoff))
             } catch {
                 err = error
                 state.withLock { configValue = old }

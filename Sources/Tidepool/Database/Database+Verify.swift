@@ -25,7 +25,9 @@ extension Database {
             var problems = (storage as? ObjectStorage)?.manifestHistoryProblems() ?? []
             for name in db.collectionNames {
                 do {
-                    problems += try db.collection(name).checkInvariants()
+                    let c = try db.collection(name)
+                    problems += try c.checkInvariants()
+                    problems += c.versionProblems()
                 } catch {
                     problems.append("collection '\(name)': \(error)")
                 }

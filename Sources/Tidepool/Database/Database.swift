@@ -170,32 +170,43 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             throw TidepoolError.invalidArgument("dimension must be in 1...65536, got \(dimension)")
         }
         try config.validate(dimension: dimension)
-        // `commitLock` keeps other commits out; `lock` is held only to look and to install, never
-        // across a store round trip (health checks and lookups take it on the event loop).
-        commitLock.lock()
-        defer { commitLock.unlock() }
-        let generation: UInt64 = try lock.withLock {
-            guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
-            guard open[name] == nil, failed[name] == nil else { throw TidepoolError.collectionExists(name) }
-            return manifest.generation
-        }
+        let generation = lock.withLock { manifest.generation }
         let entry = Manifest.CollectionEntry(
             name: name, dimension: dimension, metric: metric, config: config,
             flushedSeq: 0, nextSegmentID: storage.logsAreObjects ? max(1, generation << 32) : 1, segments: [],
             schema: config.attributeTypes ?? [:])
+        guard !hasCollection(name) else { throw TidepoolError.collectionExists(name) }
         try? storage.deleteFolder("collections/" + name)
-        var next = lock.withLock { manifest }
+        try installCollection(entry)
+        return try collection(name)
+    }
+
+    /// Adds `entry` to the manifest and opens it (a new collection, or a branch whose files are
+    /// in place). Returns the manifest's size in bytes. A collection that fails to open leaves
+    /// nothing behind: the manifest goes back and its folder is removed.
+    @discardableResult
+    func installCollection(_ entry: Manifest.CollectionEntry) throws -> Int {
+        let name = entry.name
+        // `commitLock` keeps other commits out; `lock` is held only to look and to install, never
+        // across a store round trip (health checks and lookups take it on the event loop).
+        commitLock.lock()
+        defer { commitLock.unlock() }
+        var next: Manifest = try lock.withLock {
+            guard !isClosed else { throw TidepoolError.closed("database '\(path)' is closed") }
+            guard open[name] == nil, failed[name] == nil, !unopened.contains(name) else { throw TidepoolError.collectionExists(name) }
+            return manifest
+        }
         next.collections.append(entry)
-        try commit(next)
+        let bytes = try commit(next)
         do {
             let c = try Collection(catalog: self, entry: entry, storage: storage, options: options)
             lock.withLock { open[name] = c }
-            return c
+            return bytes
         } catch {
             // Nothing half-made stays behind to fail every later open: the manifest goes back.
             var back = lock.withLock { manifest }
             back.collections.removeAll { $0.name == name }
-            try? commit(back)
+            _ = try? commit(back)
             try? storage.deleteFolder("collections/" + name)
             throw error
         }
@@ -259,7 +270,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
 
     /// Records a collection's new state in the manifest (atomically).
     @discardableResult
-    func persist(collection entry: Manifest.CollectionEntry) throws -> Manifest.CollectionEntry {
+    func persist(collection entry: Manifest.CollectionEntry, newVersion: Bool = true) throws -> Manifest.CollectionEntry {
         try refuseIfReadOnly("change collection '\(entry.name)'")
         return try commitLock.withLock {
             var next = lock.withLock { manifest }
@@ -271,6 +282,13 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             if var retired = entry.retired {
                 for j in retired.indices where retired[j].generation == 0 { retired[j].generation = next.generation }
                 entry.retired = retired
+            }
+            let previous = next.collections[i]
+            if newVersion {
+                entry.version = (previous.version ?? 0) + 1
+                entry.versionTime = Date().timeIntervalSince1970
+            } else {
+                (entry.version, entry.versionTime) = (previous.version, previous.versionTime)
             }
             next.collections[i] = entry
             // The commit goes out without `lock` held: lookups go on meanwhile; `commitLock`
@@ -285,11 +303,14 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
 
     /// Commits `next` as the manifest, one generation on. The caller holds `commitLock` (or is
     /// `init`), not `lock`: the swap is a store round trip on object storage.
-    private func commit(_ next: Manifest) throws {
+    @discardableResult
+    private func commit(_ next: Manifest) throws -> Int {
         var next = next
         next.generation = lock.withLock { manifest.generation } + 1
-        try storage.swapManifest(try next.encoded())
+        let bytes = try next.encoded()
+        try storage.swapManifest(bytes)
         lock.withLock { manifest = next }
+        return bytes.count
     }
 
     /// Finishes background work, syncs the logs and releases the directory lock.

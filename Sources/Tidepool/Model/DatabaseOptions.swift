@@ -24,14 +24,20 @@ public struct DatabaseOptions: Sendable {
     /// be; see docs/COLD_TIER.md. A planning figure, not a hard limit: the process's own memory
     /// and the memtables are not counted.
     public var memoryBudget: Int?
+    /// How long each collection's past versions are kept for reads `asOf` them, restores and
+    /// branches (default: the newest 10, and all from the last 2 hours). Their replaced segment
+    /// files stay on disk meanwhile; `.currentOnly` deletes them as soon as nothing reads them.
+    public var versionRetention: VersionRetention
     /// The budget's ledger, one per open database (set by `Database`).
     var budgetLedger: MemoryBudget?
 
     public init(
         syncPolicy: SyncPolicy = .always, syncInterval: Double = 0.05, verifyChecksumsOnOpen: Bool = true,
         buildThreads: Int = ProcessInfo.processInfo.activeProcessorCount, readOnly: Bool = false,
-        createIfMissing: Bool = true, logger: Logger = Logger(label: "tidepool"), memoryBudget: Int? = nil
+        createIfMissing: Bool = true, logger: Logger = Logger(label: "tidepool"), memoryBudget: Int? = nil,
+        versionRetention: VersionRetention = VersionRetention()
     ) {
+        self.versionRetention = versionRetention
         self.memoryBudget = memoryBudget.map { max(0, $0) }
         self.readOnly = readOnly
         self.createIfMissing = createIfMissing && !readOnly

@@ -22,12 +22,16 @@ public struct SearchOptions: Sendable {
     public var filter: Filter?
     /// Give up with `TidepoolError.deadlineExceeded` once this passes (nil: no limit).
     public var deadline: Deadline?
+    /// Read a kept version instead of the current state (nil: the current state, with every
+    /// acknowledged write). A version holds what was flushed when it was committed.
+    public var asOf: VersionSelector?
 
     public init(
         ef: Int? = nil, exact: Bool = false, includeAttributes: Bool = false,
         includeVectors: Bool = false, maxThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-        filter: Filter? = nil, rerank: Int? = nil, nprobe: Int? = nil, deadline: Deadline? = nil
+        filter: Filter? = nil, rerank: Int? = nil, nprobe: Int? = nil, deadline: Deadline? = nil, asOf: VersionSelector? = nil
     ) {
+        self.asOf = asOf
         self.deadline = deadline
         self.filter = filter
         self.nprobe = nprobe

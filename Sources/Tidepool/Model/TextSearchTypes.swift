@@ -15,6 +15,9 @@ public struct TextSearchOptions: Sendable {
     public var includeAttributes: Bool
     /// Give up with `TidepoolError.deadlineExceeded` once this passes (nil: no limit).
     public var deadline: Deadline?
+    /// Read a kept version instead of the current state (nil: the current state, with every
+    /// acknowledged write). A version holds what was flushed when it was committed.
+    public var asOf: VersionSelector?
 
     public init(match: TextMatch = .any, filter: Filter? = nil, includeAttributes: Bool = false, deadline: Deadline? = nil) {
         self.deadline = deadline
@@ -52,6 +55,9 @@ public struct HybridOptions: Sendable {
     public var includeAttributes: Bool
     /// Give up with `TidepoolError.deadlineExceeded` once this passes (nil: no limit).
     public var deadline: Deadline?
+    /// Read a kept version instead of the current state (nil: the current state, with every
+    /// acknowledged write). A version holds what was flushed when it was committed.
+    public var asOf: VersionSelector?
 
     public init(
         fusion: Fusion = .reciprocalRank(), candidates: Int = 100, ef: Int? = nil, filter: Filter? = nil,

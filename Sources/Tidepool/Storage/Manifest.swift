@@ -7,7 +7,8 @@ import Foundation
 /// File: magic "TPMANIF1", u32 version, u32 payload length, u32 CRC32C(payload), u32 reserved, JSON payload.
 /// Version 2 is written only when a segment's deletions are in a file of their own
 /// (`SegmentEntry.deletedFile`), so that code which knows only version 1 refuses it rather than
-/// miss those deletions; anything else is version 1, as before.
+/// miss those deletions; version 3 only when a collection has snapshots, so that older code, which
+/// would not keep their files, refuses it; anything else is version 1, as before.
 struct Manifest: Codable, Equatable {
     struct SegmentEntry: Codable, Equatable {
         var id: UInt64
@@ -36,6 +37,24 @@ struct Manifest: Codable, Equatable {
         /// manifest versions until `ObjectStorage.garbageGrace` has passed and no retained
         /// version names them (`Collection.collectRetiredFiles`).
         var retired: [RetiredFile]?
+        /// The collection's version: counts the commits of its state (nil before versions existed: 0).
+        var version: UInt64?
+        /// When that version was committed (seconds since 1970).
+        var versionTime: Double?
+        /// Named versions that retention keeps (`Collection+Snapshots.swift`).
+        var snapshots: [CollectionSnapshot]?
+
+        /// The entry as a version record holds it: the state alone, without what only the
+        /// current manifest tracks (retired files, snapshots).
+        var asVersionState: CollectionEntry {
+            var e = self
+            e.retired = nil
+            e.snapshots = nil
+            return e
+        }
+
+        /// Every file in `segments/` this state names.
+        var files: [String] { segments.map(\.file) + segments.compactMap(\.deletedFile) }
     }
 
     /// A file a manifest version stopped naming, and when.
@@ -54,8 +73,8 @@ struct Manifest: Codable, Equatable {
     var writer: String?
 
     static let magic: [UInt8] = Array("TPMANIF1".utf8)
-    static let version: UInt32 = 2
-    static let readableVersions: ClosedRange<UInt32> = 1...2
+    static let version: UInt32 = 3
+    static let readableVersions: ClosedRange<UInt32> = 1...3
     /// The header before the JSON payload, and where its fields sit (for messages).
     static let headerSize = 24
     static let versionOffset = 8, lengthOffset = 12, reservedOffset = 20
@@ -67,7 +86,8 @@ struct Manifest: Codable, Equatable {
         var w = ByteWriter(capacity: payload.count + Manifest.headerSize)
         w.raw(Manifest.magic)
         let needsFiles = collections.contains { $0.segments.contains { $0.deletedFile != nil } }
-        w.u32(needsFiles ? Manifest.version : 1)
+        let needsSnapshots = collections.contains { !($0.snapshots ?? []).isEmpty }
+        w.u32(needsSnapshots ? 3 : needsFiles ? 2 : 1)
         w.u32(UInt32(payload.count))
         w.u32(crc32c(payload))
         w.u32(0)

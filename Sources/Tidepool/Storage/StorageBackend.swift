@@ -63,6 +63,12 @@ protocol StorageBackend: AnyObject, Sendable {
     func bytes(under folder: String) throws -> Int
     /// Cuts a log file to `length` bytes (a torn final write).
     func truncate(_ name: String, to length: Int) throws
+    /// Makes immutable file `source` also readable as `target` (a branch's files): a hard link
+    /// in a local directory, which copies nothing; elsewhere a copy. Returns the bytes copied.
+    /// `target` is durable once `syncFolder` of its folder returns.
+    func share(_ source: String, as target: String) throws -> Int
+    /// Makes the names created in `folder` durable (fsync of the directory; nothing elsewhere).
+    func syncFolder(_ folder: String) throws
 
     /// Takes the exclusive right to write this database, for as long as the returned lock is held;
     /// throws `TidepoolError.locked` when another process holds it (to write or to read).
@@ -72,6 +78,33 @@ protocol StorageBackend: AnyObject, Sendable {
 }
 
 extension StorageBackend {
+    func share(_ source: String, as target: String) throws -> Int {
+        try copyFile(source, to: target)
+    }
+    func syncFolder(_ folder: String) throws {}
+
+    /// Copies an immutable file in 8 MiB pieces; returns the bytes copied.
+    func copyFile(_ source: String, to target: String) throws -> Int {
+        let size = try self.size(of: source)
+        let writer = try createImmutable(target)
+        do {
+            var offset = 0
+            while offset < size {
+                let piece = try read(source, offset: offset, count: min(8 << 20, size - offset))
+                guard !piece.isEmpty else {
+                    throw TidepoolError.io(path: displayPath(source), operation: "read (file shorter than its size)", errno: EIO)
+                }
+                try writer.write(piece)
+                offset += piece.count
+            }
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return size
+    }
+
     var logsAreObjects: Bool { false }
     func mapArriving(_ name: String, size: Int) throws -> ArrivingFile { ArrivingFile(complete: try map(name)) }
     func prefetch(_ names: [String]) {}

@@ -28,6 +28,10 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Another writer took over this database's object storage (a higher epoch, or a commit slot
     /// it created first): this process acknowledges no more writes.
     case fenced(String)
+    /// A version, snapshot or backup asked for does not exist (never kept, or removed by retention).
+    case notFound(String)
+    /// Something of that name exists already (a snapshot, a collection a branch or restore would create).
+    case alreadyExists(String)
 
     public var description: String {
         switch self {
@@ -44,6 +48,8 @@ public enum TidepoolError: Error, Sendable, Equatable, CustomStringConvertible {
         case .deadlineExceeded(let m): return "deadline exceeded: \(m)"
         case .storage(let m): return m
         case .fenced(let m): return "fenced: \(m)"
+        case .notFound(let m): return "not found: \(m)"
+        case .alreadyExists(let m): return "already exists: \(m)"
         }
     }
 }

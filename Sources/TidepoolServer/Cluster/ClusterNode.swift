@@ -119,6 +119,12 @@ public final class ClusterNode: ServedCollections {
 
     public func dropCollection(_ name: String) throws { try database(for: name).dropCollection(name) }
 
+    /// Not in a cluster yet: each collection is a database of its own there, and a branch
+    /// would have to share files across two of them.
+    public func createBranch(_ name: String, from source: String, at version: VersionSelector?) throws -> BranchReport {
+        throw TidepoolError.invalidArgument("branches are not supported in a cluster (serve --peers) yet; back up and restore instead")
+    }
+
     public var openDatabases: [Database] { slots.withLockedValue { $0.values.map(\.database) } }
 
     public var openCollectionCount: Int { slots.withLockedValue { $0 }.filter { $0.value.database.hasCollection($0.key) }.count }

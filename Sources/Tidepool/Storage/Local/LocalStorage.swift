@@ -159,6 +159,26 @@ final class LocalStorage: StorageBackend, @unchecked Sendable {
         return try LocalAppendLog(path: p, name: name)
     }
 
+    /// A hard link: the branch shares the file's blocks, nothing is copied. Falls back to a copy
+    /// where the file system has no hard links.
+    func share(_ source: String, as target: String) throws -> Int {
+        let to = path(target)
+        try LocalStorage.makeDirectories(LocalStorage.parent(of: to))
+        if link(path(source), to) == 0 { return 0 }
+        let e = errno
+        if e == EEXIST {
+            // Left by an interrupted branch of the same name: the manifest never named it.
+            try delete(target)
+            if link(path(source), to) == 0 { return 0 }
+        }
+        guard e == EXDEV || e == EPERM || e == ENOTSUP || e == EMLINK else {
+            throw TidepoolError.io(path: to, operation: "link to \(path(source))", errno: e)
+        }
+        return try copyFile(source, to: target)
+    }
+
+    func syncFolder(_ folder: String) throws { try LocalStorage.fsyncDirectory(path(folder)) }
+
     /// Truncates a file (used to cut a torn WAL tail).
     func truncate(_ name: String, to length: Int) throws {
         let p = path(name)

@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+
+/// What a backup or a restore did.
+public struct BackupReport: Sendable, Equatable {
+    /// The collection's version the backup holds.
+    public var version: UInt64
+    public var files: Int
+    public var bytes: Int
+    public var seconds: Double
+    public var bytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds : 0 }
+}
+
+/// Backups of one collection to a directory or an object-storage prefix, and restores from them.
+///
+/// A backup reads the source without a lock, so a server can go on serving and writing while it
+/// runs: it copies the committed version's files (kept by version retention while it copies)
+/// and the log after it, and starts again from the newer state if a flush removed a log file
+/// under it. Every 4 MiB of every file gets a CRC32C in the backup's manifest, written last.
+public enum Backup {
+    /// Backs up collection `collection` of the database at `source` (a directory or `s3://` URL)
+    /// to `destination`, which must not hold a backup yet. `progress` is called with bytes done
+    /// and bytes in all.
+    public static func create(
+        source: String, collection: String, destination: String, objectStorage: ObjectStorageOptions = ObjectStorageOptions(),
+        logger: Logger = Logger(label: "tidepool"), progress: ((Int, Int) -> Void)? = nil
+    ) throws -> BackupReport {
+        let start = ContinuousClock.now
+        let from = try open(source, objectStorage: objectStorage, logger: logger, create: false)
+        let to = try open(destination, objectStorage: objectStorage, logger: logger, create: true)
+        if (try? to.size(of: BackupManifest.name)) != nil {
+            throw TidepoolError.alreadyExists("\(to.displayPath(BackupManifest.name)): a backup is there already")
+        }
+        for attempt in 1...5 {
+            guard let raw = try from.readManifest() else {
+                throw TidepoolError.invalidArgument("no database at '\(source)' (no manifest there)")
+            }
+            let manifest = try Manifest.decode(raw, file: from.manifestDisplayPath)
+            guard let entry = manifest.collections.first(where: { $0.name == collection }) else {
+                throw TidepoolError.collectionNotFound(collection)
+            }
+            let folder = "collections/" + collection
+            let names = entry.files.map { "segments/" + $0 } + (try from.list(folder + "/wal")).map { "wal/" + $0 }
+            let sizes = try names.map { try from.size(of: folder + "/" + $0) }
+            let total = sizes.reduce(0, +)
+            var done = 0
+            var files: [BackupManifest.File] = []
+            do {
+                for (name, size) in zip(names, sizes) {
+                    let sums = try copy(from, folder + "/" + name, to, BackupManifest.folder + "/" + name, bytes: size) { n in
+                        done += n
+                        progress?(done, total)
+                    }
+                    files.append(BackupManifest.File(name: name, bytes: size, checksums: sums))
+                }
+            } catch let e as TidepoolError where isMissing(e) && attempt < 5 {
+                // A flush or compaction moved on under the copy: start again from the newer state.
+                logger.info("backup of '\(collection)': \(e); starting again from the newer manifest")
+                try to.deleteFolder(BackupManifest.folder)
+                continue
+            }
+            let record = BackupManifest(
+                created: Date().timeIntervalSince1970, source: source, collection: collection, version: entry.version ?? 0,
+                entry: entry.asVersionState, chunk: BackupManifest.chunkBytes, files: files)
+            let writer = try to.createImmutable(BackupManifest.name)
+            do {
+                try writer.write(try record.encoded())
+                try writer.commit()
+            } catch {
+                writer.abort()
+                throw error
+            }
+            return BackupReport(
+                version: record.version, files: files.count, bytes: total, seconds: (ContinuousClock.now - start).inSeconds)
+        }
+        throw TidepoolError.storage("backup of '\(collection)': the source kept changing under the copy; try again")
+    }
+
+    /// The backup at `location`, checked (its manifest; the files are checked as they are read).
+    static func manifest(at location: String, objectStorage: ObjectStorageOptions, logger: Logger) throws -> (
+        BackupManifest, any StorageBackend
+    ) {
+        let from = try open(location, objectStorage: objectStorage, logger: logger, create: false)
+        guard let size = try? from.size(of: BackupManifest.name) else {
+            throw TidepoolError.notFound(
+                "\(from.displayPath(BackupManifest.name)) does not exist: no backup there, or one that was cut off before it finished")
+        }
+        let m = try BackupManifest.decode(
+            try from.read(BackupManifest.name, offset: 0, count: size), file: from.displayPath(BackupManifest.name))
+        return (m, from)
+    }
+
+    static func open(_ location: String, objectStorage: ObjectStorageOptions, logger: Logger, create: Bool) throws -> any StorageBackend {
+        location.hasPrefix("s3://")
+            ? try ObjectStorage.open(url: location, options: objectStorage, logger: logger)
+            : try LocalStorage(root: location, create: create)
+    }
+
+    static func isMissing(_ e: TidepoolError) -> Bool {
+        if case .io(_, _, let code) = e, code == ENOENT { return true }
+        return false
+    }
+
+    /// Copies `bytes` bytes of a file in pieces of `BackupManifest.chunkBytes`, returning each
+    /// piece's CRC32C; with `expected`, checks each piece against it instead and names the first
+    /// damaged one's offset.
+    static func copy(
+        _ from: any StorageBackend, _ source: String, _ to: any StorageBackend, _ target: String, bytes: Int,
+        expected: [UInt32]? = nil, progress: (Int) -> Void
+    ) throws -> [UInt32] {
+        let writer = try to.createImmutable(target)
+        var sums: [UInt32] = []
+        do {
+            var offset = 0
+            while offset < bytes {
+                let piece = try from.read(source, offset: offset, count: min(BackupManifest.chunkBytes, bytes - offset))
+                guard !piece.isEmpty else {
+                    throw TidepoolError.corrupt(
+                        file: from.displayPath(source), offset: offset, reason: "file ends at \(offset) bytes, \(bytes) expected")
+                }
+                let sum = crc32c(piece)
+                if let expected, sums.count >= expected.count || expected[sums.count] != sum {
+                    throw TidepoolError.corrupt(
+                        file: from.displayPath(source), offset: offset,
+                        reason: "the \(piece.count) bytes from here do not match the backup's checksum")
+                }
+                sums.append(sum)
+                try writer.write(piece)
+                offset += piece.count
+                progress(piece.count)
+            }
+            if let expected, (try? from.size(of: source)) != bytes || sums.count != expected.count {
+                throw TidepoolError.corrupt(
+                    file: from.displayPath(source), offset: min(bytes, (try? from.size(of: source)) ?? 0),
+                    reason: "the file is not the \(bytes) bytes the backup lists")
+            }
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return sums
+    }
+}
+
+extension Database {
+    /// Recreates a collection from the backup at `location` (a directory or `s3://` URL) under
+    /// `name` (default: the name it had), checking every byte against the backup's checksums;
+    /// a damaged or missing file fails with its name and offset, and leaves nothing behind.
+    /// Writes made after the backed-up version are replayed from the log files it holds.
+    @discardableResult
+    public func restoreBackup(
+        from location: String, as name: String? = nil, objectStorage: ObjectStorageOptions = ObjectStorageOptions(),
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> BackupReport {
+        try refuseIfReadOnly("restore a backup")
+        let start = ContinuousClock.now
+        let (backup, from) = try Backup.manifest(at: location, objectStorage: objectStorage, logger: options.logger)
+        let name = name ?? backup.collection
+        try Database.validateName(name)
+        guard !hasCollection(name) else { throw TidepoolError.collectionExists(name) }
+        let folder = "collections/" + name
+        try? storage.deleteFolder(folder)  // left by an interrupted restore: the manifest never named it
+        var done = 0
+        do {
+            for f in backup.files {
+                let source = BackupManifest.folder + "/" + f.name
+                guard (try? from.size(of: source)) != nil else {
+                    throw TidepoolError.corrupt(
+                        file: from.displayPath(source), offset: 0, reason: "the backup lists this file, which is missing")
+                }
+                _ = try Backup.copy(from, source, storage, folder + "/" + f.name, bytes: f.bytes, expected: f.checksums) { n in
+                    done += n
+                    progress?(done, backup.bytes)
+                }
+            }
+            try storage.syncFolder(folder + "/segments")
+            try storage.syncFolder(folder)
+            var entry = backup.entry
+            entry.name = name
+            entry.version = 1
+            entry.versionTime = Date().timeIntervalSince1970
+            if storage.logsAreObjects {
+                entry.nextSegmentID = max(entry.nextSegmentID, lock.withLock { manifest.generation } << 32)
+            }
+            try installCollection(entry)
+        } catch {
+            try? storage.deleteFolder(folder)
+            throw error
+        }
+        options.logger.info("collection '\(name)': restored from \(location) (version \(backup.version) of '\(backup.collection)')")
+        return BackupReport(
+            version: backup.version, files: backup.files.count, bytes: backup.bytes, seconds: (ContinuousClock.now - start).inSeconds)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+
+/// Restores and branches: the operations on versions that replace or add a collection.
+extension Database {
+    /// Makes a kept version of a collection current again, as a new version: its segments and
+    /// deletions become the collection's, writes made after it are undone (they stay in older
+    /// versions), nothing is rewritten. Returns the new version's number.
+    ///
+    /// The collection is closed and reopened around the commit: a write that races the restore
+    /// either lands before it (and is undone with the rest) or fails with `closed`.
+    @discardableResult
+    public func restoreCollection(_ name: String, to selector: VersionSelector) throws -> UInt64 {
+        try refuseIfReadOnly("restore collection '\(name)'")
+        let old = try collection(name)
+        let record = try old.versionRecord(selector)
+        try old.close()
+        let (current, lastSeq, nextID) = (lock.withLock { manifest.collections.first { $0.name == name } }, old.lastSequence, old.nextID)
+        guard let current else { throw TidepoolError.collectionNotFound(name) }
+        var entry = record.entry
+        entry.name = name
+        entry.flushedSeq = max(current.flushedSeq, lastSeq)  // the log after it is undone, never replayed
+        entry.nextSegmentID = max(current.nextSegmentID, nextID)  // later versions' file names stay theirs
+        entry.snapshots = current.snapshots
+        entry.schema = (current.schema ?? [:]).merging(record.entry.schema ?? [:]) { a, _ in a }
+        let restored = Set(record.entry.files)
+        let now = Date().timeIntervalSince1970
+        entry.retired =
+            (current.retired ?? []).filter { !restored.contains($0.file) }
+            + current.files.filter { !restored.contains($0) }.map { Manifest.RetiredFile(file: $0, generation: 0, time: now) }
+        let committed: Manifest.CollectionEntry
+        do {
+            committed = try persist(collection: entry)
+        } catch {
+            reopen(current, replacing: old)
+            throw error
+        }
+        reopen(committed, replacing: old)
+        options.logger.info("collection '\(name)': restored version \(record.number) as version \(committed.version ?? 0)")
+        return committed.version ?? 0
+    }
+
+    /// Opens `entry` in place of a closed collection; a failure is kept as the collection's error.
+    private func reopen(_ entry: Manifest.CollectionEntry, replacing old: Collection) {
+        do {
+            let c = try Collection(catalog: self, entry: entry, storage: storage, options: options)
+            lock.withLock { if open[entry.name] === old { open[entry.name] = c } }
+        } catch {
+            let e = error as? TidepoolError ?? .io(path: storage.displayPath("collections/" + entry.name), operation: "open", errno: EIO)
+            options.logger.error("collection '\(entry.name)' cannot be opened after a restore: \(e)")
+            lock.withLock {
+                open[entry.name] = nil
+                failed[entry.name] = e
+            }
+        }
+    }
+
+    /// Creates collection `name` as a branch of `source`: a copy-on-write clone that shares every
+    /// file with the source (hard links in a local directory, so nothing is copied; object
+    /// storage copies each file) and diverges from there: writes to either never show in the
+    /// other. Without `selector` it starts from everything written to the source so far (the
+    /// source is flushed first); with one, from that kept version.
+    @discardableResult
+    public func createBranch(_ name: String, from source: String, at selector: VersionSelector? = nil) throws -> BranchReport {
+        try refuseIfReadOnly("create branch '\(name)'")
+        try Database.validateName(name)
+        let start = ContinuousClock.now
+        let src = try collection(source)
+        let record = try src.versionRecord(selector ?? .version(try src.committedVersion()))
+        guard !hasCollection(name) else { throw TidepoolError.collectionExists(name) }
+        let folder = "collections/" + name
+        try? storage.deleteFolder(folder)  // left by an interrupted branch or create: the manifest never named it
+        // The files first: a crash before the manifest names them leaves an unnamed folder,
+        // which the next open removes (only links to the source's files, or copies).
+        var copied = 0
+        for f in record.entry.files {
+            copied += try storage.share(src.folder + "/segments/" + f, as: folder + "/segments/" + f)
+        }
+        try storage.syncFolder(folder + "/segments")
+        try storage.syncFolder(folder)
+        try storage.syncFolder("collections")
+        var entry = record.entry
+        entry.name = name
+        entry.retired = nil
+        entry.snapshots = nil
+        entry.version = 1
+        entry.versionTime = Date().timeIntervalSince1970
+        let manifestBytes = try installCollection(entry)
+        let recordBytes = (try? storage.size(of: folder + "/" + VersionRecord.folder + "/" + VersionRecord.fileName(1))) ?? 0
+        let seconds = (ContinuousClock.now - start).inSeconds
+        options.logger.info("collection '\(name)': branched from '\(source)' version \(record.number) in \(seconds) s")
+        return BranchReport(
+            version: record.number, filesShared: record.entry.files.count, bytesWritten: manifestBytes + recordBytes,
+            bytesCopied: copied, seconds: seconds)
+    }
+}
+
+extension Collection {
+    /// The log's last sequence number (the flushed one when the log is closed or absent).
+    var lastSequence: UInt64 { wal?.lastSeq ?? state.withLock { flushedSeq } }
+    var nextID: UInt64 { state.withLock { nextSegmentID } }
+
+    /// The committed version's number, committing the current state as version 1 first when
+    /// nothing was committed since versions began; flushes first, so it holds every write
+    /// acknowledged before the call.
+    func committedVersion() throws -> UInt64 {
+        try flush()
+        var result: Result<UInt64, Error> = .success(0)
+        background.sync {
+            result = Result {
+                let (segs, cutoff, current) = state.withLock { (segments, flushedSeq, versionNumber) }
+                if current == 0 { try commitVersion(try entryWritingDeletedRows(segments: segs, flushedSeq: cutoff)) }
+                return state.withLock { versionNumber }
+            }
+        }
+        return try result.get()
+    }
+}
