@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmarks: vectors (default; the peers.py schema), filtered search, and full-text/hybrid.",
         subcommands: [
             BenchVectorsCommand.self, BenchFilteredCommand.self, BenchTextCommand.self, BenchKMeansCommand.self,
-            BenchLimitedSweepCommand.self,
+            BenchLimitedSweepCommand.self, BenchVersionsCommand.self,
         ],
         defaultSubcommand: BenchVectorsCommand.self)
 }

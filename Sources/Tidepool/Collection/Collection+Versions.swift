@@ -89,18 +89,21 @@ extension Collection {
     /// The record of the version `selector` names; `notFound` when it is not kept.
     func versionRecord(_ selector: VersionSelector) throws -> VersionRecord {
         let records = try keptVersionRecords()
-        let oldest = records.values.min { $0.number < $1.number }
-        let kept = oldest.map { " (the oldest kept is version \($0.number), from \(Self.iso($0.time)))" } ?? " (none is kept)"
+        // Only for the message: a read that finds its version pays for nothing else.
+        func kept() -> String {
+            guard let oldest = records.values.min(by: { $0.number < $1.number }) else { return " (none is kept)" }
+            return " (the oldest kept is version \(oldest.number), from \(Self.iso(oldest.time)))"
+        }
         switch selector {
         case .version(let n):
             guard let r = records[n] else {
-                throw TidepoolError.notFound("collection '\(name)' has no version \(n): never committed, or removed by retention\(kept)")
+                throw TidepoolError.notFound("collection '\(name)' has no version \(n): never committed, or removed by retention\(kept())")
             }
             return r
         case .time(let t):
             let at = t.timeIntervalSince1970
             guard let r = records.values.filter({ $0.time <= at }).max(by: { $0.number < $1.number }) else {
-                throw TidepoolError.notFound("collection '\(name)' has no kept version at or before \(Self.iso(at))\(kept)")
+                throw TidepoolError.notFound("collection '\(name)' has no kept version at or before \(Self.iso(at))\(kept())")
             }
             return r
         }

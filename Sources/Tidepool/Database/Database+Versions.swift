@@ -58,7 +58,8 @@ extension Database {
     /// file with the source (hard links in a local directory, so nothing is copied; object
     /// storage copies each file) and diverges from there: writes to either never show in the
     /// other. Without `selector` it starts from everything written to the source so far (the
-    /// source is flushed first); with one, from that kept version.
+    /// source is flushed first); with one, from that kept version. The branch opens on its first
+    /// use (like a database's open, that reads its segments' headers and builds its id map).
     @discardableResult
     public func createBranch(_ name: String, from source: String, at selector: VersionSelector? = nil) throws -> BranchReport {
         try refuseIfReadOnly("create branch '\(name)'")
@@ -84,12 +85,14 @@ extension Database {
         entry.snapshots = nil
         entry.version = 1
         entry.versionTime = Date().timeIntervalSince1970
-        let manifestBytes = try installCollection(entry)
-        let recordBytes = (try? storage.size(of: folder + "/" + VersionRecord.folder + "/" + VersionRecord.fileName(1))) ?? 0
+        // Opened on first use, as any collection is at a database's open (checksums, id map): the
+        // branch costs only this manifest commit; the first use writes its version record
+        // (`mendCurrentVersionRecord`).
+        let manifestBytes = try installCollection(entry, openNow: false)
         let seconds = (ContinuousClock.now - start).inSeconds
         options.logger.info("collection '\(name)': branched from '\(source)' version \(record.number) in \(seconds) s")
         return BranchReport(
-            version: record.number, filesShared: record.entry.files.count, bytesWritten: manifestBytes + recordBytes,
+            version: record.number, filesShared: record.entry.files.count, bytesWritten: manifestBytes,
             bytesCopied: copied, seconds: seconds)
     }
 }

@@ -184,8 +184,10 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     /// Adds `entry` to the manifest and opens it (a new collection, or a branch whose files are
     /// in place). Returns the manifest's size in bytes. A collection that fails to open leaves
     /// nothing behind: the manifest goes back and its folder is removed.
+    /// With `openNow` false (a branch) it is opened on first use instead, as a query node's
+    /// collections are.
     @discardableResult
-    func installCollection(_ entry: Manifest.CollectionEntry) throws -> Int {
+    func installCollection(_ entry: Manifest.CollectionEntry, openNow: Bool = true) throws -> Int {
         let name = entry.name
         // `commitLock` keeps other commits out; `lock` is held only to look and to install, never
         // across a store round trip (health checks and lookups take it on the event loop).
@@ -198,6 +200,10 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         }
         next.collections.append(entry)
         let bytes = try commit(next)
+        guard openNow else {
+            lock.withLock { _ = unopened.insert(name) }
+            return bytes
+        }
         do {
             let c = try Collection(catalog: self, entry: entry, storage: storage, options: options)
             lock.withLock { open[name] = c }
@@ -248,7 +254,8 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     public func dropCollection(_ name: String) throws {
         try refuseIfReadOnly("drop collection '\(name)'")
         let c: Collection? = try lock.withLock {
-            if failed[name] != nil { return nil }  // a collection that cannot open can still be dropped
+            // A collection that cannot open can still be dropped, and one not opened yet needs no closing.
+            if failed[name] != nil || unopened.contains(name) { return nil }
             guard let c = open[name] else { throw TidepoolError.collectionNotFound(name) }
             return c
         }
