@@ -35,21 +35,39 @@ struct BackupCommand: ParsableCommand {
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Recreate a collection from a backup, checking every byte against its checksums.",
+        abstract: "Recreate a collection from a backup (--from), or make a kept version of it current again (--version/--time).",
         discussion: """
-            Opens the database as its writer (stop a server on a local directory first, or restore \
-            into another directory). A damaged or missing file fails with its name and offset and \
-            creates nothing.
+            From a backup, every byte is checked against its checksums; a damaged or missing file fails \
+            with its name and offset and creates nothing. A version restore commits that version as a \
+            new one (writes after it are undone; they stay in the older versions). Both open the \
+            database as its writer: stop a server on a local directory first, or use the HTTP route \
+            (POST /v1/collections/{name}/restore) for a version.
             """)
 
     @OptionGroup var location: DatabaseLocationOptions
-    @Option(help: "The backup: a directory or s3://bucket/prefix.") var from: String
-    @Option(help: "The name to restore it as (default: the name it was backed up with).") var collection: String?
+    @Option(help: "The backup: a directory or s3://bucket/prefix.") var from: String?
+    @Option(help: "The collection: the name to restore a backup as (default: its name then), or the one whose version to restore.")
+    var collection: String?
+    @OptionGroup var version: VersionChoiceOptions
+
+    func validate() throws {
+        if from != nil && version.selector != nil { throw ValidationError("give --from BACKUP or --version/--time, not both") }
+        if from == nil && version.selector == nil {
+            throw ValidationError("give --from BACKUP, or --version N / --time T with --collection")
+        }
+        if from == nil && collection == nil { throw ValidationError("restoring a version needs --collection") }
+    }
 
     func run() throws {
         try runReportingErrors {
-            let db = try location.open(DatabaseOptions())
+            let db = try location.open(DatabaseOptions(createIfMissing: from != nil))
             defer { try? db.close() }
+            if let collection, let selector = version.selector {
+                let v = try db.restoreCollection(collection, to: selector)
+                emit("\(collection): restored as version \(v)")
+                return
+            }
+            guard let from else { return }
             let bar = ProgressBar(total: 0, unit: .bytes)
             let r = try db.restoreBackup(from: from, as: collection, objectStorage: location.objectStorage, progress: bar.update)
             bar.finish()

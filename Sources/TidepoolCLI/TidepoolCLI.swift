@@ -9,7 +9,8 @@ struct TidepoolCLI: AsyncParsableCommand {
         abstract: "Tidepool: an embeddable vector database.",
         subcommands: [
             ServeCommand.self, ImportCommand.self, CompactCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
-            BenchCommand.self, BackupCommand.self, RestoreCommand.self, CrashWriterCommand.self, S3CheckCommand.self,
+            BenchCommand.self, VersionsCommand.self, SnapshotCommand.self, BranchCommand.self, BackupCommand.self,
+            RestoreCommand.self, CrashWriterCommand.self, S3CheckCommand.self,
         ])
 }
 
