@@ -16,11 +16,15 @@ struct CrashWriterCommand: ParsableCommand {
     @Option var ops: Int = 1_000_000
     @Option var dimension: Int = 8
     @Option var idSpace: Int = 400
+    /// Also takes and deletes snapshots, creates and drops branches, restores snapshots and
+    /// backs up, with versions kept only briefly so that garbage collection runs all the time.
+    @Flag var versions = false
 
     func run() throws {
         try runReportingErrors {
-            let db = try Database(path: data, options: DatabaseOptions(syncPolicy: .always, buildThreads: 2))
-            let coll: Collection
+            let retention = versions ? VersionRetention(keepLast: 3, keepFor: .zero) : VersionRetention()
+            let db = try Database(path: data, options: DatabaseOptions(syncPolicy: .always, buildThreads: 2, versionRetention: retention))
+            var coll: Collection
             if db.collectionNames.contains("crash") {
                 coll = try db.collection("crash")
             } else {
@@ -32,7 +36,12 @@ struct CrashWriterCommand: ParsableCommand {
                         text: TextIndexConfig(fields: ["t"])))
             }
             var rng = SplitMix64(seed: seed)
+            var snapshotsTaken: [CollectionSnapshot] = []  // in this run: their ACK was printed
             for op in firstOp..<(firstOp + ops) {
+                if versions, rng.next() % 8 == 0 {
+                    try versionAction(op: op, roll: rng.next(), db: db, coll: &coll, taken: &snapshotsTaken)
+                    continue
+                }
                 let roll = rng.next() % 10
                 let n = Int(rng.next() % 8) + 1
                 let ids = (0..<n).map { _ in UInt64(rng.next() % UInt64(idSpace)) }
@@ -69,6 +78,44 @@ struct CrashWriterCommand: ParsableCommand {
             }
             try db.close()
         }
+    }
+
+    /// One of the version operations, announced as `BEGIN op KIND name` and acknowledged with
+    /// `ACK op`: S snapshot, X delete the oldest snapshot, B branch, Y drop the oldest branch,
+    /// R restore a snapshot taken in this run, K back up to `data/../backups/op`.
+    private func versionAction(op: Int, roll: UInt64, db: Database, coll: inout Collection, taken: inout [CollectionSnapshot]) throws {
+        switch roll % 6 {
+        case 0:
+            emit("BEGIN \(op) S s\(op)")
+            taken.append(try coll.createSnapshot("s\(op)"))
+        case 1:
+            guard let oldest = coll.snapshots.first, coll.snapshots.count > 2 else { return }
+            emit("BEGIN \(op) X \(oldest.name)")
+            try coll.deleteSnapshot(oldest.name)
+            taken.removeAll { $0.name == oldest.name }
+        case 2:
+            emit("BEGIN \(op) B b\(op)")
+            try db.createBranch("b\(op)", from: "crash")
+        case 3:
+            guard
+                let oldest = db.collectionNames.filter({ $0.hasPrefix("b") }).min(by: {
+                    $0.count == $1.count ? $0 < $1 : $0.count < $1.count
+                }),
+                db.collectionNames.filter({ $0.hasPrefix("b") }).count > 2
+            else { return }
+            emit("BEGIN \(op) Y \(oldest)")
+            try db.dropCollection(oldest)
+        case 4:
+            guard let target = taken.last else { return }
+            emit("BEGIN \(op) R \(target.name)")
+            try db.restoreCollection("crash", to: .version(target.version))
+            coll = try db.collection("crash")
+        default:
+            let to = URL(fileURLWithPath: data).deletingLastPathComponent().path + "/backups/\(op)"
+            emit("BEGIN \(op) K \(to)")
+            try Backup.create(source: data, collection: "crash", destination: to)
+        }
+        emit("ACK \(op)")
     }
 
     /// The vector written for `id` by operation `op`: tests recompute it to check content.

@@ -21,6 +21,7 @@ public enum Backup {
     /// Backs up collection `collection` of the database at `source` (a directory or `s3://` URL)
     /// to `destination`, which must not hold a backup yet. `progress` is called with bytes done
     /// and bytes in all.
+    @discardableResult
     public static func create(
         source: String, collection: String, destination: String, objectStorage: ObjectStorageOptions = ObjectStorageOptions(),
         logger: Logger = Logger(label: "tidepool"), progress: ((Int, Int) -> Void)? = nil
