@@ -39,14 +39,13 @@ struct VersionsCommand: ParsableCommand {
             defer { try? db.close() }
             let c = try db.collection(collection)
             let versions = try c.versions()
-            let iso = ISO8601DateFormatter()
             if json {
                 emit(
                     jsonLine([
                         "version": c.version,
                         "versions": versions.map {
                             [
-                                "version": $0.number, "time": iso.string(from: $0.time), "documents": $0.documents, "segments": $0.segments,
+                                "version": $0.number, "time": rfc3339($0.time), "documents": $0.documents, "segments": $0.segments,
                                 "snapshots": $0.snapshots,
                             ] as [String: Any]
                         },
@@ -56,7 +55,7 @@ struct VersionsCommand: ParsableCommand {
             for v in versions {
                 let pins = v.snapshots.isEmpty ? "" : "  snapshots: " + v.snapshots.joined(separator: ", ")
                 let current = v.number == c.version ? "  (current)" : ""
-                emit("version \(v.number)  \(iso.string(from: v.time))  \(v.documents) documents, \(v.segments) segments\(pins)\(current)")
+                emit("version \(v.number)  \(rfc3339(v.time))  \(v.documents) documents, \(v.segments) segments\(pins)\(current)")
             }
         }
     }

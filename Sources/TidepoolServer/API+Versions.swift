@@ -96,11 +96,11 @@ func timestamp(_ s: String, _ what: String) throws -> Date {
 
 func versionJSON(_ v: CollectionVersion) -> [String: Any] {
     [
-        "version": v.number, "time": ISO8601DateFormatter().string(from: v.time), "documents": v.documents, "segments": v.segments,
+        "version": v.number, "time": rfc3339(v.time), "documents": v.documents, "segments": v.segments,
         "snapshots": v.snapshots,
     ]
 }
 
 func snapshotJSON(_ s: CollectionSnapshot) -> [String: Any] {
-    ["name": s.name, "version": s.version, "created": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: s.created))]
+    ["name": s.name, "version": s.version, "created": rfc3339(Date(timeIntervalSince1970: s.created))]
 }

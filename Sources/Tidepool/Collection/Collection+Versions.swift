@@ -101,17 +101,18 @@ extension Collection {
             }
             return r
         case .time(let t):
+            // Times are shown to the millisecond: a time read back from a listing selects its version.
             let at = t.timeIntervalSince1970
-            guard let r = records.values.filter({ $0.time <= at }).max(by: { $0.number < $1.number }) else {
+            guard let r = records.values.filter({ ($0.time * 1000).rounded(.down) / 1000 <= at }).max(by: { $0.number < $1.number })
+            else {
                 throw TidepoolError.notFound("collection '\(name)' has no kept version at or before \(Self.iso(at))\(kept())")
             }
             return r
         }
     }
 
-    static func iso(_ seconds: Double) -> String {
-        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: seconds))
-    }
+    /// An RFC 3339 time to the millisecond, as versions are listed.
+    static func iso(_ seconds: Double) -> String { rfc3339(Date(timeIntervalSince1970: seconds)) }
 
     /// The snapshot a read sees: the current state, or a kept version's.
     func readSnapshot(asOf selector: VersionSelector?) throws -> Snapshot {

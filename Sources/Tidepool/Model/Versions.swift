@@ -65,3 +65,11 @@ public struct BranchReport: Sendable, Equatable {
     public var bytesCopied: Int
     public var seconds: Double
 }
+
+/// `2026-12-07T10:00:00.123Z`: how versions' and snapshots' times are written (to the
+/// millisecond; `VersionSelector.time` with such a time selects that version).
+public func rfc3339(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: date)
+}

@@ -1,4 +1,5 @@
 """The Python client against a real `tidepool serve` (built by `swift build`)."""
+import datetime
 import os
 import shutil
 import socket
@@ -104,3 +105,41 @@ def test_errors(server):
     assert docs.upsert(ids=["a"], vectors=[[1, 2, 3]]) == 1
     created = client.collection("auto").upsert(ids=[5], vectors=[[0.5, 0.5]], create={"metric": "ip"})
     assert created == 1 and client.collection("auto").describe()["metric"] == "innerProduct"
+
+
+def test_versions_snapshots_restore_and_branches(server):
+    client = Client(f"http://127.0.0.1:{server}", api_key=KEY)
+    rng = np.random.default_rng(11)
+    vecs = rng.standard_normal((100, 8)).astype(np.float32)
+    docs = client.create_collection("ver", dimension=8, metric="l2")
+    docs.upsert(ids=list(range(100)), vectors=vecs)
+    snap = docs.create_snapshot("start")  # flushes: version 1 holds all 100
+    assert snap["name"] == "start" and snap["version"] == 1
+    docs.delete(ids=list(range(10)))  # few: no compaction, one version
+    docs.create_snapshot("half")
+    listed = docs.versions()
+    assert listed["version"] == 2
+    assert [v["documents"] for v in listed["versions"]] == [100, 90]
+    assert [s["name"] for s in docs.snapshots()] == ["start", "half"]
+    # Reads as of version 1 see what was deleted since.
+    assert docs.query(vecs[3], k=1, as_of=1)[0]["id"] == 3
+    assert docs.query(vecs[3], k=1)[0]["id"] != 3
+    assert len(docs.get([3], as_of=1)) == 1
+    assert sum(1 for _ in docs.scan(page_size=30, as_of=1)) == 100
+    when = datetime.datetime.fromisoformat(listed["versions"][0]["time"].replace("Z", "+00:00"))
+    assert docs.query(vecs[3], k=1, as_of=when)[0]["id"] == 3
+    with pytest.raises(TidepoolError) as e:
+        docs.query(vecs[3], k=1, as_of=99)
+    assert e.value.status == 404 and e.value.code == "not_found"
+    # A branch of version 1, then the source restored to it.
+    exp = docs.branch("ver-exp", version=1)
+    assert exp.count == 100
+    exp.delete(ids=[99])
+    assert docs.restore(version=1) == 3
+    assert docs.count == 100 and exp.count == 99
+    docs.delete_snapshot("half")
+    with pytest.raises(TidepoolError) as e:
+        docs.delete_snapshot("half")
+    assert e.value.status == 404
+    with pytest.raises(ValueError):
+        docs.restore()

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import struct
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -18,6 +19,7 @@ __all__ = ["Client", "Collection", "TidepoolError"]
 
 DocumentID = Union[int, str]
 Vector = Any  # a sequence of floats or a 1-D numpy array
+AsOf = Any  # a version number, a datetime, or an RFC 3339 string; None: the current state
 
 
 class TidepoolError(Exception):
@@ -128,9 +130,12 @@ class Collection:
     def query(self, vector: Optional[Vector] = None, k: int = 10, *, vectors: Any = None, ef: Optional[int] = None,
               exact: bool = False, filter: Optional[dict] = None, include: Optional[Iterable[str]] = None,
               text: Optional[str] = None, text_match: Optional[str] = None, fusion: Optional[str] = None,
-              rerank: Optional[int] = None, nprobe: Optional[int] = None) -> Any:
-        """Vector, text (BM25) or hybrid (both) search. With `vectors` (a batch), returns one list per vector."""
+              rerank: Optional[int] = None, nprobe: Optional[int] = None, as_of: AsOf = None) -> Any:
+        """Vector, text (BM25) or hybrid (both) search. With `vectors` (a batch), returns one list per vector.
+        `as_of` reads a kept version: its number, or a time (a datetime or an RFC 3339 string)."""
         body: Dict[str, Any] = {"k": k}
+        if as_of is not None:
+            body["as_of"] = _as_of(as_of)
         if vector is not None:
             body["vector"] = _vector_list(vector)
         if vectors is not None:
@@ -161,14 +166,20 @@ class Collection:
         body = {"ids": list(ids)} if ids is not None else {"filter": filter}
         return int(self.client._call("POST", self._path + "/delete", body)["deleted"])
 
-    def get(self, ids: Sequence[DocumentID], include_vectors: bool = True) -> List[Dict[str, Any]]:
-        return self.client._call("POST", self._path + "/get", {"ids": list(ids), "include_vectors": include_vectors})["documents"]
+    def get(self, ids: Sequence[DocumentID], include_vectors: bool = True, as_of: AsOf = None) -> List[Dict[str, Any]]:
+        body: Dict[str, Any] = {"ids": list(ids), "include_vectors": include_vectors}
+        if as_of is not None:
+            body["as_of"] = _as_of(as_of)
+        return self.client._call("POST", self._path + "/get", body)["documents"]
 
-    def scan(self, filter: Optional[dict] = None, page_size: int = 1000, include_vectors: bool = False) -> Iterator[Dict[str, Any]]:
+    def scan(self, filter: Optional[dict] = None, page_size: int = 1000, include_vectors: bool = False,
+             as_of: AsOf = None) -> Iterator[Dict[str, Any]]:
         """Every matching document in id order, following the server's cursor page by page."""
         after: Optional[DocumentID] = None
         while True:
             body: Dict[str, Any] = {"limit": page_size, "include_vectors": include_vectors}
+            if as_of is not None:
+                body["as_of"] = _as_of(as_of)
             if filter is not None:
                 body["filter"] = filter
             if after is not None:
@@ -178,3 +189,56 @@ class Collection:
             after = page.get("next")
             if after is None:
                 return
+
+    # Versions, snapshots, restores and branches (docs/VERSIONS.md).
+
+    def versions(self) -> Dict[str, Any]:
+        """The current version number and the kept versions, oldest first: {"version": n, "versions": [...]}."""
+        return self.client._call("GET", self._path + "/versions")
+
+    def restore(self, version: Optional[int] = None, time: Any = None) -> int:
+        """Makes a kept version current again (as a new version, whose number is returned)."""
+        return int(self.client._call("POST", self._path + "/restore", _version_choice(version, time))["version"])
+
+    def snapshots(self) -> List[Dict[str, Any]]:
+        return self.client._call("GET", self._path + "/snapshots")["snapshots"]
+
+    def create_snapshot(self, name: str, version: Optional[int] = None) -> Dict[str, Any]:
+        """Pins a version (default: the current state, flushed first) under `name`."""
+        body: Dict[str, Any] = {"name": name}
+        if version is not None:
+            body["version"] = int(version)
+        return self.client._call("POST", self._path + "/snapshots", body)
+
+    def delete_snapshot(self, name: str) -> None:
+        self.client._call("DELETE", self._path + "/snapshots/" + name)
+
+    def branch(self, name: str, version: Optional[int] = None, time: Any = None) -> "Collection":
+        """Creates collection `name` as a copy-on-write branch of this one (the current state, or a kept version)."""
+        body: Dict[str, Any] = {"name": name}
+        if version is not None or time is not None:
+            body.update(_version_choice(version, time))
+        self.client._call("POST", self._path + "/branch", body)
+        return Collection(self.client, name)
+
+
+def _as_of(v: Any) -> Any:
+    if isinstance(v, datetime.datetime):
+        return _rfc3339(v)
+    if isinstance(v, str):
+        return v
+    return int(v)
+
+
+def _rfc3339(t: datetime.datetime) -> str:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _version_choice(version: Optional[int], time: Any) -> Dict[str, Any]:
+    if (version is None) == (time is None):
+        raise ValueError("give exactly one of version and time")
+    if version is not None:
+        return {"version": int(version)}
+    return {"time": _rfc3339(time) if isinstance(time, datetime.datetime) else str(time)}
