@@ -37,9 +37,10 @@ struct CrashWriterCommand: ParsableCommand {
             }
             var rng = SplitMix64(seed: seed)
             var snapshotsTaken: [CollectionSnapshot] = []  // in this run: their ACK was printed
+            var backedUp: [String] = []
             for op in firstOp..<(firstOp + ops) {
                 if versions, rng.next() % 8 == 0 {
-                    try versionAction(op: op, roll: rng.next(), db: db, coll: &coll, taken: &snapshotsTaken)
+                    try versionAction(op: op, roll: rng.next(), db: db, coll: &coll, taken: &snapshotsTaken, backedUp: &backedUp)
                     continue
                 }
                 let roll = rng.next() % 10
@@ -82,9 +83,12 @@ struct CrashWriterCommand: ParsableCommand {
 
     /// One of the version operations, announced as `BEGIN op KIND name` and acknowledged with
     /// `ACK op`: S snapshot, X delete the oldest snapshot, B branch, Y drop the oldest branch,
-    /// R restore a snapshot taken in this run, K back up to `data/../backups/op`.
-    private func versionAction(op: Int, roll: UInt64, db: Database, coll: inout Collection, taken: inout [CollectionSnapshot]) throws {
-        switch roll % 6 {
+    /// R restore a snapshot taken in this run, K back up to `data/../backups/op`, L restore this
+    /// run's newest backup as collection `b<op>`.
+    private func versionAction(
+        op: Int, roll: UInt64, db: Database, coll: inout Collection, taken: inout [CollectionSnapshot], backedUp: inout [String]
+    ) throws {
+        switch roll % 7 {
         case 0:
             emit("BEGIN \(op) S s\(op)")
             taken.append(try coll.createSnapshot("s\(op)"))
@@ -110,10 +114,16 @@ struct CrashWriterCommand: ParsableCommand {
             emit("BEGIN \(op) R \(target.name)")
             try db.restoreCollection("crash", to: .version(target.version))
             coll = try db.collection("crash")
-        default:
+        case 5:
             let to = URL(fileURLWithPath: data).deletingLastPathComponent().path + "/backups/\(op)"
             emit("BEGIN \(op) K \(to)")
             try Backup.create(source: data, collection: "crash", destination: to)
+            backedUp.append(to)
+        default:
+            // A restore of this run's newest backup as a collection of its own (a branch name, so Y drops it too).
+            guard let from = backedUp.last else { return }
+            emit("BEGIN \(op) L b\(op)=\(from)")
+            try db.restoreBackup(from: from, as: "b\(op)")
         }
         emit("ACK \(op)")
     }

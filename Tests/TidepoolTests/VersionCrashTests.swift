@@ -3,7 +3,7 @@ import Tidepool
 import XCTest
 
 /// SIGKILL while a writer takes and deletes snapshots, branches and drops branches, restores a
-/// snapshot, backs up, and collects garbage (versions kept only briefly), at random moments.
+/// snapshot, backs up and restores backups, and collects garbage (versions kept only briefly), at random moments.
 /// After every kill: the database verifies (every kept version and snapshot has its files), every
 /// acknowledged write is there, every snapshot, branch and finished backup holds exactly the
 /// state it was taken from, and an unfinished backup is refused.
@@ -97,6 +97,10 @@ final class VersionCrashTests: XCTestCase {
                 case "B" where db.collectionNames.contains(String(f.arg)): branches[String(f.arg)] = f.before
                 case "Y" where !db.collectionNames.contains(String(f.arg)): branches[String(f.arg)] = nil
                 case "K": backups[String(f.arg)] = FileManager.default.fileExists(atPath: String(f.arg) + "/BACKUP") ? f.before : nil
+                case "L":
+                    // A restore killed before its commit leaves nothing; after it, the whole backup.
+                    let parts = f.arg.split(separator: "=", maxSplits: 1).map(String.init)
+                    if parts.count == 2, db.collectionNames.contains(parts[0]) { branches[parts[0]] = backups[parts[1]] }
                 default: break
                 }
             }
@@ -119,7 +123,7 @@ final class VersionCrashTests: XCTestCase {
             }
         }
         print("version crash test: \(VersionCrashTests.kills) kills, acknowledged \(counts.sorted { $0.key < $1.key })")
-        for kind in ["S", "B", "R", "K"] { XCTAssertGreaterThan(counts[kind] ?? 0, 0, "no \(kind) operation was acknowledged") }
+        for kind in ["S", "B", "R", "K", "L"] { XCTAssertGreaterThan(counts[kind] ?? 0, 0, "no \(kind) operation was acknowledged") }
     }
 
     func apply(
@@ -135,6 +139,9 @@ final class VersionCrashTests: XCTestCase {
         case "Y": branches[String(arg)] = nil
         case "R": if let s = snapshots[String(arg)] { model = s }
         case "K": backups[String(arg)] = model
+        case "L":
+            let parts = arg.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let m = backups[String(parts[1])] { branches[String(parts[0])] = m }
         default: break
         }
     }
