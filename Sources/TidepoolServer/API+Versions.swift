@@ -80,7 +80,7 @@ func versionSelector(_ body: [String: JSONValue]) throws -> VersionSelector {
 /// A read's `as_of`: a version number, or an RFC 3339 time.
 func asOfSelector(_ v: JSONValue?) throws -> VersionSelector? {
     switch v {
-    case nil, .null?: return nil
+    case nil: return nil
     case .int(let n)? where n >= 1: return .version(UInt64(n))
     case .string(let s)?: return .time(try timestamp(s, "as_of"))
     default: throw APIError.badRequest("'as_of' must be a version number (1 or more) or an RFC 3339 time")

@@ -213,6 +213,23 @@ final class VersionTests: XCTestCase {
         XCTAssertEqual(Database.verify(path: dir.path), [])
     }
 
+    func testAnEmptyCollectionBranchesSnapshotsAndBacksUp() throws {
+        let (dir, out) = (TempDir(), TempDir())
+        let db = try Database(path: dir.path)
+        try db.createCollection("empty", dimension: dim, metric: .l2)
+        let report = try db.createBranch("copy", from: "empty")
+        XCTAssertEqual(report.filesShared, 0)
+        XCTAssertEqual(try db.collection("copy").count, 0)
+        try db.collection("copy").upsert(docs(0..<3))
+        XCTAssertEqual(try db.collection("copy").count, 3)
+        XCTAssertEqual(try db.collection("empty").createSnapshot("none").version, 1)
+        try Backup.create(source: dir.path, collection: "empty", destination: out.path + "/b")
+        try db.restoreBackup(from: out.path + "/b", as: "restored")
+        XCTAssertEqual(try db.collection("restored").count, 0)
+        try db.close()
+        XCTAssertEqual(Database.verify(path: dir.path), [])
+    }
+
     func testAVersionRecordLostToACrashIsWrittenAgainOnOpen() throws {
         let dir = TempDir()
         let db = try Database(path: dir.path)

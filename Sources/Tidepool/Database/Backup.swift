@@ -175,8 +175,8 @@ extension Database {
                     progress?(done, backup.bytes)
                 }
             }
-            try storage.syncFolder(folder + "/segments")
-            try storage.syncFolder(folder)
+            if backup.files.contains(where: { $0.name.hasPrefix("segments/") }) { try storage.syncFolder(folder + "/segments") }
+            if !backup.files.isEmpty { try storage.syncFolder(folder) }
             var entry = backup.entry
             entry.name = name
             entry.version = 1

@@ -76,9 +76,11 @@ extension Database {
         for f in record.entry.files {
             copied += try storage.share(src.folder + "/segments/" + f, as: folder + "/segments/" + f)
         }
-        try storage.syncFolder(folder + "/segments")
-        try storage.syncFolder(folder)
-        try storage.syncFolder("collections")
+        if !record.entry.files.isEmpty {  // an empty source has no files, and the branch no folder yet
+            try storage.syncFolder(folder + "/segments")
+            try storage.syncFolder(folder)
+            try storage.syncFolder("collections")
+        }
         var entry = record.entry
         entry.name = name
         entry.retired = nil
