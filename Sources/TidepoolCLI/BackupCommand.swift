@@ -49,11 +49,15 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "The collection: the name to restore a backup as (default: its name then), or the one whose version to restore.")
     var collection: String?
     @OptionGroup var version: VersionChoiceOptions
+    @Option(help: "Restore the collection to its state right after this logged operation (`tidepool versions` shows the last one).")
+    var sequence: UInt64?
 
     func validate() throws {
-        if from != nil && version.selector != nil { throw ValidationError("give --from BACKUP or --version/--time, not both") }
-        if from == nil && version.selector == nil {
-            throw ValidationError("give --from BACKUP, or --version N / --time T with --collection")
+        let points = (version.selector == nil ? 0 : 1) + (sequence == nil ? 0 : 1)
+        if from != nil && points > 0 { throw ValidationError("give --from BACKUP or --version/--time/--sequence, not both") }
+        if points > 1 { throw ValidationError("give one of --version, --time and --sequence") }
+        if from == nil && points == 0 {
+            throw ValidationError("give --from BACKUP, or --version N / --time T / --sequence S with --collection")
         }
         if from == nil && collection == nil { throw ValidationError("restoring a version needs --collection") }
     }
@@ -62,6 +66,11 @@ struct RestoreCommand: ParsableCommand {
         try runReportingErrors {
             let db = try location.open(DatabaseOptions(createIfMissing: from != nil))
             defer { try? db.close() }
+            if let collection, let sequence {
+                let v = try db.restoreCollection(collection, toSequence: sequence)
+                emit("\(collection): restored to sequence \(sequence) as version \(v)")
+                return
+            }
             if let collection, let selector = version.selector {
                 let v = try db.restoreCollection(collection, to: selector)
                 emit("\(collection): restored as version \(v)")

@@ -59,6 +59,10 @@ struct ServeCommand: AsyncParsableCommand {
             "Memory, in MB, the searches should keep to: segments that do not fit are searched from disk (the cold tier; docs/COLD_TIER.md). On a cluster node, per collection.",
             valueName: "MB"))
     var memoryBudget: Int?
+    @Option(help: "Versions of each collection kept whatever their age, for reads as of them, restores and branches (default 10).")
+    var keepVersions: Int?
+    @Option(help: "Hours versions are kept (default 2); replaced segment files stay on disk as long.")
+    var keepVersionsHours: Double?
     @Option(help: "On object storage: least seconds between two WAL writes' starts, a floor on PUT cost (default 0).")
     var walMinSpacing: Double?
     @Option(help: "On object storage: seconds a replaced segment file stays for query nodes on older versions (default 600).")
@@ -203,7 +207,15 @@ struct ServeCommand: AsyncParsableCommand {
         if let b = memoryBudget, b < 1 || b > 1 << 30 {
             throw ValidationError("--memory-budget must be 1 to \(1 << 30) MB, got \(b)")
         }
-        let options = DatabaseOptions(syncPolicy: policy, logger: logger, memoryBudget: memoryBudget.map { $0 << 20 })
+        if let n = keepVersions, n < 1 || n > 1_000_000 { throw ValidationError("--keep-versions must be 1 to 1000000, got \(n)") }
+        if let h = keepVersionsHours, !h.isFinite || h < 0 || h > 24 * 366 {
+            throw ValidationError("--keep-versions-hours must be 0 to 8784")
+        }
+        let retention = VersionRetention(
+            keepLast: keepVersions ?? VersionRetention().keepLast,
+            keepFor: keepVersionsHours.map { .milliseconds(Int64($0 * 3_600_000)) } ?? VersionRetention().keepFor)
+        let options = DatabaseOptions(
+            syncPolicy: policy, logger: logger, memoryBudget: memoryBudget.map { $0 << 20 }, versionRetention: retention)
         let served: any ServedCollections
         let server: TidepoolServer
         do {

@@ -42,7 +42,7 @@ struct VersionsCommand: ParsableCommand {
             if json {
                 emit(
                     jsonLine([
-                        "version": c.version,
+                        "version": c.version, "last_seq": c.info().lastSeq,
                         "versions": versions.map {
                             [
                                 "version": $0.number, "time": rfc3339($0.time), "documents": $0.documents, "segments": $0.segments,
@@ -57,6 +57,7 @@ struct VersionsCommand: ParsableCommand {
                 let current = v.number == c.version ? "  (current)" : ""
                 emit("version \(v.number)  \(rfc3339(v.time))  \(v.documents) documents, \(v.segments) segments\(pins)\(current)")
             }
+            emit("last logged operation: \(c.info().lastSeq) (restore --sequence takes any from the oldest version's on)")
         }
     }
 }

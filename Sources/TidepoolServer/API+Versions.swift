@@ -14,11 +14,17 @@ extension API {
         }
         v1.post("collections/:name/restore") { request, context in
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["version", "time"], collection: name)
+            let body = try await object(request, allowed: ["version", "time", "sequence"], collection: name)
             return try await write(context, collection: name) { _ in
-                let selector = try versionSelector(body)
-                let restored = try served.database(for: name).restoreCollection(name, to: selector)
-                return ["version": restored]
+                let db = try served.database(for: name)
+                // `sequence` alone: point in time; else a kept version by number or time.
+                if body["sequence"] != nil, body.count == 1 {
+                    let sequence = try int(body, "sequence")
+                    guard sequence >= 0 else { throw APIError.badRequest("'sequence' must be 0 or more") }
+                    return ["version": try db.restoreCollection(name, toSequence: UInt64(sequence))]
+                }
+                guard body["sequence"] == nil else { throw APIError.badRequest("give one of 'version', 'time' and 'sequence'") }
+                return ["version": try db.restoreCollection(name, to: try versionSelector(body))]
             }
         }
         v1.get("collections/:name/snapshots") { _, context in

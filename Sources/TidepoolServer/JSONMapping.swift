@@ -219,7 +219,7 @@ func describe(_ c: Tidepool.Collection) -> [String: Any] {
             ] as [String: Any]
         },
         "bytes": info.segments.reduce(0) { $0 + $1.bytes } + info.walBytes, "wal_bytes": info.walBytes,
-        "memtable_rows": info.memtableRows,
+        "memtable_rows": info.memtableRows, "version": c.version, "last_seq": info.lastSeq,
         "memtable_indexed_rows": info.memtableIndexedRows,
         "attribute_types": c.attributeTypes.mapValues(\.rawValue),
         "health": healthJSON(c.health),

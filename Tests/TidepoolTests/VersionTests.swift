@@ -213,6 +213,88 @@ final class VersionTests: XCTestCase {
         XCTAssertEqual(Database.verify(path: dir.path), [])
     }
 
+    func testARestoreToASequenceNumberReplaysTheLogAfterAKeptVersion() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path)
+        var c = try db.createCollection("c", dimension: dim, metric: .l2)
+        let q = randomVectors(1, dim, seed: 17)[0]
+        try c.upsert(docs(0..<300))
+        try c.flush()  // version 1
+        try c.upsert(docs(300..<340))
+        try c.delete(ids: [.uint(5), .uint(6)])
+        try c.upsert(docs(10..<12, seed: 99))  // replaces two rows of version 1
+        let point = c.info().lastSeq
+        let expected = (try exactIDs(c, q), c.count, try c.get(ids: [.uint(10)]).first?.vector)
+        // A bad import, flushed and compacted: the point is between versions now.
+        try c.delete(ids: (0..<200).map { .uint(UInt64($0)) })
+        try c.upsert(docs(1000..<1100))
+        try c.compact()
+        let version = try db.restoreCollection("c", toSequence: point)
+        c = try db.collection("c")
+        XCTAssertEqual(c.version, version)
+        XCTAssertEqual(c.count, expected.1)
+        XCTAssertEqual(try exactIDs(c, q), expected.0)
+        XCTAssertEqual(try c.get(ids: [.uint(10)]).first?.vector, expected.2)
+        XCTAssertEqual(try c.get(ids: [.uint(5), .uint(1050)]).count, 0)
+        // The restored state survives a reopen, writes go on, and the exact point before the
+        // first version's flush is a plain version restore.
+        try c.upsert(docs(2000..<2001))
+        try db.close()
+        let again = try Database(path: dir.path)
+        let c2 = try again.collection("c")
+        XCTAssertEqual(c2.count, expected.1 + 1)
+        XCTAssertEqual(try exactIDs(c2, q, asOf: .version(version)), expected.0)
+        XCTAssertThrowsError(try again.restoreCollection("c", toSequence: c2.info().lastSeq + 10)) { e in
+            guard case .invalidArgument? = e as? TidepoolError else { return XCTFail("\(e)") }
+        }
+        try again.close()
+        XCTAssertEqual(Database.verify(path: dir.path), [])
+    }
+
+    func testASequenceBeforeEveryKeptVersionOrAcrossALostRestoreIsRefused() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path, options: DatabaseOptions(versionRetention: .currentOnly))
+        let c = try db.createCollection("c", dimension: dim, metric: .l2)
+        try c.upsert(docs(0..<100))
+        let early = c.info().lastSeq
+        try c.flush()
+        try c.upsert(docs(100..<200))
+        try c.flush()
+        c.background.sync {}
+        XCTAssertThrowsError(try db.restoreCollection("c", toSequence: early)) { e in
+            guard case .notFound(let m)? = e as? TidepoolError else { return XCTFail("\(e)") }
+            XCTAssertTrue(m.contains("no version at or before"), m)
+        }
+        XCTAssertEqual(try db.collection("c").count, 200, "a refused restore changes nothing")
+        try db.close()
+
+        // A snapshot keeps version 2; a restore to version 1 then commits version 3, which
+        // retention drops: the log after version 2 no longer describes the state past the restore.
+        let dir2 = TempDir()
+        let db2 = try Database(path: dir2.path, options: DatabaseOptions(versionRetention: VersionRetention(keepLast: 2, keepFor: .zero)))
+        var d = try db2.createCollection("d", dimension: dim, metric: .l2)
+        try d.upsert(docs(0..<100))
+        try d.flush()
+        try d.upsert(docs(100..<150))
+        try d.flush()
+        try d.createSnapshot("two", version: 2)
+        try db2.restoreCollection("d", to: .version(1))
+        d = try db2.collection("d")
+        try d.upsert(docs(500..<510))
+        let afterRestore = d.info().lastSeq
+        for i in 0..<3 {
+            try d.upsert(docs(600 + i * 10..<610 + i * 10))
+            try d.flush()
+        }
+        d.background.sync {}
+        XCTAssertFalse(try d.versions().map(\.number).contains(3))
+        XCTAssertThrowsError(try db2.restoreCollection("d", toSequence: afterRestore)) { e in
+            guard case .notFound(let m)? = e as? TidepoolError else { return XCTFail("\(e)") }
+            XCTAssertTrue(m.contains("a restore at sequence"), m)
+        }
+        try db2.close()
+    }
+
     func testAnEmptyCollectionBranchesSnapshotsAndBacksUp() throws {
         let (dir, out) = (TempDir(), TempDir())
         let db = try Database(path: dir.path)

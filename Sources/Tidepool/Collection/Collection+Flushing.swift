@@ -179,7 +179,7 @@ extension Collection {
         state.unlock()
         state.broadcast()
         if caughtUp { wal?.rotateIfIdle() }
-        wal?.deleteFiles(upTo: cutoff)
+        wal?.deleteFiles(upTo: logCutoff(cutoff))
     }
 
     /// Merges every segment into one. Runs on `background` only.

@@ -69,7 +69,20 @@ extension Collection {
                 versionRecords = versionRecords?.filter { kept[$0.key] != nil }
                 versionViews.removeAll { kept[$0.number] == nil }
             }
+            // The log before the oldest kept version is no longer needed by a restore either.
+            wal?.deleteFiles(upTo: logCutoff(state.withLock { flushedSeq }))
         }
         return kept
+    }
+}
+
+extension Collection {
+    /// How far the log may be deleted after a flush up to `flushed`: no further than the oldest
+    /// kept version, so that a restore can replay it from that version to any later sequence
+    /// number (`Database.restoreCollection(_:toSequence:)`). Nothing while a version record
+    /// cannot be read.
+    func logCutoff(_ flushed: UInt64) -> UInt64 {
+        guard let records = try? keptVersionRecords() else { return 0 }
+        return min(flushed, records.values.map(\.entry.flushedSeq).min() ?? flushed)
     }
 }

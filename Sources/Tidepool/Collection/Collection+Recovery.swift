@@ -64,10 +64,10 @@ extension Collection {
         log.apply = { [unowned self] batch in self.applyBatch(batch) }
         if storage.logsAreObjects {
             // Garbage only (replay skips them): the writer need not wait for the deletes.
-            let cutoff = flushedSeq
-            if cutoff > 0 { DispatchQueue.global(qos: .utility).async { log.deleteFiles(upTo: cutoff) } }
+            let flushed = flushedSeq
+            if flushed > 0 { DispatchQueue.global(qos: .utility).async { [self] in log.deleteFiles(upTo: logCutoff(flushed)) } }
         } else {
-            log.deleteFiles(upTo: flushedSeq)
+            log.deleteFiles(upTo: logCutoff(flushedSeq))
         }
         wal = log
         removeOrphanSegments(entry)

@@ -86,9 +86,19 @@ extension Collection {
         }
     }
 
-    /// The record of the version `selector` names; `notFound` when it is not kept.
+    /// The record of the version `selector` names; `notFound` when it is not kept. A read-only
+    /// open (a query node) reads the records again when the one asked for is not among those
+    /// it read: the writer commits versions after it.
     func versionRecord(_ selector: VersionSelector) throws -> VersionRecord {
-        let records = try keptVersionRecords()
+        do {
+            return try versionRecord(selector, in: try keptVersionRecords())
+        } catch TidepoolError.notFound where wal == nil {
+            state.withLock { versionRecords = nil }
+            return try versionRecord(selector, in: try keptVersionRecords())
+        }
+    }
+
+    private func versionRecord(_ selector: VersionSelector, in records: [UInt64: VersionRecord]) throws -> VersionRecord {
         // Only for the message: a read that finds its version pays for nothing else.
         func kept() -> String {
             guard let oldest = records.values.min(by: { $0.number < $1.number }) else { return " (none is kept)" }
@@ -131,6 +141,16 @@ extension Collection {
         }) {
             return view
         }
+        let view = VersionView(number: record.number, segments: try openSegments(of: record), flushedSeq: record.entry.flushedSeq)
+        state.withLock {
+            versionViews.append(view)
+            if versionViews.count > 4 { versionViews.removeFirst() }
+        }
+        return view
+    }
+
+    /// A version's segments, opened afresh with that version's deletions.
+    func openSegments(of record: VersionRecord) throws -> [Segment] {
         var segs: [Segment] = []
         for s in record.entry.segments {
             let seg = try Segment(
@@ -150,12 +170,7 @@ extension Collection {
             }
             segs.append(seg)
         }
-        let view = VersionView(number: record.number, segments: segs, flushedSeq: record.entry.flushedSeq)
-        state.withLock {
-            versionViews.append(view)
-            if versionViews.count > 4 { versionViews.removeFirst() }
-        }
-        return view
+        return segs
     }
 
     /// The documents among `ids` as they were in a kept version, in the order asked.

@@ -13,29 +13,48 @@ extension Database {
         try refuseIfReadOnly("restore collection '\(name)'")
         let old = try collection(name)
         let record = try old.versionRecord(selector)
+        let version = try replaceState(of: old) { _, _ in record.entry }
+        options.logger.info("collection '\(name)': restored version \(record.number) as version \(version)")
+        return version
+    }
+
+    /// Closes `old`, commits the state `build` makes (given the log's last sequence number and the
+    /// next free segment id) as its next version, and opens it in its place. The state's
+    /// segments and deletions are `build`'s; the rest is the collection's: the log up to its
+    /// last sequence number is never replayed (it is undone), later segment ids stay unused (no
+    /// kept version's file is written over), snapshots stay, the files the old state used and
+    /// the new one does not are retired, and the restore is remembered as a point where the log
+    /// stops describing the state (`CollectionEntry.restores`). Returns the new version's number.
+    func replaceState(
+        of old: Collection, _ build: (_ lastSeq: UInt64, _ nextSegmentID: UInt64) throws -> Manifest.CollectionEntry
+    ) throws -> UInt64 {
+        let name = old.name
         try old.close()
-        let (current, lastSeq, nextID) = (lock.withLock { manifest.collections.first { $0.name == name } }, old.lastSequence, old.nextID)
-        guard let current else { throw TidepoolError.collectionNotFound(name) }
-        var entry = record.entry
-        entry.name = name
-        entry.flushedSeq = max(current.flushedSeq, lastSeq)  // the log after it is undone, never replayed
-        entry.nextSegmentID = max(current.nextSegmentID, nextID)  // later versions' file names stay theirs
-        entry.snapshots = current.snapshots
-        entry.schema = (current.schema ?? [:]).merging(record.entry.schema ?? [:]) { a, _ in a }
-        let restored = Set(record.entry.files)
-        let now = Date().timeIntervalSince1970
-        entry.retired =
-            (current.retired ?? []).filter { !restored.contains($0.file) }
-            + current.files.filter { !restored.contains($0) }.map { Manifest.RetiredFile(file: $0, generation: 0, time: now) }
+        guard let current = lock.withLock({ manifest.collections.first { $0.name == name } }) else {
+            throw TidepoolError.collectionNotFound(name)
+        }
+        let lastSeq = max(current.flushedSeq, old.lastSequence)
         let committed: Manifest.CollectionEntry
         do {
+            var entry = try build(lastSeq, max(current.nextSegmentID, old.nextID))
+            let restored = Set(entry.files)
+            entry.name = name
+            entry.flushedSeq = lastSeq
+            entry.nextSegmentID = max(current.nextSegmentID, old.nextID, entry.nextSegmentID)
+            entry.snapshots = current.snapshots
+            entry.schema = (current.schema ?? [:]).merging(entry.schema ?? [:]) { a, _ in a }
+            let point = Manifest.RestorePoint(seq: lastSeq, version: (current.version ?? 0) + 1)
+            entry.restores = Array(((current.restores ?? []) + [point]).suffix(1000))
+            let now = Date().timeIntervalSince1970
+            entry.retired =
+                (current.retired ?? []).filter { !restored.contains($0.file) }
+                + current.files.filter { !restored.contains($0) }.map { Manifest.RetiredFile(file: $0, generation: 0, time: now) }
             committed = try persist(collection: entry)
         } catch {
             reopen(current, replacing: old)
             throw error
         }
         reopen(committed, replacing: old)
-        options.logger.info("collection '\(name)': restored version \(record.number) as version \(committed.version ?? 0)")
         return committed.version ?? 0
     }
 

@@ -291,6 +291,7 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
                 entry.retired = retired
             }
             let previous = next.collections[i]
+            if entry.restores == nil { entry.restores = previous.restores }  // only restores change it
             if newVersion {
                 entry.version = (previous.version ?? 0) + 1
                 entry.versionTime = Date().timeIntervalSince1970

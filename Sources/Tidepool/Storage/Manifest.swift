@@ -43,6 +43,9 @@ struct Manifest: Codable, Equatable {
         var versionTime: Double?
         /// Named versions that retention keeps (`Collection+Snapshots.swift`).
         var snapshots: [CollectionSnapshot]?
+        /// Each restore: the log's last sequence number then, and the version it committed. Past
+        /// one, the log after an older version no longer leads to the state (`Database+PointInTime.swift`).
+        var restores: [RestorePoint]?
 
         /// The entry as a version record holds it: the state alone, without what only the
         /// current manifest tracks (retired files, snapshots).
@@ -50,11 +53,18 @@ struct Manifest: Codable, Equatable {
             var e = self
             e.retired = nil
             e.snapshots = nil
+            e.restores = nil
             return e
         }
 
         /// Every file in `segments/` this state names.
         var files: [String] { segments.map(\.file) + segments.compactMap(\.deletedFile) }
+    }
+
+    /// Where a restore cut the log: the state after `seq` is version `version`'s, not the log's.
+    struct RestorePoint: Codable, Equatable {
+        var seq: UInt64
+        var version: UInt64
     }
 
     /// A file a manifest version stopped naming, and when.

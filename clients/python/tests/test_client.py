@@ -143,3 +143,10 @@ def test_versions_snapshots_restore_and_branches(server):
     assert e.value.status == 404
     with pytest.raises(ValueError):
         docs.restore()
+    # Point in time: back to right after a logged operation, between versions.
+    point = docs.describe()["last_seq"]
+    docs.delete(ids=[1, 2, 3])
+    docs.upsert(ids=[500], vectors=vecs[:1])
+    assert docs.count == 98
+    docs.restore(sequence=point)
+    assert docs.count == 100 and len(docs.get([500])) == 0

@@ -196,8 +196,13 @@ class Collection:
         """The current version number and the kept versions, oldest first: {"version": n, "versions": [...]}."""
         return self.client._call("GET", self._path + "/versions")
 
-    def restore(self, version: Optional[int] = None, time: Any = None) -> int:
-        """Makes a kept version current again (as a new version, whose number is returned)."""
+    def restore(self, version: Optional[int] = None, time: Any = None, sequence: Optional[int] = None) -> int:
+        """Makes a kept version current again, or with `sequence` the state right after that logged
+        operation (`describe()["last_seq"]` at the moment to return to); returns the new version's number."""
+        if sequence is not None:
+            if version is not None or time is not None:
+                raise ValueError("give one of version, time and sequence")
+            return int(self.client._call("POST", self._path + "/restore", {"sequence": int(sequence)})["version"])
         return int(self.client._call("POST", self._path + "/restore", _version_choice(version, time))["version"])
 
     def snapshots(self) -> List[Dict[str, Any]]:
