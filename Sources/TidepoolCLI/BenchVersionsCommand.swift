@@ -58,7 +58,13 @@ struct BenchVersionsCommand: ParsableCommand {
         }
         try coll.flush()
         let first = coll.version
+        var middle: (seq: UInt64, count: Int) = (coll.info().lastSeq, coll.count)
         for v in 0..<versions {
+            if v == versions / 2 {
+                // A point between versions to return to: 50 of this version's writes done.
+                try coll.upsert((0..<50).map { Document(id: .uint(UInt64(n + $0)), vector: baseM.row($0)) })
+                middle = (coll.info().lastSeq, coll.count)
+            }
             try coll.upsert(
                 (0..<100).map { j in
                     let id = (v * 100 + j) % n
@@ -134,7 +140,7 @@ struct BenchVersionsCommand: ParsableCommand {
                     "branch %.2f ms (median of 5, %d bytes written, %d copied); snapshot %.1f ms; backup %.0f MB/s, restore %.0f MB/s; %d of %d queries differ",
                 branchMS[2], branches[2].bytesWritten, branches[2].bytesCopied, snapshotMS, backup.bytesPerSecond / 1e6,
                 restore.bytesPerSecond / 1e6, differing, qrows.count))
-        let report: [String: Any] = [
+        var report: [String: Any] = [
             "dataset": URL(fileURLWithPath: base).deletingLastPathComponent().lastPathComponent, "n": n, "dim": dim,
             "nq": qrows.count, "k": k, "cpu": cpuModel(), "cores": ProcessInfo.processInfo.activeProcessorCount,
             "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
@@ -150,6 +156,14 @@ struct BenchVersionsCommand: ParsableCommand {
             "backup_bytes": backup.bytes, "backup_mb_per_s": round1(backup.bytesPerSecond / 1e6),
             "restore_mb_per_s": round1(restore.bytesPerSecond / 1e6), "restored_queries_differing": differing,
         ]
+        // Last, as it changes the collection: back to the point between versions.
+        let tPoint = monotonicSeconds()
+        try db.restoreCollection("bench", toSequence: middle.seq)
+        let pointMS = (monotonicSeconds() - tPoint) * 1000
+        let pointCount = try db.collection("bench").count
+        note(String(format: "restore to sequence %llu: %.1f ms, %d documents (%d expected)", middle.seq, pointMS, pointCount, middle.count))
+        report["point_in_time_restore_ms"] = round1(pointMS)
+        report["point_in_time_documents_match"] = pointCount == middle.count
         let text = jsonLine(report)
         if let json {
             try text.write(toFile: json, atomically: true, encoding: .utf8)

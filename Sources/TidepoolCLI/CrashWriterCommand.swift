@@ -38,9 +38,11 @@ struct CrashWriterCommand: ParsableCommand {
             var rng = SplitMix64(seed: seed)
             var snapshotsTaken: [CollectionSnapshot] = []  // in this run: their ACK was printed
             var backedUp: [String] = []
+            var marks: [(op: Int, seq: UInt64)] = []
             for op in firstOp..<(firstOp + ops) {
                 if versions, rng.next() % 8 == 0 {
-                    try versionAction(op: op, roll: rng.next(), db: db, coll: &coll, taken: &snapshotsTaken, backedUp: &backedUp)
+                    try versionAction(
+                        op: op, roll: rng.next(), db: db, coll: &coll, taken: &snapshotsTaken, backedUp: &backedUp, marks: &marks)
                     continue
                 }
                 let roll = rng.next() % 10
@@ -84,11 +86,13 @@ struct CrashWriterCommand: ParsableCommand {
     /// One of the version operations, announced as `BEGIN op KIND name` and acknowledged with
     /// `ACK op`: S snapshot, X delete the oldest snapshot, B branch, Y drop the oldest branch,
     /// R restore a snapshot taken in this run, K back up to `data/../backups/op`, L restore this
-    /// run's newest backup as collection `b<op>`.
+    /// run's newest backup as collection `b<op>`, P restore to a sequence number marked in this
+    /// run (`MARK op seq` when taken; `SKIP op` when retention no longer allows it).
     private func versionAction(
-        op: Int, roll: UInt64, db: Database, coll: inout Collection, taken: inout [CollectionSnapshot], backedUp: inout [String]
+        op: Int, roll: UInt64, db: Database, coll: inout Collection, taken: inout [CollectionSnapshot], backedUp: inout [String],
+        marks: inout [(op: Int, seq: UInt64)]
     ) throws {
-        switch roll % 7 {
+        switch roll % 9 {
         case 0:
             emit("BEGIN \(op) S s\(op)")
             taken.append(try coll.createSnapshot("s\(op)"))
@@ -119,6 +123,22 @@ struct CrashWriterCommand: ParsableCommand {
             emit("BEGIN \(op) K \(to)")
             try Backup.create(source: data, collection: "crash", destination: to)
             backedUp.append(to)
+        case 7:
+            // A point to return to: the test remembers the state at it.
+            let seq = coll.info().lastSeq
+            emit("MARK \(op) \(seq)")
+            marks.append((op, seq))
+            return
+        case 8:
+            guard let mark = marks.randomElement() else { return }
+            emit("BEGIN \(op) P \(mark.op)")
+            do {
+                try db.restoreCollection("crash", toSequence: mark.seq)
+            } catch TidepoolError.notFound {
+                emit("SKIP \(op)")  // retention let the version before it go: nothing changed
+                return
+            }
+            coll = try db.collection("crash")
         default:
             // A restore of this run's newest backup as a collection of its own (a branch name, so Y drops it too).
             guard let from = backedUp.last else { return }

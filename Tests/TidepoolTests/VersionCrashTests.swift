@@ -3,7 +3,7 @@ import Tidepool
 import XCTest
 
 /// SIGKILL while a writer takes and deletes snapshots, branches and drops branches, restores a
-/// snapshot, backs up and restores backups, and collects garbage (versions kept only briefly), at random moments.
+/// snapshot or a marked sequence number, backs up and restores backups, and collects garbage (versions kept only briefly), at random moments.
 /// After every kill: the database verifies (every kept version and snapshot has its files), every
 /// acknowledged write is there, every snapshot, branch and finished backup holds exactly the
 /// state it was taken from, and an unfinished backup is refused.
@@ -39,6 +39,7 @@ final class VersionCrashTests: XCTestCase {
         var snapshots: [String: Model] = [:]
         var branches: [String: Model] = [:]
         var backups: [String: Model] = [:]
+        var marks: [String: Model] = [:]  // the state at each marked sequence number, by the op that marked it
         var nextOp = 0
         var rng = SplitMix64(seed: 20261208)
         var counts: [String: Int] = [:]
@@ -62,8 +63,12 @@ final class VersionCrashTests: XCTestCase {
                 if parts.first == "BEGIN", parts.count == 4, let op = Int(parts[1]) {
                     inFlight = (op, parts[2], parts[3], model)
                     nextOp = op + 1
+                } else if parts.first == "MARK", parts.count == 3 {
+                    marks[String(parts[1])] = model
+                } else if parts.first == "SKIP", parts.count == 2, let op = Int(parts[1]), inFlight?.op == op {
+                    inFlight = nil
                 } else if parts.first == "ACK", parts.count == 2, let op = Int(parts[1]), let f = inFlight, f.op == op {
-                    apply(f.kind, f.arg, op: op, model: &model, snapshots: &snapshots, branches: &branches, backups: &backups)
+                    apply(f.kind, f.arg, op: op, model: &model, snapshots: &snapshots, branches: &branches, backups: &backups, marks: marks)
                     counts[String(f.kind), default: 0] += 1
                     inFlight = nil
                 }
@@ -82,7 +87,7 @@ final class VersionCrashTests: XCTestCase {
             if let f = inFlight {
                 var after = f.before
                 var s2 = snapshots, b2 = branches, k2 = backups
-                apply(f.kind, f.arg, op: f.op, model: &after, snapshots: &s2, branches: &b2, backups: &k2)
+                apply(f.kind, f.arg, op: f.op, model: &after, snapshots: &s2, branches: &b2, backups: &k2, marks: marks)
                 if holds(docs, model) {
                     // Not applied to the main collection (or it does not change it): the others decide below.
                 } else {
@@ -123,12 +128,12 @@ final class VersionCrashTests: XCTestCase {
             }
         }
         print("version crash test: \(VersionCrashTests.kills) kills, acknowledged \(counts.sorted { $0.key < $1.key })")
-        for kind in ["S", "B", "R", "K", "L"] { XCTAssertGreaterThan(counts[kind] ?? 0, 0, "no \(kind) operation was acknowledged") }
+        for kind in ["S", "B", "R", "K", "L", "P"] { XCTAssertGreaterThan(counts[kind] ?? 0, 0, "no \(kind) operation was acknowledged") }
     }
 
     func apply(
         _ kind: Substring, _ arg: Substring, op: Int, model: inout Model, snapshots: inout [String: Model],
-        branches: inout [String: Model], backups: inout [String: Model]
+        branches: inout [String: Model], backups: inout [String: Model], marks: [String: Model]
     ) {
         switch kind {
         case "U": for id in arg.split(separator: ",").compactMap({ UInt64($0) }) { model[id] = op }
@@ -139,6 +144,7 @@ final class VersionCrashTests: XCTestCase {
         case "Y": branches[String(arg)] = nil
         case "R": if let s = snapshots[String(arg)] { model = s }
         case "K": backups[String(arg)] = model
+        case "P": if let m = marks[String(arg)] { model = m }
         case "L":
             let parts = arg.split(separator: "=", maxSplits: 1)
             if parts.count == 2, let m = backups[String(parts[1])] { branches[String(parts[0])] = m }
