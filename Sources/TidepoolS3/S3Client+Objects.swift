@@ -102,6 +102,18 @@ extension S3Client {
         }
     }
 
+    /// Copies object `source` of this bucket to `key` inside the store (CopyObject): no byte of it
+    /// passes through this client. Replaces any object at `key`; the copy keeps the source's
+    /// metadata. Retried freely (the result is the same). S3 may answer 200 with an error in the
+    /// body: that is a failure too.
+    public func copy(from source: String, to key: String) throws {
+        let header = (name: "x-amz-copy-source", value: "/" + bucket + "/" + S3Encoding.path(source))
+        let r = try send(Request(method: .PUT, key: key, headers: [header], operation: "CopyObject"))
+        guard (200..<300).contains(r.status), !String(decoding: r.body.prefix(512), as: UTF8.self).contains("<Error>") else {
+            throw failure(r, "CopyObject", key: key)
+        }
+    }
+
     /// Deletes an object; a missing one is not an error.
     public func delete(_ key: String) throws {
         let r = try send(Request(method: .DELETE, key: key, operation: "DELETE"))

@@ -54,6 +54,36 @@ final class ObjectStorageVersionTests: XCTestCase {
         XCTAssertEqual(Database.verify(storage: verifier.storage, path: "mem"), [])
     }
 
+    func testABranchOnARealBucketIsCopiedByTheStore() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let endpoint = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {
+            let message = "NO OBJECT STORE: TIDEPOOL_TEST_S3_ENDPOINT is not set, so branches on S3 were not tested"
+            if env["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message) }
+            throw XCTSkip(message)
+        }
+        let bucket = env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test"
+        let url = "s3://\(bucket)/branch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let (cacheA, cacheB) = (TempDir("cache-a"), TempDir("cache-b"))
+        let db = try Database(
+            url: url, objectStorage: ObjectStorageOptions(endpoint: endpoint, cacheDirectory: cacheA.path, cacheBytes: 1 << 30))
+        let c = try db.createCollection("c", dimension: 8, metric: .l2)
+        try c.upsert(docs(0..<2000))
+        try c.flush()
+        let expected = try exact(c)
+        let report = try db.createBranch("b", from: "c")
+        XCTAssertGreaterThan(report.bytesCopied, 2000 * 8 * 4, "the store holds the rows twice")
+        XCTAssertGreaterThan(db.objectStorageMetrics?.requests["CopyObject"]?.count ?? 0, 0, "copied inside the store")
+        try db.collection("b").delete(ids: [.uint(3)])
+        XCTAssertEqual(try exact(c), expected)
+        try db.close()
+        let node = try Database(
+            url: url, options: DatabaseOptions(readOnly: true),
+            objectStorage: ObjectStorageOptions(endpoint: endpoint, cacheDirectory: cacheB.path, cacheBytes: 1 << 30))
+        XCTAssertEqual(try node.collection("b").count, 1999)
+        XCTAssertEqual(try exact(try node.collection("c")), expected)
+        try node.close()
+    }
+
     func testABackupGoesToARealBucketAndComesBack() throws {
         let env = ProcessInfo.processInfo.environment
         guard let endpoint = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {

@@ -61,7 +61,9 @@ public struct BranchReport: Sendable, Equatable {
     /// Bytes written to create it (manifest and version records; segment data is never copied
     /// where the storage can share files).
     public var bytesWritten: Int
-    /// Bytes copied because the storage cannot share files (object storage copies each file).
+    /// Bytes the storage holds twice because it cannot share files: 0 in a local directory (hard
+    /// links); on object storage each file is copied inside the store (CopyObject), none of
+    /// its bytes passing through this process.
     public var bytesCopied: Int
     public var seconds: Double
 }

@@ -64,7 +64,8 @@ protocol StorageBackend: AnyObject, Sendable {
     /// Cuts a log file to `length` bytes (a torn final write).
     func truncate(_ name: String, to length: Int) throws
     /// Makes immutable file `source` also readable as `target` (a branch's files): a hard link
-    /// in a local directory, which copies nothing; elsewhere a copy. Returns the bytes copied.
+    /// in a local directory, which copies nothing; on object storage a copy inside the store;
+    /// elsewhere a copy through this process. Returns the bytes the storage now holds twice.
     /// `target` is durable once `syncFolder` of its folder returns.
     func share(_ source: String, as target: String) throws -> Int
     /// Makes the names created in `folder` durable (fsync of the directory; nothing elsewhere).

@@ -87,6 +87,14 @@ final class ObjectStorage: StorageBackend, @unchecked Sendable {
         ObjectFileWriter(name: name, storage: self, temp: try cache.createTemporary())
     }
 
+    /// A branch's file: a copy inside the store (CopyObject on S3), so none of its bytes pass
+    /// through this process; the store holds the bytes twice (it has no links).
+    func share(_ source: String, as target: String) throws -> Int {
+        let size = try self.size(of: source)
+        _ = try store.copy(source, to: target)
+        return size
+    }
+
     func map(_ name: String) throws -> MappedFile {
         if let bytes = lock.withLock({ prefetched.removeValue(forKey: name) }) { return MappedFile.owning(bytes, name: displayPath(name)) }
         if let copy = try cache.map(cached(name)) { return copy }

@@ -22,6 +22,10 @@ protocol ObjectStore: AnyObject, Sendable {
     /// tell whether the create happened, this resolves it by reading the object's token back (and
     /// creating again when it is absent); it throws only when the store stays unreachable.
     func createIfAbsent(_ key: String, _ bytes: [UInt8], token: String) throws -> Bool
+    /// Copies object `source` to `key` inside the store where it can (a server-side copy, no
+    /// bytes through this process), replacing any object at `key`. Returns the bytes that passed
+    /// through this process (0 for a server-side copy).
+    func copy(_ source: String, to key: String) throws -> Int
     /// Deletes an object; a missing one is not an error.
     func delete(_ key: String) throws
     /// The keys under `prefix`, in byte order, with their sizes.
@@ -34,6 +38,18 @@ protocol ObjectStore: AnyObject, Sendable {
 
 extension ObjectStore {
     var requestStats: [String: ObjectStorageMetrics.Requests] { [:] }
+
+    /// A copy through this process, for stores that cannot copy on their side.
+    func copy(_ source: String, to key: String) throws -> Int {
+        guard let bytes = try get(source, range: nil) else {
+            throw TidepoolError.io(path: url(source), operation: "copy (no such object)", errno: ENOENT)
+        }
+        try? delete(key)
+        guard try createIfAbsent(key, bytes, token: UUID().uuidString) else {
+            throw TidepoolError.storage("copying to \(url(key)): another writer created it meanwhile")
+        }
+        return bytes.count
+    }
 }
 
 /// What a `HEAD` of an object tells.

@@ -67,6 +67,14 @@ final class S3ObjectStore: ObjectStore {
         do { try client.delete(root.key(key)) } catch { throw storageError(error) }
     }
 
+    /// CopyObject: the store copies; nothing passes through this process.
+    func copy(_ source: String, to key: String) throws -> Int {
+        do {
+            try client.copy(from: root.key(source), to: root.key(key))
+            return 0
+        } catch { throw storageError(error) }
+    }
+
     func list(prefix: String) throws -> [ObjectEntry] {
         let strip = root.prefix.isEmpty ? 0 : root.prefix.count + 1
         do {
