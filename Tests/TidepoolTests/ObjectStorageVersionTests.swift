@@ -104,10 +104,32 @@ final class ObjectStorageVersionTests: XCTestCase {
         let report = try Backup.create(source: src.path, collection: "c", destination: url, objectStorage: options)
         XCTAssertGreaterThan(report.bytes, 500 * 8 * 4)
         try db.close()
+        XCTAssertEqual(report.bytesCopiedInStore, 0, "from a directory every byte is sent")
         let target = try Database(path: dst.path)
         try target.restoreBackup(from: url, as: "copy", objectStorage: options)
         XCTAssertEqual(try target.collection("copy").count, 520)
         XCTAssertEqual(try exact(try target.collection("copy")), expected)
         try target.close()
+
+        // From a database in the bucket to another prefix of it, and back into another
+        // database there: the store copies every file itself.
+        let remoteURL = url + "-db"
+        let remote = try Database(url: remoteURL, objectStorage: options)
+        let rc = try remote.createCollection("c", dimension: 8, metric: .l2)
+        try rc.upsert(docs(0..<500))
+        try rc.flush()
+        try rc.upsert(docs(500..<520))
+        try remote.close()
+        let inBucket = try Backup.create(source: remoteURL, collection: "c", destination: url + "-b2", objectStorage: options)
+        XCTAssertEqual(inBucket.bytesCopiedInStore, inBucket.bytes)
+        let cacheC = TempDir("cache-c")
+        var secondOptions = options
+        secondOptions.cacheDirectory = cacheC.path
+        let second = try Database(url: url + "-db2", objectStorage: secondOptions)
+        let back = try second.restoreBackup(from: url + "-b2", as: "again", objectStorage: secondOptions)
+        XCTAssertEqual(back.bytesCopiedInStore, back.bytes)
+        XCTAssertEqual(try second.collection("again").count, 520)
+        XCTAssertEqual(try exact(try second.collection("again")), expected)
+        try second.close()
     }
 }

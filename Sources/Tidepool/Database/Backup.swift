@@ -8,6 +8,9 @@ public struct BackupReport: Sendable, Equatable {
     public var files: Int
     public var bytes: Int
     public var seconds: Double
+    /// Bytes the object store copied itself (between two prefixes of one bucket): read once for
+    /// their checksums, never sent back.
+    public var bytesCopiedInStore: Int = 0
     public var bytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds : 0 }
 }
 
@@ -17,6 +20,8 @@ public struct BackupReport: Sendable, Equatable {
 /// runs: it copies the committed version's files (kept by version retention while it copies)
 /// and the log after it, and starts again from the newer state if a flush removed a log file
 /// under it. Every 4 MiB of every file gets a CRC32C in the backup's manifest, written last.
+/// Between two prefixes of one S3 bucket the store copies each file (CopyObject) after it is
+/// read for its checksums, so its bytes are sent once, not twice.
 public enum Backup {
     /// Backs up collection `collection` of the database at `source` (a directory or `s3://` URL)
     /// to `destination`, which must not hold a backup yet. `progress` is called with bytes done
@@ -28,7 +33,7 @@ public enum Backup {
     ) throws -> BackupReport {
         let start = ContinuousClock.now
         let from = try open(source, objectStorage: objectStorage, logger: logger, create: false)
-        let to = try open(destination, objectStorage: objectStorage, logger: logger, create: true)
+        let to = try open(destination, objectStorage: objectStorage.forBackup, logger: logger, create: true)
         if (try? to.size(of: BackupManifest.name)) != nil {
             throw TidepoolError.alreadyExists("\(to.displayPath(BackupManifest.name)): a backup is there already")
         }
@@ -46,13 +51,15 @@ public enum Backup {
             let total = sizes.reduce(0, +)
             var done = 0
             var files: [BackupManifest.File] = []
+            var inStore = 0
             do {
                 for (name, size) in zip(names, sizes) {
-                    let sums = try copy(from, folder + "/" + name, to, BackupManifest.folder + "/" + name, bytes: size) { n in
+                    let copied = try copy(from, folder + "/" + name, to, BackupManifest.folder + "/" + name, bytes: size) { n in
                         done += n
                         progress?(done, total)
                     }
-                    files.append(BackupManifest.File(name: name, bytes: size, checksums: sums))
+                    if copied.inStore { inStore += size }
+                    files.append(BackupManifest.File(name: name, bytes: size, checksums: copied.checksums))
                 }
             } catch let e as TidepoolError where isMissing(e) && attempt < 5 {
                 // A flush or compaction moved on under the copy: start again from the newer state.
@@ -72,7 +79,8 @@ public enum Backup {
                 throw error
             }
             return BackupReport(
-                version: record.version, files: files.count, bytes: total, seconds: (ContinuousClock.now - start).inSeconds)
+                version: record.version, files: files.count, bytes: total, seconds: (ContinuousClock.now - start).inSeconds,
+                bytesCopiedInStore: inStore)
         }
         throw TidepoolError.storage("backup of '\(collection)': the source kept changing under the copy; try again")
     }
@@ -81,7 +89,7 @@ public enum Backup {
     static func manifest(at location: String, objectStorage: ObjectStorageOptions, logger: Logger) throws -> (
         BackupManifest, any StorageBackend
     ) {
-        let from = try open(location, objectStorage: objectStorage, logger: logger, create: false)
+        let from = try open(location, objectStorage: objectStorage.forBackup, logger: logger, create: false)
         guard let size = try? from.size(of: BackupManifest.name) else {
             throw TidepoolError.notFound(
                 "\(from.displayPath(BackupManifest.name)) does not exist: no backup there, or one that was cut off before it finished")
@@ -108,8 +116,10 @@ public enum Backup {
     static func copy(
         _ from: any StorageBackend, _ source: String, _ to: any StorageBackend, _ target: String, bytes: Int,
         expected: [UInt32]? = nil, progress: (Int) -> Void
-    ) throws -> [UInt32] {
-        let writer = try to.createImmutable(target)
+    ) throws -> (checksums: [UInt32], inStore: Bool) {
+        // Within one bucket the store copies the file itself; it is still read once, for its checksums.
+        let inside = sameBucket(from, to)
+        let writer: ImmutableFileWriter? = inside == nil ? try to.createImmutable(target) : nil
         var sums: [UInt32] = []
         do {
             var offset = 0
@@ -126,7 +136,7 @@ public enum Backup {
                         reason: "the \(piece.count) bytes from here do not match the backup's checksum")
                 }
                 sums.append(sum)
-                try writer.write(piece)
+                try writer?.write(piece)
                 offset += piece.count
                 progress(piece.count)
             }
@@ -135,12 +145,26 @@ public enum Backup {
                     file: from.displayPath(source), offset: min(bytes, (try? from.size(of: source)) ?? 0),
                     reason: "the file is not the \(bytes) bytes the backup lists")
             }
-            try writer.commit()
+            if let (a, b) = inside {
+                do { try b.client.copy(from: a.root.key(source), to: b.root.key(target)) } catch {
+                    throw TidepoolError.storage("copying \(from.displayPath(source)) to \(to.displayPath(target)) in the store: \(error)")
+                }
+            }
+            try writer?.commit()
         } catch {
-            writer.abort()
+            writer?.abort()
             throw error
         }
-        return sums
+        return (sums, inside != nil)
+    }
+
+    /// The two S3 stores when both locations are in one bucket of one endpoint (a copy can
+    /// happen inside the store), else nil.
+    private static func sameBucket(_ from: any StorageBackend, _ to: any StorageBackend) -> (S3ObjectStore, S3ObjectStore)? {
+        guard let a = (from as? ObjectStorage)?.store as? S3ObjectStore, let b = (to as? ObjectStorage)?.store as? S3ObjectStore,
+            a.client.url(nil) == b.client.url(nil)
+        else { return nil }
+        return (a, b)
     }
 }
 
@@ -163,6 +187,7 @@ extension Database {
         let folder = "collections/" + name
         try? storage.deleteFolder(folder)  // left by an interrupted restore: the manifest never named it
         var done = 0
+        var inStore = 0
         do {
             for f in backup.files {
                 let source = BackupManifest.folder + "/" + f.name
@@ -170,10 +195,11 @@ extension Database {
                     throw TidepoolError.corrupt(
                         file: from.displayPath(source), offset: 0, reason: "the backup lists this file, which is missing")
                 }
-                _ = try Backup.copy(from, source, storage, folder + "/" + f.name, bytes: f.bytes, expected: f.checksums) { n in
+                let copied = try Backup.copy(from, source, storage, folder + "/" + f.name, bytes: f.bytes, expected: f.checksums) { n in
                     done += n
                     progress?(done, backup.bytes)
                 }
+                if copied.inStore { inStore += f.bytes }
             }
             if backup.files.contains(where: { $0.name.hasPrefix("segments/") }) { try storage.syncFolder(folder + "/segments") }
             if !backup.files.isEmpty { try storage.syncFolder(folder) }
@@ -191,6 +217,17 @@ extension Database {
         }
         options.logger.info("collection '\(name)': restored from \(location) (version \(backup.version) of '\(backup.collection)')")
         return BackupReport(
-            version: backup.version, files: backup.files.count, bytes: backup.bytes, seconds: (ContinuousClock.now - start).inSeconds)
+            version: backup.version, files: backup.files.count, bytes: backup.bytes, seconds: (ContinuousClock.now - start).inSeconds,
+            bytesCopiedInStore: inStore)
+    }
+}
+
+extension ObjectStorageOptions {
+    /// For a backup's own location: the same store settings, but a cache of its own (a cache
+    /// directory holds one location's files; the database's is the one given).
+    var forBackup: ObjectStorageOptions {
+        var o = self
+        o.cacheDirectory = nil
+        return o
     }
 }
