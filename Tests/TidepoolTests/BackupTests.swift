@@ -105,6 +105,45 @@ final class BackupTests: XCTestCase {
         try target.close()
     }
 
+    func testABackupManifestCannotReachOutsideTheCollection() throws {
+        let (src, out, dst) = (TempDir(), TempDir(), TempDir())
+        let db = try makeSource(src)
+        try Backup.create(source: src.path, collection: "c", destination: out.path)
+        try db.close()
+        let path = out.path + "/BACKUP"
+        let original = try BackupManifest.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), file: path)
+        let victim = dst.path + "/../victim-\(getpid())"
+        FileManager.default.createFile(atPath: victim, contents: Data("keep".utf8))
+        defer { try? FileManager.default.removeItem(atPath: victim) }
+        // Retired files, snapshots and restore points of the source are not restored: a retired
+        // path outside the collection is never collected.
+        var hostile = original
+        hostile.entry.retired = [
+            Manifest.RetiredFile(file: "../../../" + URL(fileURLWithPath: victim).lastPathComponent, generation: 0, time: 0)
+        ]
+        hostile.entry.snapshots = [CollectionSnapshot(name: "s", version: 999, created: 0)]
+        try Data(try hostile.encoded()).write(to: URL(fileURLWithPath: path))
+        let target = try Database(path: dst.path, options: DatabaseOptions(versionRetention: .currentOnly))
+        try target.restoreBackup(from: out.path)
+        let c = try target.collection("c")
+        XCTAssertEqual(c.snapshots, [])
+        try c.upsert(docs(5000..<5001))
+        try c.compact()
+        c.background.sync {}
+        XCTAssertTrue(FileManager.default.fileExists(atPath: victim))
+        // A segment named outside the engine's names, or a dimension no collection can have, is refused.
+        for mutate in [{ (m: inout BackupManifest) in m.entry.segments[0].file = "../x.tps" }, { m in m.entry.dimension = 0 }] {
+            var bad = original
+            mutate(&bad)
+            try Data(try bad.encoded()).write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try target.restoreBackup(from: out.path, as: "other")) { e in
+                guard case .corrupt? = e as? TidepoolError else { return XCTFail("\(e)") }
+            }
+            XCTAssertFalse(target.collectionNames.contains("other"))
+        }
+        try target.close()
+    }
+
     func testAHostileBackupManifestIsRefused() throws {
         let entry = Manifest.CollectionEntry(
             name: "c", dimension: 4, metric: .l2, config: CollectionConfig(), flushedSeq: 0, nextSegmentID: 1, segments: [])
@@ -118,5 +157,11 @@ final class BackupTests: XCTestCase {
             created: 0, source: "s", collection: "c", version: 1, entry: entry, chunk: 4,
             files: [.init(name: "segments/a.tps", bytes: 9, checksums: [1, 2])])
         XCTAssertThrowsError(try BackupManifest.decode(try wrongCount.encoded(), file: "B"))
+        let overflowing = BackupManifest(
+            created: 0, source: "s", collection: "c", version: 1, entry: entry, chunk: 4,
+            files: [
+                .init(name: "segments/a.tps", bytes: Int.max, checksums: []), .init(name: "segments/b.tps", bytes: Int.max, checksums: []),
+            ])
+        XCTAssertThrowsError(try BackupManifest.decode(try overflowing.encoded(), file: "B"))
     }
 }

@@ -184,6 +184,8 @@ extension Collection {
 
     /// Merges every segment into one. Runs on `background` only.
     func compactNow() throws {
+        // A collection closed for a restore writes nothing more (its next segment id may be the restore's).
+        if state.withLock({ closed }) { throw TidepoolError.closed("collection '\(name)' was closed (replaced by a restore)") }
         let (olds, cutoff) = state.withLock { (segments, flushedSeq) }
         guard olds.count > 1 || olds.contains(where: { $0.tombstones.deadCount(at: cutoff) > 0 }) || segmentsOutOfDate() else { return }
         // Rows whose deletion is already persisted (at or below the flushed sequence) are dropped;

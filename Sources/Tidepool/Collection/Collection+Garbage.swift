@@ -81,8 +81,13 @@ extension Collection {
     /// kept version, so that a restore can replay it from that version to any later sequence
     /// number (`Database.restoreCollection(_:toSequence:)`). Nothing while a version record
     /// cannot be read.
+    /// Versions kept only because a snapshot pins them do not hold the log: a snapshot would
+    /// otherwise keep every write made after it.
     func logCutoff(_ flushed: UInt64) -> UInt64 {
         guard let records = try? keptVersionRecords() else { return 0 }
-        return min(flushed, records.values.map(\.entry.flushedSeq).min() ?? flushed)
+        let now = Date().timeIntervalSince1970
+        let newest = Set(records.keys.sorted(by: >).prefix(retention.keepLast))
+        let byRetention = records.values.filter { newest.contains($0.number) || now - $0.time < retention.keepFor.inSeconds }
+        return min(flushed, byRetention.map(\.entry.flushedSeq).min() ?? flushed)
     }
 }

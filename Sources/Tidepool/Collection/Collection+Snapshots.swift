@@ -14,12 +14,14 @@ extension Collection {
     public func createSnapshot(_ snapshotName: String, version: UInt64? = nil) throws -> CollectionSnapshot {
         _ = try writableLog("take a snapshot")
         try Self.validateSnapshotName(snapshotName)
-        let number = try version ?? committedVersion()
+        if version == nil { _ = try committedVersion() }  // flushed: the current version holds every acknowledged write
         var result: Result<CollectionSnapshot, Error> = .failure(TidepoolError.closed("collection '\(name)' is closed"))
-        // On `background`, where flushes and compactions commit: nothing else commits meanwhile.
+        // On `background`, where flushes, compactions and garbage collection run: the version
+        // looked up here cannot age out before it is pinned.
         background.sync {
             result = Result {
-                let (segs, cutoff) = state.withLock { (segments, flushedSeq) }
+                let (segs, cutoff, current) = state.withLock { (segments, flushedSeq, versionNumber) }
+                let number = version ?? current
                 _ = try versionRecord(.version(number))
                 let pin = CollectionSnapshot(name: snapshotName, version: number, created: Date().timeIntervalSince1970)
                 try state.withLock {

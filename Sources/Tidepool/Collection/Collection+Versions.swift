@@ -23,6 +23,8 @@ extension Collection {
     /// Commits a state as the next version (or, without `newVersion`, only changes what the
     /// manifest tracks beside it): the manifest first, then the version's record.
     func commitVersion(_ commit: DeletedRowsCommit, newVersion: Bool = true) throws {
+        // A collection object a restore replaced commits nothing more: the manifest is the new one's.
+        if state.withLock({ closed }) { throw TidepoolError.closed("collection '\(name)' was closed (replaced by a restore)") }
         let committed = try owner().persist(collection: commit.entry, newVersion: newVersion)
         finishDeletedRows(commit)
         state.withLock {
@@ -209,6 +211,31 @@ extension Collection {
             problems.append("collection '\(name)': snapshot '\(pin.name)' pins version \(pin.version), whose record is missing")
         }
         return problems
+    }
+
+    /// Checks that every file a version names is there with its size: a version looked up before
+    /// the collection was closed for a restore may have aged out meanwhile.
+    func checkFilesPresent(_ record: VersionRecord) throws {
+        for s in record.entry.segments {
+            let name = folder + "/segments/" + s.file
+            guard let size = try? storage.size(of: name), size == s.bytes else {
+                throw TidepoolError.notFound(
+                    "collection '\(self.name)': version \(record.number) is no longer kept (\(storage.displayPath(name)))")
+            }
+            if let d = s.deletedFile, (try? storage.size(of: folder + "/segments/" + d)) == nil {
+                throw TidepoolError.notFound("collection '\(self.name)': version \(record.number) is no longer kept (\(d))")
+            }
+        }
+    }
+
+    /// Closes the collection for a restore that replaces it: nothing it has queued or is asked
+    /// from now on commits (`closed` is set first), then its background work and log stop.
+    func closeForReplacement() throws {
+        state.withLock { closed = true }
+        state.broadcast()
+        background.sync {}
+        indexer.sync {}
+        try wal?.close()
     }
 
     /// Writes the current version's record if a crash came between its commit and its record.

@@ -46,7 +46,16 @@ public enum Backup {
                 throw TidepoolError.collectionNotFound(collection)
             }
             let folder = "collections/" + collection
-            let names = entry.files.map { "segments/" + $0 } + (try from.list(folder + "/wal")).map { "wal/" + $0 }
+            let logs = try from.list(folder + "/wal").filter { WALFormat.firstSeq(fromFileName: $0) != nil }
+            // The log must reach back to the state's flushed sequence number: a flush and its
+            // log deletion between reading the manifest and listing the log mean a newer state.
+            if let first = logs.compactMap(WALFormat.firstSeq(fromFileName:)).min(), first > entry.flushedSeq + 1 {
+                guard attempt < 5 else {
+                    throw TidepoolError.storage("backup of '\(collection)': the source kept changing under the copy; try again")
+                }
+                continue
+            }
+            let names = entry.files.map { "segments/" + $0 } + logs.map { "wal/" + $0 }
             let sizes = try names.map { try from.size(of: folder + "/" + $0) }
             let total = sizes.reduce(0, +)
             var done = 0
@@ -94,6 +103,11 @@ public enum Backup {
             throw TidepoolError.notFound(
                 "\(from.displayPath(BackupManifest.name)) does not exist: no backup there, or one that was cut off before it finished")
         }
+        guard size <= BackupManifest.maxSize else {
+            throw TidepoolError.corrupt(
+                file: from.displayPath(BackupManifest.name), offset: 0,
+                reason: "a backup manifest of \(size) bytes is larger than any backup needs")
+        }
         let m = try BackupManifest.decode(
             try from.read(BackupManifest.name, offset: 0, count: size), file: from.displayPath(BackupManifest.name))
         return (m, from)
@@ -103,6 +117,24 @@ public enum Backup {
         location.hasPrefix("s3://")
             ? try ObjectStorage.open(url: location, options: objectStorage, logger: logger)
             : try LocalStorage(root: location, create: create)
+    }
+
+    /// The state a backup restores, checked as if a user had asked for it: only the state (no
+    /// retired files, snapshots or restore points of the source), a dimension and settings a
+    /// collection may have, segment files named as the engine names them and all in the backup.
+    static func checkedEntry(_ backup: BackupManifest, file: String) throws -> Manifest.CollectionEntry {
+        let entry = backup.entry.asVersionState
+        func bad(_ reason: String) -> TidepoolError { .corrupt(file: file, offset: ChecksummedJSON.headerSize, reason: reason) }
+        guard (1...65_536).contains(entry.dimension) else { throw bad("dimension \(entry.dimension) is not 1...65536") }
+        do { try entry.config.validate(dimension: entry.dimension) } catch { throw bad("settings: \(error)") }
+        let listed = Set(backup.files.map(\.name))
+        for s in entry.segments {
+            guard s.file == SegmentFormat.fileName(id: s.id), listed.contains("segments/" + s.file), s.rows >= 0, s.bytes >= 0 else {
+                throw bad("segment '\(s.file)' is not one the backup holds")
+            }
+            if let d = s.deletedFile, !listed.contains("segments/" + d) { throw bad("deleted-rows file '\(d)' is not in the backup") }
+        }
+        return entry
     }
 
     static func isMissing(_ e: TidepoolError) -> Bool {
@@ -183,7 +215,9 @@ extension Database {
         let (backup, from) = try Backup.manifest(at: location, objectStorage: objectStorage, logger: options.logger)
         let name = name ?? backup.collection
         try Database.validateName(name)
-        guard !hasCollection(name) else { throw TidepoolError.collectionExists(name) }
+        let entry = try Backup.checkedEntry(backup, file: from.displayPath(BackupManifest.name))
+        try reserve(name)
+        defer { release(name) }
         let folder = "collections/" + name
         try? storage.deleteFolder(folder)  // left by an interrupted restore: the manifest never named it
         var done = 0
@@ -203,7 +237,7 @@ extension Database {
             }
             if backup.files.contains(where: { $0.name.hasPrefix("segments/") }) { try storage.syncFolder(folder + "/segments") }
             if !backup.files.isEmpty { try storage.syncFolder(folder) }
-            var entry = backup.entry
+            var entry = entry
             entry.name = name
             entry.version = 1
             entry.versionTime = Date().timeIntervalSince1970

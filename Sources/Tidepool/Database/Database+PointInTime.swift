@@ -16,6 +16,8 @@ extension Database {
     @discardableResult
     public func restoreCollection(_ name: String, toSequence sequence: UInt64) throws -> UInt64 {
         try refuseIfReadOnly("restore collection '\(name)'")
+        restoreLock.lock()
+        defer { restoreLock.unlock() }
         let old = try collection(name)
         let last = old.lastSequence
         guard sequence <= last else {
@@ -99,6 +101,7 @@ extension Database {
         _ base: VersionRecord, upserts: [DocumentID: Document], touched: Set<DocumentID>, collection c: Collection,
         segmentID: UInt64, sequence: UInt64
     ) throws -> Manifest.CollectionEntry {
+        try c.checkFilesPresent(base)  // it may have aged out before the collection closed
         var entry = base.entry
         guard !touched.isEmpty else { return entry }
         let view = VersionView(number: base.number, segments: try c.openSegments(of: base), flushedSeq: base.entry.flushedSeq)

@@ -11,9 +11,14 @@ extension Database {
     @discardableResult
     public func restoreCollection(_ name: String, to selector: VersionSelector) throws -> UInt64 {
         try refuseIfReadOnly("restore collection '\(name)'")
+        restoreLock.lock()
+        defer { restoreLock.unlock() }
         let old = try collection(name)
         let record = try old.versionRecord(selector)
-        let version = try replaceState(of: old) { _, _ in record.entry }
+        let version = try replaceState(of: old) { _, _ in
+            try old.checkFilesPresent(record)  // it may have aged out before the collection closed
+            return record.entry
+        }
         options.logger.info("collection '\(name)': restored version \(record.number) as version \(version)")
         return version
     }
@@ -29,7 +34,7 @@ extension Database {
         of old: Collection, _ build: (_ lastSeq: UInt64, _ nextSegmentID: UInt64) throws -> Manifest.CollectionEntry
     ) throws -> UInt64 {
         let name = old.name
-        try old.close()
+        try old.closeForReplacement()
         guard let current = lock.withLock({ manifest.collections.first { $0.name == name } }) else {
             throw TidepoolError.collectionNotFound(name)
         }
@@ -43,8 +48,10 @@ extension Database {
             entry.nextSegmentID = max(current.nextSegmentID, old.nextID, entry.nextSegmentID)
             entry.snapshots = current.snapshots
             entry.schema = (current.schema ?? [:]).merging(entry.schema ?? [:]) { a, _ in a }
+            // Restore points before every kept version can no longer matter to a restore.
+            let oldest = (try? old.keptVersionRecords())?.values.map(\.entry.flushedSeq).min() ?? 0
             let point = Manifest.RestorePoint(seq: lastSeq, version: (current.version ?? 0) + 1)
-            entry.restores = Array(((current.restores ?? []) + [point]).suffix(1000))
+            entry.restores = (current.restores ?? []).filter { $0.seq >= oldest } + [point]
             let now = Date().timeIntervalSince1970
             entry.retired =
                 (current.retired ?? []).filter { !restored.contains($0.file) }
@@ -86,7 +93,8 @@ extension Database {
         let start = ContinuousClock.now
         let src = try collection(source)
         let record = try src.versionRecord(selector ?? .version(try src.committedVersion()))
-        guard !hasCollection(name) else { throw TidepoolError.collectionExists(name) }
+        try reserve(name)
+        defer { release(name) }
         let folder = "collections/" + name
         try? storage.deleteFolder(folder)  // left by an interrupted branch or create: the manifest never named it
         // The files first: a crash before the manifest names them leaves an unnamed folder,
@@ -116,6 +124,21 @@ extension Database {
             version: record.number, filesShared: record.entry.files.count, bytesWritten: manifestBytes,
             bytesCopied: copied, seconds: seconds)
     }
+}
+
+extension Database {
+    /// Claims a name for a collection about to be made (its folder is written before the
+    /// manifest names it): `collectionExists` when one has it or another maker claimed it.
+    func reserve(_ name: String) throws {
+        try lock.withLock {
+            guard open[name] == nil, failed[name] == nil, !unopened.contains(name), !reserved.contains(name) else {
+                throw TidepoolError.collectionExists(name)
+            }
+            reserved.insert(name)
+        }
+    }
+
+    func release(_ name: String) { _ = lock.withLock { reserved.remove(name) } }
 }
 
 extension Collection {

@@ -25,6 +25,10 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
     /// `Database+OpenOnUse.swift`).
     var unopened: Set<String> = []
     let opening = OpenFlights()
+    /// One restore at a time (each closes and replaces a collection object).
+    let restoreLock = NSLock()
+    /// Names a create, branch or backup restore has claimed and not installed yet.
+    var reserved: Set<String> = []
     private var syncTimer: DispatchSourceTimer?
     /// A read-only database on object storage: its catching up with the writer (`catchUp`).
     let follower = Follower()
@@ -175,7 +179,8 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
             name: name, dimension: dimension, metric: metric, config: config,
             flushedSeq: 0, nextSegmentID: storage.logsAreObjects ? max(1, generation << 32) : 1, segments: [],
             schema: config.attributeTypes ?? [:])
-        guard !hasCollection(name) else { throw TidepoolError.collectionExists(name) }
+        try reserve(name)
+        defer { release(name) }
         try? storage.deleteFolder("collections/" + name)
         try installCollection(entry)
         return try collection(name)

@@ -31,7 +31,10 @@ struct BackupManifest: Codable, Equatable {
     static let formatVersion: UInt32 = 1
     static let chunkBytes = 4 << 20
 
-    var bytes: Int { files.reduce(0) { $0 + $1.bytes } }
+    /// The bytes of all files (checked not to overflow when decoded).
+    var bytes: Int { files.reduce(0) { $0 &+ $1.bytes } }
+    /// The largest `BACKUP` file read (its JSON lists files and checksums: ~11 bytes per 4 MiB).
+    static let maxSize = 64 << 20
 
     func encoded() throws -> [UInt8] { try ChecksummedJSON.encode(self, magic: Self.magic, version: Self.formatVersion) }
 
@@ -39,12 +42,20 @@ struct BackupManifest: Codable, Equatable {
         let m = try ChecksummedJSON.decode(
             BackupManifest.self, from: bytes, magic: magic, versions: formatVersion...formatVersion, file: file, what: "backup manifest")
         // Hostile or damaged names must not reach outside the collection's folder.
-        guard m.chunk > 0,
+        var total = 0
+        for f in m.files {
+            let (sum, overflow) = total.addingReportingOverflow(f.bytes)
+            guard !overflow, f.bytes >= 0 else {
+                throw TidepoolError.corrupt(file: file, offset: ChecksummedJSON.headerSize, reason: "backup manifest file sizes overflow")
+            }
+            total = sum
+        }
+        guard m.chunk > 0, m.chunk <= 1 << 30,
             m.files.allSatisfy({ f in
                 let parts = f.name.split(separator: "/", omittingEmptySubsequences: false)
                 return parts.count == 2 && (parts[0] == "segments" || parts[0] == "wal") && !parts[1].isEmpty
                     && !parts[1].hasPrefix(".") && f.bytes >= 0
-                    && f.checksums.count == (f.bytes + m.chunk - 1) / m.chunk
+                    && f.checksums.count == f.bytes / m.chunk + (f.bytes % m.chunk == 0 ? 0 : 1)
             })
         else {
             throw TidepoolError.corrupt(
