@@ -54,7 +54,7 @@ struct RestoreCommand: ParsableCommand {
 
     func validate() throws {
         let points = (version.selector == nil ? 0 : 1) + (sequence == nil ? 0 : 1)
-        if from != nil && points > 0 { throw ValidationError("give --from BACKUP or --version/--time/--sequence, not both") }
+        if from != nil && version.selector != nil { throw ValidationError("give --from BACKUP or --version/--time, not both") }
         if points > 1 { throw ValidationError("give one of --version, --time and --sequence") }
         if from == nil && points == 0 {
             throw ValidationError("give --from BACKUP, or --version N / --time T / --sequence S with --collection")
@@ -66,7 +66,7 @@ struct RestoreCommand: ParsableCommand {
         try runReportingErrors {
             let db = try location.open(DatabaseOptions(createIfMissing: from != nil))
             defer { try? db.close() }
-            if let collection, let sequence {
+            if from == nil, let collection, let sequence {
                 let v = try db.restoreCollection(collection, toSequence: sequence)
                 emit("\(collection): restored to sequence \(sequence) as version \(v)")
                 return
@@ -78,7 +78,8 @@ struct RestoreCommand: ParsableCommand {
             }
             guard let from else { return }
             let bar = ProgressBar(total: 0, unit: .bytes)
-            let r = try db.restoreBackup(from: from, as: collection, objectStorage: location.objectStorage, progress: bar.update)
+            let r = try db.restoreBackup(
+                from: from, as: collection, toSequence: sequence, objectStorage: location.objectStorage, progress: bar.update)
             bar.finish()
             emit(
                 String(

@@ -71,6 +71,26 @@ final class BackupTests: XCTestCase {
         try target.close()
     }
 
+    func testABackupRestoresToASequenceNumberInsideItsLog() throws {
+        let (src, out, dst) = (TempDir(), TempDir(), TempDir())
+        let db = try makeSource(src)  // flushed twice, then a deletion and 60 writes only in the log
+        let c = try db.collection("c")
+        try c.upsert(docs(800..<810))
+        let point = c.info().lastSeq
+        let expected = try exact(c, randomVectors(1, dim, seed: 8)[0])
+        try c.upsert(docs(900..<950))
+        try c.delete(ids: [.uint(801)])
+        try Backup.create(source: src.path, collection: "c", destination: out.path)
+        try db.close()
+        let target = try Database(path: dst.path)
+        try target.restoreBackup(from: out.path, as: "then", toSequence: point)
+        XCTAssertEqual(try target.collection("then").count, 768)
+        XCTAssertEqual(try exact(try target.collection("then"), randomVectors(1, dim, seed: 8)[0]), expected)
+        XCTAssertThrowsError(try target.restoreBackup(from: out.path, as: "future", toSequence: point + 1000))
+        XCTAssertFalse(target.collectionNames.contains("future"), "a restore that cannot reach its point leaves nothing")
+        try target.close()
+    }
+
     func testADamagedOrMissingFileFailsNamingItAndCreatesNothing() throws {
         let (src, out, dst) = (TempDir(), TempDir(), TempDir())
         let db = try makeSource(src)

@@ -11,6 +11,8 @@ public struct BackupReport: Sendable, Equatable {
     /// Bytes the object store copied itself (between two prefixes of one bucket): read once for
     /// their checksums, never sent back.
     public var bytesCopiedInStore: Int = 0
+    /// The collection backed up, or the one a restore created.
+    public var collection: String = ""
     public var bytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds : 0 }
 }
 
@@ -89,7 +91,7 @@ public enum Backup {
             }
             return BackupReport(
                 version: record.version, files: files.count, bytes: total, seconds: (ContinuousClock.now - start).inSeconds,
-                bytesCopiedInStore: inStore)
+                bytesCopiedInStore: inStore, collection: collection)
         }
         throw TidepoolError.storage("backup of '\(collection)': the source kept changing under the copy; try again")
     }
@@ -204,11 +206,28 @@ extension Database {
     /// Recreates a collection from the backup at `location` (a directory or `s3://` URL) under
     /// `name` (default: the name it had), checking every byte against the backup's checksums;
     /// a damaged or missing file fails with its name and offset, and leaves nothing behind.
-    /// Writes made after the backed-up version are replayed from the log files it holds.
+    /// Writes made after the backed-up version are replayed from the log files it holds; with
+    /// `toSequence`, only those up to that sequence number (the source's numbering): the
+    /// collection is restored whole, then returned to that point (`restoreCollection(_:toSequence:)`),
+    /// and dropped again if that fails.
     @discardableResult
     public func restoreBackup(
-        from location: String, as name: String? = nil, objectStorage: ObjectStorageOptions = ObjectStorageOptions(),
-        progress: ((Int, Int) -> Void)? = nil
+        from location: String, as name: String? = nil, toSequence: UInt64? = nil,
+        objectStorage: ObjectStorageOptions = ObjectStorageOptions(), progress: ((Int, Int) -> Void)? = nil
+    ) throws -> BackupReport {
+        let report = try restoreWholeBackup(from: location, as: name, objectStorage: objectStorage, progress: progress)
+        guard let sequence = toSequence else { return report }
+        do {
+            try restoreCollection(report.collection, toSequence: sequence)
+        } catch {
+            try? dropCollection(report.collection)
+            throw error
+        }
+        return report
+    }
+
+    private func restoreWholeBackup(
+        from location: String, as name: String?, objectStorage: ObjectStorageOptions, progress: ((Int, Int) -> Void)?
     ) throws -> BackupReport {
         try refuseIfReadOnly("restore a backup")
         let start = ContinuousClock.now
@@ -252,7 +271,7 @@ extension Database {
         options.logger.info("collection '\(name)': restored from \(location) (version \(backup.version) of '\(backup.collection)')")
         return BackupReport(
             version: backup.version, files: backup.files.count, bytes: backup.bytes, seconds: (ContinuousClock.now - start).inSeconds,
-            bytesCopiedInStore: inStore)
+            bytesCopiedInStore: inStore, collection: name)
     }
 }
 
