@@ -48,7 +48,12 @@ public enum Backup {
                 throw TidepoolError.collectionNotFound(collection)
             }
             let folder = "collections/" + collection
-            let logs = try from.list(folder + "/wal").filter { WALFormat.firstSeq(fromFileName: $0) != nil }
+            // The log files holding operations after the state, as replay picks them (older ones
+            // are kept for restores to a point in the source; the backup does not need them).
+            let all = try from.list(folder + "/wal").filter { WALFormat.firstSeq(fromFileName: $0) != nil }
+            let logs = all.indices.filter { i in
+                i + 1 == all.count || (WALFormat.firstSeq(fromFileName: all[i + 1]) ?? 0) > entry.flushedSeq + 1
+            }.map { all[$0] }
             // The log must reach back to the state's flushed sequence number: a flush and its
             // log deletion between reading the manifest and listing the log mean a newer state.
             if let first = logs.compactMap(WALFormat.firstSeq(fromFileName:)).min(), first > entry.flushedSeq + 1 {
