@@ -84,7 +84,7 @@ extension BenchVectorsCommand {
         [
             "dataset": dataset ?? URL(fileURLWithPath: base).deletingLastPathComponent().lastPathComponent,
             "n": n, "dim": dim, "nq": nq, "metric": metric == .innerProduct ? "ip" : metric.rawValue, "k": k,
-            "ground_truth": "file \(gt)", "versions": ["tidepool": "0.1.0", "kernels": simdKernelName], "cpu": cpuModel(),
+            "ground_truth": "file \(gt)", "versions": ["tidepool": tidepoolReleaseVersion, "kernels": simdKernelName], "cpu": cpuModel(),
             "cores": ProcessInfo.processInfo.activeProcessorCount, "date": String(ISO8601DateFormatter().string(from: Date()).prefix(10)),
         ]
     }

@@ -7,6 +7,7 @@ struct TidepoolCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidepool",
         abstract: "Tidepool: an embeddable vector database.",
+        version: tidepoolReleaseVersion,
         subcommands: [
             ServeCommand.self, ImportCommand.self, CompactCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
             BenchCommand.self, VersionsCommand.self, SnapshotCommand.self, BranchCommand.self, BackupCommand.self,

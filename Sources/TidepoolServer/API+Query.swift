@@ -39,10 +39,17 @@ extension API {
         } else if b["vectors"] != nil {
             throw APIError.badRequest("'vectors' must be an array of vectors")
         }
+        // A batch as base64 little-endian float32, one string a vector (no float text to parse).
+        if case .array(let vs)? = b["vectors_b64"] {
+            guard b["vectors"] == nil else { throw APIError.badRequest("give 'vectors' or 'vectors_b64', not both") }
+            vectors += try vs.map { try base64Vector($0, field: "vectors_b64") }
+        } else if b["vectors_b64"] != nil {
+            throw APIError.badRequest("'vectors_b64' must be an array of base64 strings")
+        }
         guard vectors.count <= 1024 else { throw APIError.badRequest("at most 1024 vectors per request") }
         let hits = max(1, vectors.count) * max(0, k)
         try limits.check(results: hits, vectors: include.contains("vectors") ? hits * coll.dimension : 0)
-        let batch = b["vectors"] != nil
+        let batch = b["vectors"] != nil || b["vectors_b64"] != nil
         var results: [[[String: Any]]] = []
         var textCost = SearchCost()
         if let text {

@@ -188,7 +188,7 @@ struct API: Sendable {
             let body = try await object(
                 request,
                 allowed: [
-                    "vector", "vector_b64", "vectors", "k", "ef", "exact", "filter", "include",
+                    "vector", "vector_b64", "vectors", "vectors_b64", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency", "as_of",
                 ], collection: name)
             return try await read(body, collection: name, request: request, context: context, since: start) { deadline in

@@ -86,9 +86,11 @@ func floatVector(_ v: JSONValue) throws -> [Float] {
 }
 
 /// Base64 of little-endian float32 values: the compact encoding for bulk upserts.
-func base64Vector(_ v: JSONValue) throws -> [Float] {
+func base64Vector(_ v: JSONValue) throws -> [Float] { try base64Vector(v, field: "vector_b64") }
+
+func base64Vector(_ v: JSONValue, field: String) throws -> [Float] {
     guard case .string(let s) = v, let data = Data(base64Encoded: s), data.count % 4 == 0 else {
-        throw APIError.badRequest("'vector_b64' must be base64 of little-endian float32 values")
+        throw APIError.badRequest("'\(field)' must be base64 of little-endian float32 values")
     }
     return data.withUnsafeBytes { raw in
         (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }

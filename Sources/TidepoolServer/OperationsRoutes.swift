@@ -13,7 +13,7 @@ struct OperationsRoutes: Sendable {
     let gauges = CollectionGauges()
 
     func register(_ router: Router<TidepoolRequestContext>) {
-        router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
+        router.get("/health") { _, _ in jsonResponse(["status": "ok", "version": tidepoolReleaseVersion]) }
         // No key needed, so no collection names: counts only. Degraded collections still serve
         // reads (and writes while their memtables have room), so the server stays ready.
         router.get("/ready") { _, _ in

@@ -71,6 +71,10 @@ class Client:
     def health(self) -> bool:
         return self._call("GET", "/health").get("status") == "ok"
 
+    def server_version(self) -> str:
+        """The server's release (`tidepool --version`), from /health."""
+        return str(self._call("GET", "/health")["version"])
+
     def list_collections(self) -> List[Dict[str, Any]]:
         return self._call("GET", "/v1/collections")["collections"]
 
@@ -139,7 +143,8 @@ class Collection:
         if vector is not None:
             body["vector"] = _vector_list(vector)
         if vectors is not None:
-            body["vectors"] = [_vector_list(v) for v in vectors]
+            # As base64 float32: exact, and no float text for the server to parse.
+            body["vectors_b64"] = [_encode_vector(v)["vector_b64"] for v in vectors]
         if ef is not None:
             body["ef"] = ef
         if exact:
