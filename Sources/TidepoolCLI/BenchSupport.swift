@@ -90,13 +90,16 @@ extension BenchVectorsCommand {
     }
 
     /// Writes the report to `--json`, or to standard output without it.
-    func writeReport(_ report: [String: Any]) throws {
-        let text = jsonLine(report)
-        if let json {
-            try text.write(toFile: json, atomically: true, encoding: .utf8)
-            note("wrote \(json)")
-        } else {
-            emit(text)
-        }
+    func writeReport(_ report: [String: Any]) throws { try writeBenchReport(report, to: json) }
+}
+
+/// Writes a benchmark report as one JSON line to `path`, or to standard output without one.
+func writeBenchReport(_ report: [String: Any], to path: String?) throws {
+    let text = jsonLine(report)
+    if let path {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        note("wrote \(path)")
+    } else {
+        emit(text)
     }
 }

@@ -164,12 +164,6 @@ struct BenchVersionsCommand: ParsableCommand {
         note(String(format: "restore to sequence %llu: %.1f ms, %d documents (%d expected)", middle.seq, pointMS, pointCount, middle.count))
         report["point_in_time_restore_ms"] = round1(pointMS)
         report["point_in_time_documents_match"] = pointCount == middle.count
-        let text = jsonLine(report)
-        if let json {
-            try text.write(toFile: json, atomically: true, encoding: .utf8)
-            note("wrote \(json)")
-        } else {
-            emit(text)
-        }
+        try writeBenchReport(report, to: json)
     }
 }

@@ -9,19 +9,13 @@ struct VersionChoiceOptions: ParsableArguments {
 
     func validate() throws {
         if version != nil && time != nil { throw ValidationError("give at most one of --version and --time") }
-        if let time, Self.parse(time) == nil { throw ValidationError("--time must be an RFC 3339 time such as 2026-12-07T10:00:00Z") }
+        if let time, parseRFC3339(time) == nil { throw ValidationError("--time must be an RFC 3339 time such as 2026-12-07T10:00:00Z") }
     }
 
     /// Nil when neither was given.
     var selector: VersionSelector? {
         if let version { return .version(version) }
-        return time.flatMap(Self.parse).map { .time($0) }
-    }
-
-    static func parse(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s) ?? ISO8601DateFormatter().date(from: s)
+        return time.flatMap(parseRFC3339).map { .time($0) }
     }
 }
 

@@ -94,9 +94,7 @@ func asOfSelector(_ v: JSONValue?) throws -> VersionSelector? {
 }
 
 func timestamp(_ s: String, _ what: String) throws -> Date {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if s.utf8.count <= 64, let d = f.date(from: s) ?? ISO8601DateFormatter().date(from: s) { return d }
+    if let d = parseRFC3339(s) { return d }
     throw APIError.badRequest("'\(what)' must be an RFC 3339 time such as 2026-12-07T10:00:00Z, not '\(s.prefix(64))'")
 }
 

@@ -8,18 +8,7 @@ import XCTest
 /// documents and the same answers as a local database given the same writes.
 final class ObjectStorageLiveTests: XCTestCase {
     func objectStorage(cache: String) throws -> (url: String, options: ObjectStorageOptions) {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {
-            let message =
-                "NO OBJECT STORE: TIDEPOOL_TEST_S3_ENDPOINT is not set, so Database(url: s3://…) was not tested "
-                + "(start one with scripts/seaweedfs.sh start and export what it prints)"
-            print("warning: " + message)
-            if env["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message) }
-            throw XCTSkip(message)
-        }
-        let bucket = env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test"
-        let url = "s3://\(bucket)/live-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        return (url, ObjectStorageOptions(endpoint: endpoint, cacheDirectory: cache, cacheBytes: 1 << 30))
+        try liveObjectStorage(cache: cache, prefix: "live", what: "Database(url: s3://…)")
     }
 
     func testAWriterAndAFreshNodeAnswerAsALocalDatabaseDoes() throws {

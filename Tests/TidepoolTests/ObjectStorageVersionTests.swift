@@ -55,17 +55,9 @@ final class ObjectStorageVersionTests: XCTestCase {
     }
 
     func testABranchOnARealBucketIsCopiedByTheStore() throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {
-            let message = "NO OBJECT STORE: TIDEPOOL_TEST_S3_ENDPOINT is not set, so branches on S3 were not tested"
-            if env["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message) }
-            throw XCTSkip(message)
-        }
-        let bucket = env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test"
-        let url = "s3://\(bucket)/branch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let (cacheA, cacheB) = (TempDir("cache-a"), TempDir("cache-b"))
-        let db = try Database(
-            url: url, objectStorage: ObjectStorageOptions(endpoint: endpoint, cacheDirectory: cacheA.path, cacheBytes: 1 << 30))
+        let (url, options) = try liveObjectStorage(cache: cacheA.path, prefix: "branch", what: "a branch on S3")
+        let db = try Database(url: url, objectStorage: options)
         let c = try db.createCollection("c", dimension: 8, metric: .l2)
         try c.upsert(docs(0..<2000))
         try c.flush()
@@ -76,25 +68,17 @@ final class ObjectStorageVersionTests: XCTestCase {
         try db.collection("b").delete(ids: [.uint(3)])
         XCTAssertEqual(try exact(c), expected)
         try db.close()
-        let node = try Database(
-            url: url, options: DatabaseOptions(readOnly: true),
-            objectStorage: ObjectStorageOptions(endpoint: endpoint, cacheDirectory: cacheB.path, cacheBytes: 1 << 30))
+        var fresh = options
+        fresh.cacheDirectory = cacheB.path
+        let node = try Database(url: url, options: DatabaseOptions(readOnly: true), objectStorage: fresh)
         XCTAssertEqual(try node.collection("b").count, 1999)
         XCTAssertEqual(try exact(try node.collection("c")), expected)
         try node.close()
     }
 
     func testABackupGoesToARealBucketAndComesBack() throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {
-            let message = "NO OBJECT STORE: TIDEPOOL_TEST_S3_ENDPOINT is not set, so backups to S3 were not tested"
-            if env["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message) }
-            throw XCTSkip(message)
-        }
-        let bucket = env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test"
-        let url = "s3://\(bucket)/backup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let (src, dst, cache) = (TempDir("src"), TempDir("dst"), TempDir("cache"))
-        let options = ObjectStorageOptions(endpoint: endpoint, cacheDirectory: cache.path, cacheBytes: 1 << 30)
+        let (url, options) = try liveObjectStorage(cache: cache.path, prefix: "backup", what: "a backup to S3")
         let db = try Database(path: src.path)
         let c = try db.createCollection("c", dimension: 8, metric: .l2)
         try c.upsert(docs(0..<500))

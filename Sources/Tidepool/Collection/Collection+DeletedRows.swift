@@ -29,14 +29,7 @@ extension Collection {
                 files[s.id] = known
             } else {
                 let file = DeletedRowsFile.fileName(segmentID: s.id, flushedSeq: flushedSeq)
-                let writer = try storage.createImmutable(folder + "/segments/" + file)
-                do {
-                    try writer.write(DeletedRowsFile(segmentID: s.id, rows: s.deleted).encoded())
-                    try writer.commit()
-                } catch {
-                    writer.abort()
-                    throw error
-                }
+                try storage.writeWhole(folder + "/segments/" + file, DeletedRowsFile(segmentID: s.id, rows: s.deleted).encoded())
                 files[s.id] = (file, s.deleted.count)
             }
             entry.segments[i].deletedFile = files[s.id]?.file

@@ -13,7 +13,7 @@ extension Collection {
     @discardableResult
     public func createSnapshot(_ snapshotName: String, version: UInt64? = nil) throws -> CollectionSnapshot {
         _ = try writableLog("take a snapshot")
-        try Self.validateSnapshotName(snapshotName)
+        try Database.validateName(snapshotName, what: "snapshot")
         if version == nil { _ = try committedVersion() }  // flushed: the current version holds every acknowledged write
         var result: Result<CollectionSnapshot, Error> = .failure(TidepoolError.closed("collection '\(name)' is closed"))
         // On `background`, where flushes, compactions and garbage collection run: the version
@@ -68,13 +68,4 @@ extension Collection {
         scheduleFlush()  // collects what only the snapshot kept
     }
 
-    static func validateSnapshotName(_ name: String) throws {
-        let ok =
-            !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
-            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0) }
-        if !ok {
-            throw TidepoolError.invalidArgument(
-                "snapshot name '\(name)' must be 1-64 ASCII letters, digits, '_', '-' or '.', not starting with '.'")
-        }
-    }
 }

@@ -39,22 +39,19 @@ extension Collection {
     /// stands (the manifest holds the current state), and the next writable open writes the
     /// current version's record if it is missing.
     func recordVersion(_ entry: Manifest.CollectionEntry, deletedCounts: [UInt64: Int]) {
+        recordVersion(entry, deletedCounts: deletedCounts, unlessPresent: false)
+    }
+
+    /// `unlessPresent`: first ask whether the record is there (mending); a version just
+    /// committed has none, so its commit costs no extra request on object storage.
+    private func recordVersion(_ entry: Manifest.CollectionEntry, deletedCounts: [UInt64: Int], unlessPresent: Bool) {
         guard let number = entry.version, number > 0 else { return }
         let documents = entry.segments.reduce(0) { $0 + $1.rows - (deletedCounts[$1.id] ?? $1.deleted.count) }
         let record = VersionRecord(number: number, time: entry.versionTime ?? 0, documents: documents, entry: entry.asVersionState)
         let name = versionRecordName(number)
         do {
             try versionsLock.withLock {
-                if (try? storage.size(of: name)) == nil {
-                    let writer = try storage.createImmutable(name)
-                    do {
-                        try writer.write(try record.encoded())
-                        try writer.commit()
-                    } catch {
-                        writer.abort()
-                        throw error
-                    }
-                }
+                if !unlessPresent || (try? storage.size(of: name)) == nil { try storage.writeWhole(name, try record.encoded()) }
                 state.withLock { versionRecords?[number] = record }
             }
         } catch {
@@ -240,7 +237,6 @@ extension Collection {
 
     /// Writes the current version's record if a crash came between its commit and its record.
     func mendCurrentVersionRecord(_ entry: Manifest.CollectionEntry) {
-        guard let number = entry.version, number > 0, (try? storage.size(of: versionRecordName(number))) == nil else { return }
-        recordVersion(entry, deletedCounts: state.withLock { deletedRowFiles.mapValues(\.rows) })
+        recordVersion(entry, deletedCounts: state.withLock { deletedRowFiles.mapValues(\.rows) }, unlessPresent: true)
     }
 }

@@ -86,14 +86,7 @@ public enum Backup {
             let record = BackupManifest(
                 created: Date().timeIntervalSince1970, source: source, collection: collection, version: entry.version ?? 0,
                 entry: entry.asVersionState, chunk: BackupManifest.chunkBytes, files: files)
-            let writer = try to.createImmutable(BackupManifest.name)
-            do {
-                try writer.write(try record.encoded())
-                try writer.commit()
-            } catch {
-                writer.abort()
-                throw error
-            }
+            try to.writeWhole(BackupManifest.name, try record.encoded())
             return BackupReport(
                 version: record.version, files: files.count, bytes: total, seconds: (ContinuousClock.now - start).inSeconds,
                 bytesCopiedInStore: inStore, collection: collection)

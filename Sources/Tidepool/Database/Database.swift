@@ -152,13 +152,14 @@ public final class Database: CollectionCatalog, @unchecked Sendable {
         if options.readOnly { throw TidepoolError.readOnly("database '\(path)' was opened read-only: cannot \(what)") }
     }
 
-    static func validateName(_ name: String) throws {
+    /// Collection and snapshot names: also folder and file names, so no path can hide in one.
+    static func validateName(_ name: String, what: String = "collection") throws {
         let ok =
             !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
             && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0) }
         if !ok {
             throw TidepoolError.invalidArgument(
-                "collection name '\(name)' must be 1-64 ASCII letters, digits, '_', '-' or '.', not starting with '.'")
+                "\(what) name '\(name)' must be 1-64 ASCII letters, digits, '_', '-' or '.', not starting with '.'")
         }
     }
 

@@ -75,3 +75,12 @@ public func rfc3339(_ date: Date) -> String {
     f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return f.string(from: date)
 }
+
+/// Reads an RFC 3339 time, with or without fractional seconds (`2026-12-07T10:00:00Z`,
+/// `…00.123Z`, `…00+01:00`); nil for anything else, or anything over 64 bytes.
+public func parseRFC3339(_ s: String) -> Date? {
+    guard s.utf8.count <= 64 else { return nil }
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.date(from: s) ?? ISO8601DateFormatter().date(from: s)
+}

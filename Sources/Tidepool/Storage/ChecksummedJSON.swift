@@ -1,8 +1,8 @@
 import Foundation
 
 /// A small record file: 8-byte magic, u32 format version, u32 payload length, u32
-/// CRC32C(payload), u32 reserved (zero), then a JSON payload. Version records and backup
-/// manifests use it; damage is reported with the file and the offset of the field that is wrong.
+/// CRC32C(payload), u32 reserved (zero), then a JSON payload. The manifest, version records and
+/// backup manifests use it; damage is reported with the file and the offset of the field that is wrong.
 enum ChecksummedJSON {
     static let headerSize = 24
     static let versionOffset = 8, lengthOffset = 12, checksumOffset = 16, reservedOffset = 20
@@ -33,10 +33,11 @@ enum ChecksummedJSON {
             }
             let v = try r.u32()
             guard versions.contains(v) else {
-                throw TidepoolError.corrupt(file: file, offset: versionOffset, reason: "unsupported \(what) format version \(v)")
+                throw TidepoolError.corrupt(file: file, offset: versionOffset, reason: "unsupported \(what) version \(v)")
             }
             let len = Int(try r.u32())
             let crc = try r.u32()
+            // Reserved, written as zero: anything else is damage (the checksum covers only the payload).
             guard try r.u32() == 0 else {
                 throw TidepoolError.corrupt(file: file, offset: reservedOffset, reason: "\(what) reserved field is not zero")
             }

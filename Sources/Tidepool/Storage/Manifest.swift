@@ -4,7 +4,8 @@ import Foundation
 /// segments with tombstones, and how far the WAL has been flushed. Replaced
 /// atomically as a whole (`StorageBackend.swapManifest`); encoded and decoded side by side below.
 ///
-/// File: magic "TPMANIF1", u32 version, u32 payload length, u32 CRC32C(payload), u32 reserved, JSON payload.
+/// File: `ChecksummedJSON` with magic "TPMANIF1" (u32 version, u32 payload length, u32
+/// CRC32C(payload), u32 reserved, JSON payload).
 /// Version 2 is written only when a segment's deletions are in a file of their own
 /// (`SegmentEntry.deletedFile`), so that code which knows only version 1 refuses it rather than
 /// miss those deletions; version 3 only when a collection has snapshots, so that older code, which
@@ -85,56 +86,14 @@ struct Manifest: Codable, Equatable {
     static let magic: [UInt8] = Array("TPMANIF1".utf8)
     static let version: UInt32 = 3
     static let readableVersions: ClosedRange<UInt32> = 1...3
-    /// The header before the JSON payload, and where its fields sit (for messages).
-    static let headerSize = 24
-    static let versionOffset = 8, lengthOffset = 12, reservedOffset = 20
 
     func encoded() throws -> [UInt8] {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let payload = [UInt8](try enc.encode(self))
-        var w = ByteWriter(capacity: payload.count + Manifest.headerSize)
-        w.raw(Manifest.magic)
         let needsFiles = collections.contains { $0.segments.contains { $0.deletedFile != nil } }
         let needsSnapshots = collections.contains { !($0.snapshots ?? []).isEmpty }
-        w.u32(needsSnapshots ? 3 : needsFiles ? 2 : 1)
-        w.u32(UInt32(payload.count))
-        w.u32(crc32c(payload))
-        w.u32(0)
-        w.raw(payload)
-        return w.bytes
+        return try ChecksummedJSON.encode(self, magic: Manifest.magic, version: needsSnapshots ? 3 : needsFiles ? 2 : 1)
     }
 
     static func decode(_ bytes: [UInt8], file: String) throws -> Manifest {
-        try bytes.withUnsafeBytes { raw in
-            var r = ByteReader(raw, file: file)
-            guard raw.count >= headerSize else { throw r.fail("manifest too short (\(raw.count) bytes)") }
-            guard Array(try r.bytes(8, "magic")) == magic else {
-                throw TidepoolError.corrupt(file: file, offset: 0, reason: "bad manifest magic")
-            }
-            let v = try r.u32()
-            guard readableVersions.contains(v) else {
-                throw TidepoolError.corrupt(file: file, offset: versionOffset, reason: "unsupported manifest version \(v)")
-            }
-            let len = Int(try r.u32())
-            let crc = try r.u32()
-            // Reserved, written as zero: anything else is damage (the checksum covers only the payload).
-            guard try r.u32() == 0 else {
-                throw TidepoolError.corrupt(file: file, offset: reservedOffset, reason: "manifest reserved field is not zero")
-            }
-            guard len == r.remaining else {
-                throw TidepoolError.corrupt(
-                    file: file, offset: lengthOffset, reason: "manifest length \(len) but \(r.remaining) bytes follow")
-            }
-            let payload = try r.bytes(len, "payload")
-            guard crc32c(payload) == crc else {
-                throw TidepoolError.corrupt(file: file, offset: headerSize, reason: "manifest checksum mismatch")
-            }
-            do {
-                return try JSONDecoder().decode(Manifest.self, from: Data(payload))
-            } catch {
-                throw TidepoolError.corrupt(file: file, offset: headerSize, reason: "manifest JSON does not decode: \(error)")
-            }
-        }
+        try ChecksummedJSON.decode(Manifest.self, from: bytes, magic: magic, versions: readableVersions, file: file, what: "manifest")
     }
 }

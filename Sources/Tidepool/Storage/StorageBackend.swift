@@ -84,6 +84,18 @@ extension StorageBackend {
     }
     func syncFolder(_ folder: String) throws {}
 
+    /// Writes immutable file `name` whole and publishes it; a failure leaves nothing.
+    func writeWhole(_ name: String, _ bytes: [UInt8]) throws {
+        let writer = try createImmutable(name)
+        do {
+            try writer.write(bytes)
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
     /// Copies an immutable file in 8 MiB pieces; returns the bytes copied.
     func copyFile(_ source: String, to target: String) throws -> Int {
         let size = try self.size(of: source)

@@ -162,3 +162,22 @@ final class LockedBox<T>: @unchecked Sendable {
     func get() -> T { lock.withLock { value } }
     func set(_ v: T) { lock.withLock { value = v } }
 }
+
+/// A fresh `s3://` location in the real S3-compatible store the tests use (SeaweedFS, started by
+/// `.ci/run` or `scripts/seaweedfs.sh start`), with options whose cache is `cache`. Skips the
+/// test when no store is configured, and fails it instead where CI requires one
+/// (`TIDEPOOL_REQUIRE_S3`). `what` names what goes untested, for the message.
+func liveObjectStorage(cache: String, prefix: String, what: String) throws -> (url: String, options: ObjectStorageOptions) {
+    let env = ProcessInfo.processInfo.environment
+    guard let endpoint = env["TIDEPOOL_TEST_S3_ENDPOINT"] else {
+        let message =
+            "NO OBJECT STORE: TIDEPOOL_TEST_S3_ENDPOINT is not set, so \(what) was not tested "
+            + "(start one with scripts/seaweedfs.sh start and export what it prints)"
+        print("warning: " + message)
+        if env["TIDEPOOL_REQUIRE_S3"] == "1" { XCTFail(message) }
+        throw XCTSkip(message)
+    }
+    let bucket = env["TIDEPOOL_TEST_S3_BUCKET"] ?? "tidepool-test"
+    let url = "s3://\(bucket)/\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    return (url, ObjectStorageOptions(endpoint: endpoint, cacheDirectory: cache, cacheBytes: 1 << 30))
+}

@@ -136,16 +136,8 @@ final class LocalStorage: StorageBackend, @unchecked Sendable {
         }
     }
 
-    func swapManifest(_ bytes: [UInt8]) throws {
-        let w = try LocalImmutableWriter(finalPath: path(LocalStorage.manifestName))
-        do {
-            try w.write(bytes)
-            try w.commit()
-        } catch {
-            w.abort()
-            throw error
-        }
-    }
+    /// Written beside the old one and renamed over it (`LocalImmutableWriter`): readers see one or the other.
+    func swapManifest(_ bytes: [UInt8]) throws { try writeWhole(LocalStorage.manifestName, bytes) }
 
     func readManifest() throws -> [UInt8]? {
         let p = path(LocalStorage.manifestName)
