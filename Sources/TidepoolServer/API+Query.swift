@@ -23,6 +23,7 @@ extension API {
         for i in include where i != "attributes" && i != "vectors" {
             throw APIError.badRequest("'include' accepts \"attributes\" and \"vectors\", not '\(i)'")
         }
+        let encoding = try VectorEncoding(b)
         let f = try b["filter"].map(filter)
         let asOf = try asOfSelector(b["as_of"])
         let text: String? = try b["text"].map { v in
@@ -98,7 +99,7 @@ extension API {
                 deadline: deadline, asOf: asOf)
             // An exact batch is one pass over the rows for all its vectors (Collection.search(vectors:)).
             let r = try coll.search(vectors: vectors, k: k, options: options)
-            let lists = r.hits.map { RawJSON.hits($0) }
+            let lists = r.hits.map { RawJSON.hits($0, vectors: encoding) }
             return ["results": batch ? lists : lists[0], "cost": costJSON(r.cost)]
         }
         return ["results": results.first ?? [], "cost": costJSON(textCost)]

@@ -155,31 +155,38 @@ struct API: Sendable {
         v1.post("collections/:name/get") { request, context in
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
-            let body = try await object(request, allowed: ["ids", "include_vectors", "consistency", "as_of"], collection: name)
+            let body = try await object(
+                request, allowed: ["ids", "include_vectors", "vector_encoding", "consistency", "as_of"], collection: name)
             return try await read(body, collection: name, request: request, context: context, since: start) { _ in
                 guard case .array(let ids)? = body["ids"] else { throw APIError.badRequest("'ids' must be an array") }
                 let vectors = try bool(body, "include_vectors", default: true)
+                let encoding = try VectorEncoding(body)
                 let coll = try collection(name)
                 try limits.check(ids: ids.count, vectors: vectors ? ids.count * coll.dimension : 0)
                 let wanted = try ids.map(documentID)
                 let docs = try asOfSelector(body["as_of"]).map { try coll.get(ids: wanted, asOf: $0) } ?? coll.get(ids: wanted)
-                return ["documents": docs.map { encode($0, vectors: vectors) }]
+                return ["documents": docs.map { encode($0, vectors: vectors ? encoding : nil) }]
             }
         }
         v1.post("collections/:name/scan") { request, context in
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")
             let body = try await object(
-                request, allowed: ["filter", "after", "limit", "include_vectors", "consistency", "as_of"], collection: name)
+                request, allowed: ["filter", "after", "limit", "include_vectors", "vector_encoding", "consistency", "as_of"],
+                collection: name)
             return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
                 let coll = try collection(name)
                 let limit = try int(body, "limit", default: 1000)
                 let vectors = try bool(body, "include_vectors", default: false)
+                let encoding = try VectorEncoding(body)
                 try limits.check(scanLimit: limit, vectors: vectors ? Int(clamping: limit) * coll.dimension : 0)
                 let page = try coll.scan(
                     filter: try body["filter"].map(filter), after: try body["after"].map(documentID), limit: Int(limit),
                     includeVectors: vectors, deadline: deadline, asOf: try asOfSelector(body["as_of"]))
-                return ["documents": page.documents.map { encode($0, vectors: vectors) }, "next": page.next.map(idJSON) ?? NSNull()]
+                return [
+                    "documents": page.documents.map { encode($0, vectors: vectors ? encoding : nil) },
+                    "next": page.next.map(idJSON) ?? NSNull(),
+                ]
             }
         }
         v1.post("collections/:name/query") { request, context in
@@ -190,6 +197,7 @@ struct API: Sendable {
                 allowed: [
                     "vector", "vector_b64", "vectors", "vectors_b64", "k", "ef", "exact", "filter", "include",
                     "text", "text_match", "fusion", "vector_weight", "candidates", "rerank", "nprobe", "consistency", "as_of",
+                    "vector_encoding",
                 ], collection: name)
             return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
                 try query(try collection(name), body, deadline: deadline)

@@ -128,9 +128,41 @@ func document(_ v: JSONValue, at index: Int) throws -> Document {
     return Document(id: try documentID(idv), vector: vector, attributes: attrs)
 }
 
-func encode(_ d: Document, vectors: Bool) -> [String: Any] {
+/// How vectors travel in answers: JSON numbers (default), or `"base64"` — one string of
+/// little-endian float32 a vector, exact and about a third of the bytes.
+enum VectorEncoding: String {
+    case float, base64
+
+    init(_ body: [String: JSONValue]) throws {
+        guard let v = body["vector_encoding"] else { self = .float; return }
+        guard case .string(let s) = v, let e = VectorEncoding(rawValue: s) else {
+            throw APIError.badRequest("'vector_encoding' must be \"float\" or \"base64\"")
+        }
+        self = e
+    }
+
+    /// The field name and value of a vector in this encoding.
+    func field(_ v: [Float]) -> (String, Any) {
+        switch self {
+        case .float: return ("vector", v.map(Double.init))
+        case .base64: return ("vector_b64", base64String(v))
+        }
+    }
+}
+
+func base64String(_ v: [Float]) -> String {
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(v.count * 4)
+    for x in v { withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+    return Data(bytes).base64EncodedString()
+}
+
+func encode(_ d: Document, vectors: VectorEncoding?) -> [String: Any] {
     var o: [String: Any] = ["id": idJSON(d.id), "attributes": attributesJSON(d.attributes)]
-    if vectors { o["vector"] = d.vector.map(Double.init) }
+    if let vectors {
+        let (key, value) = vectors.field(d.vector)
+        o[key] = value
+    }
     return o
 }
 

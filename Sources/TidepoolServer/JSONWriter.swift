@@ -75,7 +75,7 @@ struct RawJSON {
 
     /// A list of vector-search hits: `[{"attributes":…,"distance":…,"id":…,"vector":[…]},…]`,
     /// written without an intermediate dictionary per hit.
-    static func hits(_ hits: [SearchHit]) -> RawJSON {
+    static func hits(_ hits: [SearchHit], vectors: VectorEncoding = .float) -> RawJSON {
         var out: [UInt8] = []
         out.reserveCapacity(32 + hits.count * 48)
         out.append(UInt8(ascii: "["))
@@ -94,7 +94,10 @@ struct RawJSON {
             case .uint(let v): out.append(contentsOf: String(v).utf8)
             case .string(let s): JSONWriter.writeString(s, &out)
             }
-            if let v = h.vector {
+            if let v = h.vector, vectors == .base64 {
+                out.append(contentsOf: #","vector_b64":"#.utf8)
+                JSONWriter.writeString(base64String(v), &out)
+            } else if let v = h.vector {
                 out.append(contentsOf: #","vector":["#.utf8)
                 for (i, x) in v.enumerated() {
                     if i > 0 { out.append(UInt8(ascii: ",")) }

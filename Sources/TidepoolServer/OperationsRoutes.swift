@@ -13,7 +13,13 @@ struct OperationsRoutes: Sendable {
     let gauges = CollectionGauges()
 
     func register(_ router: Router<TidepoolRequestContext>) {
-        router.get("/health") { _, _ in jsonResponse(["status": "ok", "version": tidepoolReleaseVersion]) }
+        // The server's release, and the caller's client release when its User-Agent names one
+        // (`tidepool-client/0.2.0 …`), so that a support question starts with both.
+        router.get("/health") { request, _ in
+            var answer: [String: Any] = ["status": "ok", "version": tidepoolReleaseVersion]
+            if let client = clientRelease(request.headers[.userAgent]) { answer["client_version"] = client }
+            return jsonResponse(answer)
+        }
         // No key needed, so no collection names: counts only. Degraded collections still serve
         // reads (and writes while their memtables have room), so the server stays ready.
         router.get("/ready") { _, _ in
@@ -113,4 +119,14 @@ final class CollectionGauges: Sendable {
         }
         if let staleness { Gauge(label: "tidepool_follow_staleness_seconds").record(staleness.inSeconds) }
     }
+}
+
+/// The release in a User-Agent of the form `tidepool-client/<release> …`; nil for any other
+/// caller, and for a release that is not a short dotted version (it is echoed back).
+func clientRelease(_ userAgent: String?) -> String? {
+    guard let agent = userAgent?.split(separator: " ").first, agent.hasPrefix("tidepool-client/") else { return nil }
+    let release = agent.dropFirst("tidepool-client/".count)
+    guard (1...32).contains(release.count), release.allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLetter || $0 == "." || $0 == "-") })
+    else { return nil }
+    return String(release)
 }

@@ -1,51 +1,12 @@
 """The Python client against a real `tidepool serve` (built by `swift build`)."""
 import datetime
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 
 import numpy as np
 import pytest
 
 from tidepool_client import Client, TidepoolError
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-KEY = "python-client-key"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    binary = os.environ.get("TIDEPOOL_BIN") or os.path.join(ROOT, ".build", "debug", "tidepool")
-    if not os.path.exists(binary):
-        pytest.fail(f"tidepool binary not found at {binary}; run swift build first")
-    data = tempfile.mkdtemp(prefix="tidepool-py-")
-    port = free_port()
-    env = dict(os.environ, TIDEPOOL_API_KEYS=f"{KEY}:rw,readonly-key-1:ro")
-    proc = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = Client(f"http://127.0.0.1:{port}", api_key=KEY)
-    for _ in range(200):
-        try:
-            if client.health():
-                break
-        except Exception:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("server did not start")
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(data, ignore_errors=True)
+from conftest import KEY
 
 
 def test_round_trip_with_numpy(server):

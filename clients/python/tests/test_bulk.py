@@ -1,0 +1,75 @@
+"""Bulk upserts through the client: any size, any input type, split, parallel, retried."""
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from tidepool_client import Client, PayloadTooLargeError
+
+from conftest import KEY, Server
+
+
+def test_numpy_float64_in_parallel_chunks_with_progress_and_duplicates(client):
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((5000, 24))  # float64: sent as float32
+    ids = np.arange(5000, dtype=np.int64)
+    attrs = [{"n": np.int64(i), "w": np.float32(i / 2), "even": np.bool_(i % 2 == 0), "tags": np.array(["a", "b"])}
+             for i in range(5000)]
+    seen = []
+    coll = client.create_collection("bulk", dimension=24, metric="l2")
+    assert coll.upsert(ids, vecs, attrs, batch_size=300, parallel=3, progress=lambda d, t: seen.append((d, t))) == 5000
+    assert seen[-1] == (5000, 5000) and len(seen) == 17
+    assert coll.count == 5000
+    got = coll.get([0, 4999, 2500])
+    assert [d.id for d in got] == [0, 4999, 2500]
+    assert got[1].vector.dtype == np.float32 and np.array_equal(got[1].vector, vecs[4999].astype(np.float32))
+    assert got[2].attributes == {"n": 2500, "w": 1250.0, "even": True, "tags": ["a", "b"]}
+    # An id given twice keeps its last occurrence, whichever chunk lands first.
+    twice = np.stack([vecs[0] + 1, vecs[1] + 2])
+    assert coll.upsert([7, 7], twice, [{"v": 1}, {"v": 2}], batch_size=1, parallel=2) == 1
+    again = coll.get([7])[0]
+    assert again.attributes == {"v": 2} and np.array_equal(again.vector, twice[1].astype(np.float32))
+
+
+def test_pandas_and_arrow_tables(client):
+    rng = np.random.default_rng(4)
+    vecs = rng.standard_normal((600, 8)).astype(np.float32)
+    df = pd.DataFrame({"id": [f"doc-{i}" for i in range(300)], "vector": list(vecs[:300]),
+                       "price": [float(i) if i % 3 else np.nan for i in range(300)], "name": [f"n{i}" for i in range(300)]})
+    coll = client.create_collection("tables", dimension=8, metric="l2")
+    assert coll.upsert(df) == 300
+    got = coll.get(["doc-3", "doc-4"])
+    assert got[0].attributes == {"name": "n3"}  # NaN: the attribute is left out
+    assert got[1].attributes == {"name": "n4", "price": 4.0}
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(vecs[300:].reshape(-1)), 8)
+    table = pa.table({"key": pa.array(range(1000, 1300), pa.int64()), "emb": vectors, "year": [2020 + i % 5 for i in range(300)]})
+    assert coll.upsert(data=table, id_column="key", vector_column="emb", batch_size=64) == 300
+    doc = coll.get([1007])[0]
+    assert doc.attributes == {"year": 2022} and np.array_equal(doc.vector, vecs[307])
+    records = [{"id": 5000 + i, "vector": vecs[i].tolist(), "attributes": {"k": i}} for i in range(10)]
+    assert coll.upsert(records) == 10
+    assert coll.count == 610
+    with pytest.raises(ValueError, match="no column 'vector'"):
+        coll.upsert(pd.DataFrame({"id": [1]}))
+    with pytest.raises(ValueError, match="differ in length"):
+        coll.upsert([1, 2], vecs[:3])
+
+
+def test_too_large_requests_are_split_and_overload_is_retried():
+    # A server that takes 64 KiB bodies and two requests in flight: chunks of 1 MiB get 413 and are
+    # halved until they fit; eight parallel senders get 429 `overloaded` and retry after Retry-After.
+    server = Server("--max-body-bytes", "65536", "--max-in-flight", "2")
+    try:
+        with Client(server.url, api_key=KEY, backoff=0.01) as c:
+            coll = c.create_collection("small", dimension=32, metric="l2")
+            vecs = np.random.default_rng(5).standard_normal((4000, 32)).astype(np.float32)
+            assert coll.upsert(np.arange(4000), vecs, batch_size=4000, max_bytes=1 << 20, parallel=8) == 4000
+            assert coll.count == 4000
+            hits = coll.query(vecs[123], k=1)
+            assert hits[0].id == 123
+            # One document larger than the limit cannot be split: the server's error, as raised.
+            with pytest.raises(PayloadTooLargeError) as e:
+                coll.upsert([1], [np.zeros(32)], [{"blob": "x" * 70000}])
+            assert e.value.status == 413 and e.value.code == "body_too_large"
+    finally:
+        server.stop()
