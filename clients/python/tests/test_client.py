@@ -6,7 +6,7 @@ import pytest
 
 from tidepool_client import Client, TidepoolError
 
-from conftest import KEY
+from conftest import KEY, READ_ONLY_KEY
 
 
 def test_round_trip_with_numpy(server):
@@ -59,7 +59,7 @@ def test_errors(server):
         client.create_collection("err", dimension=3)
     assert e.value.status == 409
     with pytest.raises(TidepoolError) as e:
-        Client(f"http://127.0.0.1:{server}", api_key="readonly-key-1").collection("err").upsert([1], [[1, 2, 3]])
+        Client(f"http://127.0.0.1:{server}", api_key=READ_ONLY_KEY).collection("err").upsert([1], [[1, 2, 3]])
     assert e.value.status == 403
     with pytest.raises(TidepoolError) as e:
         Client(f"http://127.0.0.1:{server}").list_collections()

@@ -8,7 +8,7 @@ from tidepool_client import (AuthenticationError, BadRequestError, Client, Colle
                              CollectionNotFoundError, DimensionMismatchError, PermissionDeniedError,
                              TidepoolConnectionError, TidepoolError, UnavailableError)
 
-from conftest import KEY
+from conftest import KEY, READ_ONLY_KEY
 
 
 def test_error_classes_carry_the_servers_code_and_message(client, server):
@@ -20,7 +20,7 @@ def test_error_classes_carry_the_servers_code_and_message(client, server):
         client.collection("nope").query([1, 2, 3])
     with pytest.raises(CollectionExistsError):
         client.create_collection("errs", dimension=3)
-    with Client(f"http://127.0.0.1:{server}", api_key="readonly-key-1") as ro:
+    with Client(f"http://127.0.0.1:{server}", api_key=READ_ONLY_KEY) as ro:
         with pytest.raises(PermissionDeniedError):
             ro.collection("errs").upsert([1], [[1, 2, 3]])
     with Client(f"http://127.0.0.1:{server}", api_key="wrong") as bad:
