@@ -116,9 +116,14 @@ func document(_ v: JSONValue, at index: Int) throws -> Document {
     guard let idv = o["id"] else { throw APIError.badRequest("documents[\(index)] has no 'id'") }
     let vector: [Float]
     switch (o["vector"], o["vector_b64"]) {
+    // Neither (or null): a document without a vector, found by filters, scans and text, never by vector search.
+    case (.null?, nil), (nil, nil): vector = []
     case (let v?, nil): vector = try floatVector(v)
     case (nil, let v?): vector = try base64Vector(v)
-    default: throw APIError.badRequest("documents[\(index)] needs exactly one of 'vector' or 'vector_b64'")
+    default: throw APIError.badRequest("documents[\(index)] takes one of 'vector' and 'vector_b64', not both")
+    }
+    if vector.isEmpty && (o["vector"] ?? o["vector_b64"]).map({ $0 != .null }) == true {
+        throw APIError.badRequest("documents[\(index)] has an empty vector; leave 'vector' out (or null) for a document without one")
     }
     var attrs: [String: AttributeValue] = [:]
     if let a = o["attributes"] {
@@ -160,8 +165,12 @@ func base64String(_ v: [Float]) -> String {
 func encode(_ d: Document, vectors: VectorEncoding?) -> [String: Any] {
     var o: [String: Any] = ["id": idJSON(d.id), "attributes": attributesJSON(d.attributes)]
     if let vectors {
-        let (key, value) = vectors.field(d.vector)
-        o[key] = value
+        if d.hasVector {
+            let (key, value) = vectors.field(d.vector)
+            o[key] = value
+        } else {
+            o["vector"] = NSNull()  // this document has no vector
+        }
     }
     return o
 }

@@ -27,7 +27,7 @@ extension Collection {
         packed.reserveCapacity(vectors.count * dimension)
         for v in vectors { packed += try validatedQuery(v).vector }
         let snap = try readSnapshot(asOf: options.asOf)
-        let allowed = try options.filter.map { try snap.allowedRows($0, deadline: options.deadline) }
+        let allowed = try snap.vectorSearchRows(options.filter, deadline: options.deadline)
         let scan = BatchExactScan(snapshot: snap, metric: metric, dimension: dimension, k: k, allowed: allowed, deadline: options.deadline)
         let tops = try packed.withUnsafeBufferPointer {
             try scan.run(queries: $0.baseAddress!, count: vectors.count, threads: options.maxThreads)

@@ -132,7 +132,8 @@ extension Collection {
         // With few deletions, the memtable's own graph becomes the segment's: all rows are
         // written, the dead ones as persisted tombstones (compaction drops them later).
         let plansGraph: Bool
-        if case .hnsw = SegmentPlan(rows: m.count, dimension: dimension, config: config, memoryBudget: memoryBudget?.limit) {
+        let vectorRows = m.count - (m.vectorlessBitmap(rows: m.count)?.cardinality ?? 0)
+        if case .hnsw = SegmentPlan(rows: vectorRows, dimension: dimension, config: config, memoryBudget: memoryBudget?.limit) {
             plansGraph = true
         } else {
             plansGraph = false
@@ -151,9 +152,12 @@ extension Collection {
             if !contiguous {
                 for (i, r) in keep.enumerated() { (buffer + i * dimension).update(from: m.vector(r), count: dimension) }
             }
+            let vectorless =
+                m.hasVectorlessRows
+                ? Bitmap(count: keep.count, rows: keep.indices.lazy.filter { !m.hasVector(keep[$0]) }.map(UInt32.init)) : nil
             let contents = SegmentContents(
                 dimension: dimension, metric: metric, rowCount: keep.count, vectors: buffer,
-                ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff)
+                ids: keep.map { m.ids[$0] }, attributes: keep.map { m.attributes[$0] }, maxSeq: cutoff, vectorless: vectorless)
             let (seg, order) = try segmentBuilder.write(contents, id: segID, graph: reuseGraph ? m.graph : nil)
             try memoryBudget?.place(seg)
             var moved = MovedRows(keep.map { MovedRows.Source(container: m.containerID, tombstones: m.tombstones, row: $0) })
@@ -205,16 +209,19 @@ extension Collection {
             defer { buffer.deallocate() }
             var ids: [DocumentID] = []
             var attrs: [[String: AttributeValue]] = []
+            var vectorless = Bitmap(count: sources.count)
             ids.reserveCapacity(sources.count)
             attrs.reserveCapacity(sources.count)
             for (i, (s, r)) in sources.enumerated() {
                 (buffer + i * dimension).update(from: s.vector(r), count: dimension)
                 ids.append(try s.documentID(r))
                 attrs.append(try s.attributes(r))
+                if s.vectorless?.contains(r) == true { vectorless.insert(i) }
             }
             let contents = SegmentContents(
                 dimension: dimension, metric: metric, rowCount: sources.count, vectors: buffer,
-                ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0)
+                ids: ids, attributes: attrs, maxSeq: olds.map(\.maxSeq).max() ?? 0,
+                vectorless: vectorless.cardinality > 0 ? vectorless : nil)
             let (seg, order) = try segmentBuilder.write(contents, id: segID)
             try memoryBudget?.place(seg)
             var moved = MovedRows(sources.map { MovedRows.Source(container: $0.0.id, tombstones: $0.0.tombstones, row: $0.1) })

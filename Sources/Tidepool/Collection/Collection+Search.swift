@@ -47,7 +47,7 @@ extension Collection {
     /// validated filter. Keys of the result are `RowKey`s of `snap`.
     func search(_ snap: Snapshot, query: UnsafePointer<Float>, k: Int, options: SearchOptions, cost: inout SearchCost) throws -> TopK {
         let settings = config
-        let allowed = try options.filter.map { try snap.allowedRows($0, deadline: options.deadline) }
+        let allowed = try snap.vectorSearchRows(options.filter, deadline: options.deadline)
         let q = IndexQuery(
             vector: query, k: k, ef: max(options.ef ?? settings.hnsw.efSearch, k), rerank: options.rerank,
             nprobe: options.nprobe, distance: distance, metric: metric)

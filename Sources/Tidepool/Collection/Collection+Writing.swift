@@ -6,6 +6,7 @@ extension Collection {
     /// Inserts or replaces documents. Returns when the batch is as durable as the
     /// database's sync policy promises; the whole batch is validated first, so a bad
     /// document (wrong dimension, NaN or infinity, zero vector under cosine) changes nothing.
+    /// A document with an empty vector has none (``Document/init(id:attributes:)``).
     public func upsert(_ documents: [Document]) throws {
         let log = try writableLog("write")
         if documents.isEmpty { return }
@@ -38,6 +39,11 @@ extension Collection {
     }
 
     private func validate(_ doc: inout Document) throws {
+        // A document without a vector: stored, filtered, scanned and text-searched, never vector-searched.
+        if !doc.hasVector {
+            try RecordCodec.validate(doc, collection: name)
+            return
+        }
         guard doc.vector.count == dimension else {
             throw TidepoolError.dimensionMismatch(collection: name, expected: dimension, got: doc.vector.count)
         }

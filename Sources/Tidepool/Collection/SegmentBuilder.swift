@@ -18,19 +18,22 @@ struct SegmentBuilder {
     func write(_ contents: SegmentContents, id: UInt64, graph: HNSWBuilder? = nil) throws -> (Segment, [UInt32]?) {
         let name = folder + "/segments/" + SegmentFormat.fileName(id: id)
         var order: [UInt32]?
-        switch SegmentPlan(rows: contents.rowCount, dimension: dimension, config: config, memoryBudget: memoryBudget) {
+        // Planned by the rows that have a vector: those are what an index serves.
+        switch SegmentPlan(rows: contents.vectorRowCount, dimension: dimension, config: config, memoryBudget: memoryBudget) {
         case .flat:
             _ = try SegmentWriter.write(contents, graph: nil, text: textSection(contents), to: name, storage: storage)
         case .hnsw(_, let q):
             // The graph is built over the rows as given, inserted in a shuffled order (rows
             // compacted from cluster-ordered segments arrive grouped), then renumbered with them.
             let builder: HNSWBuilder
+            let skip = contents.vectorlessFlags()  // rows without a vector: in no list
+            defer { skip?.deallocate() }
             if let graph {
                 builder = graph
             } else {
                 builder = try HNSWBuilder(
                     vectors: contents.vectors, count: contents.rowCount, dimension: dimension,
-                    metric: metric, parameters: config.hnsw, seed: 100 &+ id)
+                    metric: metric, parameters: config.hnsw, seed: 100 &+ id, skip: skip.map { UnsafePointer($0) })
                 builder.build(threads: buildThreads, order: RowOrder.shuffled(count: contents.rowCount, seed: 200 &+ id))
             }
             builder.linkStrandedNodes(rows: contents.rowCount)

@@ -39,6 +39,20 @@ struct Snapshot {
         }
     }
 
+    /// Per container, the rows a vector search may return: those `filter` (validated) admits
+    /// that have a vector. Nil when there is no filter and every row has a vector (the fast path
+    /// of collections that hold no documents without vectors).
+    func vectorSearchRows(_ filter: Filter?, deadline: Deadline? = nil) throws -> [Bitmap]? {
+        let vectorless = containers.map { $0.vectorless }
+        guard filter != nil || vectorless.contains(where: { $0 != nil }) else { return nil }
+        var allowed =
+            try filter.map { try allowedRows($0, deadline: deadline) } ?? containers.map { Bitmap(count: $0.rowCount, filled: true) }
+        for (c, v) in vectorless.enumerated() {
+            if let v { allowed[c].subtract(v) }
+        }
+        return allowed
+    }
+
     /// The live rows that `filter` admits (all live rows when nil), in container order.
     func liveRows(matching filter: Filter?, deadline: Deadline? = nil) throws -> [RowKey] {
         let allowed = try filter.map { try allowedRows($0, deadline: deadline) }
@@ -108,10 +122,20 @@ enum SnapshotContainer {
         }
     }
 
+    /// Row `row`'s vector; empty for a row without one.
     func vector(_ row: Int) throws -> [Float] {
         switch self {
         case .segment(let s): return try s.vectorArray(row)
-        case .memtable(let m, _, _): return Array(UnsafeBufferPointer(start: m.vector(row), count: m.dimension))
+        case .memtable(let m, _, _):
+            return m.hasVector(row) ? Array(UnsafeBufferPointer(start: m.vector(row), count: m.dimension)) : []
+        }
+    }
+
+    /// The rows without a vector, nil when there are none.
+    var vectorless: Bitmap? {
+        switch self {
+        case .segment(let s): return s.vectorless
+        case .memtable(let m, let n, _): return m.vectorlessBitmap(rows: n)
         }
     }
 }

@@ -120,10 +120,18 @@ extension Database {
         let dim = c.dimension
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: docs.count * dim)
         defer { buffer.deallocate() }
-        for (i, d) in docs.enumerated() { (buffer + i * dim).update(from: d.vector, count: dim) }
+        var vectorless = Bitmap(count: docs.count)
+        for (i, d) in docs.enumerated() {
+            if d.hasVector {
+                (buffer + i * dim).update(from: d.vector, count: dim)
+            } else {
+                (buffer + i * dim).update(repeating: 0, count: dim)
+                vectorless.insert(i)
+            }
+        }
         let contents = SegmentContents(
             dimension: dim, metric: c.metric, rowCount: docs.count, vectors: buffer, ids: docs.map(\.id),
-            attributes: docs.map(\.attributes), maxSeq: sequence)
+            attributes: docs.map(\.attributes), maxSeq: sequence, vectorless: vectorless.cardinality > 0 ? vectorless : nil)
         let builder = SegmentBuilder(
             storage: storage, folder: c.folder, dimension: dim, metric: c.metric, config: entry.config, buildThreads: options.buildThreads,
             memoryBudget: options.memoryBudget)

@@ -19,6 +19,11 @@ final class MemTable: @unchecked Sendable {
     /// Each row's analyzed text terms, when the collection has a text index.
     let terms: UnsafeMutablePointer<[String]>
     let tombstones: Tombstones
+    /// 1 for a row without a vector (its vector slot holds zeros, and no graph links it).
+    let vectorless: UnsafeMutablePointer<UInt8>
+    private let vectorlessRows = ManagedAtomic<Int>(0)
+    /// Whether any row appended so far has no vector (most memtables: none, and searches skip the check).
+    var hasVectorlessRows: Bool { vectorlessRows.load(ordering: .acquiring) > 0 }
     /// Rows appended so far (written under the collection's state lock).
     var count = 0
     /// Set when frozen: every operation up to this sequence number was applied here or earlier.
@@ -55,6 +60,10 @@ final class MemTable: @unchecked Sendable {
         seqs = .allocate(capacity: self.capacity)
         terms = .allocate(capacity: self.capacity)
         tombstones = Tombstones(count: self.capacity)
+        // calloc: pages of rows never appended are never committed.
+        vectorless = (calloc(self.capacity, 1) ?? UnsafeMutableRawPointer(UnsafeMutablePointer<UInt8>.allocate(capacity: self.capacity)))
+            .bindMemory(to: UInt8.self, capacity: self.capacity)
+        if vectorless[0] != 0 || vectorless[self.capacity - 1] != 0 { vectorless.update(repeating: 0, count: self.capacity) }
         self.hnsw = hnsw
         self.metric = metric
         self.seed = seed
@@ -68,7 +77,9 @@ final class MemTable: @unchecked Sendable {
             let graph =
                 try lazyGraph.load()
                 ?? lazyGraph.storeIfNilThenLoad(
-                    HNSWBuilder(vectors: vectors, count: capacity, dimension: dimension, metric: metric, parameters: hnsw, seed: seed))
+                    HNSWBuilder(
+                        vectors: vectors, count: capacity, dimension: dimension, metric: metric, parameters: hnsw, seed: seed,
+                        skip: UnsafePointer(vectorless)))
             let from = indexed.load(ordering: .relaxed)
             guard rows > from else { return }
             let abandoned = self.abandoned
@@ -87,6 +98,7 @@ final class MemTable: @unchecked Sendable {
         terms.deinitialize(count: count)
         terms.deallocate()
         vectors.deallocate()
+        free(vectorless)
         ids.deallocate()
         attributes.deallocate()
         seqs.deallocate()
@@ -106,7 +118,13 @@ final class MemTable: @unchecked Sendable {
     /// Appends one row; returns its index. The caller checked `room`.
     func append(_ doc: Document, seq: UInt64, terms rowTerms: [String]) -> Int {
         let row = count
-        doc.vector.withUnsafeBufferPointer { (vectors + row * dimension).update(from: $0.baseAddress!, count: dimension) }
+        if doc.vector.isEmpty {
+            (vectors + row * dimension).update(repeating: 0, count: dimension)
+            vectorless[row] = 1
+            vectorlessRows.wrappingIncrement(ordering: .releasing)
+        } else {
+            doc.vector.withUnsafeBufferPointer { (vectors + row * dimension).update(from: $0.baseAddress!, count: dimension) }
+        }
         (ids + row).initialize(to: doc.id)
         (attributes + row).initialize(to: doc.attributes)
         (terms + row).initialize(to: rowTerms)
@@ -116,4 +134,15 @@ final class MemTable: @unchecked Sendable {
     }
 
     @inline(__always) func vector(_ row: Int) -> UnsafePointer<Float> { UnsafePointer(vectors + row * dimension) }
+
+    /// Whether row `row` has a vector.
+    @inline(__always) func hasVector(_ row: Int) -> Bool { vectorless[row] == 0 }
+
+    /// Rows `0..<rows` that have no vector; nil when there are none.
+    func vectorlessBitmap(rows: Int) -> Bitmap? {
+        guard hasVectorlessRows else { return nil }
+        var b = Bitmap(count: rows)
+        for r in 0..<rows where vectorless[r] != 0 { b.insert(r) }
+        return b.cardinality == 0 ? nil : b
+    }
 }

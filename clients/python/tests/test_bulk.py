@@ -4,7 +4,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tidepool_client import Client, PayloadTooLargeError
+from tidepool_client import BadRequestError, Client, PayloadTooLargeError
+from tidepool_client._transport import Call
 
 from conftest import KEY, Server
 
@@ -73,3 +74,24 @@ def test_too_large_requests_are_split_and_overload_is_retried():
             assert e.value.status == 413 and e.value.code == "body_too_large"
     finally:
         server.stop()
+
+
+def test_documents_without_vectors(client):
+    rng = np.random.default_rng(6)
+    vecs = rng.standard_normal((100, 8)).astype(np.float32)
+    coll = client.create_collection("gaps", dimension=8, metric="cosine", text_fields=["body"])
+    # None in a list of vectors; a DataFrame column with missing vectors; ids with no vectors at all.
+    mixed = [None if i % 4 == 0 else vecs[i] for i in range(100)]
+    attrs = [{"body": f"row {i}", "quarter": i % 4 == 0} for i in range(100)]
+    assert coll.upsert(list(range(100)), mixed, attrs) == 100
+    assert coll.upsert(pd.DataFrame({"id": [200, 201], "vector": [None, vecs[1]], "body": ["x", "y"]})) == 2
+    assert coll.upsert([300, 301], attributes=[{"body": "only text"}, {"body": "more text"}]) == 2
+    assert coll.count == 104
+    hits = coll.query(vecs[0], k=104)
+    assert len(hits) == 76 and not {0, 200, 300, 301} & set(hits.ids)
+    docs = coll.get([0, 1, 300])
+    assert docs[0].vector is None and docs[2].vector is None and np.allclose(np.linalg.norm(docs[1].vector), 1)
+    assert sorted(d.id for d in coll.scan(filter={"quarter": True})) == list(range(0, 100, 4))
+    assert 300 in coll.query(text="only", k=5).ids
+    with pytest.raises(BadRequestError, match="empty vector"):  # an empty list is a mistake, not "no vector"
+        client._run(Call("POST", "/v1/collections/gaps/upsert", {"documents": [{"id": 9, "vector": []}]}))

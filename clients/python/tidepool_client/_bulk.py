@@ -12,20 +12,21 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from ._transport import Call
-from ._wire import DocumentID, as_matrix, document_json, dumps, ids_list, matrix_b64
+from ._wire import DocumentID, document_json, dumps, ids_list, matrix_b64, vectors_with_gaps
 
 Progress = Callable[[int], None]
 
 
 class UpsertPlan:
-    """Documents ready to send: ids, float32 vectors, attributes; `chunks()` encodes lazily."""
+    """Documents ready to send: ids, float32 vectors (a row of zeros where a document has none, per
+    `present`), attributes; `chunks()` encodes lazily."""
 
     def __init__(self, ids: Any, vectors: Any, attributes: Optional[Sequence[Optional[Dict[str, Any]]]],
                  create: Optional[Dict[str, Any]], batch_size: int, max_bytes: int):
         if batch_size < 1 or max_bytes < 1024:
             raise ValueError("batch_size must be at least 1 and max_bytes at least 1024")
         self.ids: List[DocumentID] = ids_list(ids)
-        self.vectors = as_matrix(vectors)
+        self.vectors, self.present = vectors_with_gaps(vectors, len(self.ids))
         self.attributes = list(attributes) if attributes is not None else None
         n = len(self.ids)
         if self.vectors.shape[0] != n:
@@ -46,6 +47,8 @@ class UpsertPlan:
         keep = sorted(last.values())
         self.ids = [self.ids[i] for i in keep]
         self.vectors = self.vectors[keep]
+        if self.present is not None:
+            self.present = self.present[keep]
         if self.attributes is not None:
             self.attributes = [self.attributes[i] for i in keep]
 
@@ -65,7 +68,9 @@ class UpsertPlan:
         """Each request's documents as JSON texts, encoded only when asked for."""
         for start in range(0, len(self.ids), self.batch):
             end = min(len(self.ids), start + self.batch)
-            b64 = matrix_b64(self.vectors[start:end])
+            b64: List[Optional[str]] = list(matrix_b64(self.vectors[start:end]))
+            if self.present is not None:
+                b64 = [b if p else None for b, p in zip(b64, self.present[start:end])]
             attrs = self.attributes
             yield [document_json(self.ids[i], b64[i - start], attrs[i] if attrs is not None else None)
                    for i in range(start, end)]
@@ -81,7 +86,16 @@ def halves(docs: List[str]) -> Tuple[List[str], List[str]]:
     return docs[:mid], docs[mid:]
 
 
-def from_table(data: Any, id_column: str, vector_column: str) -> Tuple[List[DocumentID], np.ndarray,
+def is_table(data: Any) -> bool:
+    """A pandas DataFrame, a pyarrow Table or RecordBatch, or a list of dicts: what ``upsert(data)`` takes."""
+    if hasattr(data, "columns") and hasattr(data, "to_dict"):
+        return True
+    if hasattr(data, "column_names") and hasattr(data, "to_pylist"):
+        return True
+    return isinstance(data, (list, tuple)) and len(data) > 0 and isinstance(data[0], dict)
+
+
+def from_table(data: Any, id_column: str, vector_column: str) -> Tuple[List[DocumentID], Any,
                                                                            List[Dict[str, Any]]]:
     """ids, vectors and attributes (every other column) of a pandas DataFrame, a pyarrow Table or a list of
     records (dicts with `id`, `vector` and either `attributes` or other keys). Missing values (pandas NaN,
@@ -94,31 +108,30 @@ def from_table(data: Any, id_column: str, vector_column: str) -> Tuple[List[Docu
 
         rest = data.drop(columns=[id_column, vector_column])
         attrs = [{k: v for k, v in row.items() if not _missing(v, pd)} for row in rest.to_dict("records")]
-        return ids_list(data[id_column]), as_matrix(data[vector_column]), attrs
+        return ids_list(data[id_column]), list(data[vector_column]), attrs
     if hasattr(data, "column_names") and hasattr(data, "to_pylist"):  # pyarrow
         for c in (id_column, vector_column):
             if c not in data.column_names:
                 raise ValueError(f"the table has no column '{c}' (columns: {data.column_names})")
         column = data.column(vector_column).combine_chunks()
+        vectors: Any = column
         if hasattr(column.type, "list_size") and column.null_count == 0:
             vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
-        else:
-            vectors = as_matrix(column)
         rest = data.drop_columns([id_column, vector_column]).to_pylist()
         attrs = [{k: v for k, v in row.items() if v is not None} for row in rest]
-        return ids_list(data.column(id_column)), as_matrix(vectors), attrs
+        return ids_list(data.column(id_column)), vectors, attrs
     rows = list(data)
     ids, vectors, attrs = [], [], []
     for i, r in enumerate(rows):
-        if not isinstance(r, dict) or id_column not in r or vector_column not in r:
-            raise ValueError(f"record {i} must be a dict with '{id_column}' and '{vector_column}'")
+        if not isinstance(r, dict) or id_column not in r:
+            raise ValueError(f"record {i} must be a dict with '{id_column}' (and '{vector_column}' unless it has no vector)")
         ids.append(r[id_column])
-        vectors.append(r[vector_column])
+        vectors.append(r.get(vector_column))
         if "attributes" in r:
             attrs.append(r["attributes"] or {})
         else:
             attrs.append({k: v for k, v in r.items() if k not in (id_column, vector_column)})
-    return ids_list(ids), as_matrix(vectors), attrs
+    return ids_list(ids), vectors, attrs
 
 
 def _missing(v: Any, pd: Any) -> bool:

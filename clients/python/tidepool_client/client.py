@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set
 import httpx
 
 from . import _calls
-from ._bulk import UpsertPlan, from_table, halves, progress_bar
+from ._bulk import UpsertPlan, from_table, halves, is_table, progress_bar
 from ._transport import Call, RetryPolicy, answer_error, connection_error, headers, parse, retryable_answer, \
     retryable_exception
 from .errors import PayloadTooLargeError
@@ -134,13 +134,15 @@ class Collection:
         about ``max_bytes``, ``parallel`` at a time, retried when safe. Give ``ids`` (list, numpy or pandas) with
         ``vectors`` (2-D numpy of any float dtype, list of lists) and optional ``attributes``; or ``data``: a pandas
         DataFrame, pyarrow Table or list of dicts with ``id_column`` and ``vector_column`` (other columns become
-        attributes). ``progress``: True for a tqdm bar, or a callable ``(done, total)``. Returns the count written."""
-        if data is None and vectors is None and ids is not None:
+        attributes). A document may have no vector (``vectors`` None, or None in its place): it is found by filters,
+        scans and text search, never by vector search. ``progress``: True for a tqdm bar, or a callable
+        ``(done, total)``. Returns the count written."""
+        if data is None and vectors is None and is_table(ids):
             ids, data = None, ids
         if data is not None:
             ids, vectors, attributes = from_table(data, id_column, vector_column)
-        if ids is None or vectors is None:
-            raise ValueError("give ids and vectors, or data")
+        if ids is None:
+            raise ValueError("give ids (with vectors and attributes), or data")
         plan = UpsertPlan(ids, vectors, attributes, create, batch_size, max_bytes)
         step, close = progress_bar(progress, len(plan))
         try:

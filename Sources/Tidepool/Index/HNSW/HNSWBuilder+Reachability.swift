@@ -20,7 +20,7 @@ extension HNSWBuilder {
         }
         let (entry, _) = entry()
         var left: [UInt32] = []
-        for v in 0..<rows where inLinks[v] == 0 && UInt32(v) != entry {
+        for v in 0..<rows where inLinks[v] == 0 && UInt32(v) != entry && !skips(v) {
             if !linkFromNearestNeighbour(UInt32(v), rows: rows, inLinks: &inLinks, closerOnly: true) { left.append(UInt32(v)) }
         }
         // Where every neighbour's list is full of nearer nodes, the nearest one's farthest

@@ -29,12 +29,20 @@ final class HNSWBuilder: @unchecked Sendable {
     /// Guarded by `globalLock` while rows are inserted.
     var entryPoint: UInt32 = 0
     var maxLevel = 0
+    /// Whether a node has been made the entry point (guarded by `globalLock`).
+    private var hasEntry = false
+    /// Per row, non-zero for a row without a vector: never inserted, so no list links it and it
+    /// is never the entry point (nil: every row has one). Owned by the caller, who keeps it alive.
+    let skip: UnsafePointer<UInt8>?
+
+    @inline(__always) func skips(_ row: Int) -> Bool { skip.map { $0[row] != 0 } ?? false }
 
     init(
         vectors: UnsafePointer<Float>, count: Int, dimension: Int, metric: Metric, parameters: HNSWParameters,
-        seed: UInt64 = 100
+        seed: UInt64 = 100, skip: UnsafePointer<UInt8>? = nil
     ) throws {
         self.count = count
+        self.skip = skip
         self.dimension = dimension
         self.m = parameters.m
         self.m0 = parameters.m * 2
@@ -116,16 +124,24 @@ final class HNSWBuilder: @unchecked Sendable {
     func build(threads: Int, order: [UInt32]? = nil) {
         guard count > 0 else { return }
         precondition(order == nil || order!.count == count, "an insertion order must name every row once")
-        entryPoint = order?[0] ?? 0
+        // The entry point is the first row in the order that has a vector.
+        var first = 0
+        while first < count && skips(Int(order?[first] ?? UInt32(first))) { first += 1 }
+        guard first < count else { return }
+        entryPoint = order?[first] ?? UInt32(first)
         maxLevel = Int(levels[Int(entryPoint)])
-        let nextNode = ManagedAtomic<Int>(1)
+        hasEntry = true
+        let nextNode = ManagedAtomic<Int>(first + 1)
         let workers = max(1, min(threads, count / 1000 + 1))
         runOnBuildThreads(workers) { _ in
             let ctx = InsertContext(capacity: count, ef: efConstruction, m0: m0)
             while true {
                 let start = nextNode.loadThenWrappingIncrement(by: 64, ordering: .relaxed)
                 if start >= count { break }
-                for i in start..<min(start + 64, count) { insert(order?[i] ?? UInt32(i), ctx) }
+                for i in start..<min(start + 64, count) {
+                    let row = order?[i] ?? UInt32(i)
+                    if !skips(Int(row)) { insert(row, ctx) }
+                }
             }
         }
     }
@@ -143,13 +159,16 @@ final class HNSWBuilder: @unchecked Sendable {
     func insert(rows range: Range<Int>, threads: Int, stop: @Sendable () -> Bool = { false }) {
         guard !range.isEmpty else { return }
         var start = range.lowerBound
-        if start == 0 {
-            // Row 0 is the first entry point and needs no links.
+        if !globalLock.withLock({ hasEntry }) {
+            // The first row with a vector is the first entry point and needs no links.
+            while start < range.upperBound && skips(start) { start += 1 }
+            guard start < range.upperBound else { return }
             globalLock.withLock {
-                entryPoint = 0
-                maxLevel = Int(levels[0])
+                entryPoint = UInt32(start)
+                maxLevel = Int(levels[start])
+                hasEntry = true
             }
-            start = 1
+            start += 1
         }
         guard start < range.upperBound else { return }
         let workers = max(1, min(threads, (range.upperBound - start) / 256 + 1))
@@ -157,7 +176,7 @@ final class HNSWBuilder: @unchecked Sendable {
         if workers == 1 {
             for a in stride(from: start, to: range.upperBound, by: 32) {
                 if stop() { return }
-                for i in a..<min(a + 32, range.upperBound) { insert(UInt32(i), contexts[0]) }
+                for i in a..<min(a + 32, range.upperBound) where !skips(i) { insert(UInt32(i), contexts[0]) }
             }
             return
         }
@@ -169,13 +188,16 @@ final class HNSWBuilder: @unchecked Sendable {
             while true {
                 let a = nextNode.loadThenWrappingIncrement(by: 32, ordering: .relaxed)
                 if a >= end || stop() { break }
-                for i in a..<min(a + 32, end) { insert(UInt32(i), ctxs[w]) }
+                for i in a..<min(a + 32, end) where !skips(i) { insert(UInt32(i), ctxs[w]) }
             }
         }
     }
 
     /// The current entry point and top level, for a search running while rows are inserted.
-    func entry() -> (UInt32, Int) { globalLock.withLock { (entryPoint, maxLevel) } }
+    /// Before any row with a vector is inserted: node 0 on its own level (it has no links).
+    func entry() -> (UInt32, Int) {
+        globalLock.withLock { hasEntry || count == 0 ? (entryPoint, maxLevel) : (0, Int(levels[0])) }
+    }
 
     /// The graph over the first `rows` rows (all of them inserted; default all), in the stored
     /// layout (version 3), for writing a segment, renumbered by `order` (`order[new] = old`) when

@@ -32,6 +32,8 @@ final class Segment: @unchecked Sendable {
     /// What the database's memory budget charged this segment (returned when it is freed).
     var budgetCharge: BudgetCharge?
     let tombstones: Tombstones
+    /// The rows without a vector (zeros in `vectors`, linked by no graph); nil when every row has one.
+    let vectorless: Bitmap?
     /// The file's bytes, which may still be arriving (see `init`).
     let arriving: ArrivingFile
     let vectorSection: SectionEntry
@@ -137,6 +139,12 @@ final class Segment: @unchecked Sendable {
                 SegmentHeader.flagsOffset,
                 "segment flags \(header.flags) disagree with its sections (graph section \(find(.hnsw) == nil ? "absent" : "present"))")
         }
+        guard (header.flags & SegmentHeader.hasVectorlessFlag != 0) == (find(.vectorless) != nil) else {
+            throw corrupt(
+                SegmentHeader.flagsOffset,
+                "segment flags \(header.flags) disagree with its sections (vectorless section \(find(.vectorless) == nil ? "absent" : "present"))"
+            )
+        }
         let rows = header.rows
         guard vec.length == rows * dimension * 4 else {
             throw corrupt(vec.offset, "vector section holds \(vec.length) bytes, expected \(rows * dimension * 4)")
@@ -185,6 +193,11 @@ final class Segment: @unchecked Sendable {
         if verifyChecksums { for s in parsed where !arrivingSections.contains(s) { try s.verify(bytes, file: path) } }
         if !deferred { arriving.complete() }  // checked: the copy joins the cache
 
+        vectorless = try find(.vectorless).map { entry in
+            // Always checked: a flipped bit would hand a row without a vector to vector searches.
+            try entry.verify(bytes, file: path)
+            return try Segment.decodeVectorless(section(entry), rows: rows, file: path, offset: entry.offset)
+        }
         graph = try find(.hnsw).map { try StoredGraph(bytes: section($0), file: path, fileOffset: $0.offset, expectedCount: rows) }
         text = try find(.text).map { try TextIndexView(bytes: section($0), file: path, fileOffset: $0.offset, expectedRows: rows) }
         if let q = find(.sq8) {
@@ -285,7 +298,7 @@ final class Segment: @unchecked Sendable {
     }
 
     func vectorArray(_ row: Int) throws -> [Float] {
-        guard row >= 0 && row < rowCount else { return [] }
+        guard row >= 0 && row < rowCount, !(vectorless?.contains(row) ?? false) else { return [] }
         try ensureRows(CollectionOfOne(UInt32(row)))
         return Array(UnsafeBufferPointer(start: vector(row), count: dimension))
     }
@@ -337,5 +350,30 @@ extension SegmentPlan {
         } else {
             self = .flat
         }
+    }
+}
+
+extension Segment {
+    /// The vectorless section: exactly one u64 word per 64 rows, no bit at or past the row count.
+    static func decodeVectorless(_ bytes: UnsafeRawBufferPointer, rows: Int, file: String, offset: Int) throws -> Bitmap {
+        let words = (rows + 63) / 64
+        guard bytes.count == words * 8 else {
+            throw TidepoolError.corrupt(
+                file: file, offset: offset, reason: "vectorless section holds \(bytes.count) bytes, expected \(words * 8) for \(rows) rows")
+        }
+        var b = Bitmap(count: rows)
+        for w in 0..<words {
+            var word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self))
+            while word != 0 {
+                let row = w * 64 + word.trailingZeroBitCount
+                guard row < rows else {
+                    throw TidepoolError.corrupt(
+                        file: file, offset: offset + w * 8, reason: "vectorless row \(row) past the segment's \(rows) rows")
+                }
+                b.insert(row)
+                word &= word - 1
+            }
+        }
+        return b
     }
 }

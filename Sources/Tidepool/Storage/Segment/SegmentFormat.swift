@@ -10,13 +10,15 @@
 ///         6 sq8         SQ8 codes for the graph walk (`ScalarQuantizer`; quantization `sq8`, graph segments only)
 ///         7 f16         half-precision vectors for the graph walk (`HalfPrecision`; quantization `f16`)
 ///         8 ivf         an inverted file: centroids, posting lists, and their SQ8/PQ/RaBitQ codes (`IVFFormat`)
+///         9 vectorless  the rows without a vector: a bitmap, u64 words (only when there are any;
+///                       their rows in `vectors` are zeros, and no graph links them)
 ///     section table: one `SectionEntry` per section
 ///     footer (32 bytes, `SegmentFooter`)
 enum SegmentFormat {
     static let version: UInt32 = 1
 
     enum Kind: UInt32 {
-        case vectors = 1, ids = 2, attributes = 3, hnsw = 4, text = 5, sq8 = 6, f16 = 7, ivf = 8
+        case vectors = 1, ids = 2, attributes = 3, hnsw = 4, text = 5, sq8 = 6, f16 = 7, ivf = 8, vectorless = 9
     }
 
     static func fileName(id: UInt64) -> String {
@@ -26,13 +28,15 @@ enum SegmentFormat {
 }
 
 /// The first 64 bytes: magic "TPSEG\0\0\1", u32 version, u32 dimension, u8 metric, 3 reserved,
-/// u32 flags (bit 0: the segment has a graph section), u64 row count, u64 max sequence number,
+/// u32 flags (bit 0: the segment has a graph section; bit 1: a vectorless section, which code
+/// older than it refuses rather than returning those rows to vector searches), u64 row count, u64 max sequence number,
 /// 20 reserved, u32 CRC32C of bytes 0..<60. Reserved bytes are written as zero, and anything else
 /// is damage (the checksum alone cannot tell a future field from a flipped bit it covers).
 struct SegmentHeader: Equatable {
     static let magic: [UInt8] = Array("TPSEG".utf8) + [0, 0, 1]
     static let size = 64
     static let hasGraphFlag: UInt32 = 1
+    static let hasVectorlessFlag: UInt32 = 2
     // Where fields sit, for messages about them.
     static let versionOffset = 8, dimensionOffset = 12, metricOffset = 16, flagsOffset = 20, rowsOffset = 24
     static let reservedOffset = 40, checksumOffset = 60
@@ -81,7 +85,7 @@ struct SegmentHeader: Equatable {
             throw corrupt(metricOffset + 1, "segment header reserved bytes are not zero")
         }
         let flags = try h.u32()
-        guard flags & ~hasGraphFlag == 0 else { throw corrupt(flagsOffset, "unknown segment flags \(flags)") }
+        guard flags & ~(hasGraphFlag | hasVectorlessFlag) == 0 else { throw corrupt(flagsOffset, "unknown segment flags \(flags)") }
         let rows = try h.u64()
         let maxSeq = try h.u64()
         guard try h.bytes(checksumOffset - h.position, "reserved").allSatisfy({ $0 == 0 }) else {

@@ -10,6 +10,21 @@ struct SegmentContents {
     let ids: [DocumentID]
     let attributes: [[String: AttributeValue]]
     let maxSeq: UInt64
+    /// The rows without a vector (their rows in `vectors` are zeros); nil when every row has one.
+    var vectorless: Bitmap? = nil
+
+    /// Rows that have a vector.
+    var vectorRowCount: Int { rowCount - (vectorless?.cardinality ?? 0) }
+
+    /// Per row, 1 for a row without a vector, for `HNSWBuilder`'s `skip`; nil when there are none.
+    /// The caller deallocates it.
+    func vectorlessFlags() -> UnsafeMutablePointer<UInt8>? {
+        guard let vectorless else { return nil }
+        let flags = UnsafeMutablePointer<UInt8>.allocate(capacity: max(rowCount, 1))
+        flags.initialize(repeating: 0, count: max(rowCount, 1))
+        vectorless.forEach { flags[$0] = 1 }
+        return flags
+    }
 
     /// The same rows in `order` (`order[new] = old`), vectors copied into `buffer` (`rowCount × dimension`).
     func reordered(_ order: [UInt32], into buffer: UnsafeMutablePointer<Float>) -> SegmentContents {
@@ -18,7 +33,10 @@ struct SegmentContents {
         }
         return SegmentContents(
             dimension: dimension, metric: metric, rowCount: rowCount, vectors: buffer,
-            ids: order.map { ids[Int($0)] }, attributes: order.map { attributes[Int($0)] }, maxSeq: maxSeq)
+            ids: order.map { ids[Int($0)] }, attributes: order.map { attributes[Int($0)] }, maxSeq: maxSeq,
+            vectorless: vectorless.map { v in
+                Bitmap(count: rowCount, rows: order.indices.lazy.filter { v.contains(Int(order[$0])) }.map(UInt32.init))
+            })
     }
 }
 
@@ -52,9 +70,9 @@ enum SegmentWriter {
                 table.append(SectionEntry(kind: kind.rawValue, offset: start, length: position - start, checksum: crc))
             }
 
-            let header = SegmentHeader(
-                dimension: c.dimension, metric: c.metric, flags: graph == nil ? 0 : SegmentHeader.hasGraphFlag,
-                rows: c.rowCount, maxSeq: c.maxSeq)
+            let vectorless = c.vectorless.flatMap { $0.cardinality > 0 ? $0 : nil }
+            let flags = (graph == nil ? 0 : SegmentHeader.hasGraphFlag) | (vectorless == nil ? 0 : SegmentHeader.hasVectorlessFlag)
+            let header = SegmentHeader(dimension: c.dimension, metric: c.metric, flags: flags, rows: c.rowCount, maxSeq: c.maxSeq)
             try header.encoded().withUnsafeBytes { try emit($0) }
 
             try section(.vectors, [UnsafeRawBufferPointer(start: c.vectors, count: c.rowCount * c.dimension * 4)])
@@ -68,6 +86,10 @@ enum SegmentWriter {
             if let graph { try section(.hnsw, [graph]) }
             if let text { try text.withUnsafeBytes { try section(.text, [$0]) } }
             if let (kind, bytes) = codes { try bytes.withUnsafeBytes { try section(kind, [$0]) } }
+            if let vectorless {
+                let words = vectorless.words.map(\.littleEndian)
+                try words.withUnsafeBytes { try section(.vectorless, [$0]) }
+            }
 
             try pad()
             let tableOffset = position

@@ -6,9 +6,11 @@ enum WALOperation: Sendable {
     case upsert([Document])
     case delete([DocumentID])
 
+    /// 1: an upsert whose documents all have vectors; 3: one with a document without a vector
+    /// (a frame older code refuses rather than misreads); 2: a delete.
     var typeCode: UInt8 {
         switch self {
-        case .upsert: return 1;
+        case .upsert(let docs): return docs.contains { !$0.hasVector } ? 3 : 1
         case .delete: return 2
         }
     }
@@ -20,7 +22,9 @@ enum WALOperation: Sendable {
 ///                             u64 first sequence number, u32 reserved (0), u32 CRC32C of bytes 0..<28
 ///     frames: u32 body length, u32 CRC32C(body), body = u64 sequence number, u8 type, payload
 ///
-/// An upsert payload is u32 count, then per document: id, `dimension` f32, attributes.
+/// An upsert payload (type 1) is u32 count, then per document: id, `dimension` f32, attributes.
+/// Type 3, an upsert holding documents without vectors: per document id, u8 1 and `dimension`
+/// f32 (or u8 0 and no vector), attributes.
 /// A delete payload is u32 count, then ids.
 enum WALFormat {
     static let frameHeaderSize = 8
@@ -41,10 +45,12 @@ enum WALFormat {
     static func encodePayload(_ op: WALOperation, dimension: Int) -> [UInt8] {
         switch op {
         case .upsert(let docs):
+            let flagged = op.typeCode == 3
             var w = ByteWriter(capacity: docs.count * (dimension * 4 + 32))
             w.u32(UInt32(docs.count))
             for d in docs {
                 RecordCodec.encode(d.id, into: &w)
+                if flagged { w.u8(d.hasVector ? 1 : 0) }
                 d.vector.withUnsafeBufferPointer { w.floats($0) }
                 RecordCodec.encode(d.attributes, into: &w)
             }
@@ -76,11 +82,20 @@ enum WALFormat {
         let count = Int(try r.u32("record count"))
         guard count <= r.remaining else { throw r.fail("record count \(count) exceeds the frame") }
         switch type {
-        case 1:
+        case 1, 3:
             var docs: [Document] = []
             docs.reserveCapacity(count)
             for _ in 0..<count {
                 let id = try RecordCodec.decodeID(&r)
+                if type == 3 {
+                    switch try r.u8("vector presence") {
+                    case 0:
+                        docs.append(Document(id: id, attributes: try RecordCodec.decodeAttributes(&r)))
+                        continue
+                    case 1: break
+                    case let p: throw r.fail("unknown vector presence \(p)")
+                    }
+                }
                 let raw = try r.bytes(dimension * 4, "vector")
                 let v = [Float](unsafeUninitializedCapacity: dimension) { buf, n in
                     UnsafeMutableRawBufferPointer(buf).copyMemory(from: raw)

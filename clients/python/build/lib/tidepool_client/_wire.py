@@ -50,6 +50,25 @@ def as_matrix(vectors: Any) -> np.ndarray:
     return np.ascontiguousarray(a, dtype="<f4")
 
 
+def vectors_with_gaps(vectors: Any, n: int) -> "tuple[np.ndarray, Optional[np.ndarray]]":
+    """Vectors where some documents may have none (None in a list, or ``vectors`` None for all):
+    a float32 matrix with zero rows in the gaps, and a mask of the rows that have one (None when all do)."""
+    if vectors is None:
+        return np.zeros((n, 0), dtype="<f4"), np.zeros(n, dtype=bool)
+    if isinstance(vectors, np.ndarray) and vectors.dtype != object:
+        return as_matrix(vectors), None
+    if hasattr(vectors, "to_pylist") and type(vectors).__module__.split(".")[0] == "pyarrow" and vectors.null_count == 0:
+        return as_matrix(vectors), None
+    rows = vectors.to_pylist() if hasattr(vectors, "to_pylist") else list(vectors)
+    present = np.array([r is not None and not (isinstance(r, float) and r != r) for r in rows], dtype=bool)
+    if present.all():
+        return as_matrix(rows), None
+    given = as_matrix([r for r, p in zip(rows, present) if p])
+    full = np.zeros((len(rows), given.shape[1] if given.size else 0), dtype="<f4")
+    full[present] = given
+    return full, present
+
+
 def vector_b64(v: Any) -> str:
     return base64.b64encode(as_vector(v).tobytes()).decode("ascii")
 
@@ -121,12 +140,14 @@ def plain(value: Any) -> Any:
     return json.loads(dumps(value))
 
 
-def document_json(doc_id: DocumentID, b64: str, attributes: Optional[Dict[str, Any]]) -> str:
-    """One upsert document's JSON text, written directly (bulk loads build 100,000s of them)."""
+def document_json(doc_id: DocumentID, b64: Optional[str], attributes: Optional[Dict[str, Any]]) -> str:
+    """One upsert document's JSON text, written directly (bulk loads build 100,000s of them);
+    ``b64`` None for a document without a vector."""
     ident = str(doc_id) if isinstance(doc_id, int) else json.dumps(doc_id, ensure_ascii=False)
+    vector = f',"vector_b64":"{b64}"' if b64 is not None else ""
     if attributes:
-        return f'{{"id":{ident},"vector_b64":"{b64}","attributes":{dumps(attributes)}}}'
-    return f'{{"id":{ident},"vector_b64":"{b64}"}}'
+        return f'{{"id":{ident}{vector},"attributes":{dumps(attributes)}}}'
+    return f'{{"id":{ident}{vector}}}'
 
 
 def as_of(v: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence
 import httpx
 
 from . import _calls
-from ._bulk import UpsertPlan, from_table, halves, progress_bar
+from ._bulk import UpsertPlan, from_table, halves, is_table, progress_bar
 from ._transport import Call, RetryPolicy, answer_error, connection_error, headers, parse, retryable_answer, \
     retryable_exception
 from .client import DEFAULT_URL
@@ -110,12 +110,12 @@ class AsyncCollection:
                      id_column: str = "id", vector_column: str = "vector", create: Optional[Dict[str, Any]] = None,
                      batch_size: int = 1000, max_bytes: int = 8 << 20, parallel: int = 4,
                      progress: Any = False) -> int:
-        if data is None and vectors is None and ids is not None:
+        if data is None and vectors is None and is_table(ids):
             ids, data = None, ids
         if data is not None:
             ids, vectors, attributes = from_table(data, id_column, vector_column)
-        if ids is None or vectors is None:
-            raise ValueError("give ids and vectors, or data")
+        if ids is None:
+            raise ValueError("give ids (with vectors and attributes), or data")
         plan = UpsertPlan(ids, vectors, attributes, create, batch_size, max_bytes)
         step, close = progress_bar(progress, len(plan))
         gate = asyncio.Semaphore(max(1, parallel))
