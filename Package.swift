@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.17.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
     ],
     targets: [
         // SIMD distance kernels and CRC32C in C: per-function CPU targets
@@ -84,6 +85,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                // `tidepool import` of CSV files.
+                .product(name: "CSV", package: "CSV.swift"),
             ]
         ),
         .testTarget(name: "TidepoolKernelsTests", dependencies: ["TidepoolKernels"]),

@@ -5,60 +5,71 @@ import Tidepool
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import vectors from a .fvecs or float32 .npy file.",
+        abstract: "Import documents from .fvecs, .npy (float32/float64), JSON Lines, CSV/TSV, Parquet or HDF5.",
         discussion: """
-            Prints `committed N` on standard output each time N documents in total are durable, \
-            so a script that kills the import can check that at least N survive. Ids are row numbers \
-            (plus --first-id). A progress bar goes to standard error when it is a terminal.
+            The format comes from the extension (or --format) and is checked against the file's \
+            signature where it has one. JSON Lines: one document a line, {"id", "vector" (or \
+            "vector_b64", or neither for a document without one), "attributes", any other key an \
+            attribute too}; --id-field, --vector-field and --text-field rename them. CSV/TSV: a header \
+            row; --id-column (default id, else row numbers), --vector-column (default vector: a JSON \
+            array or numbers separated by spaces), the other columns (or --attribute-columns) \
+            attributes typed by column. Parquet and HDF5 (ann-benchmarks files: --dataset, default \
+            train) are read by `python3 -m tidepool_client.convert` (the client package with pyarrow \
+            or h5py; $TIDEPOOL_PYTHON names the interpreter). Ids without an id column are row \
+            numbers plus --first-id. Prints `committed N` each time N documents in total are durable; \
+            a progress bar goes to standard error when it is a terminal.
             """)
 
     @OptionGroup var location: DatabaseLocationOptions
     @Option(help: "Collection name (created if missing).") var collection: String
     @Option(help: "Metric for a new collection: l2, cosine or ip.") var metric: String = "cosine"
+    @Option(help: "Dimension for a new collection whose first documents have no vectors.") var dimension: Int?
+    @Option(help: "The file's format: fvecs, npy, jsonl, csv, tsv, parquet or hdf5 (default: by extension).")
+    var format: String?
+    @Option(help: "JSON Lines: the key holding the id.") var idField: String = "id"
+    @Option(help: "JSON Lines: the key holding the vector (numbers).") var vectorField: String = "vector"
+    @Option(help: "JSON Lines: a key holding the text, stored as the attribute of that name (a new collection indexes it for BM25).")
+    var textField: String?
+    @Option(help: "CSV, Parquet: the id column.") var idColumn: String?
+    @Option(help: "CSV, Parquet: the vector column.") var vectorColumn: String?
+    @Option(help: "CSV: the attribute columns, comma-separated (default: every other column).") var attributeColumns: String?
+    @Option(help: "HDF5: the dataset holding the vectors.") var dataset: String = "train"
     @Option(help: "Durability: always, batched (default: survives a process crash, fsync every 50 ms) or none.")
     var sync: String = "batched"
     @Option(help: "Documents per write.") var batchSize: Int = 1000
-    @Option(help: "Id of the first row.") var firstId: UInt64 = 0
+    @Option(help: "Id of the first row, where ids are row numbers.") var firstId: UInt64 = 0
     @Flag(help: "Do not flush and index at the end.") var noFlush = false
-    @Argument(help: "The .fvecs or .npy file.") var file: String
+    @Argument(help: "The file.") var file: String
 
     func run() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         let policy = try parseSync(sync)
         let metricValue = try parseMetric(metric)
         try runReportingErrors {
-            let matrix = try VectorFile.readVectors(file)
-            // Ids firstId ..< firstId + rows must all exist.
-            if matrix.rows > 0, UInt64.max - firstId < UInt64(matrix.rows - 1) {
-                throw ValidationError("--first-id \(firstId) leaves no room for \(matrix.rows) ids below 2^64")
-            }
+            var source = try openSource()
+            var pending = try source.next(batchSize)
+            if pending.isEmpty { try source.finish() }  // an empty file, or a converter that failed before its first line
             let db = try location.open(DatabaseOptions(syncPolicy: policy))
-            let coll: Collection
             let created = !db.collectionNames.contains(collection)
-            if !created {
-                coll = try db.collection(collection)
-                guard coll.dimension == matrix.dimension else {
-                    throw TidepoolError.dimensionMismatch(collection: collection, expected: coll.dimension, got: matrix.dimension)
-                }
-            } else {
-                coll = try db.createCollection(collection, dimension: matrix.dimension, metric: metricValue)
+            let coll: Collection
+            do {
+                coll = try created ? createCollection(db, metric: metricValue, first: pending) : db.collection(collection)
+            } catch {
+                try? db.close()
+                throw error
             }
-            let progress = ProgressBar(total: matrix.rows, unit: .vectors)
+            let progress = ProgressBar(total: source.expectedRows ?? 0, unit: .vectors)
             var done = 0
             let start = monotonicSeconds()
             do {
-                while done < matrix.rows {
-                    let end = min(done + batchSize, matrix.rows)
-                    var docs: [Document] = []
-                    docs.reserveCapacity(end - done)
-                    for i in done..<end {
-                        docs.append(Document(id: .uint(firstId + UInt64(i)), vector: matrix.row(i)))
-                    }
-                    try coll.upsert(docs)
-                    done = end
+                while !pending.isEmpty {
+                    try coll.upsert(pending)
+                    done += pending.count
                     emit("committed \(done)")
                     progress.update(done)
+                    pending = try source.next(batchSize)
                 }
+                try source.finish()
             } catch {
                 // Rows already reported committed stay; a collection this import created and
                 // wrote nothing to is removed, so a failed import leaves no empty collection.
@@ -68,9 +79,7 @@ struct ImportCommand: ParsableCommand {
             }
             progress.finish()
             let ingest = monotonicSeconds() - start
-            note(
-                String(
-                    format: "imported %d vectors in %.2f s (%.0f vectors/s)", matrix.rows, ingest, Double(matrix.rows) / max(ingest, 1e-9)))
+            note(String(format: "imported %d documents in %.2f s (%.0f documents/s)", done, ingest, Double(done) / max(ingest, 1e-9)))
             if !noFlush {
                 let t0 = monotonicSeconds()
                 try coll.flush()
@@ -78,5 +87,39 @@ struct ImportCommand: ParsableCommand {
             }
             try db.close()
         }
+    }
+
+    private func openSource() throws -> any DocumentSource {
+        let kind = try ImportFormat.of(file, declared: format)
+        switch kind {
+        case .fvecs, .npy:
+            return try MatrixSource(file, firstID: firstId)
+        case .jsonl:
+            let fd = try openRegularFile(file)
+            let fields = DocumentJSONFields(
+                id: idField, vector: vectorField, text: textField, textAttribute: textField ?? "text", flat: true)
+            return JSONLinesSource(fd: fd, name: file, fields: fields, rowIDs: true, firstID: firstId)
+        case .csv, .tsv:
+            let columns = attributeColumns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            return try CSVSource(
+                path: file, delimiter: kind == .tsv ? "\t" : ",", idColumn: idColumn, vectorColumn: vectorColumn,
+                attributeColumns: columns, firstID: firstId)
+        case .parquet, .hdf5:
+            var args = ["--dataset", dataset]
+            if let idColumn { args += ["--id-column", idColumn] }
+            if let vectorColumn { args += ["--vector-column", vectorColumn] }
+            return try PythonConverter(path: file, arguments: args, fields: DocumentJSONFields(), firstID: firstId)
+        }
+    }
+
+    /// A new collection, its dimension from the first document with a vector (or --dimension), a
+    /// text index over --text-field when given.
+    private func createCollection(_ db: Database, metric: Metric, first: [Document]) throws -> Collection {
+        guard let dim = first.first(where: \.hasVector)?.vector.count ?? dimension else {
+            throw TidepoolError.invalidArgument(
+                "the first \(first.count) documents of '\(file)' have no vectors: give --dimension for the new collection")
+        }
+        let config = CollectionConfig(text: textField.map { TextIndexConfig(fields: [$0]) })
+        return try db.createCollection(collection, dimension: dim, metric: metric, config: config)
     }
 }

@@ -57,14 +57,12 @@ func metricValue(_ v: JSONValue) throws -> Metric {
     return m
 }
 
-func documentID(_ v: JSONValue) throws -> DocumentID {
-    switch v {
-    case .int(let i) where i >= 0: return .uint(UInt64(i))
-    case .uint(let u): return .uint(u)
-    case .string(let s) where !s.isEmpty && s.utf8.count <= 1024: return .string(s)
-    default: throw APIError.badRequest("ids are non-negative integers or strings of 1 to 1024 bytes")
-    }
+/// The engine's JSON readings (Tidepool's `DocumentJSON.swift`), their refusals as 400 `invalid_request`.
+private func request<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch TidepoolError.invalidArgument(let m) { throw APIError.badRequest(m) }
 }
+
+func documentID(_ v: JSONValue) throws -> DocumentID { try request { try v.documentID(at: "id") } }
 
 func idJSON(_ id: DocumentID) -> Any {
     switch id {
@@ -73,29 +71,12 @@ func idJSON(_ id: DocumentID) -> Any {
     }
 }
 
-func floatVector(_ v: JSONValue) throws -> [Float] {
-    guard case .array(let a) = v else { throw APIError.badRequest("a vector must be an array of numbers") }
-    return try a.map {
-        switch $0 {
-        case .double(let d): return Float(d)
-        case .int(let i): return Float(i)
-        case .uint(let u): return Float(u)
-        default: throw APIError.badRequest("a vector must be an array of numbers")
-        }
-    }
-}
+func floatVector(_ v: JSONValue) throws -> [Float] { try request { try v.floatVector(at: "vector") } }
 
 /// Base64 of little-endian float32 values: the compact encoding for bulk upserts.
 func base64Vector(_ v: JSONValue) throws -> [Float] { try base64Vector(v, field: "vector_b64") }
 
-func base64Vector(_ v: JSONValue, field: String) throws -> [Float] {
-    guard case .string(let s) = v, let data = Data(base64Encoded: s), data.count % 4 == 0 else {
-        throw APIError.badRequest("'\(field)' must be base64 of little-endian float32 values")
-    }
-    return data.withUnsafeBytes { raw in
-        (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-    }
-}
+func base64Vector(_ v: JSONValue, field: String) throws -> [Float] { try request { try v.base64Vector(at: "'\(field)'") } }
 
 func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] {
     a.mapValues { v -> Any in
@@ -110,28 +91,7 @@ func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] {
     }
 }
 
-func document(_ v: JSONValue, at index: Int) throws -> Document {
-    guard case .object(let o) = v else { throw APIError.badRequest("documents[\(index)] must be an object") }
-    try checkKeys(o, ["id", "vector", "vector_b64", "attributes"], "documents[\(index)]")
-    guard let idv = o["id"] else { throw APIError.badRequest("documents[\(index)] has no 'id'") }
-    let vector: [Float]
-    switch (o["vector"], o["vector_b64"]) {
-    // Neither (or null): a document without a vector, found by filters, scans and text, never by vector search.
-    case (.null?, nil), (nil, nil): vector = []
-    case (let v?, nil): vector = try floatVector(v)
-    case (nil, let v?): vector = try base64Vector(v)
-    default: throw APIError.badRequest("documents[\(index)] takes one of 'vector' and 'vector_b64', not both")
-    }
-    if vector.isEmpty && (o["vector"] ?? o["vector_b64"]).map({ $0 != .null }) == true {
-        throw APIError.badRequest("documents[\(index)] has an empty vector; leave 'vector' out (or null) for a document without one")
-    }
-    var attrs: [String: AttributeValue] = [:]
-    if let a = o["attributes"] {
-        guard case .object(let ao) = a else { throw APIError.badRequest("documents[\(index)].attributes must be an object") }
-        for (k, x) in ao { attrs[k] = try AttributeValue(json: x, path: "documents[\(index)].attributes.\(k)") }
-    }
-    return Document(id: try documentID(idv), vector: vector, attributes: attrs)
-}
+func document(_ v: JSONValue, at index: Int) throws -> Document { try request { try Document(json: v, path: "documents[\(index)]") } }
 
 /// How vectors travel in answers: JSON numbers (default), or `"base64"` — one string of
 /// little-endian float32 a vector, exact and about a third of the bytes.

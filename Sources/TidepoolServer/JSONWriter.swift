@@ -44,28 +44,9 @@ enum JSONWriter {
         }
     }
 
-    static func writeNumber(_ d: Double, _ out: inout [UInt8]) {
-        guard d.isFinite else { out.append(contentsOf: Array("null".utf8)); return }
-        if d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: Array(String(Int64(d)).utf8)); return }
-        out.append(contentsOf: Array(d.description.utf8))  // shortest round-trip form
-    }
+    static func writeNumber(_ d: Double, _ out: inout [UInt8]) { JSONText.appendNumber(d, to: &out) }
 
-    static func writeString(_ s: String, _ out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
-            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array(String(format: "\\u%04x", b).utf8))
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
+    static func writeString(_ s: String, _ out: inout [UInt8]) { JSONText.appendString(s, to: &out) }
 }
 
 /// JSON already written to bytes (search hits, the hot part of a query response), embedded

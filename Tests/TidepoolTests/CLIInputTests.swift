@@ -37,7 +37,8 @@ final class CLIInputTests: XCTestCase {
         let dir = TempDir()
         let cases: [(String, Data, String)] = [
             ("overflow.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }"), "shorter than shape"),
-            ("f8.npy", npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }", body: [0, 0, 0, 0]), "'<f8'"),
+            ("f8.npy", npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 3), }", body: [0, 0, 0, 0]), "shorter than shape"),
+            ("be.npy", npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1, 1), }", body: [0, 0, 0, 0]), "'>f4'"),
             ("3d.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", body: [0, 0, 0, 0]), "2-D"),
             ("short.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", body: [1, 2]), "shorter than shape"),
         ]

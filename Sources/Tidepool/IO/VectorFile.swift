@@ -24,7 +24,7 @@ public struct VectorMatrix: Sendable {
 
 /// Readers for the vector formats users bring: texmex `.fvecs`/`.ivecs` and NumPy `.npy`.
 public enum VectorFile {
-    /// Reads `.fvecs` (per row: int32 d, then d float32) or a 2-D float32 `.npy`, by extension.
+    /// Reads `.fvecs` (per row: int32 d, then d float32) or a 2-D float32 or float64 `.npy`, by extension.
     public static func readVectors(_ path: String) throws -> VectorMatrix {
         if path.hasSuffix(".npy") { return try readNpy(path) }
         return try readFvecs(path)
@@ -101,7 +101,9 @@ public enum VectorFile {
         }
     }
 
-    /// Reads a C-order, little-endian float32 2-D `.npy` (format versions 1–3).
+    /// Reads a C-order, little-endian float32 or float64 2-D `.npy` (format versions 1–3); float64
+    /// values are rounded to float32 (a value beyond float32's range becomes infinite, which
+    /// writing refuses).
     public static func readNpy(_ path: String) throws -> VectorMatrix {
         let data = try load(path)
         return try data.withUnsafeBytes { raw in
@@ -126,8 +128,13 @@ public enum VectorFile {
             do { parsed = try NpyHeader(parsing: header) } catch {
                 throw TidepoolError.corrupt(file: path, offset: start, reason: "bad .npy header: \(error)")
             }
-            guard parsed.descr == "<f4" else {
-                throw TidepoolError.invalidArgument("\(path): only little-endian float32 ('<f4') .npy is supported, not '\(parsed.descr)'")
+            let width: Int
+            switch parsed.descr {
+            case "<f4": width = 4
+            case "<f8": width = 8
+            default:
+                throw TidepoolError.invalidArgument(
+                    "\(path): only little-endian float32 ('<f4') or float64 ('<f8') .npy is supported, not '\(parsed.descr)'")
             }
             guard !parsed.fortranOrder else { throw TidepoolError.invalidArgument("\(path): Fortran-order arrays are not supported") }
             let dims = parsed.shape
@@ -135,11 +142,18 @@ public enum VectorFile {
                 throw TidepoolError.invalidArgument("\(path): expected a 2-D array of 1 to 65536 columns, got shape \(dims)")
             }
             let body = start + headerLen
-            guard let count = parsed.elementCount, count <= (raw.count - body) / 4 else {
+            guard let count = parsed.elementCount, count <= (raw.count - body) / width else {
                 throw TidepoolError.corrupt(file: path, offset: body, reason: "data shorter than shape \(dims)")
             }
             var values = [Float](repeating: 0, count: count)
-            values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + count * 4)])) }
+            if width == 4 {
+                values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + count * 4)])) }
+            } else {
+                for i in 0..<count {
+                    values[i] = Float(
+                        Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: body + i * 8, as: UInt64.self))))
+                }
+            }
             return VectorMatrix(rows: dims[0], dimension: dims[1], values: values)
         }
     }

@@ -1,0 +1,57 @@
+import Foundation
+import Tidepool
+
+/// Parquet and HDF5 through Python: `python3 -m tidepool_client.convert` (the client package, with
+/// pyarrow or h5py) reads the file and writes JSON Lines to a pipe, which `JSONLinesSource` reads
+/// as it arrives. `$TIDEPOOL_PYTHON` names the interpreter (default `python3`).
+struct PythonConverter: DocumentSource {
+    private let process: Process
+    private let errors: URL
+    private var lines: JSONLinesSource
+    private let path: String
+    private var finished = false
+
+    init(path: String, arguments: [String], fields: DocumentJSONFields, firstID: UInt64) throws {
+        self.path = path
+        let python = ProcessInfo.processInfo.environment["TIDEPOOL_PYTHON"] ?? "python3"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, "-m", "tidepool_client.convert", "to-jsonl", path] + arguments
+        let out = Pipe()
+        errors = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tidepool-convert-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        guard FileManager.default.createFile(atPath: errors.path, contents: nil) else {
+            throw TidepoolError.io(path: errors.path, operation: "create", errno: errno)
+        }
+        process.standardOutput = out
+        process.standardError = try FileHandle(forWritingTo: errors)
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            throw TidepoolError.invalidArgument("reading '\(path)' needs \(python) with tidepool-client installed: \(error)")
+        }
+        lines = JSONLinesSource(
+            fd: out.fileHandleForReading.fileDescriptor, name: path, fields: fields, rowIDs: true, firstID: firstID)
+    }
+
+    var expectedRows: Int? { nil }
+
+    mutating func next(_ max: Int) throws -> [Document] {
+        do { return try lines.next(max) } catch {
+            process.terminate()
+            try? finish()
+            throw error
+        }
+    }
+
+    mutating func finish() throws {
+        if finished { return }
+        finished = true
+        process.waitUntilExit()
+        defer { try? FileManager.default.removeItem(at: errors) }
+        guard process.terminationStatus == 0 else {
+            let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            let last = message.split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
+            throw TidepoolError.invalidArgument("reading '\(path)' failed: \(last)")
+        }
+    }
+}
