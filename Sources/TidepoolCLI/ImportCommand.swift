@@ -43,49 +43,12 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        let policy = try parseSync(sync)
-        let metricValue = try parseMetric(metric)
+        let importer = Importer(
+            location: location, collection: collection, metric: try parseMetric(metric), dimension: dimension, textField: textField,
+            sync: try parseSync(sync), batchSize: batchSize, flush: !noFlush)
         try runReportingErrors {
             var source = try openSource()
-            var pending = try source.next(batchSize)
-            if pending.isEmpty { try source.finish() }  // an empty file, or a converter that failed before its first line
-            let db = try location.open(DatabaseOptions(syncPolicy: policy))
-            let created = !db.collectionNames.contains(collection)
-            let coll: Collection
-            do {
-                coll = try created ? createCollection(db, metric: metricValue, first: pending) : db.collection(collection)
-            } catch {
-                try? db.close()
-                throw error
-            }
-            let progress = ProgressBar(total: source.expectedRows ?? 0, unit: .vectors)
-            var done = 0
-            let start = monotonicSeconds()
-            do {
-                while !pending.isEmpty {
-                    try coll.upsert(pending)
-                    done += pending.count
-                    emit("committed \(done)")
-                    progress.update(done)
-                    pending = try source.next(batchSize)
-                }
-                try source.finish()
-            } catch {
-                // Rows already reported committed stay; a collection this import created and
-                // wrote nothing to is removed, so a failed import leaves no empty collection.
-                if created && done == 0 { try? db.dropCollection(collection) }
-                try? db.close()
-                throw error
-            }
-            progress.finish()
-            let ingest = monotonicSeconds() - start
-            note(String(format: "imported %d documents in %.2f s (%.0f documents/s)", done, ingest, Double(done) / max(ingest, 1e-9)))
-            if !noFlush {
-                let t0 = monotonicSeconds()
-                try coll.flush()
-                note(String(format: "flushed and indexed in %.2f s", monotonicSeconds() - t0))
-            }
-            try db.close()
+            try importer.run(&source, from: file)
         }
     }
 
@@ -108,18 +71,9 @@ struct ImportCommand: ParsableCommand {
             var args = ["--dataset", dataset]
             if let idColumn { args += ["--id-column", idColumn] }
             if let vectorColumn { args += ["--vector-column", vectorColumn] }
-            return try PythonConverter(path: file, arguments: args, fields: DocumentJSONFields(), firstID: firstId)
+            return try PythonConverter(
+                module: "tidepool_client.convert", path: file, arguments: ["to-jsonl", file] + args, fields: DocumentJSONFields(),
+                firstID: firstId)
         }
-    }
-
-    /// A new collection, its dimension from the first document with a vector (or --dimension), a
-    /// text index over --text-field when given.
-    private func createCollection(_ db: Database, metric: Metric, first: [Document]) throws -> Collection {
-        guard let dim = first.first(where: \.hasVector)?.vector.count ?? dimension else {
-            throw TidepoolError.invalidArgument(
-                "the first \(first.count) documents of '\(file)' have no vectors: give --dimension for the new collection")
-        }
-        let config = CollectionConfig(text: textField.map { TextIndexConfig(fields: [$0]) })
-        return try db.createCollection(collection, dimension: dim, metric: metric, config: config)
     }
 }

@@ -11,7 +11,7 @@ struct TidepoolCLI: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ImportCommand.self, CompactCommand.self, SearchCommand.self, InspectCommand.self, VerifyCommand.self,
             BenchCommand.self, VersionsCommand.self, SnapshotCommand.self, BranchCommand.self, BackupCommand.self,
-            RestoreCommand.self, ExportCommand.self, CrashWriterCommand.self, S3CheckCommand.self,
+            RestoreCommand.self, ExportCommand.self, MigrateCommand.self, CrashWriterCommand.self, S3CheckCommand.self,
         ])
 }
 

@@ -1,9 +1,10 @@
 import Foundation
 import Tidepool
 
-/// Parquet and HDF5 through Python: `python3 -m tidepool_client.convert` (the client package, with
-/// pyarrow or h5py) reads the file and writes JSON Lines to a pipe, which `JSONLinesSource` reads
-/// as it arrives. `$TIDEPOOL_PYTHON` names the interpreter (default `python3`).
+/// Documents through Python: a module of the client package (`tidepool_client.convert` for Parquet
+/// with pyarrow and HDF5 with h5py, `tidepool_client.migrate` for Chroma, LanceDB and Qdrant
+/// through their own clients) writes JSON Lines to a pipe, which `JSONLinesSource` reads as it
+/// arrives. `$TIDEPOOL_PYTHON` names the interpreter (default `python3`).
 struct PythonConverter: DocumentSource {
     private let process: Process
     private let errors: URL
@@ -11,12 +12,13 @@ struct PythonConverter: DocumentSource {
     private let path: String
     private var finished = false
 
-    init(path: String, arguments: [String], fields: DocumentJSONFields, firstID: UInt64) throws {
+    /// `path` names the source in messages; `arguments` follow `-m module`.
+    init(module: String, path: String, arguments: [String], fields: DocumentJSONFields, firstID: UInt64) throws {
         self.path = path
         let python = ProcessInfo.processInfo.environment["TIDEPOOL_PYTHON"] ?? "python3"
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-m", "tidepool_client.convert", "to-jsonl", path] + arguments
+        process.arguments = [python, "-m", module] + arguments
         let out = Pipe()
         errors = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tidepool-convert-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
