@@ -86,6 +86,9 @@ func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] {
         case .float(let d): return d
         case .bool(let b): return b
         case .stringArray(let xs): return xs
+        case .intArray(let xs): return xs
+        case .floatArray(let xs): return xs
+        case .object(let o): return attributesJSON(o)
         case .null: return NSNull()
         }
     }

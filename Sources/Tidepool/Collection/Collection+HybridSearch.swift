@@ -67,7 +67,7 @@ extension Collection {
         fused.sort { $0.score != $1.score ? $0.score > $1.score : $0.key < $1.key }
         let hits = try fused.prefix(k).map { f in
             let key = RowKey(packed: f.key)
-            let attrs = options.includeAttributes ? try snap.attributes(key) : nil
+            let attrs = options.includeAttributes ? schema.normalized(try snap.attributes(key)) : nil
             return HybridHit(
                 id: try snap.documentID(key), score: f.score, vectorRank: f.e.v?.rank,
                 vectorDistance: f.e.v.map { reportedDistance($0.dist, metric: metric) },

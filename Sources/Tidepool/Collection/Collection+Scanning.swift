@@ -52,7 +52,8 @@ extension Collection {
         rows.sort { $0.id < $1.id }
         let page = rows.prefix(limit)
         let docs: [Document] = try page.map { r in
-            Document(id: r.id, vector: includeVectors ? try snap.vector(r.key) : [], attributes: try snap.attributes(r.key))
+            Document(
+                id: r.id, vector: includeVectors ? try snap.vector(r.key) : [], attributes: schema.normalized(try snap.attributes(r.key)))
         }
         return ScanPage(documents: docs, next: rows.count > limit ? page.last?.id : nil)
     }

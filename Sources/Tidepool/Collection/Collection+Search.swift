@@ -59,11 +59,12 @@ extension Collection {
 
     /// The hits for a search's keys, closest first, with what `options` asks to include.
     func resolve(_ top: TopK, in snap: Snapshot, options: SearchOptions) throws -> [SearchHit] {
-        try top.sorted().map { item in
+        let schema = self.schema
+        return try top.sorted().map { item in
             let key = RowKey(packed: item.key)
             return SearchHit(
                 id: try snap.documentID(key), distance: reportedDistance(item.dist, metric: metric),
-                attributes: options.includeAttributes ? try snap.attributes(key) : nil,
+                attributes: options.includeAttributes ? schema.normalized(try snap.attributes(key)) : nil,
                 vector: options.includeVectors ? try snap.vector(key) : nil)
         }
     }

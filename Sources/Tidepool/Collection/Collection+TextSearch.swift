@@ -24,7 +24,7 @@ extension Collection {
             let key = RowKey(packed: item.key)
             return TextHit(
                 id: try snap.documentID(key), score: Double(-item.dist),
-                attributes: options.includeAttributes ? try snap.attributes(key) : nil)
+                attributes: options.includeAttributes ? schema.normalized(try snap.attributes(key)) : nil)
         }
         cost.nanoseconds = DispatchTime.now().uptimeNanoseconds - start
         return (hits, cost)

@@ -177,7 +177,7 @@ extension Collection {
         let view = try versionView(selector)
         return try ids.compactMap { id in
             guard let key = try view.row(of: id) else { return nil }
-            return Document(id: id, vector: try view.snapshot.vector(key), attributes: try view.snapshot.attributes(key))
+            return Document(id: id, vector: try view.snapshot.vector(key), attributes: schema.normalized(try view.snapshot.attributes(key)))
         }
     }
 

@@ -116,9 +116,7 @@ extension Collection {
     private func inferTypes(_ docs: [Document]) {
         schemaLock.withLock {
             for d in docs {
-                for (k, v) in d.attributes where schemaValue.types[k] == nil {
-                    if let t = AttributeType(of: v) { schemaValue.types[k] = t }
-                }
+                for (k, v) in d.attributes { schemaValue.observe(k, v) }
             }
         }
     }

@@ -220,8 +220,9 @@ public final class Collection: @unchecked Sendable {
                 }
             }
         }
+        let schema = self.schema
         return try found.map { id, container, row in
-            Document(id: id, vector: try container.vector(row), attributes: try container.attributes(row))
+            Document(id: id, vector: try container.vector(row), attributes: schema.normalized(try container.attributes(row)))
         }
     }
 

@@ -135,17 +135,41 @@ package enum JSONText {
         switch v {
         case .string(let s): appendString(s, to: &out)
         case .int(let i): out.append(contentsOf: Array(String(i).utf8))
-        case .float(let d): appendNumber(d, to: &out)
+        case .float(let d): appendFloat(d, to: &out)
         case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
         case .null: out.append(contentsOf: Array("null".utf8))
-        case .stringArray(let a):
-            out.append(UInt8(ascii: "["))
-            for (i, s) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                appendString(s, to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
+        case .stringArray(let a): appendList(a, to: &out) { appendString($0, to: &$1) }
+        case .intArray(let a): appendList(a, to: &out) { $1.append(contentsOf: Array(String($0).utf8)) }
+        case .floatArray(let a): appendList(a, to: &out) { appendFloat($0, to: &$1) }
+        case .object(let o): appendObject(o, to: &out)
         }
+    }
+
+    /// An attribute map, keys sorted.
+    package static func appendObject(_ o: [String: AttributeValue], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (i, key) in o.keys.sorted().enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            appendString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            if let v = o[key] { appendAttribute(v, to: &out) }
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// A float attribute: always with a fraction or exponent (`2.0`), so it reads back as a float.
+    package static func appendFloat(_ d: Double, to out: inout [UInt8]) {
+        guard d.isFinite else { out.append(contentsOf: Array("null".utf8)); return }
+        out.append(contentsOf: Array(d.description.utf8))
+    }
+
+    private static func appendList<T>(_ a: [T], to out: inout [UInt8], _ one: (T, inout [UInt8]) -> Void) {
+        out.append(UInt8(ascii: "["))
+        for (i, x) in a.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            one(x, &out)
+        }
+        out.append(UInt8(ascii: "]"))
     }
 }
 
@@ -180,14 +204,8 @@ extension Document {
             }
         }
         if !attributes.isEmpty {
-            out.append(contentsOf: Array(#","attributes":{"#.utf8))
-            for (i, key) in attributes.keys.sorted().enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONText.appendString(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                JSONText.appendAttribute(attributes[key]!, to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+            out.append(contentsOf: Array(#","attributes":"#.utf8))
+            JSONText.appendObject(attributes, to: &out)
         }
         out.append(UInt8(ascii: "}"))
         return out

@@ -5,7 +5,26 @@ public enum AttributeValue: Hashable, Sendable, Codable {
     case float(Double)
     case bool(Bool)
     case stringArray([String])
+    case intArray([Int64])
+    case floatArray([Double])
+    /// An object, stored whole; filters reach its members by dotted path (`"meta.page"`).
+    case object([String: AttributeValue])
     case null
+
+    /// The value at a dotted path in `attrs`: the attribute of that exact name, else a member of
+    /// an object attribute (`"a.b.c"`: attribute `a`'s `b`'s `c`, or attribute `a.b`'s `c`).
+    public static func lookup(_ path: String, in attrs: [String: AttributeValue]) -> AttributeValue? {
+        if let v = attrs[path] { return v }
+        var i = path.utf8.startIndex
+        while let dot = path.utf8[i...].firstIndex(of: UInt8(ascii: ".")) {
+            if case .object(let o)? = attrs[String(path[..<dot])] {
+                let rest = String(path[path.index(after: dot)...])
+                if let v = lookup(rest, in: o) { return v }
+            }
+            i = path.utf8.index(after: dot)
+        }
+        return nil
+    }
 }
 
 /// A document: an id, a vector and optional attributes.

@@ -10,6 +10,10 @@ final class AttributeIndex: @unchecked Sendable {
         case strings(values: [String], rows: [UInt32], postings: [String: [UInt32]], present: Bitmap)
         case bools(trues: Bitmap, falses: Bitmap)
         case arrays(postings: [String: [UInt32]], present: Bitmap)
+        /// Integer and float arrays: each element as the double it is (exact below 2^53).
+        case numberArrays(postings: [Double: [UInt32]], present: Bitmap)
+        /// Object attributes: only their presence (their members have columns of their own, by dotted path).
+        case objects(present: Bitmap)
     }
 
     let rows: Int
@@ -39,6 +43,7 @@ final class AttributeIndex: @unchecked Sendable {
         var ints: [(Int64, UInt32)] = [], floats: [(Double, UInt32)] = [], strings: [([UInt8], UInt32)] = []
         var trues = Bitmap(count: rows), falses = Bitmap(count: rows), sawBool = false
         var postings: [String: [UInt32]] = [:], arrayPresent = Bitmap(count: rows), sawArray = false
+        var numberPostings: [Double: [UInt32]] = [:], sawNumberArray = false, objects = Bitmap(count: rows), sawObject = false
         for r in 0..<rows {
             guard let v = try read(key, r) else { continue }
             let row = UInt32(r)
@@ -51,10 +56,26 @@ final class AttributeIndex: @unchecked Sendable {
                 sawArray = true
                 for s in Set(a) { postings[s, default: []].append(row) }
                 arrayPresent.insert(r)
+            case .intArray(let a):
+                sawNumberArray = true
+                for x in Set(a) { numberPostings[Double(x), default: []].append(row) }
+                arrayPresent.insert(r)
+            case .floatArray(let a):
+                sawNumberArray = true
+                for x in Set(a) { numberPostings[x, default: []].append(row) }
+                arrayPresent.insert(r)
+            case .object: sawObject = true; objects.insert(r)
             case .null: break
             }
         }
-        // One type per attribute (the schema enforces it); the first kind found wins.
+        if sawObject { return .objects(present: objects) }
+        // One type per attribute (the schema enforces it), but for numbers: an attribute widened
+        // from int to float holds both, and is one float column.
+        if !ints.isEmpty && !floats.isEmpty {
+            floats += ints.map { (Double($0.0), $0.1) }
+            ints = []
+        }
+        if sawNumberArray { return .numberArrays(postings: numberPostings, present: arrayPresent) }
         if !ints.isEmpty {
             ints.sort { $0.0 < $1.0 }
             return .ints(values: ints.map(\.0), rows: ints.map(\.1), present: Bitmap(count: rows, rows: ints.map(\.1)))
@@ -79,7 +100,9 @@ final class AttributeIndex: @unchecked Sendable {
 
     private func present(_ k: String) -> Bitmap {
         switch column(k) {
-        case .ints(_, _, let p)?, .floats(_, _, let p)?, .strings(_, _, _, let p)?, .arrays(_, let p)?: return p
+        case .ints(_, _, let p)?, .floats(_, _, let p)?, .strings(_, _, _, let p)?, .arrays(_, let p)?, .numberArrays(_, let p)?,
+            .objects(let p)?:
+            return p
         case .bools(let t, let f)?: var b = t; b.formUnion(f); return b
         case nil: return Bitmap(count: rows)
         }
@@ -92,9 +115,14 @@ final class AttributeIndex: @unchecked Sendable {
         case (.ints(let vs, let rs, _)?, .int(let i)): return rowsBitmap(rs[range(vs, i, i, true, true)])
         case (.floats(let vs, let rs, _)?, .float(let d)): return rowsBitmap(rs[range(vs, d, d, true, true)])
         case (.floats(let vs, let rs, _)?, .int(let i)): return rowsBitmap(rs[range(vs, Double(i), Double(i), true, true)])
+        case (.ints(let vs, let rs, _)?, .float(let d)):
+            guard let i = Int64(exactly: d) else { return Bitmap(count: rows) }
+            return rowsBitmap(rs[range(vs, i, i, true, true)])
         case (.strings(_, _, let p, _)?, .string(let s)): return rowsBitmap(p[s] ?? [])
         case (.bools(let t, let f)?, .bool(let b)): return b ? t : f
         case (.arrays(let p, _)?, .string(let s)): return rowsBitmap(p[s] ?? [])
+        case (.numberArrays(let p, _)?, .int(let i)): return rowsBitmap(p[Double(i)] ?? [])
+        case (.numberArrays(let p, _)?, .float(let d)): return rowsBitmap(p[d] ?? [])
         default: return Bitmap(count: rows)
         }
     }
@@ -108,7 +136,9 @@ final class AttributeIndex: @unchecked Sendable {
         case (.floats(let vs, let rs, _)?, .int(let i)): add(rs[range(vs, Double(i), Double(i), true, true)])
         case (.strings(_, _, let p, _)?, .string(let s)): add(p[s] ?? [])
         case (.arrays(let p, _)?, .string(let s)): add(p[s] ?? [])
-        default: b.formUnion(equal(k, value))  // null and booleans: whole bitmaps anyway
+        case (.numberArrays(let p, _)?, .int(let i)): add(p[Double(i)] ?? [])
+        case (.numberArrays(let p, _)?, .float(let d)): add(p[d] ?? [])
+        default: b.formUnion(equal(k, value))  // null, booleans, integers asked as floats
         }
     }
 
@@ -140,6 +170,14 @@ final class AttributeIndex: @unchecked Sendable {
         case (.floats(let vs, let rs, _)?, .int(let i)):
             let d = Double(i)
             return rowsBitmap(rs[lo ? range(vs, d, nil, inclusive, false) : range(vs, nil, d, false, inclusive)])
+        case (.ints(let vs, let rs, _)?, .float(let d)):
+            // An integer column against a float: the same rows as against the integer bound it implies.
+            guard !d.isNaN else { return Bitmap(count: rows) }
+            let bound = lo ? (inclusive ? d.rounded(.up) : d.rounded(.down) + 1) : (inclusive ? d.rounded(.down) : d.rounded(.up) - 1)
+            if bound >= 9.3e18 { return lo ? Bitmap(count: rows) : rowsBitmap(rs) }
+            if bound <= -9.3e18 { return lo ? rowsBitmap(rs) : Bitmap(count: rows) }
+            let i = Int64(bound)
+            return rowsBitmap(rs[lo ? range(vs, i, nil, true, false) : range(vs, nil, i, false, true)])
         case (.strings(let vs, let rs, _, _)?, .string(let s)):
             let r = lo ? range(vs, s, nil, inclusive, false, less: utf8Less) : range(vs, nil, s, false, inclusive, less: utf8Less)
             return rowsBitmap(rs[r])

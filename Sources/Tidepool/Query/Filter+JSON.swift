@@ -79,8 +79,11 @@ extension Filter {
 
 extension AttributeValue {
     /// The attribute value a JSON value stands for: strings, integers, floats, booleans, null,
-    /// and arrays of strings. `path` names the value in error messages.
-    public init(json v: JSONValue, path: String) throws {
+    /// arrays of strings or numbers, and objects of these (8 levels at most). `path` names the value
+    /// in error messages.
+    public init(json v: JSONValue, path: String) throws { try self.init(json: v, path: path, depth: 0) }
+
+    private init(json v: JSONValue, path: String, depth: Int) throws {
         switch v {
         case .null: self = .null
         case .bool(let b): self = .bool(b)
@@ -90,12 +93,29 @@ extension AttributeValue {
         case .double(let d): self = .float(d)
         case .string(let s): self = .string(s)
         case .array(let a):
-            self = .stringArray(
-                try a.map {
-                    guard case .string(let s) = $0 else { throw TidepoolError.invalidArgument("\(path): arrays hold strings only") }
-                    return s
-                })
-        case .object: throw TidepoolError.invalidArgument("\(path): nested objects are not supported")
+            // Strings, or numbers (integers unless one is not: then floats); an empty array fits any array attribute.
+            if a.allSatisfy({ if case .string = $0 { true } else { false } }) {
+                self = .stringArray(a.map { if case .string(let s) = $0 { s } else { "" } })
+            } else if a.allSatisfy({ if case .int = $0 { true } else { false } }) {
+                self = .intArray(a.map { if case .int(let i) = $0 { i } else { 0 } })
+            } else {
+                self = .floatArray(
+                    try a.map {
+                        switch $0 {
+                        case .int(let i): return Double(i)
+                        case .uint(let u): return Double(u)
+                        case .double(let d): return d
+                        default: throw TidepoolError.invalidArgument("\(path): arrays hold strings or numbers, not a mix or other values")
+                        }
+                    })
+            }
+        case .object(let o):
+            guard depth < RecordCodec.maxObjectDepth else {
+                throw TidepoolError.invalidArgument("\(path): objects nested deeper than \(RecordCodec.maxObjectDepth) levels")
+            }
+            var members: [String: AttributeValue] = [:]
+            for (k, x) in o { members[k] = try AttributeValue(json: x, path: "\(path).\(k)", depth: depth + 1) }
+            self = .object(members)
         }
     }
 }

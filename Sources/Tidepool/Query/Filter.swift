@@ -3,8 +3,9 @@ import Foundation
 /// A condition on attributes, usable as a Swift value or parsed from JSON.
 ///
 /// Missing and `null` attributes are the same thing: they match `eq(field, .null)`, `ne` and `notIn`
-/// of any other value, and `not(exists(field))`, and nothing else. On a string-array attribute,
-/// `eq`/`in` match when any element matches, and `contains` tests one element.
+/// of any other value, and `not(exists(field))`, and nothing else. On an array attribute (of
+/// strings, integers or floats), `eq`/`in` match when any element matches; `contains` tests one
+/// element of a string array. Integers and floats compare as numbers.
 /// String comparisons (`lt`… and `prefix`) are by Unicode code points, so ISO dates like
 /// `"2024-01"` order as dates.
 public indirect enum Filter: Sendable, Hashable {
@@ -32,24 +33,36 @@ public indirect enum Filter: Sendable, Hashable {
         case .and(let fs): return fs.allSatisfy { $0.matches(attrs) }
         case .or(let fs): return fs.contains { $0.matches(attrs) }
         case .not(let f): return !f.matches(attrs)
-        case .eq(let k, let v): return Filter.equal(attrs[k] ?? .null, v)
-        case .ne(let k, let v): return !Filter.equal(attrs[k] ?? .null, v)
-        case .in(let k, let vs): return vs.contains { Filter.equal(attrs[k] ?? .null, $0) }
-        case .notIn(let k, let vs): return !vs.contains { Filter.equal(attrs[k] ?? .null, $0) }
-        case .lt(let k, let v): return Filter.compare(attrs[k], v).map { $0 < 0 } ?? false
-        case .lte(let k, let v): return Filter.compare(attrs[k], v).map { $0 <= 0 } ?? false
-        case .gt(let k, let v): return Filter.compare(attrs[k], v).map { $0 > 0 } ?? false
-        case .gte(let k, let v): return Filter.compare(attrs[k], v).map { $0 >= 0 } ?? false
-        case .exists(let k): if let v = attrs[k], v != .null { return true } else { return false }
-        case .contains(let k, let s): if case .stringArray(let a)? = attrs[k] { return a.contains(s) } else { return false }
-        case .prefix(let k, let p): if case .string(let s)? = attrs[k] { return Filter.codePointsHavePrefix(s, p) } else { return false }
+        case .eq(let k, let v): return Filter.equal(Filter.value(k, attrs) ?? .null, v)
+        case .ne(let k, let v): return !Filter.equal(Filter.value(k, attrs) ?? .null, v)
+        case .in(let k, let vs): return vs.contains { Filter.equal(Filter.value(k, attrs) ?? .null, $0) }
+        case .notIn(let k, let vs): return !vs.contains { Filter.equal(Filter.value(k, attrs) ?? .null, $0) }
+        case .lt(let k, let v): return Filter.compare(Filter.value(k, attrs), v).map { $0 < 0 } ?? false
+        case .lte(let k, let v): return Filter.compare(Filter.value(k, attrs), v).map { $0 <= 0 } ?? false
+        case .gt(let k, let v): return Filter.compare(Filter.value(k, attrs), v).map { $0 > 0 } ?? false
+        case .gte(let k, let v): return Filter.compare(Filter.value(k, attrs), v).map { $0 >= 0 } ?? false
+        case .exists(let k): if let v = Filter.value(k, attrs), v != .null { return true } else { return false }
+        case .contains(let k, let s):
+            if case .stringArray(let a)? = Filter.value(k, attrs) { return a.contains(s) } else { return false }
+        case .prefix(let k, let p):
+            if case .string(let s)? = Filter.value(k, attrs) { return Filter.codePointsHavePrefix(s, p) } else { return false }
         }
+    }
+
+    /// The value a filter's field names: an attribute, or an object's member by dotted path.
+    @inline(__always) static func value(_ k: String, _ attrs: [String: AttributeValue]) -> AttributeValue? {
+        attrs[k] ?? (k.utf8.contains(UInt8(ascii: ".")) ? AttributeValue.lookup(k, in: attrs) : nil)
     }
 
     static func equal(_ stored: AttributeValue, _ v: AttributeValue) -> Bool {
         switch (stored, v) {
         case (.stringArray(let a), .string(let s)): return a.contains(s)
         case (.float(let a), .int(let b)): return a == Double(b)
+        case (.int(let a), .float(let b)): return Double(a) == b
+        case (.intArray(let a), .int(let b)): return a.contains(b)
+        case (.intArray(let a), .float(let b)): return a.contains { Double($0) == b }
+        case (.floatArray(let a), .float(let b)): return a.contains(b)
+        case (.floatArray(let a), .int(let b)): return a.contains(Double(b))
         default: return stored == v
         }
     }
@@ -60,6 +73,7 @@ public indirect enum Filter: Sendable, Hashable {
         case (.int(let a)?, .int(let b)): return a < b ? -1 : (a == b ? 0 : 1)
         case (.float(let a)?, .float(let b)): return a < b ? -1 : (a == b ? 0 : 1)
         case (.float(let a)?, .int(let b)): let d = Double(b); return a < d ? -1 : (a == d ? 0 : 1)
+        case (.int(let a)?, .float(let b)): let d = Double(a); return d < b ? -1 : (d == b ? 0 : 1)
         case (.string(let a)?, .string(let b)): return codePointCompare(a, b)
         default: return nil
         }
@@ -140,10 +154,21 @@ public indirect enum Filter: Sendable, Hashable {
                 if allowNull { return v }
                 throw TidepoolError.invalidArgument("collection '\(collection)': filter compares '\(k)' with null")
             }
-            let vt = AttributeType(of: v)!
+            guard let vt = AttributeType(of: v), !vt.isArray, vt != .object else {
+                throw TidepoolError.invalidArgument(
+                    "collection '\(collection)': filter on '\(k)' compares with an array or object; give one value")
+            }
+            if t == .object {
+                throw TidepoolError.invalidArgument(
+                    "collection '\(collection)': '\(k)' is an object; filter on its members by dotted path ('\(k).member')")
+            }
+            if ordered && t.isArray {
+                throw TidepoolError.invalidArgument(
+                    "collection '\(collection)': '\(k)' is an array; an ordering comparison needs one value")
+            }
             switch (t, vt) {
-            case (.float, .int): if case .int(let i) = v { return .float(Double(i)) }
-            case (.stringArray, .string) where !ordered: return v
+            case (.float, .int), (.floatArray, .int): return v.widened
+            case (.int, .float), (.intArray, .int), (.intArray, .float), (.floatArray, .float), (.stringArray, .string): return v
             case _ where t == vt && (!ordered || t == .int || t == .float || t == .string): return v
             default: break
             }

@@ -35,13 +35,15 @@ indirect enum FilterEvaluator: Sendable {
         case .or(let fs): return fs.contains { $0.matches(attrs) }
         case .not(let f): return !f.matches(attrs)
         case .member(let k, let set, let negated):
-            let stored = attrs[k] ?? .null
+            let stored = Filter.value(k, attrs) ?? .null
             let hit: Bool
-            if case .stringArray(let a) = stored {
-                // An array matches a string operand holding one of its elements, or an equal array.
-                hit = set.contains(stored) || a.contains { set.contains(.string($0)) }
-            } else {
-                hit = set.contains(stored)
+            switch stored {
+            // An array matches an operand equal to one of its elements (integers also as floats).
+            case .stringArray(let a): hit = a.contains { set.contains(.string($0)) }
+            case .intArray(let a): hit = a.contains { set.contains(.int($0)) || set.contains(.float(Double($0))) }
+            case .floatArray(let a): hit = a.contains { set.contains(.float($0)) }
+            case .int(let i): hit = set.contains(stored) || set.contains(.float(Double(i)))
+            default: hit = set.contains(stored)
             }
             return hit != negated
         case .leaf(let f): return f.matches(attrs)

@@ -4,6 +4,8 @@ import Foundation
 enum RecordCodec {
     static let maxIDBytes = 1024
     static let maxKeyBytes = 256
+    /// Objects inside objects: at most this many levels below the attribute itself.
+    static let maxObjectDepth = 8
 
     static func encode(_ id: DocumentID, into w: inout ByteWriter) {
         switch id {
@@ -32,11 +34,14 @@ enum RecordCodec {
             case .bool(let b): w.u8(3); w.u8(b ? 1 : 0)
             case .stringArray(let a): w.u8(4); w.u32(UInt32(a.count)); for s in a { w.string(s) }
             case .null: w.u8(5)
+            case .intArray(let a): w.u8(6); w.u32(UInt32(a.count)); for x in a { w.i64(x) }
+            case .floatArray(let a): w.u8(7); w.u32(UInt32(a.count)); for x in a { w.f64(x) }
+            case .object(let o): w.u8(8); encode(o, into: &w)
             }
         }
     }
 
-    static func decodeAttributes(_ r: inout ByteReader) throws -> [String: AttributeValue] {
+    static func decodeAttributes(_ r: inout ByteReader, depth: Int = 0) throws -> [String: AttributeValue] {
         let n = Int(try r.u32("attribute count"))
         guard n <= r.remaining else { throw r.fail("attribute count \(n) exceeds the record") }
         var out: [String: AttributeValue] = [:]
@@ -56,6 +61,9 @@ enum RecordCodec {
                 for _ in 0..<c { a.append(try r.string("array element")) }
                 out[key] = .stringArray(a)
             case 5: out[key] = .null
+            case 6: out[key] = .intArray(try decodeNumbers(&r) { try $0.i64() })
+            case 7: out[key] = .floatArray(try decodeNumbers(&r) { try $0.f64() })
+            case 8: out[key] = .object(try decodeObject(&r, depth: depth))
             case let t: throw r.fail("unknown attribute tag \(t)")
             }
         }
@@ -86,10 +94,35 @@ enum RecordCodec {
                 if match { return .stringArray(try (0..<c).map { _ in try r.string("array element") }) }
                 for _ in 0..<c { try skipString() }
             case 5: if match { return .null }
+            case 6:
+                let a = try decodeNumbers(&r) { try $0.i64() }
+                if match { return .intArray(a) }
+            case 7:
+                let a = try decodeNumbers(&r) { try $0.f64() }
+                if match { return .floatArray(a) }
+            case 8:
+                let o = try decodeObject(&r, depth: 0)
+                if match { return .object(o) }
             case let t: throw r.fail("unknown attribute tag \(t)")
             }
         }
         return nil
+    }
+
+    /// An object value: an attribute map of its own, at most `maxObjectDepth` levels deep.
+    private static func decodeObject(_ r: inout ByteReader, depth: Int) throws -> [String: AttributeValue] {
+        guard depth < maxObjectDepth else { throw r.fail("objects nested deeper than \(maxObjectDepth) levels") }
+        return try decodeAttributes(&r, depth: depth + 1)
+    }
+
+    /// A numeric array: u32 count, then 8 bytes a number.
+    private static func decodeNumbers<T>(_ r: inout ByteReader, _ one: (inout ByteReader) throws -> T) throws -> [T] {
+        let c = Int(try r.u32("array length"))
+        guard c <= r.remaining / 8 else { throw r.fail("array length \(c) exceeds the record") }
+        var a: [T] = []
+        a.reserveCapacity(c)
+        for _ in 0..<c { a.append(try one(&r)) }
+        return a
     }
 
     /// Checks an id and attributes for limits a reader would refuse.
@@ -100,14 +133,31 @@ enum RecordCodec {
                     "collection '\(collection)': string id must be 1...\(maxIDBytes) UTF-8 bytes")
             }
         }
-        for (k, v) in doc.attributes {
+        try validate(doc.attributes, doc: doc.id, collection: collection, depth: 0)
+    }
+
+    private static func validate(_ attrs: [String: AttributeValue], doc: DocumentID, collection: String, depth: Int) throws {
+        guard depth <= maxObjectDepth else {
+            throw TidepoolError.invalidArgument(
+                "collection '\(collection)': document \(doc) has objects nested deeper than \(maxObjectDepth) levels")
+        }
+        for (k, v) in attrs {
             if k.isEmpty || k.utf8.count > maxKeyBytes {
                 throw TidepoolError.invalidArgument(
                     "collection '\(collection)': attribute name must be 1...\(maxKeyBytes) bytes, got '\(k.prefix(40))'")
             }
-            if case .float(let f) = v, !f.isFinite {
+            let finite: Bool
+            switch v {
+            case .float(let f): finite = f.isFinite
+            case .floatArray(let a): finite = a.allSatisfy(\.isFinite)
+            case .object(let o):
+                try validate(o, doc: doc, collection: collection, depth: depth + 1)
+                finite = true
+            default: finite = true
+            }
+            if !finite {
                 throw TidepoolError.invalidArgument(
-                    "collection '\(collection)': attribute '\(k)' of document \(doc.id) is not finite")
+                    "collection '\(collection)': attribute '\(k)' of document \(doc) is not finite")
             }
         }
     }

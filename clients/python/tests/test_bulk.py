@@ -95,3 +95,25 @@ def test_documents_without_vectors(client):
     assert 300 in coll.query(text="only", k=5).ids
     with pytest.raises(BadRequestError, match="empty vector"):  # an empty list is a mistake, not "no vector"
         client._run(Call("POST", "/v1/collections/gaps/upsert", {"documents": [{"id": 9, "vector": []}]}))
+
+
+def test_metadata_as_loaders_produce_it(client):
+    coll = client.create_collection("loaders", dimension=2, metric="l2")
+    rows = [
+        {"page": np.int64(1), "sizes": [1, 2], "meta": {"source": "a.pdf", "coords": {"x": 0.5}}, "first": None},
+        {"page": 2.5, "sizes": [1.5], "meta": {"source": "b.pdf", "coords": {"x": np.float32(2.0)}}, "first": "now"},
+        {"page": 3, "sizes": [], "meta": {"source": "a.pdf"}},
+    ]
+    assert coll.upsert([1, 2, 3], np.eye(3, 2), rows) == 3
+    docs = {d.id: d.attributes for d in coll.get([1, 2, 3], include_vectors=False)}
+    assert docs[1] == {"page": 1.0, "sizes": [1.0, 2.0], "meta": {"source": "a.pdf", "coords": {"x": 0.5}}, "first": None}
+    assert isinstance(docs[1]["page"], float) or docs[1]["page"] == 1  # a float attribute (JSON may print 1.0 as 1)
+    assert docs[2]["first"] == "now" and docs[3]["sizes"] == []
+    assert sorted(d.id for d in coll.scan(filter={"meta.source": "a.pdf"})) == [1, 3]
+    assert [d.id for d in coll.scan(filter={"meta.coords.x": {"gt": 1}})] == [2]
+    assert sorted(d.id for d in coll.scan(filter={"sizes": 1})) == [1]
+    assert sorted(d.id for d in coll.scan(filter={"page": {"gte": 2}})) == [2, 3]
+    with pytest.raises(BadRequestError, match="strings or numbers"):
+        coll.upsert([4], [[0, 0]], [{"mixed": [1, "a"]}])
+    with pytest.raises(BadRequestError, match="dotted path"):
+        list(coll.scan(filter={"meta": "a.pdf"}))

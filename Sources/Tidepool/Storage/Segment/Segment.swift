@@ -291,10 +291,13 @@ final class Segment: @unchecked Sendable {
         return try RecordCodec.decodeAttributes(&r)
     }
 
-    /// One attribute of a row, read without decoding the rest of its record.
+    /// One attribute of a row, read without decoding the rest of its record; a dotted path that
+    /// names no attribute reads the object members it may name (`AttributeValue.lookup`).
     func attribute(_ row: Int, key: [UInt8]) throws -> AttributeValue? {
         var r = attributeRecords.record(row, file: path)
-        return try RecordCodec.decodeAttribute(&r, key: key)
+        if let v = try RecordCodec.decodeAttribute(&r, key: key) { return v }
+        guard key.contains(UInt8(ascii: ".")) else { return nil }
+        return AttributeValue.lookup(String(decoding: key, as: UTF8.self), in: try attributes(row))
     }
 
     func vectorArray(_ row: Int) throws -> [Float] {

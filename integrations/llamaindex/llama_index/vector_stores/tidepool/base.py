@@ -32,14 +32,19 @@ def _unknown_attribute(e: BadRequestError) -> bool:
 def _condition(f: MetadataFilter) -> Dict[str, Any]:
     op, key, value = f.operator, f.key, f.value
     simple = {FilterOperator.EQ: "eq", FilterOperator.NE: "ne", FilterOperator.GT: "gt", FilterOperator.GTE: "gte",
-              FilterOperator.LT: "lt", FilterOperator.LTE: "lte", FilterOperator.IN: "in", FilterOperator.NIN: "notIn",
-              FilterOperator.CONTAINS: "contains"}
+              FilterOperator.LT: "lt", FilterOperator.LTE: "lte", FilterOperator.IN: "in", FilterOperator.NIN: "notIn"}
     if op in simple:
         return {key: {simple[op]: value}}
-    if op == FilterOperator.ANY:
-        return {"or": [{key: {"contains": v}} for v in value]} if len(value) != 1 else {key: {"contains": value[0]}}
-    if op == FilterOperator.ALL:
-        return {"and": [{key: {"contains": v}} for v in value]} if len(value) != 1 else {key: {"contains": value[0]}}
+
+    def element(v: Any) -> Dict[str, Any]:
+        # One element of an array: `contains` for strings; numbers match any element by `eq`.
+        return {key: {"contains": v}} if isinstance(v, str) else {key: {"eq": v}}
+
+    if op == FilterOperator.CONTAINS:
+        return element(value)
+    if op in (FilterOperator.ANY, FilterOperator.ALL):
+        parts = [element(v) for v in value]
+        return parts[0] if len(parts) == 1 else {"or" if op == FilterOperator.ANY else "and": parts}
     if op == FilterOperator.IS_EMPTY:
         return {key: {"exists": False}}
     raise NotImplementedError(f"filter operator {op.value!r} is not supported by Tidepool (docs/FILTERS.md)")
@@ -73,7 +78,7 @@ class TidepoolVectorStore(BasePydanticVectorStore):
     """
 
     stores_text: bool = True
-    flat_metadata: bool = False  # string arrays are attributes too; nested objects are refused by the server
+    flat_metadata: bool = False  # arrays and nested objects are attributes too (docs/FILTERS.md)
     collection_name: str
     url: Optional[str] = None
     metric: str = "cosine"
