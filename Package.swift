@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.17.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // SIMD distance kernels and CRC32C in C: per-function CPU targets
@@ -74,6 +75,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                // gzip request and response bodies.
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         .executableTarget(

@@ -19,21 +19,25 @@ struct CompressionMiddleware: RouterMiddleware {
         var request = request
         if let encoding = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(), encoding != "identity" {
             guard encoding == "gzip" else {
-                throw APIError(.unsupportedMediaType, "unsupported_encoding", "Content-Encoding '\(encoding)' is not supported; send gzip or identity")
+                throw APIError(
+                    .unsupportedMediaType, "unsupported_encoding", "Content-Encoding '\(encoding)' is not supported; send gzip or identity")
             }
             var compressed: ByteBuffer
             do { compressed = try await request.body.collect(upTo: maxBody) } catch is NIOTooManyBytesError {
                 throw APIError(.contentTooLarge, "body_too_large", "request body is larger than \(maxBody) bytes")
             }
             let body: ByteBuffer
-            do { body = try compressed.decompress(with: .gzip(), maxSize: maxBody) } catch let e as CompressNIOError where e == .bufferOverflow {
+            do { body = try compressed.decompress(with: .gzip(), maxSize: maxBody) } catch let e as CompressNIOError
+                where e == .bufferOverflow
+            {
                 throw APIError(.contentTooLarge, "body_too_large", "request body inflates past \(maxBody) bytes")
             } catch {
                 throw APIError(.badRequest, "malformed_body", "the request body is not valid gzip (\(error))")
             }
-            request.headers[.contentEncoding] = nil
-            request.headers[.contentLength] = String(body.readableBytes)
-            request.body = RequestBody(buffer: body)
+            var head = request.head
+            head.headerFields[.contentEncoding] = nil
+            head.headerFields[.contentLength] = String(body.readableBytes)
+            request = Request(head: head, body: RequestBody(buffer: body))
         }
         let response = try await next(request, context)
         guard acceptsGzip(request.headers[.acceptEncoding]), response.headers[.contentEncoding] == nil,
@@ -45,9 +49,9 @@ struct CompressionMiddleware: RouterMiddleware {
         gzipped.headers[values: .vary] = ["Accept-Encoding"]
         let original = response.body
         gzipped.body = ResponseBody { writer in
-            var collector = CollectingWriter()
-            try await original.write(&collector)
-            var plain = collector.buffer
+            let collected = Collected()
+            try await original.write(CollectingWriter(into: collected))
+            var plain = collected.buffer
             try await writer.write(try plain.compress(with: .gzip()))
             try await writer.finish(nil)
         }
@@ -67,12 +71,16 @@ struct CompressionMiddleware: RouterMiddleware {
     }
 }
 
-/// Collects an answer's body (built in memory by the routes anyway) to compress it whole.
-private struct CollectingWriter: ResponseBodyWriter {
+/// An answer's body (built in memory by the routes anyway), collected to be compressed whole.
+private final class Collected: @unchecked Sendable {
     var buffer = ByteBuffer()
+}
+
+private struct CollectingWriter: ResponseBodyWriter {
+    let into: Collected
     mutating func write(_ part: ByteBuffer) async throws {
         var part = part
-        buffer.writeBuffer(&part)
+        into.buffer.writeBuffer(&part)
     }
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }

@@ -66,6 +66,7 @@ public struct TidepoolServer: Service {
         router.middlewares.add(NodeNameMiddleware(name: configuration.nodeName ?? "\(configuration.host):\(configuration.port)"))
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(GuardMiddleware(keys: configuration.keys))
+        router.middlewares.add(CompressionMiddleware(maxBody: configuration.maxBodyBytes))
         router.middlewares.add(writeRouting)
         var api = API(
             served: served, executor: executor, maxBody: configuration.maxBodyBytes, timeout: configuration.requestTimeout,

@@ -75,3 +75,28 @@ def test_retry_rule():
     with Client("http://x", transport=transport, backoff=0.001) as c:
         assert c.create_collection("c", dimension=1).name == "c"  # nothing was sent: safe even to create
     assert len(calls) == 2
+
+
+def test_gzip_both_ways(server):
+    import numpy as np
+
+    url = f"http://127.0.0.1:{server}"
+    with Client(url, api_key=KEY, compression=True) as c:
+        coll = c.create_collection("gz", dimension=64, metric="l2")
+        vecs = np.random.default_rng(1).standard_normal((500, 64)).astype(np.float32)
+        assert coll.upsert(np.arange(500), vecs, [{"text": "x" * 200}] * 500) == 500
+        docs = coll.get(list(range(100)))
+        assert len(docs) == 100 and np.array_equal(docs[7].vector, vecs[7])
+    # On the wire: the answer is gzipped when asked, and not otherwise; other encodings are refused.
+    raw = httpx.post(f"{url}/v1/collections/gz/get", json={"ids": list(range(100))},
+                     headers={"Authorization": f"Bearer {KEY}", "Accept-Encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip" and len(raw.json()["documents"]) == 100
+    plain = httpx.post(f"{url}/v1/collections/gz/get", json={"ids": [1]},
+                       headers={"Authorization": f"Bearer {KEY}", "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    bad = httpx.post(f"{url}/v1/collections/gz/upsert", content=b"not gzip",
+                     headers={"Authorization": f"Bearer {KEY}", "Content-Encoding": "gzip"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_body"
+    br = httpx.post(f"{url}/v1/collections/gz/upsert", content=b"{}",
+                    headers={"Authorization": f"Bearer {KEY}", "Content-Encoding": "br"})
+    assert br.status_code == 415

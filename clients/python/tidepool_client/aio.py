@@ -10,7 +10,7 @@ import httpx
 
 from . import _calls
 from ._bulk import UpsertPlan, from_table, halves, is_table, progress_bar
-from ._transport import Call, RetryPolicy, answer_error, connection_error, headers, parse, retryable_answer, \
+from ._transport import Call, RetryPolicy, answer_error, body, connection_error, headers, parse, retryable_answer, \
     retryable_exception
 from .client import DEFAULT_URL
 from .errors import PayloadTooLargeError
@@ -22,13 +22,14 @@ class AsyncClient:
 
     def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, *, timeout: float = 30.0,
                  max_retries: int = 5, backoff: float = 0.25, max_backoff: float = 8.0,
-                 extra_headers: Optional[Dict[str, str]] = None, max_connections: int = 32,
+                 extra_headers: Optional[Dict[str, str]] = None, max_connections: int = 32, compression: bool = False,
                  transport: Optional[httpx.AsyncBaseTransport] = None):
         self.url = (url or os.environ.get("TIDEPOOL_URL") or DEFAULT_URL).rstrip("/")
         self.retry = RetryPolicy(max_retries, backoff, max_backoff)
+        self.compression = compression
         self._http = httpx.AsyncClient(
             base_url=self.url, timeout=timeout,
-            headers=headers(api_key or os.environ.get("TIDEPOOL_API_KEY"), extra_headers),
+            headers=headers(api_key or os.environ.get("TIDEPOOL_API_KEY"), extra_headers, compression),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport)
 
@@ -42,11 +43,11 @@ class AsyncClient:
         await self.close()
 
     async def _run(self, call: Call) -> Any:
-        content = call.content()
+        content, extra = body(call.content(), self.compression)
         attempt = 0
         while True:
             try:
-                r = await self._http.request(call.method, call.path, content=content)
+                r = await self._http.request(call.method, call.path, content=content, headers=extra)
             except httpx.TransportError as e:
                 if attempt < self.retry.max_retries and retryable_exception(call, e):
                     await asyncio.sleep(self.retry.delay(attempt, None))

@@ -10,7 +10,7 @@ import httpx
 
 from . import _calls
 from ._bulk import UpsertPlan, from_table, halves, is_table, progress_bar
-from ._transport import Call, RetryPolicy, answer_error, connection_error, headers, parse, retryable_answer, \
+from ._transport import Call, RetryPolicy, answer_error, body, connection_error, headers, parse, retryable_answer, \
     retryable_exception
 from .errors import PayloadTooLargeError
 from .results import Documents, Hits
@@ -24,19 +24,22 @@ class Client:
     ``url`` defaults to ``$TIDEPOOL_URL`` or http://127.0.0.1:8080, ``api_key`` to ``$TIDEPOOL_API_KEY``.
     Calls that are safe to repeat are retried with backoff on 429, 502, 503, 504 and lost connections
     (``max_retries`` times); errors are :class:`~tidepool_client.errors.TidepoolError` subclasses.
-    ``transport`` replaces httpx's (a proxy, a Unix socket, a test double). Thread-safe; use it as a context
+    ``compression=True`` gzips request bodies of 1 KiB or more and asks for gzipped answers (for slow
+    networks; on a fast one it costs more CPU than it saves). ``transport`` replaces httpx's (a proxy, a
+    Unix socket, a test double). Thread-safe; use it as a context
     manager or call :meth:`close`.
     """
 
     def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, *, timeout: float = 30.0,
                  max_retries: int = 5, backoff: float = 0.25, max_backoff: float = 8.0,
-                 extra_headers: Optional[Dict[str, str]] = None, max_connections: int = 32,
+                 extra_headers: Optional[Dict[str, str]] = None, max_connections: int = 32, compression: bool = False,
                  transport: Optional[httpx.BaseTransport] = None):
         self.url = (url or os.environ.get("TIDEPOOL_URL") or DEFAULT_URL).rstrip("/")
         self.retry = RetryPolicy(max_retries, backoff, max_backoff)
+        self.compression = compression
         self._http = httpx.Client(
             base_url=self.url, timeout=timeout,
-            headers=headers(api_key or os.environ.get("TIDEPOOL_API_KEY"), extra_headers),
+            headers=headers(api_key or os.environ.get("TIDEPOOL_API_KEY"), extra_headers, compression),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport)
 
@@ -50,11 +53,11 @@ class Client:
         self.close()
 
     def _run(self, call: Call) -> Any:
-        content = call.content()
+        content, extra = body(call.content(), self.compression)
         attempt = 0
         while True:
             try:
-                r = self._http.request(call.method, call.path, content=content)
+                r = self._http.request(call.method, call.path, content=content, headers=extra)
             except httpx.TransportError as e:
                 if attempt < self.retry.max_retries and retryable_exception(call, e):
                     time.sleep(self.retry.delay(attempt, None))
