@@ -118,9 +118,20 @@ struct API: Sendable {
                     create = (try metricValue(c["metric"] ?? .string("cosine")), config)
                 }
                 if docs.isEmpty { return ["upserted": 0] }
-                let coll: Tidepool.Collection
-                let existing: Tidepool.Collection?
+                var existing: Tidepool.Collection?
                 do { existing = try collection(name) } catch TidepoolError.collectionNotFound where create != nil { existing = nil }
+                if existing == nil, let (metric, config) = create {
+                    guard let dimension = docs.first(where: \.hasVector)?.vector.count else {
+                        throw APIError.badRequest("'create' needs a document with a vector, to give the collection its dimension")
+                    }
+                    // Parallel first writes race to create it: the loser uses the winner's collection.
+                    do {
+                        existing = try served.createCollection(name, dimension: dimension, metric: metric, config: config)
+                    } catch TidepoolError.collectionExists {
+                        existing = try collection(name)
+                    }
+                }
+                let coll: Tidepool.Collection
                 if let existing {
                     coll = existing
                     // `create` describes the collection the caller expects: a different metric
@@ -130,8 +141,6 @@ struct API: Sendable {
                             .conflict, "collection_mismatch",
                             "collection '\(name)' exists with metric \(coll.metric.rawValue), not \(metric.rawValue) as 'create' asks")
                     }
-                } else if let (metric, config) = create {
-                    coll = try served.createCollection(name, dimension: docs[0].vector.count, metric: metric, config: config)
                 } else {
                     throw TidepoolError.collectionNotFound(name)
                 }

@@ -27,7 +27,7 @@ final class CLIImportExportTests: XCTestCase {
             {"id": "doc-2", "vector_b64": "\(b64)", "tags": ["a", "b"], "score": 0.5}
 
             {"id": 3, "body": "no vector here", "ok": true}
-            {"vector": [1, 2, 3], "year": 2021}
+            {"id": 103, "vector": [1, 2, 3], "year": 2021}
             """, file)
         let (status, out, err) = try runTidepool([
             "import", "--data", data, "--collection", "c", "--metric", "l2", "--text-field", "body", "--first-id", "100", file,
@@ -42,7 +42,7 @@ final class CLIImportExportTests: XCTestCase {
         XCTAssertEqual(docs[.string("doc-2")]?.attributes, ["tags": .stringArray(["a", "b"]), "score": .float(0.5)])
         XCTAssertEqual(docs[.uint(3)]?.vector, [])
         XCTAssertEqual(docs[.uint(3)]?.attributes["ok"], .bool(true))
-        XCTAssertEqual(docs[.uint(103)]?.vector, [1, 2, 3], "a line without an id takes its row number plus --first-id")
+        XCTAssertEqual(docs[.uint(103)]?.vector, [1, 2, 3])
         // The text field is indexed for BM25 in the new collection.
         let db = try Database(path: data, options: DatabaseOptions(readOnly: true))
         XCTAssertEqual(try db.collection("c").textSearch("vector", k: 5).map(\.id), [.uint(3)])
@@ -103,6 +103,13 @@ final class CLIImportExportTests: XCTestCase {
         (status, _, err) = try runTidepool(["import", "--data", dir.path + "/copy", "--collection", "c", "--metric", "l2", out])
         XCTAssertEqual(status, 0, err)
         XCTAssertEqual(try documents(dir.path + "/copy", "c"), try documents(data, "c"))
+        // Lines without ids take row numbers plus --first-id.
+        try write("{\"vector\": [1, 2]}\n{\"vector\": [3, 4]}\n", dir.path + "/rows.jsonl")
+        (status, _, err) = try runTidepool([
+            "import", "--data", dir.path + "/rows", "--collection", "c", "--metric", "l2", "--first-id", "100", dir.path + "/rows.jsonl",
+        ])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertEqual(try documents(dir.path + "/rows", "c")[.uint(101)]?.vector, [3, 4])
         (status, _, err) = try runTidepool([
             "export", "--data", data, "--collection", "c", "--to", dir.path + "/b.jsonl", "--vector-encoding", "base64", "--filter",
             #"{"f": {"exists": true}}"#,
@@ -123,6 +130,7 @@ final class CLIImportExportTests: XCTestCase {
             ("empty-vector.jsonl", "{\"id\": 1, \"vector\": []}\n", "empty vector"),
             ("ragged.csv", "id,vector\n1,1 2\n2\n", "row 2"),
             ("noid.csv", "x,vector\n1,1 2\n", "--id-column"),
+            ("mixed-ids.jsonl", "{\"id\": 5, \"vector\": [1]}\n{\"vector\": [2]}\n", "mixed-ids.jsonl line 2 has no 'id'"),
         ]
         for (name, text, expected) in cases {
             let path = dir.path + "/" + name

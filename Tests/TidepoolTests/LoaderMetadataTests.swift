@@ -92,6 +92,13 @@ final class LoaderMetadataTests: XCTestCase {
             }
         }
         XCTAssertEqual(try c.count(filter: nil), 1, "a refused batch changes nothing")
+        // Float bounds past Int64's range against an integer column in a segment: every row or none, no trap.
+        try c.flush()
+        let huge = try JSONParser.parse(Array(#"{"n": {"gte": 9223372036854775808}}"#.utf8))
+        XCTAssertEqual(try c.count(filter: try Filter(json: huge, path: "filter")), 0)
+        XCTAssertEqual(try c.count(filter: .lt("n", .float(9.25e18))), 1)
+        XCTAssertEqual(try c.count(filter: .gt("n", .float(-9.25e18))), 1)
+        XCTAssertEqual(try c.count(filter: .in("n", [.float(1), .float(1.5), .float(2)])), 1)
         for (f, message) in [
             (Filter.eq("xs", .intArray([1])), "compares with an array"), (.lt("xs", .int(1)), "ordering"),
             (.contains("xs", "1"), "string-array"),

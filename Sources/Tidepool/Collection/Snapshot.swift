@@ -45,12 +45,22 @@ struct Snapshot {
     func vectorSearchRows(_ filter: Filter?, deadline: Deadline? = nil) throws -> [Bitmap]? {
         let vectorless = containers.map { $0.vectorless }
         guard filter != nil || vectorless.contains(where: { $0 != nil }) else { return nil }
-        var allowed =
-            try filter.map { try allowedRows($0, deadline: deadline) } ?? containers.map { Bitmap(count: $0.rowCount, filled: true) }
-        for (c, v) in vectorless.enumerated() {
-            if let v { allowed[c].subtract(v) }
+        if let filter {
+            var allowed = try allowedRows(filter, deadline: deadline)
+            for (c, v) in vectorless.enumerated() {
+                if let v { allowed[c].subtract(v) }
+            }
+            return allowed
         }
-        return allowed
+        return containers.enumerated().map { c, container in
+            switch container {
+            case .segment(let s): return s.vectorRows()
+            case .memtable(_, let n, _):
+                var b = Bitmap(count: n, filled: true)
+                if let v = vectorless[c] { b.subtract(v) }
+                return b
+            }
+        }
     }
 
     /// The live rows that `filter` admits (all live rows when nil), in container order.

@@ -130,15 +130,21 @@ final class AttributeIndex: @unchecked Sendable {
     /// Adds the rows matching `value` exactly to `b` (the `in` operator's per-value step).
     private func insertEqual(_ k: String, _ value: AttributeValue, into b: inout Bitmap) {
         func add(_ rows: some Sequence<UInt32>) { for r in rows { b.insert(Int(r)) } }
-        switch (column(k), value) {
-        case (.ints(let vs, let rs, _)?, .int(let i)): add(rs[range(vs, i, i, true, true)])
-        case (.floats(let vs, let rs, _)?, .float(let d)): add(rs[range(vs, d, d, true, true)])
-        case (.floats(let vs, let rs, _)?, .int(let i)): add(rs[range(vs, Double(i), Double(i), true, true)])
-        case (.strings(_, _, let p, _)?, .string(let s)): add(p[s] ?? [])
-        case (.arrays(let p, _)?, .string(let s)): add(p[s] ?? [])
-        case (.numberArrays(let p, _)?, .int(let i)): add(p[Double(i)] ?? [])
-        case (.numberArrays(let p, _)?, .float(let d)): add(p[d] ?? [])
-        default: b.formUnion(equal(k, value))  // null, booleans, integers asked as floats
+        guard let column = column(k) else {
+            if value == .null { b.formUnion(equal(k, value)) }  // a segment without the attribute: only null matches
+            return
+        }
+        switch (column, value) {
+        case (.ints(let vs, let rs, _), .int(let i)): add(rs[range(vs, i, i, true, true)])
+        case (.ints(let vs, let rs, _), .float(let d)): if let i = Int64(exactly: d) { add(rs[range(vs, i, i, true, true)]) }
+        case (.floats(let vs, let rs, _), .float(let d)): add(rs[range(vs, d, d, true, true)])
+        case (.floats(let vs, let rs, _), .int(let i)): add(rs[range(vs, Double(i), Double(i), true, true)])
+        case (.strings(_, _, let p, _), .string(let s)): add(p[s] ?? [])
+        case (.arrays(let p, _), .string(let s)): add(p[s] ?? [])
+        case (.numberArrays(let p, _), .int(let i)): add(p[Double(i)] ?? [])
+        case (.numberArrays(let p, _), .float(let d)): add(p[d] ?? [])
+        case (_, .null), (.bools, .bool): b.formUnion(equal(k, value))  // whole bitmaps anyway
+        default: break  // another type: no row equals it
         }
     }
 
@@ -174,9 +180,10 @@ final class AttributeIndex: @unchecked Sendable {
             // An integer column against a float: the same rows as against the integer bound it implies.
             guard !d.isNaN else { return Bitmap(count: rows) }
             let bound = lo ? (inclusive ? d.rounded(.up) : d.rounded(.down) + 1) : (inclusive ? d.rounded(.down) : d.rounded(.up) - 1)
-            if bound >= 9.3e18 { return lo ? Bitmap(count: rows) : rowsBitmap(rs) }
-            if bound <= -9.3e18 { return lo ? rowsBitmap(rs) : Bitmap(count: rows) }
-            let i = Int64(bound)
+            // Past Int64's range (2^63 is the first double beyond it): every row or none.
+            if bound >= 0x1p63 { return lo ? Bitmap(count: rows) : rowsBitmap(rs) }
+            if bound < -0x1p63 { return lo ? rowsBitmap(rs) : Bitmap(count: rows) }
+            guard let i = Int64(exactly: bound) else { return Bitmap(count: rows) }
             return rowsBitmap(rs[lo ? range(vs, i, nil, true, false) : range(vs, nil, i, false, true)])
         case (.strings(let vs, let rs, _, _)?, .string(let s)):
             let r = lo ? range(vs, s, nil, inclusive, false, less: utf8Less) : range(vs, nil, s, false, inclusive, less: utf8Less)

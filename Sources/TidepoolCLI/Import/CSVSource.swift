@@ -92,7 +92,7 @@ struct CSVSource: DocumentSource {
         let own: ColumnType
         if Int64(value) != nil {
             own = .int
-        } else if Double(value) != nil {
+        } else if let d = Double(value), d.isFinite {  // "nan", "inf" and "1e400" are text here
             own = .float
         } else if ["true", "false"].contains(value.lowercased()) {
             own = .bool
@@ -111,6 +111,9 @@ struct CSVSource: DocumentSource {
         while out.count < max, let fields = reader.next() {
             row += 1
             let here = "'\(path)' row \(row)"
+            guard fields.count == columnCount else {
+                throw TidepoolError.invalidArgument("\(here): \(fields.count) fields, the header has \(columnCount)")
+            }
             let id: DocumentID
             if let c = idColumn {
                 let raw = fields[c]
@@ -129,15 +132,12 @@ struct CSVSource: DocumentSource {
             }
             let vector = try vectorColumn.map { try CSVSource.vector(fields[$0], at: here) } ?? []
             var attrs: [String: AttributeValue] = [:]
-            guard fields.count == columnCount else {
-                throw TidepoolError.invalidArgument("\(here): \(fields.count) fields, the header has \(columnCount)")
-            }
             for a in attributes where !fields[a.column].isEmpty {
                 let s = fields[a.column]
                 let value: AttributeValue?
                 switch a.type {
                 case .int: value = Int64(s).map(AttributeValue.int)
-                case .float: value = Double(s).map(AttributeValue.float)
+                case .float: value = Double(s).flatMap { $0.isFinite ? AttributeValue.float($0) : nil }
                 case .bool: value = ["true", "false"].contains(s.lowercased()) ? .bool(s.lowercased() == "true") : nil
                 case .string: value = .string(s)
                 }

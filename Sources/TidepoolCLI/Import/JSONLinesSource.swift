@@ -1,9 +1,10 @@
 import Foundation
 import Tidepool
 
-/// One document a line (JSON Lines), from a file or a converter's output. Ids from the id field, or
-/// the line's row number (from `firstID`) when a line has none and `rowIDs` is set; blank lines
-/// are skipped; a line that is not a document is an error naming the file and the line.
+/// One document a line (JSON Lines), from a file or a converter's output. Ids from the id field,
+/// or, when the first document has none and `rowIDs` is set, every line's row number (from
+/// `firstID`): a file mixing both would let row numbers overwrite given ids, so it is an error.
+/// Blank lines are skipped; a line that is not a document is an error naming the file and line.
 struct JSONLinesSource: DocumentSource {
     let name: String
     let fields: DocumentJSONFields
@@ -12,6 +13,8 @@ struct JSONLinesSource: DocumentSource {
     private var lines: LineReader
     private var lineNumber = 0
     private var rows: UInt64 = 0
+    /// Decided by the first document: whether ids are row numbers.
+    private var idsAreRows: Bool?
 
     init(fd: Int32, name: String, fields: DocumentJSONFields, rowIDs: Bool, firstID: UInt64) {
         self.name = name
@@ -33,11 +36,22 @@ struct JSONLinesSource: DocumentSource {
             do { value = try JSONParser.parse(line) } catch {
                 throw TidepoolError.invalidArgument("\(where_): \(error)")
             }
-            if rowIDs, case .object(var o) = value, o[fields.id] == nil {
-                let (id, overflow) = firstID.addingReportingOverflow(rows)
-                guard !overflow else { throw TidepoolError.invalidArgument("\(where_): row ids pass 2^64") }
-                o[fields.id] = .uint(id)
-                value = .object(o)
+            if rowIDs, case .object(var o) = value {
+                let hasID = o[fields.id] != nil
+                let rowsAsIDs = idsAreRows ?? !hasID
+                idsAreRows = rowsAsIDs
+                guard hasID != rowsAsIDs else {
+                    throw TidepoolError.invalidArgument(
+                        rowsAsIDs
+                            ? "\(where_) has an '\(fields.id)', but the first document had none (its ids are row numbers)"
+                            : "\(where_) has no '\(fields.id)' (the first document had one; is --id-field right?)")
+                }
+                if rowsAsIDs {
+                    let (id, overflow) = firstID.addingReportingOverflow(rows)
+                    guard !overflow else { throw TidepoolError.invalidArgument("\(where_): row ids pass 2^64") }
+                    o[fields.id] = .uint(id)
+                    value = .object(o)
+                }
             }
             out.append(try Document(json: value, path: where_, fields: fields))
             rows += 1

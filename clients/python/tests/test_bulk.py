@@ -117,3 +117,17 @@ def test_metadata_as_loaders_produce_it(client):
         coll.upsert([4], [[0, 0]], [{"mixed": [1, "a"]}])
     with pytest.raises(BadRequestError, match="dotted path"):
         list(coll.scan(filter={"meta": "a.pdf"}))
+
+
+def test_first_writes_create_the_collection_in_parallel(client):
+    vecs = np.random.default_rng(8).standard_normal((5000, 8)).astype(np.float32)
+    # Many chunks at once, each asking to create: one creates, the others use it.
+    coll = client.collection("created-in-parallel")
+    vectors = [None] + list(vecs[1:])  # and the first document has no vector
+    assert coll.upsert(np.arange(5000), vectors, batch_size=250, parallel=8, create={"metric": "l2"}) == 5000
+    assert coll.count == 5000 and coll.describe()["dimension"] == 8
+    docs = coll.get([0, 1])
+    table = docs.to_arrow()
+    assert table.column("vector").to_pylist()[0] is None and np.array_equal(table.column("vector").to_pylist()[1], vecs[1])
+    with pytest.raises(BadRequestError, match="needs a document with a vector"):
+        client.collection("never").upsert([1], None, [{"a": 1}], create={"metric": "l2"})

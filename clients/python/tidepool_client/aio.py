@@ -132,6 +132,7 @@ class AsyncCollection:
         except BaseException:
             for t in tasks:
                 t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)  # none left running after the error is seen
             raise
         finally:
             close()

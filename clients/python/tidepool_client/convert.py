@@ -108,7 +108,8 @@ def to_parquet(jsonl: str, out: str) -> int:
         raise ConvertError(f"{jsonl}: ids mix integers and strings, which one Parquet column cannot keep apart; "
                            "export to JSON Lines instead")
     types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
-             "strings": pa.list_(pa.string()), "null": pa.string()}
+             "strings": pa.list_(pa.string()), "ints": pa.list_(pa.int64()), "floats": pa.list_(pa.float64()),
+             "null": pa.string()}
     fields = [pa.field("id", pa.string() if id_kinds == {"string"} else pa.uint64(), nullable=False),
               pa.field("vector", pa.list_(pa.float32(), max(dim, 1)))]
     fields += [pa.field(k, types[t]) for k, t in sorted(kinds.items())]
@@ -150,17 +151,31 @@ def _vector(doc: Dict[str, Any]) -> Optional[np.ndarray]:
 
 
 def _widen(kind: Optional[str], x: Any, path: str, n: int, key: str) -> str:
-    own = ("null" if x is None else "bool" if isinstance(x, bool) else "int" if isinstance(x, int)
-           else "float" if isinstance(x, float) else "string" if isinstance(x, str)
-           else "strings" if isinstance(x, list) else None)
+    own: Optional[str]
+    if isinstance(x, list):
+        # Lists: of strings, of integers, of floats; an empty one takes whatever the others are.
+        if not x:
+            own = kind if kind in ("strings", "ints", "floats") else "null"
+        elif all(isinstance(e, str) for e in x):
+            own = "strings"
+        elif all(isinstance(e, int) and not isinstance(e, bool) for e in x):
+            own = "ints"
+        elif all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in x):
+            own = "floats"
+        else:
+            own = None
+    else:
+        own = ("null" if x is None else "bool" if isinstance(x, bool) else "int" if isinstance(x, int)
+               else "float" if isinstance(x, float) else "string" if isinstance(x, str) else None)
     if own is None:
-        raise ConvertError(f"{path} line {n}: attribute '{key}' has a value Parquet export does not take")
+        raise ConvertError(f"{path} line {n}: attribute '{key}' holds a value Parquet export does not take "
+                           "(objects: export to JSON Lines)")
     if kind is None or kind == "null":
         return own
     if own == "null" or own == kind:
         return kind
-    if {kind, own} == {"int", "float"}:
-        return "float"
+    if {kind, own} in ({"int", "float"}, {"ints", "floats"}):
+        return "float" if "float" in (kind, own) else "floats"
     raise ConvertError(f"{path} line {n}: attribute '{key}' is {own} here and {kind} before")
 
 
@@ -178,7 +193,12 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout) -> int:
     args = ap.parse_args(argv)
     try:
         if args.command == "to-parquet":
-            to_parquet(args.jsonl, args.out)
+            try:
+                to_parquet(args.jsonl, args.out)
+            except ConvertError:
+                raise
+            except Exception as e:  # pyarrow's own refusals, named
+                raise ConvertError(f"{args.jsonl}: writing {args.out} failed: {type(e).__name__}: {e}") from None
             return 0
         with open(args.file, "rb") as f:
             head = f.read(8)

@@ -116,9 +116,9 @@ class _Table(list):
         vectors = data.pop("vector", None)
         table = pa.table(data)
         if vectors is not None:
+            # Documents without a vector: null, not NaN (which the server would refuse on the way back).
             width = next(len(v) for v in vectors if v is not None)
-            flat = np.concatenate([v if v is not None else np.full(width, np.nan, np.float32) for v in vectors])
-            column = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float32()), width)
+            column = pa.array([None if v is None else v.tolist() for v in vectors], type=pa.list_(pa.float32(), width))
             table = table.append_column("vector", column)
         return table
 

@@ -32,8 +32,11 @@ class TidepoolServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, TIDEPOOL_API_KEYS=f"{KEY}:rw,{READ_ONLY_KEY}:ro")
+        # The server's log to a file: a pipe nobody reads would stall it once full.
+        self.log_path = os.path.join(self.data, "..", os.path.basename(self.data) + ".log")
+        self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen([self.binary, "serve", "--data", self.data, "--port", str(self.port), *flags],
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        env=env, stdout=subprocess.DEVNULL, stderr=self._log)
         self._wait(startup_timeout)
 
     def _wait(self, timeout: float) -> None:
@@ -41,7 +44,8 @@ class TidepoolServer:
         with Client(self.url, api_key=KEY, max_retries=0, timeout=2) as probe:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                    with open(self.log_path, "rb") as f:
+                        err = f.read().decode(errors="replace")
                     self._remove()
                     raise RuntimeError(f"tidepool serve exited with {self.process.returncode}: {err[-2000:]}")
                 try:
@@ -66,7 +70,12 @@ class TidepoolServer:
         self._remove()
 
     def _remove(self) -> None:
+        self._log.close()
         shutil.rmtree(self.data, ignore_errors=True)
+        try:
+            os.remove(self.log_path)
+        except OSError:
+            pass
 
     def __enter__(self) -> "TidepoolServer":
         return self

@@ -50,6 +50,19 @@ final class Segment: @unchecked Sendable {
     private let indexLock = NSLock()
     private var attributeIndexCache: AttributeIndex?
     private var bitmapCache: [Filter: Bitmap] = [:]
+    private var vectorRowsCache: Bitmap?
+
+    /// The rows that have a vector, for vector searches of a collection that holds rows without
+    /// one (cached: the same for every such search).
+    func vectorRows() -> Bitmap {
+        indexLock.withLock {
+            if let b = vectorRowsCache { return b }
+            var b = Bitmap(count: rowCount, filled: true)
+            if let v = vectorless { b.subtract(v) }
+            vectorRowsCache = b
+            return b
+        }
+    }
 
     /// The rows `filter` (validated) allows, cached: applications repeat their filters.
     func allowedRows(_ filter: Filter) throws -> Bitmap {
