@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Bulk upsert through the Python client against a release `tidepool serve`, beside the server's own
-rate (the same documents, pre-encoded, sent raw by two threads), in one run.
+rate (the same documents, pre-encoded before the clock starts, sent raw by as many threads as the
+client sends in parallel), in one run.
 
     python3 scripts/bench_python_upsert.py --binary .build/release/tidepool \
         --vectors ../shared/datasets/pypi-minilm-100k/base.fvecs
@@ -94,7 +95,7 @@ def main():
         url = f"http://127.0.0.1:{args.port}"
         try:
             if run == "raw":
-                report.setdefault("server_raw_vectors_per_s", []).append(round(raw_rate(url, vecs, args.batch, 2)))
+                report.setdefault("server_raw_vectors_per_s", []).append(round(raw_rate(url, vecs, args.batch, args.parallel)))
             else:
                 with Client(url, api_key=KEY) as c:
                     coll = c.create_collection("client", dimension=vecs.shape[1], metric="cosine")
