@@ -124,11 +124,18 @@ struct API: Sendable {
                     guard let dimension = docs.first(where: \.hasVector)?.vector.count else {
                         throw APIError.badRequest("'create' needs a document with a vector, to give the collection its dimension")
                     }
-                    // Parallel first writes race to create it: the loser uses the winner's collection.
+                    // Parallel first writes race to create it: the loser uses the winner's collection,
+                    // once the winner has finished creating it (its name is taken first).
                     do {
                         existing = try served.createCollection(name, dimension: dimension, metric: metric, config: config)
                     } catch TidepoolError.collectionExists {
-                        existing = try collection(name)
+                        let until = ContinuousClock.now + .seconds(5)
+                        while existing == nil {
+                            do { existing = try collection(name) } catch TidepoolError.collectionNotFound where ContinuousClock.now < until
+                            {
+                                Thread.sleep(forTimeInterval: 0.005)
+                            }
+                        }
                     }
                 }
                 let coll: Tidepool.Collection

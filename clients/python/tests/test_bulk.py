@@ -131,3 +131,31 @@ def test_first_writes_create_the_collection_in_parallel(client):
     assert table.column("vector").to_pylist()[0] is None and np.array_equal(table.column("vector").to_pylist()[1], vecs[1])
     with pytest.raises(BadRequestError, match="needs a document with a vector"):
         client.collection("never").upsert([1], None, [{"a": 1}], create={"metric": "l2"})
+
+
+def test_racing_creates_from_several_clients(server):
+    # Eight writers at once, each the first to write into a new collection: one creates it, none fails.
+    import threading
+
+    import httpx
+
+    errors = []
+
+    def writer(w):
+        try:
+            body = {"create": {"metric": "l2"}, "documents": [{"id": w * 100 + i, "vector": [w, i]} for i in range(100)]}
+            r = httpx.post(f"http://127.0.0.1:{server}/v1/collections/raced/upsert", json=body,
+                           headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+            if r.status_code != 200:
+                errors.append(r.text)
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Client(f"http://127.0.0.1:{server}", api_key=KEY) as c:
+        assert c.collection("raced").count == 800

@@ -34,6 +34,7 @@ class UpsertPlan:
         if self.attributes is not None and len(self.attributes) != n:
             raise ValueError(f"ids and attributes differ in length: {n} ids, {len(self.attributes)} attributes")
         self._keep_last_of_each_id()
+        self.creates = create is not None
         self.prefix = ('{"create":' + dumps(create) + ',"documents":[') if create is not None else '{"documents":['
         self.batch = self._batch_size(batch_size, max_bytes)
 

@@ -122,13 +122,20 @@ class AsyncCollection:
         gate = asyncio.Semaphore(max(1, parallel))
         tasks: List["asyncio.Task[int]"] = []
         try:
-            for docs in plan.chunks():
+            chunks = plan.chunks()
+            written = 0
+            if plan.creates:
+                # The first chunk alone: it creates the collection the others then write to.
+                first = next(chunks, None)
+                if first is not None:
+                    written = await self._send_chunk(plan, first, step, None)
+            for docs in chunks:
                 await gate.acquire()
                 for t in tasks:  # fail fast: a chunk that failed stops the rest
                     if t.done() and t.exception() is not None:
                         raise t.exception()  # type: ignore[misc]
                 tasks.append(asyncio.ensure_future(self._send_chunk(plan, docs, step, gate)))
-            return sum(await asyncio.gather(*tasks))
+            return written + sum(await asyncio.gather(*tasks))
         except BaseException:
             for t in tasks:
                 t.cancel()

@@ -158,7 +158,13 @@ class Collection:
         with ThreadPoolExecutor(parallel, thread_name_prefix="tidepool-upsert") as pool:
             pending: Set[Future] = set()
             try:
-                for docs in plan.chunks():
+                chunks = plan.chunks()
+                if plan.creates:
+                    # The first chunk alone: it creates the collection the others then write to.
+                    first = next(chunks, None)
+                    if first is not None:
+                        written += self._send_chunk(plan, first, step)
+                for docs in chunks:
                     if len(pending) >= parallel * 2:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         written += sum(f.result() for f in done)
