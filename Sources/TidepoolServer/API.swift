@@ -205,6 +205,28 @@ struct API: Sendable {
                 ]
             }
         }
+        v1.post("collections/:name/count") { request, context in
+            let start = ContinuousClock.now
+            let name = try context.parameters.require("name")
+            let body = try await object(request, allowed: ["filter", "consistency", "as_of"], collection: name)
+            return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
+                let n = try collection(name).count(
+                    filter: try body["filter"].map(filter), deadline: deadline, asOf: try asOfSelector(body["as_of"]))
+                return ["count": n]
+            }
+        }
+        v1.post("collections/:name/facets") { request, context in
+            let start = ContinuousClock.now
+            let name = try context.parameters.require("name")
+            let body = try await object(request, allowed: ["attribute", "filter", "limit", "consistency", "as_of"], collection: name)
+            return try await read(body, collection: name, request: request, context: context, since: start) { deadline in
+                guard case .string(let attribute)? = body["attribute"] else { throw APIError.badRequest("'attribute' must be a string") }
+                let counts = try collection(name).facets(
+                    attribute, filter: try body["filter"].map(filter), limit: Int(try int(body, "limit", default: 10)), deadline: deadline,
+                    asOf: try asOfSelector(body["as_of"]))
+                return ["facets": counts.map { ["value": attributeJSON($0.value), "count": $0.count] as [String: Any] }]
+            }
+        }
         v1.post("collections/:name/query") { request, context in
             let start = ContinuousClock.now
             let name = try context.parameters.require("name")

@@ -78,19 +78,19 @@ func base64Vector(_ v: JSONValue) throws -> [Float] { try base64Vector(v, field:
 
 func base64Vector(_ v: JSONValue, field: String) throws -> [Float] { try request { try v.base64Vector(at: "'\(field)'") } }
 
-func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] {
-    a.mapValues { v -> Any in
-        switch v {
-        case .string(let s): return s
-        case .int(let i): return i
-        case .float(let d): return d
-        case .bool(let b): return b
-        case .stringArray(let xs): return xs
-        case .intArray(let xs): return xs
-        case .floatArray(let xs): return xs
-        case .object(let o): return attributesJSON(o)
-        case .null: return NSNull()
-        }
+func attributesJSON(_ a: [String: AttributeValue]) -> [String: Any] { a.mapValues(attributeJSON) }
+
+func attributeJSON(_ v: AttributeValue) -> Any {
+    switch v {
+    case .string(let s): return s
+    case .int(let i): return i
+    case .float(let d): return d
+    case .bool(let b): return b
+    case .stringArray(let xs): return xs
+    case .intArray(let xs): return xs
+    case .floatArray(let xs): return xs
+    case .object(let o): return attributesJSON(o)
+    case .null: return NSNull()
     }
 }
 

@@ -37,3 +37,14 @@ def test_typed_hits_vectors_and_tables(client):
     assert [d.id for d in scanned] == list(range(30)) and np.array_equal(scanned[29].vector, vecs[29])
     # Filters may hold numpy scalars.
     assert len(coll.query(vecs[0], k=100, filter={"rank": {"gte": np.int64(190)}})) == 10
+
+
+def test_count_and_facets(client):
+    coll = client.create_collection("facets", dimension=2, metric="l2")
+    langs = ["en", "de", "en", "fr", "en", "de"]
+    coll.upsert(list(range(6)), np.eye(6, 2), [{"lang": l, "n": i, "meta": {"src": f"s{i % 2}"}} for i, l in enumerate(langs)])
+    assert coll.count_matching() == 6 and coll.count_matching({"lang": "en"}) == 3
+    assert coll.facets("lang") == [{"value": "en", "count": 3}, {"value": "de", "count": 2}, {"value": "fr", "count": 1}]
+    # fr, en, de once each: ties in value order.
+    assert coll.facets("lang", filter={"n": {"gte": 3}}, limit=2) == [{"value": "de", "count": 1}, {"value": "en", "count": 1}]
+    assert coll.facets("meta.src") == [{"value": "s0", "count": 3}, {"value": "s1", "count": 3}]

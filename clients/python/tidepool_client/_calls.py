@@ -99,6 +99,24 @@ def scan_page(path: str, filter: Optional[dict], after: Any, page_size: int, inc
     return Call("POST", path + "/scan", body, parse=lambda a: (documents(a["documents"]), a.get("next")))
 
 
+def count(path: str, filter: Optional[dict], as_of_: Any) -> Call:
+    body: Dict[str, Any] = {}
+    if filter is not None:
+        body["filter"] = plain(filter)
+    if as_of_ is not None:
+        body["as_of"] = as_of(as_of_)
+    return Call("POST", path + "/count", body, parse=lambda a: int(a["count"]))
+
+
+def facets(path: str, attribute: str, filter: Optional[dict], limit: int, as_of_: Any) -> Call:
+    body: Dict[str, Any] = {"attribute": attribute, "limit": int(limit)}
+    if filter is not None:
+        body["filter"] = plain(filter)
+    if as_of_ is not None:
+        body["as_of"] = as_of(as_of_)
+    return Call("POST", path + "/facets", body, parse=lambda a: a["facets"])
+
+
 def delete(path: str, ids: Optional[Sequence[Any]], filter: Optional[dict]) -> List[Call]:
     """By ids (in requests of at most the server's id limit; safe to repeat) or by filter (one request, not repeated:
     a retry could delete documents written since)."""
