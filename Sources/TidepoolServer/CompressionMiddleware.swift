@@ -3,12 +3,15 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOPosix
 
 /// gzip both ways. A request body sent with `Content-Encoding: gzip` is inflated before any route
 /// reads it, to at most the body limit (a small bomb cannot become a large body); any other
 /// encoding is refused with 415. An answer of 1 KiB or more goes out gzipped when the request's
 /// `Accept-Encoding` takes gzip (and is sent as it is otherwise: on loopback, compressing costs
-/// more than it saves, so the Python client asks for it only with `compression=True`).
+/// more than it saves, so the Python client asks for it only with `compression=True`). Inflating
+/// and deflating (tens of megabytes at most) run on NIO's blocking pool, never on the threads that
+/// serve connections and Swift concurrency.
 struct CompressionMiddleware: RouterMiddleware {
     typealias Context = TidepoolRequestContext
     let maxBody: Int
@@ -22,14 +25,18 @@ struct CompressionMiddleware: RouterMiddleware {
                 throw APIError(
                     .unsupportedMediaType, "unsupported_encoding", "Content-Encoding '\(encoding)' is not supported; send gzip or identity")
             }
-            var compressed: ByteBuffer
+            let compressed: ByteBuffer
             do { compressed = try await request.body.collect(upTo: maxBody) } catch is NIOTooManyBytesError {
                 throw APIError(.contentTooLarge, "body_too_large", "request body is larger than \(maxBody) bytes")
             }
             let body: ByteBuffer
-            do { body = try compressed.decompress(with: .gzip(), maxSize: maxBody) } catch let e as CompressNIOError
-                where e == .bufferOverflow
-            {
+            let limit = maxBody
+            do {
+                body = try await NIOThreadPool.singleton.runIfActive {
+                    var input = compressed
+                    return try input.decompress(with: .gzip(), maxSize: limit)
+                }
+            } catch let e as CompressNIOError where e == .bufferOverflow {
                 throw APIError(.contentTooLarge, "body_too_large", "request body inflates past \(maxBody) bytes")
             } catch {
                 throw APIError(.badRequest, "malformed_body", "the request body is not valid gzip (\(error))")
@@ -51,8 +58,12 @@ struct CompressionMiddleware: RouterMiddleware {
         gzipped.body = ResponseBody { writer in
             let collected = Collected()
             try await original.write(CollectingWriter(into: collected))
-            var plain = collected.buffer
-            try await writer.write(try plain.compress(with: .gzip()))
+            let plain = collected.buffer
+            let gzipped = try await NIOThreadPool.singleton.runIfActive {
+                var input = plain
+                return try input.compress(with: .gzip())
+            }
+            try await writer.write(gzipped)
             try await writer.finish(nil)
         }
         return gzipped
